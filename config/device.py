@@ -29,7 +29,8 @@ class Pins(BaseModel):
 
     @model_validator(mode="after")
     def _distinct(self) -> Pins:
-        used = [p for p in (self.hx711_dout, self.hx711_sck, self.motor, self.button, self.stop_button) if p is not None]
+        pins = (self.hx711_dout, self.hx711_sck, self.motor, self.button, self.stop_button)
+        used = [p for p in pins if p is not None]
         if len(used) != len(set(used)):
             raise ValueError(f"pins must be distinct, got {used}")
         return self

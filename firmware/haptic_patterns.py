@@ -1,0 +1,54 @@
+"""Haptic cue patterns: what each cue feels like.
+
+Each pattern is a list of ``(level, seconds)`` steps and always ends with the
+motor off.  They differ in rhythm as well as strength, so they can be told
+apart through a hand pressing on a muscle:
+
+========== ===================================== ==============================
+cue        pattern                               meaning
+========== ===================================== ==============================
+breath     one soft 0.8 s swell                  breathe in slowly now
+entered    two short taps                        you are in the target band
+too_light  two slow soft pulses                  press a little harder
+too_hard   five fast strong taps                 ease off a little
+release    one long 0.5 s pulse                  hold done: release slowly
+abort      1.2 s full-strength buzz              stop pressing now
+done       three medium pulses                   session complete
+refused    two long full pulses                  session refused (see status)
+========== ===================================== ==============================
+"""
+
+from __future__ import annotations
+
+from firmware.session.states import Cue
+
+Pattern = tuple[tuple[float, float], ...]
+
+PATTERNS: dict[Cue, Pattern] = {
+    Cue.BREATH: ((0.35, 0.8), (0.0, 0.0)),
+    Cue.ENTERED_BAND: ((0.7, 0.08), (0.0, 0.08), (0.7, 0.08), (0.0, 0.0)),
+    Cue.TOO_LIGHT: ((0.45, 0.25), (0.0, 0.2), (0.45, 0.25), (0.0, 0.0)),
+    Cue.TOO_HARD: (
+        (1.0, 0.05),
+        (0.0, 0.05),
+        (1.0, 0.05),
+        (0.0, 0.05),
+        (1.0, 0.05),
+        (0.0, 0.05),
+        (1.0, 0.05),
+        (0.0, 0.05),
+        (1.0, 0.05),
+        (0.0, 0.0),
+    ),
+    Cue.RELEASE: ((0.8, 0.5), (0.0, 0.0)),
+    Cue.ABORT: ((1.0, 1.2), (0.0, 0.0)),
+    Cue.DONE: ((0.6, 0.3), (0.0, 0.2), (0.6, 0.3), (0.0, 0.2), (0.6, 0.3), (0.0, 0.0)),
+    Cue.REFUSED: ((1.0, 0.6), (0.0, 0.3), (1.0, 0.6), (0.0, 0.0)),
+}
+
+#: Cues that cut off whatever is playing and clear the queue.
+PREEMPTING = frozenset({Cue.ABORT, Cue.REFUSED})
+
+
+def pattern_duration(cue: Cue) -> float:
+    return sum(seconds for _, seconds in PATTERNS[cue])

@@ -1,0 +1,176 @@
+"""The device runtime: a real-time asyncio shell around the session engine.
+
+Three things run while a session is on:
+
+* a **sampling thread** that blocks on the sensor (the HX711 paces itself)
+  and hands each event to the loop with ``call_soon_threadsafe``;
+* the **control loop**, which feeds events to the engine in order and turns a
+  silent sensor (or a dead sampling thread) into gap ticks, so the
+  controller's "no sample for 3 periods" rule fires even then;
+* the **motor task**, which plays the cue timeline at its exact times.
+
+A stop request (button, SIGTERM, Ctrl-C) is checked on every event and also
+wakes the loop directly, so stop works in every phase within one period.
+Whatever happens - end, abort, exception, cancellation - the motor is
+switched off in ``finally``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from config.plan import TherapyPlan
+from firmware.engine import SessionEngine
+from firmware.motor_timeline import MotorTimeline
+from firmware.sampler import NoSample, Sampler, SamplerEvent, SensorFault
+from firmware.session.decisions import Decision
+from firmware.session.summary import SessionSummary
+from firmware.sinks import SessionSink
+from hal.haptics import Haptics
+
+log = logging.getLogger(__name__)
+
+#: The control loop treats this many silent periods as a tick (a gap).
+GAP_TICK_PERIODS = 1.0
+
+
+@dataclass
+class StopRequest:
+    """Thread-safe "stop the session" flag the button and signals set."""
+
+    source: str | None = None
+    _event: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def request(self, source: str) -> None:
+        if self.source is None:
+            self.source = source
+        self._event.set()
+
+    def request_threadsafe(self, loop: asyncio.AbstractEventLoop, source: str) -> None:
+        loop.call_soon_threadsafe(self.request, source)
+
+    @property
+    def requested(self) -> bool:
+        return self._event.is_set()
+
+    async def wait(self) -> None:
+        await self._event.wait()
+
+
+class SamplingThread:
+    """Pulls sampler events on a thread and queues them on the loop."""
+
+    def __init__(self, sampler: Sampler, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[SamplerEvent]) -> None:
+        self._sampler = sampler
+        self._loop = loop
+        self._queue = queue
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="presspoint-sampler", daemon=True)
+        self.error: BaseException | None = None
+
+    def start(self) -> None:
+        self._thread.start()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                event = self._sampler.next()
+                self._loop.call_soon_threadsafe(self._queue.put_nowait, event)
+        except BaseException as err:  # the loop must hear about any death
+            self.error = err
+            log.exception("sampling thread died")
+            with contextlib.suppress(RuntimeError):
+                self._loop.call_soon_threadsafe(
+                    self._queue.put_nowait, SensorFault(self._sampler.clock.now(), f"sampling thread died: {err}")
+                )
+
+    def stop(self, timeout_s: float = 1.0) -> None:
+        self._stop.set()
+        self._thread.join(timeout_s)
+
+
+async def play_timeline(timeline: MotorTimeline, haptics: Haptics, wake: asyncio.Event) -> None:
+    """Apply the timeline's level changes at their times, until cancelled."""
+    loop = asyncio.get_running_loop()
+    while True:
+        for _, level in timeline.due(loop.time()):
+            haptics.set_level(level)
+        at = timeline.next_change_at()
+        wake.clear()
+        timeout = None if at is None else max(0.0, at - loop.time())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(wake.wait(), timeout)
+
+
+async def run_realtime_session(
+    plan: TherapyPlan,
+    *,
+    sampler: Sampler,
+    haptics: Haptics,
+    device_id: str,
+    device_max_n: float,
+    sinks: Sequence[SessionSink] = (),
+    stop: StopRequest | None = None,
+    on_decisions: Callable[[Sequence[Decision], SessionEngine], None] | None = None,
+    on_event: Callable[[SamplerEvent], None] | None = None,
+) -> SessionSummary:
+    """Run one session in real time; returns its summary.  The motor ends off."""
+    loop = asyncio.get_running_loop()
+    stop = stop or StopRequest()
+    queue: asyncio.Queue[SamplerEvent] = asyncio.Queue()
+    engine = SessionEngine(
+        plan,
+        device_id=device_id,
+        sample_rate_hz=sampler.sensor.sample_rate_hz,
+        device_max_n=device_max_n,
+        armed_at=loop.time(),
+        sinks=sinks,
+        glitch_count=lambda: sampler.glitches,
+    )
+    wake_motor = asyncio.Event()
+    motor_task = asyncio.create_task(play_timeline(engine.timeline, haptics, wake_motor), name="motor")
+    thread = SamplingThread(sampler, loop, queue)
+    gap_tick = GAP_TICK_PERIODS * sampler.period_s * 1.5
+    stop_wait = asyncio.create_task(stop.wait(), name="stop-wait")
+    try:
+        thread.start()
+        while not engine.finished:
+            get = asyncio.ensure_future(queue.get())
+            done, _ = await asyncio.wait({get, stop_wait}, timeout=gap_tick, return_when=asyncio.FIRST_COMPLETED)
+            if stop.requested:
+                get.cancel()
+                decisions = engine.stop(loop.time(), stop.source or "stop")
+            elif get in done:
+                event = get.result()
+                if on_event is not None:
+                    on_event(event)
+                decisions = engine.handle(event)
+            else:
+                get.cancel()
+                decisions = engine.handle(NoSample(loop.time()))
+            if decisions:
+                wake_motor.set()
+                if on_decisions is not None:
+                    on_decisions(decisions, engine)
+        # Let the last cue (done / abort) play, bounded, unless asked to stop.
+        deadline = loop.time() + 2.0
+        while not engine.timeline.idle and loop.time() < deadline and not stop_wait.done():
+            await asyncio.sleep(0.02)
+    finally:
+        thread.stop()
+        stop_wait.cancel()
+        motor_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await motor_task
+        engine.timeline.stop()
+        haptics.off()
+    return engine.finish()

@@ -1,0 +1,64 @@
+"""What the session core decides.  The runtime turns these into motor cues,
+stored events and MQTT messages; the core never does I/O itself."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from firmware.session.states import AbortReason, Cue, HoldOutcome, Outcome, Phase
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseChange:
+    t: float
+    phase: Phase
+    repetition: int
+    type: str = "phase"
+
+
+@dataclass(frozen=True, slots=True)
+class CueDecision:
+    t: float
+    cue: Cue
+    type: str = "cue"
+
+
+@dataclass(frozen=True, slots=True)
+class HoldStarted:
+    t: float
+    index: int
+    type: str = "hold_started"
+
+
+@dataclass(frozen=True, slots=True)
+class HoldEnded:
+    t: float
+    index: int
+    outcome: HoldOutcome
+    type: str = "hold_ended"
+
+
+@dataclass(frozen=True, slots=True)
+class AbortDecision:
+    t: float
+    reason: AbortReason
+    force_n: float | None
+    detail: str
+    type: str = "abort"
+
+
+@dataclass(frozen=True, slots=True)
+class SessionEnded:
+    t: float
+    outcome: Outcome
+    type: str = "session_ended"
+
+
+Decision = PhaseChange | CueDecision | HoldStarted | HoldEnded | AbortDecision | SessionEnded
+
+
+def decision_to_event(decision: Decision) -> dict[str, Any]:
+    """A JSON-able dict of a decision (enums as their string values)."""
+    event = asdict(decision)
+    return {key: (str(value) if hasattr(value, "value") else value) for key, value in event.items()}

@@ -1,0 +1,162 @@
+"""The session summary: the record a therapist reviews.  SI units throughout.
+
+The same model is printed by ``presspoint simulate --json``, stored locally
+and published (retained) over MQTT, so its JSON Schema is part of the
+product's interface: ``presspoint schema summary``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from config.plan import TherapyPlan
+from firmware.session.states import AbortReason, HoldOutcome, Outcome
+
+if TYPE_CHECKING:
+    from firmware.session.controller import SessionController
+
+SUMMARY_SCHEMA_ID = "presspoint.session/1"
+
+
+class AbortInfo(BaseModel):
+    """Why and when a session was aborted."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: AbortReason
+    at_s: float = Field(description="session time of the sample the decision was made on, s")
+    force_n: float | None = Field(description="force of that sample (last good one for a sensor fault), N")
+    detail: str = ""
+
+
+class HoldSummary(BaseModel):
+    """One hold: from the first sample inside the band to its end."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    index: int = Field(ge=1, description="1 for the first hold")
+    started_at_s: float
+    ended_at_s: float
+    duration_s: float
+    outcome: HoldOutcome
+    in_band_fraction: float = Field(ge=0.0, le=1.0)
+    mean_force_n: float
+    peak_force_n: float
+    breath_cues: int = Field(ge=0)
+
+
+class ResolvedPlan(BaseModel):
+    """The plan as the session used it: every force in newtons."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    target_n: float
+    band: float
+    band_low_n: float
+    band_high_n: float
+    hold_s: float
+    repetitions: int
+    rest_s: float
+    breaths_per_min: float
+    tolerance_n: float
+    therapist_max_n: float
+    device_max_n: float
+    contact_threshold_n: float
+    release_grace_s: float
+    abort_debounce_ms: float
+    max_wait_for_contact_s: float
+
+
+class SessionSummary(BaseModel):
+    """Everything a therapist needs to review one session."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    schema_: Literal["presspoint.session/1"] = Field("presspoint.session/1", alias="schema")
+    session_id: str
+    device_id: str
+    started_at: AwareDatetime
+    outcome: Outcome
+    abort: AbortInfo | None
+    plan: ResolvedPlan
+    holds: list[HoldSummary]
+    peak_force_n: float
+    duration_s: float
+    samples: int = Field(ge=0)
+    sample_rate_hz: float
+    sensor_glitches: int = Field(0, ge=0, description="isolated implausible readings dropped")
+    cues: dict[str, int] = Field(default_factory=dict, description="haptic cues given, by kind")
+    stop_source: str | None = Field(None, description="what stopped the session, if it was stopped")
+
+    def to_json(self) -> str:
+        return self.model_dump_json(by_alias=True)
+
+
+def resolve_plan(plan: TherapyPlan, device_max_n: float) -> ResolvedPlan:
+    """The plan with every force in newtons, as recorded in a summary."""
+    return ResolvedPlan(
+        target_n=plan.target,
+        band=plan.band,
+        band_low_n=plan.band_low_n,
+        band_high_n=plan.band_high_n,
+        hold_s=plan.hold_s,
+        repetitions=plan.repetitions,
+        rest_s=plan.rest_s,
+        breaths_per_min=plan.breaths_per_min,
+        tolerance_n=plan.tolerance,
+        therapist_max_n=plan.therapist_max,
+        device_max_n=device_max_n,
+        contact_threshold_n=plan.contact_threshold,
+        release_grace_s=plan.release_grace_s,
+        abort_debounce_ms=plan.abort_debounce_ms,
+        max_wait_for_contact_s=plan.max_wait_for_contact_s,
+    )
+
+
+def build_summary(
+    controller: SessionController,
+    *,
+    session_id: str,
+    device_id: str,
+    started_at: datetime,
+    sensor_glitches: int = 0,
+) -> SessionSummary:
+    """Summarise a finished session (or one closed as interrupted)."""
+    if controller.outcome is None:
+        raise ValueError("the session has not ended yet")
+    abort = controller.abort
+    holds = [
+        HoldSummary(
+            index=hold.index,
+            started_at_s=hold.started_at,
+            ended_at_s=hold.ended_at if hold.ended_at is not None else hold.started_at,
+            duration_s=(hold.ended_at or hold.started_at) - hold.started_at,
+            outcome=hold.outcome or HoldOutcome.INTERRUPTED,
+            in_band_fraction=hold.in_band_fraction,
+            mean_force_n=hold.mean_force_n,
+            peak_force_n=hold.peak_force_n,
+            breath_cues=hold.breath_cues,
+        )
+        for hold in controller.holds
+    ]
+    return SessionSummary(
+        session_id=session_id,
+        device_id=device_id,
+        started_at=started_at,
+        outcome=controller.outcome,
+        abort=None
+        if abort is None
+        else AbortInfo(reason=abort.reason, at_s=abort.t, force_n=abort.force_n, detail=abort.detail),
+        plan=resolve_plan(controller.plan, controller.device_max_n),
+        holds=holds,
+        peak_force_n=controller.peak_force_n,
+        duration_s=controller.ended_at or 0.0,
+        samples=controller.samples,
+        sample_rate_hz=controller.sample_rate_hz,
+        sensor_glitches=sensor_glitches,
+        cues=dict(controller.cue_counts),
+        stop_source=controller.stop_source,
+    )

@@ -1,0 +1,87 @@
+"""Assemble simulated hardware for a session from CLI-level choices.
+
+Picks the force source (a CSV trace or a named scenario), wraps it in the
+simulated load cell - or, with ``pins=True``, in the emulated HX711 chip
+under the real driver - and returns the sensor, motor and sampler together.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from config.device import DeviceConfig
+from config.errors import PresspointError
+from config.plan import TherapyPlan
+from firmware.sampler import Sampler
+from hal.clock import Clock
+from hal.haptics import Haptics
+from hal.sensor import ForceSensor
+from simulator.haptics import RecordingHaptics
+from simulator.loadcell import SIMULATED_CALIBRATION, ForceSource, SimulatedLoadCell
+from simulator.profiles import SCENARIOS, build_scenario_source, scenario_stop_time
+from simulator.trace import load_trace
+
+
+class UnknownScenarioError(PresspointError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"unknown scenario {name!r}; choose one of: {', '.join(SCENARIOS)}")
+
+
+@dataclass
+class SimulatedRig:
+    sensor: ForceSensor
+    haptics: Haptics
+    sampler: Sampler
+    stop_at_s: float | None
+    recorder: RecordingHaptics | None
+
+
+def force_source(
+    plan: TherapyPlan,
+    device: DeviceConfig,
+    *,
+    trace: Path | None,
+    scenario: str | None,
+    noise_n: float = 0.0,
+    seed: int = 1,
+) -> tuple[ForceSource, float | None]:
+    """The force source and scenario stop-button time for a simulated session."""
+    if trace is not None:
+        return load_trace(trace), None
+    name = scenario or "normal"
+    if name not in SCENARIOS:
+        raise UnknownScenarioError(name)
+    source = build_scenario_source(name, plan, device.device_max, noise_n=noise_n, seed=seed)
+    return source, scenario_stop_time(SCENARIOS[name], plan)
+
+
+def build_rig(
+    plan: TherapyPlan,
+    device: DeviceConfig,
+    clock: Clock,
+    *,
+    trace: Path | None = None,
+    scenario: str | None = None,
+    pins: bool = False,
+    noise_n: float = 0.0,
+    seed: int = 1,
+) -> SimulatedRig:
+    """Simulated sensor + recording motor (or the pin-level rig) + sampler."""
+    source, stop_at = force_source(plan, device, trace=trace, scenario=scenario, noise_n=noise_n, seed=seed)
+    if pins:
+        from simulator.pin_rig import build_pin_rig
+
+        rig = build_pin_rig(
+            force_source=source.force_at,
+            calibration=SIMULATED_CALIBRATION,
+            clock=clock,
+            hardware=device.hardware,
+            sample_rate_hz=device.sample_rate_hz,
+        )
+        sampler = Sampler(rig.sensor, SIMULATED_CALIBRATION, clock, max_jump_n=device.device_max / 2)
+        return SimulatedRig(rig.sensor, rig.motor, sampler, stop_at, None)
+    sensor = SimulatedLoadCell(source, clock, sample_rate_hz=device.sample_rate_hz)
+    recorder = RecordingHaptics(clock)
+    sampler = Sampler(sensor, SIMULATED_CALIBRATION, clock)
+    return SimulatedRig(sensor, recorder, sampler, stop_at, recorder)

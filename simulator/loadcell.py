@@ -1,0 +1,62 @@
+"""A simulated load cell: a ``ForceSensor`` that converts a force source to counts.
+
+Conversions fall on slots ``origin + n / sample_rate_hz`` of the injected
+clock, like an HX711 pacing itself; a slot whose force is ``None`` delivers
+nothing (a dropout).  With a ``VirtualClock`` a read simply moves time to the
+next slot, so sessions run as fast as the controller can take them.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from hal.clock import Clock
+from hal.sensor import HX711_MAX_COUNTS, HX711_MIN_COUNTS, Calibration, ForceSensor
+
+#: Fine resolution so simulated sessions keep the trace's forces to ~1e-5 N,
+#: while 9 kgf (88 N) stays well inside the HX711's 24-bit range.
+SIMULATED_CALIBRATION = Calibration(offset_counts=0.0, counts_per_newton=50_000.0)
+
+
+class ForceSource(Protocol):
+    def force_at(self, t: float) -> float | None: ...
+
+
+class SimulatedLoadCell(ForceSensor):
+    """Counts from a ``ForceSource`` at the sample rate, on a clock."""
+
+    def __init__(
+        self,
+        source: ForceSource,
+        clock: Clock,
+        *,
+        sample_rate_hz: float = 80.0,
+        calibration: Calibration = SIMULATED_CALIBRATION,
+        origin: float | None = None,
+    ) -> None:
+        self.source = source
+        self.clock = clock
+        self.sample_rate_hz = sample_rate_hz
+        self.calibration = calibration
+        self.origin = clock.now() if origin is None else origin
+        self._next_slot = 0
+        self.conversions = 0
+
+    def slot_time(self, n: int) -> float:
+        return self.origin + n / self.sample_rate_hz
+
+    def read(self, timeout_s: float) -> int | None:
+        deadline = self.clock.now() + timeout_s
+        while True:
+            slot_t = self.slot_time(self._next_slot)
+            if slot_t > deadline + 1e-9:
+                self.clock.sleep_until(deadline)
+                return None
+            self.clock.sleep_until(slot_t)
+            self._next_slot += 1
+            force = self.source.force_at(slot_t - self.origin)
+            if force is None:
+                continue
+            self.conversions += 1
+            counts = self.calibration.to_counts(force)
+            return max(HX711_MIN_COUNTS, min(HX711_MAX_COUNTS, counts))
