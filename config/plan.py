@@ -62,21 +62,34 @@ def _n(value: float) -> str:
     return f"{value:.2f} N ({value / kgf(1.0):.2f} kgf)"
 
 
+#: Forces closer than this (relative) count as equal: "3.45 kgf" must equal 3 kgf × 1.15.
+_REL_EQ = 1e-9
+
+
+def _below(a: float, b: float) -> bool:
+    """a < b, treating values within float noise as equal."""
+    return a < b and not abs(a - b) <= _REL_EQ * max(abs(a), abs(b))
+
+
+def _at_most(a: float, b: float) -> bool:
+    return not _below(b, a)
+
+
 def force_rule_violations(plan: TherapyPlan, device_max_n: float) -> list[tuple[str, str]]:
     """Every broken force rule, as (field, readable rule), in the order they matter."""
     problems: list[tuple[str, str]] = []
-    if not plan.band_high_n < plan.tolerance:
+    if not _below(plan.band_high_n, plan.tolerance):
         problems.append(
             (
                 "tolerance",
                 f"must be above target*(1+band) = {_n(plan.band_high_n)}, got {_n(plan.tolerance)}",
             )
         )
-    if not plan.tolerance <= plan.therapist_max:
+    if not _at_most(plan.tolerance, plan.therapist_max):
         problems.append(("tolerance", f"must be <= therapist_max {_n(plan.therapist_max)}, got {_n(plan.tolerance)}"))
-    if not plan.therapist_max <= device_max_n:
+    if not _at_most(plan.therapist_max, device_max_n):
         problems.append(("therapist_max", f"must be <= device_max {_n(device_max_n)}, got {_n(plan.therapist_max)}"))
-    if not plan.contact_threshold < plan.band_low_n:
+    if not _below(plan.contact_threshold, plan.band_low_n):
         problems.append(
             (
                 "contact_threshold",

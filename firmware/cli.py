@@ -13,6 +13,7 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Protocol
 
 from config.device import DeviceConfig
 from config.errors import PresspointError
@@ -215,8 +216,11 @@ def _publishing(args: argparse.Namespace, device: DeviceConfig) -> _Publishing |
     return make_publishing(args, device)
 
 
-class _Publishing:  # pragma: no cover - structural type for the hook above
-    sink: SessionSink
+class _Publishing(Protocol):
+    """What the MQTT hook hands back: a sink for the session, and a final flush."""
+
+    @property
+    def sink(self) -> SessionSink: ...
 
     def flush_and_report(self) -> None: ...
 

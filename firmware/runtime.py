@@ -99,16 +99,23 @@ class SamplingThread:
 
 
 async def play_timeline(timeline: MotorTimeline, haptics: Haptics, wake: asyncio.Event) -> None:
-    """Apply the timeline's level changes at their times, until cancelled."""
+    """Apply the timeline's level changes at their times, until cancelled.
+
+    Uses ``asyncio.timeout`` rather than ``wait_for``: on Python 3.11 a
+    ``wait_for`` whose inner wait completes just as the task is cancelled can
+    swallow the cancellation, and this task must always stop when told.
+    """
     loop = asyncio.get_running_loop()
     while True:
         for _, level in timeline.due(loop.time()):
             haptics.set_level(level)
         at = timeline.next_change_at()
         wake.clear()
-        timeout = None if at is None else max(0.0, at - loop.time())
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(wake.wait(), timeout)
+        try:
+            async with asyncio.timeout(None if at is None else max(0.0, at - loop.time())):
+                await wake.wait()
+        except TimeoutError:
+            pass
 
 
 async def run_realtime_session(

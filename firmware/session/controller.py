@@ -50,7 +50,7 @@ class SessionController:
     """Runs one session of ``plan.repetitions`` holds.  Feed it samples in time order."""
 
     def __init__(self, plan: TherapyPlan, *, sample_rate_hz: float, device_max_n: float) -> None:
-        if not plan.therapist_max <= device_max_n:
+        if plan.therapist_max > device_max_n * (1 + 1e-9):
             raise ValueError("plan.therapist_max exceeds the device's safe range")
         self.plan = plan
         self.sample_rate_hz = sample_rate_hz
