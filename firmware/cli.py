@@ -20,6 +20,7 @@ from config.errors import PresspointError
 from config.loader import check_file, load_device_config, load_plan
 from config.plan import TherapyPlan
 from firmware import schemas
+from firmware.logging_setup import setup_logging
 from firmware.session.summary import SessionSummary
 from firmware.sim_setup import build_rig
 from firmware.sinks import MemorySink, SessionSink
@@ -61,7 +62,13 @@ def build_parser(extra: Sequence[Registrar] = ()) -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the device runtime (real time)")
     _add_session_options(run)
     run.add_argument("--simulate", action="store_true", help="use simulated hardware")
-    run.add_argument("--json", action="store_true", help="print each session summary as JSON")
+    run.add_argument("--json", action="store_true", help="print each session summary as JSON (one per line)")
+    run.add_argument(
+        "--sessions", type=int, metavar="N", help="exit after N sessions (0: never; default 1 simulated, 0 on hardware)"
+    )
+    run.add_argument("--wait-button", action="store_true", help="simulated: wait for a button press to start")
+    run.add_argument("--motor-log", type=Path, help="simulated: append every motor level change to this file")
+    run.add_argument("--flush-timeout", type=float, metavar="S", help="seconds to wait for the outbox at exit")
     run.set_defaults(func=cmd_run)
 
     config = sub.add_parser("config", help="check config files, export JSON Schemas")
@@ -103,7 +110,7 @@ def _print_summary(summary: SessionSummary, events: list[dict[str, object]], as_
 def cmd_simulate(args: argparse.Namespace) -> int:
     device, plan = _load(args)
     if args.realtime:
-        return _run_realtime(args, device, plan, json_output=args.json, live=True)
+        return _run_realtime(args, device, plan, json_output=args.json)
     clock = VirtualClock()
     rig = build_rig(
         plan,
@@ -141,19 +148,16 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from firmware.device_main import run_device
+
     device, plan = _load(args)
-    if not args.simulate and device.hardware.backend == "simulated":
+    if device.hardware.backend == "simulated":
         args.simulate = True
-    if not args.simulate:
-        from firmware.device_main import run_device
-
-        return run_device(device, plan, args)
-    return _run_realtime(args, device, plan, json_output=args.json, live=False)
+    return run_device(device, plan, args)
 
 
-def _run_realtime(
-    args: argparse.Namespace, device: DeviceConfig, plan: TherapyPlan, *, json_output: bool, live: bool
-) -> int:
+def _run_realtime(args: argparse.Namespace, device: DeviceConfig, plan: TherapyPlan, *, json_output: bool) -> int:
+    """``simulate --realtime``: one session on the wall clock with a live view."""
     from firmware.runtime import StopRequest, run_realtime_session
 
     clock = MonotonicClock()
@@ -169,8 +173,7 @@ def _run_realtime(
     )
     memory = MemorySink()
     sinks: list[SessionSink] = [memory]
-    if live:
-        sinks.append(LiveDisplay(sys.stderr if json_output else sys.stdout))
+    sinks.append(LiveDisplay(sys.stderr if json_output else sys.stdout))
     publishing = _publishing(args, device)
     if publishing is not None:
         sinks.append(publishing.sink)
@@ -269,11 +272,7 @@ def _registrars() -> list[Registrar]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser(_registrars())
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    setup_logging(logging.DEBUG if args.verbose else logging.WARNING, crash_tracebacks=False)
     try:
         result: int = args.func(args)
         return result

@@ -68,8 +68,12 @@ class SessionEngine:
         return self.controller.finished
 
     def session_time(self, t_abs: float) -> float:
-        """Session seconds (0 = first sample) of a clock time."""
-        return t_abs - self._origin
+        """Session seconds (0 = first sample) of a clock time, to the nanosecond.
+
+        Rounding drops float noise from large clock values, so a session run
+        over the pin emulator reports the very same times as a plain one.
+        """
+        return round(t_abs - self._origin, 9)
 
     def clock_time(self, t_session: float) -> float:
         """Clock time of a session time."""
@@ -81,14 +85,14 @@ class SessionEngine:
             if not self._first_sample_seen:
                 self._first_sample_seen = True
                 self._origin = event.t
-            t = event.t - self._origin
+            t = self.session_time(event.t)
             if not self.controller.finished:
                 self._sinks.sample(t, event.force_n, event.raw)
             decisions = self.controller.on_sample(t, event.force_n)
         elif isinstance(event, NoSample):
-            decisions = self.controller.on_gap(event.t - self._origin)
+            decisions = self.controller.on_gap(self.session_time(event.t))
         elif isinstance(event, SensorFault):
-            decisions = self.controller.on_sensor_fault(max(0.0, event.t - self._origin), event.detail)
+            decisions = self.controller.on_sensor_fault(max(0.0, self.session_time(event.t)), event.detail)
         else:  # pragma: no cover - exhaustive
             raise TypeError(f"unknown sampler event {event!r}")
         self._dispatch(decisions, event.t)
@@ -96,7 +100,7 @@ class SessionEngine:
 
     def stop(self, t_abs: float, source: str) -> Sequence[Decision]:
         """The stop button (or a signal): end the session now."""
-        decisions = self.controller.on_stop(max(0.0, t_abs - self._origin), source)
+        decisions = self.controller.on_stop(max(0.0, self.session_time(t_abs)), source)
         self._dispatch(decisions, t_abs)
         return decisions
 

@@ -23,6 +23,7 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from config.plan import TherapyPlan
 from firmware.engine import SessionEngine
@@ -62,19 +63,26 @@ class StopRequest:
         await self._event.wait()
 
 
-class SamplingThread:
-    """Pulls sampler events on a thread and queues them on the loop."""
+class SampleStream:
+    """A sampling thread that keeps pulling events and queues them on the loop.
 
-    def __init__(self, sampler: Sampler, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[SamplerEvent]) -> None:
-        self._sampler = sampler
+    It runs for the life of the device, not one session: between sessions the
+    samples feed the watchdog, the tare window and the status; during one, the
+    session engine.  If the thread dies it queues a ``SensorFault`` first, so
+    the loop hears about it at once.
+    """
+
+    def __init__(self, sampler: Sampler, loop: asyncio.AbstractEventLoop) -> None:
+        self.sampler = sampler
         self._loop = loop
-        self._queue = queue
+        self.queue: asyncio.Queue[SamplerEvent] = asyncio.Queue()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="presspoint-sampler", daemon=True)
         self.error: BaseException | None = None
 
-    def start(self) -> None:
+    def start(self) -> SampleStream:
         self._thread.start()
+        return self
 
     @property
     def alive(self) -> bool:
@@ -83,15 +91,19 @@ class SamplingThread:
     def _run(self) -> None:
         try:
             while not self._stop.is_set():
-                event = self._sampler.next()
-                self._loop.call_soon_threadsafe(self._queue.put_nowait, event)
+                event = self.sampler.next()
+                self._loop.call_soon_threadsafe(self.queue.put_nowait, event)
         except BaseException as err:  # the loop must hear about any death
             self.error = err
             log.exception("sampling thread died")
             with contextlib.suppress(RuntimeError):
-                self._loop.call_soon_threadsafe(
-                    self._queue.put_nowait, SensorFault(self._sampler.clock.now(), f"sampling thread died: {err}")
-                )
+                fault = SensorFault(self.sampler.clock.now(), f"sampling thread died: {err}")
+                self._loop.call_soon_threadsafe(self.queue.put_nowait, fault)
+
+    def drain(self) -> None:
+        """Forget events queued so far (stale ones from before a session)."""
+        while not self.queue.empty():
+            self.queue.get_nowait()
 
     def stop(self, timeout_s: float = 1.0) -> None:
         self._stop.set()
@@ -130,50 +142,72 @@ async def run_realtime_session(
     on_decisions: Callable[[Sequence[Decision], SessionEngine], None] | None = None,
     on_event: Callable[[SamplerEvent], None] | None = None,
 ) -> SessionSummary:
-    """Run one session in real time; returns its summary.  The motor ends off."""
+    """Run one session in real time on its own sampling thread; returns its summary."""
+    stream = SampleStream(sampler, asyncio.get_running_loop()).start()
+    try:
+        engine = SessionEngine(
+            plan,
+            device_id=device_id,
+            sample_rate_hz=sampler.sensor.sample_rate_hz,
+            device_max_n=device_max_n,
+            armed_at=asyncio.get_running_loop().time(),
+            sinks=sinks,
+            glitch_count=lambda: sampler.glitches,
+        )
+        return await run_session_on_stream(
+            engine, stream, haptics, stop=stop, on_decisions=on_decisions, on_event=on_event
+        )
+    finally:
+        stream.stop()
+
+
+async def run_session_on_stream(
+    engine: SessionEngine,
+    stream: SampleStream,
+    haptics: Haptics,
+    *,
+    stop: StopRequest | None = None,
+    on_decisions: Callable[[Sequence[Decision], SessionEngine], None] | None = None,
+    on_event: Callable[[SamplerEvent], None] | None = None,
+    final_cue_s: float = 2.0,
+) -> SessionSummary:
+    """Feed a running sample stream to ``engine`` until the session ends.
+
+    The motor is off when this returns or raises, whatever the reason.
+    """
     loop = asyncio.get_running_loop()
     stop = stop or StopRequest()
-    queue: asyncio.Queue[SamplerEvent] = asyncio.Queue()
-    engine = SessionEngine(
-        plan,
-        device_id=device_id,
-        sample_rate_hz=sampler.sensor.sample_rate_hz,
-        device_max_n=device_max_n,
-        armed_at=loop.time(),
-        sinks=sinks,
-        glitch_count=lambda: sampler.glitches,
-    )
     wake_motor = asyncio.Event()
     motor_task = asyncio.create_task(play_timeline(engine.timeline, haptics, wake_motor), name="motor")
-    thread = SamplingThread(sampler, loop, queue)
-    gap_tick = GAP_TICK_PERIODS * sampler.period_s * 1.5
-    stop_wait = asyncio.create_task(stop.wait(), name="stop-wait")
+    gap_tick = GAP_TICK_PERIODS * stream.sampler.period_s * 1.5
+    stop_wait: asyncio.Future[Any] = asyncio.create_task(stop.wait(), name="stop-wait")
+    get: asyncio.Future[Any] | None = None
     try:
-        thread.start()
         while not engine.finished:
-            get = asyncio.ensure_future(queue.get())
+            if get is None:
+                get = asyncio.ensure_future(stream.queue.get())
             done, _ = await asyncio.wait({get, stop_wait}, timeout=gap_tick, return_when=asyncio.FIRST_COMPLETED)
             if stop.requested:
-                get.cancel()
                 decisions = engine.stop(loop.time(), stop.source or "stop")
             elif get in done:
                 event = get.result()
+                get = None
                 if on_event is not None:
                     on_event(event)
                 decisions = engine.handle(event)
             else:
-                get.cancel()
                 decisions = engine.handle(NoSample(loop.time()))
             if decisions:
                 wake_motor.set()
                 if on_decisions is not None:
                     on_decisions(decisions, engine)
         # Let the last cue (done / abort) play, bounded, unless asked to stop.
-        deadline = loop.time() + 2.0
+        deadline = loop.time() + final_cue_s
         while not engine.timeline.idle and loop.time() < deadline and not stop_wait.done():
             await asyncio.sleep(0.02)
     finally:
-        thread.stop()
+        if get is not None:
+            get.cancel()
         stop_wait.cancel()
         motor_task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -32,6 +32,16 @@ SCHEMAS: dict[str, Callable[[], dict[str, Any]]] = {
 }
 
 
+def _mqtt_payload_schemas() -> None:
+    from firmware.mqtt_payloads import MODELS
+
+    for name, model in MODELS.items():
+        SCHEMAS[f"mqtt-{name}"] = _schema(model)
+
+
+_mqtt_payload_schemas()
+
+
 def register_schema(name: str, model: type[BaseModel]) -> None:
     """Add a payload model's schema to the export (used by the MQTT payload module)."""
     SCHEMAS[name] = _schema(model)

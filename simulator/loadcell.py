@@ -38,11 +38,15 @@ class SimulatedLoadCell(ForceSensor):
         self.clock = clock
         self.sample_rate_hz = sample_rate_hz
         self.calibration = calibration
-        self.origin = clock.now() if origin is None else origin
+        #: Time of slot 0: given, or the moment of the first read (a chip starts
+        #: converting when powered, which is when its reader starts).
+        self.origin: float | None = origin
         self._next_slot = 0
         self.conversions = 0
 
     def slot_time(self, n: int) -> float:
+        if self.origin is None:
+            self.origin = self.clock.now()
         return self.origin + n / self.sample_rate_hz
 
     def read(self, timeout_s: float) -> int | None:
@@ -54,7 +58,7 @@ class SimulatedLoadCell(ForceSensor):
                 return None
             self.clock.sleep_until(slot_t)
             self._next_slot += 1
-            force = self.source.force_at(slot_t - self.origin)
+            force = self.source.force_at(slot_t - (self.origin or 0.0))
             if force is None:
                 continue
             self.conversions += 1

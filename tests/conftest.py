@@ -11,6 +11,8 @@ import pytest
 from config.plan import TherapyPlan
 from config.units import kgf
 
+pytest_plugins = ["tests.mqtt_broker"]
+
 ROOT = Path(__file__).resolve().parent.parent
 PRESSPOINT = str(Path(sys.executable).with_name("presspoint"))
 

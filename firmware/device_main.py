@@ -1,0 +1,192 @@
+"""``presspoint run``: build the hardware (real or simulated), the store and MQTT, run the daemon.
+
+The same daemon runs on the Pi (HX711 + gpiozero) and off-device
+(``--simulate``: the simulated load cell, or ``--pins``: the real driver over
+the emulated chip).  Everything opened here is closed in ``finally``, motor
+first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from config.device import DeviceConfig
+from config.errors import PresspointError
+from config.plan import TherapyPlan
+from firmware.daemon import DaemonOptions, DeviceDaemon
+from firmware.logging_setup import register_secret, setup_logging
+from firmware.mqtt_service import MqttService
+from firmware.sampler import Sampler
+from firmware.sdnotify import Notifier
+from firmware.signals import install_stop_signals
+from firmware.sim_setup import force_source
+from firmware.sinks import SessionSink
+from firmware.text_report import format_summary
+from hal.buttons import StartStopButton
+from hal.clock import MonotonicClock
+from hal.haptics import Haptics
+from hal.sensor import Calibration
+from simulator.armed_source import ArmedSource
+from simulator.haptics import RecordingHaptics
+from simulator.loadcell import SIMULATED_CALIBRATION, SimulatedLoadCell
+
+log = logging.getLogger("presspoint")
+
+
+class NotCalibratedError(PresspointError):
+    def __init__(self) -> None:
+        super().__init__("the load cell is not calibrated: run `presspoint calibrate` first")
+
+
+@dataclass
+class DeviceHardware:
+    """What the daemon drives, however it is made."""
+
+    sampler: Sampler
+    haptics: Haptics
+    buttons: list[StartStopButton] = field(default_factory=list)
+    arm: Callable[[], None] | None = None
+    calibrated: bool = True
+    _closers: list[Callable[[], None]] = field(default_factory=list)
+
+    def close(self) -> None:
+        """Motor off first, then everything else; every closer runs."""
+        closers = [self.haptics.off, *self._closers]
+        for close in closers:
+            try:
+                close()
+            except Exception:
+                log.exception("error while closing hardware")
+
+
+def build_simulated_hardware(device: DeviceConfig, plan: TherapyPlan, args: argparse.Namespace) -> DeviceHardware:
+    clock = MonotonicClock()
+    source, _ = force_source(plan, device, trace=args.trace, scenario=args.scenario, noise_n=args.noise, seed=args.seed)
+    armed = ArmedSource(source)
+    motor_log = getattr(args, "motor_log", None)
+    if args.pins:
+        from simulator.pin_rig import build_pin_rig
+
+        rig = build_pin_rig(
+            force_source=armed.force_at,
+            calibration=SIMULATED_CALIBRATION,
+            clock=clock,
+            hardware=device.hardware,
+            sample_rate_hz=device.sample_rate_hz,
+        )
+        sampler = Sampler(rig.sensor, SIMULATED_CALIBRATION, clock, max_jump_n=device.device_max / 2)
+        return DeviceHardware(sampler, rig.motor, [rig.button], armed.arm, True, [rig.close])
+    sensor = SimulatedLoadCell(armed, clock, sample_rate_hz=device.sample_rate_hz)
+    haptics = RecordingHaptics(clock, log_path=Path(motor_log) if motor_log else None)
+    sampler = Sampler(sensor, SIMULATED_CALIBRATION, clock)
+    return DeviceHardware(sampler, haptics, [], armed.arm, True, [haptics.close, sensor.close])
+
+
+def build_gpio_device_hardware(device: DeviceConfig) -> DeviceHardware:
+    from hal.factory import build_gpio_hardware
+
+    clock = MonotonicClock()
+    hw = build_gpio_hardware(device.hardware, device.sample_rate_hz, clock)
+    cal = device.hardware.calibration
+    calibrated = cal.is_calibrated
+    calibration = Calibration(cal.offset_counts or 0.0, cal.counts_per_newton or 1.0)
+    sampler = Sampler(hw.sensor, calibration, clock, max_jump_n=device.device_max / 2)
+    buttons: list[StartStopButton] = [hw.button]
+    if hw.stop_button is not None:
+        buttons.append(hw.stop_button)
+    return DeviceHardware(sampler, hw.motor, buttons, None, calibrated, [hw.close])
+
+
+def run_device(device: DeviceConfig, plan: TherapyPlan, args: argparse.Namespace) -> int:
+    """Run the device daemon until its sessions are done or it is told to stop."""
+    setup_logging(logging.DEBUG if args.verbose else logging.INFO)
+    settings = device.mqtt.with_broker_url(args.broker) if args.broker else device.mqtt
+    register_secret(settings.password)
+    hardware = build_simulated_hardware(device, plan, args) if args.simulate else build_gpio_device_hardware(device)
+    service: MqttService | None = None
+    try:
+        service = MqttService(device, settings, calibrated=hardware.calibrated)
+        recovered = service.start()
+        for session_id in recovered:
+            log.warning("session %s was interrupted (crash or power cut); closed and queued for publishing", session_id)
+        summaries = asyncio.run(_run_daemon(device, plan, args, hardware, service))
+    finally:
+        hardware.close()
+        if service is not None:
+            report = service.flush(getattr(args, "flush_timeout", None) or 5.0) if service.publisher else None
+            if report is not None and report.left:
+                log.warning("%s", report.describe(settings.display_url()))
+            service.close()
+    for summary in summaries:
+        if args.json:
+            sys.stdout.write(summary.to_json() + "\n")
+        else:
+            print(format_summary(summary))
+    sys.stdout.flush()
+    return 0
+
+
+async def _run_daemon(
+    device: DeviceConfig,
+    plan: TherapyPlan,
+    args: argparse.Namespace,
+    hardware: DeviceHardware,
+    service: MqttService,
+) -> list[Any]:
+    loop = asyncio.get_running_loop()
+    publisher = service.publisher
+    sessions = args.sessions if args.sessions is not None else (1 if args.simulate else 0)
+    options = DaemonOptions(
+        sessions=sessions or None,
+        auto_start=args.simulate and not args.wait_button,
+    )
+
+    def gate() -> str | None:
+        if not hardware.calibrated:
+            return "the load cell is not calibrated: run presspoint calibrate"
+        return None
+
+    def sinks() -> list[SessionSink]:
+        return [service.sink]
+
+    daemon = DeviceDaemon(
+        plan_provider=lambda: plan,
+        sampler=hardware.sampler,
+        haptics=hardware.haptics,
+        device_id=device.device_id,
+        device_max_n=device.device_max,
+        sinks_for_session=sinks,
+        notifier=Notifier.from_env(),
+        options=options,
+        gate=gate,
+        status=publisher.update_status if publisher is not None else None,
+        on_session_start=hardware.arm,
+    )
+    for button in hardware.buttons:
+        button.set_handler(lambda: daemon.press_threadsafe(loop))
+    stop_event = asyncio.Event()
+    signals = install_stop_signals(stop_event, loop=loop)
+
+    async def forward_stop() -> None:
+        await stop_event.wait()
+        daemon.request_shutdown(signals.received.name.lower() if signals.received else "signal")
+
+    forwarder = asyncio.create_task(forward_stop())
+    try:
+        result = await daemon.run()
+    finally:
+        forwarder.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await forwarder
+        signals.remove()
+        for button in hardware.buttons:
+            button.set_handler(None)
+    return result.summaries

@@ -1,0 +1,163 @@
+"""Build the GPIO hardware (HX711, motor, buttons) from the device config.
+
+One pin factory serves every device so the firmware has a single GPIO stack:
+lgpio on the Pi, gpiozero's ``MockFactory`` with PWM-capable pins in tests and
+``simulate --pins``.  The simulated (non-pin) backends live in ``simulator/``;
+the firmware calls ``build_gpio_hardware`` only for ``backend = "hx711"``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Any
+
+from gpiozero.pins.mock import MockFactory, MockPWMPin
+
+from config.device import HardwareSettings
+from config.errors import PresspointError
+from hal.clock import Clock
+from hal.gpio_buttons import GpioButton
+from hal.gpio_haptics import PwmMotor
+from hal.hx711_adapter import HX711Sensor
+from hal.sensor import Calibration
+
+#: gpiozero's own order of preference when nothing is named (pigpio left out: it needs a daemon).
+DEFAULT_FACTORY_ORDER = ("lgpio", "rpigpio", "native")
+
+
+class PinFactoryError(PresspointError):
+    """No usable GPIO pin factory (not on a Pi, missing library, no /dev/gpiochip*)."""
+
+
+def make_pin_factory(name: str | None = None) -> Any:
+    """A gpiozero pin factory by name: ``mock``, ``lgpio``, ``rpigpio``, ``native``.
+
+    ``None`` follows gpiozero: ``GPIOZERO_PIN_FACTORY`` if set, else the first
+    of lgpio, rpigpio, native that loads - but failing with one clear message
+    instead of gpiozero's warning per fallback.  ``mock`` uses ``MockPWMPin``
+    so the motor's ``PWMOutputDevice`` works on it.
+    """
+    if name is None:
+        name = os.environ.get("GPIOZERO_PIN_FACTORY") or None
+    names = (name.lower(),) if name else DEFAULT_FACTORY_ORDER
+    problems: list[str] = []
+    for candidate in names:
+        if candidate == "mock":
+            return MockFactory(pin_class=MockPWMPin)
+        found = [ep for ep in entry_points(group="gpiozero_pin_factories") if ep.name == candidate]
+        if not found:
+            problems.append(f"{candidate}: unknown pin factory")
+            continue
+        try:
+            return found[0].load()()
+        except Exception as err:  # import errors, no GPIO chip, not a Pi, ...
+            problems.append(f"{candidate}: {err}".strip())
+    raise PinFactoryError("no GPIO pin factory available (" + "; ".join(problems) + ")")
+
+
+def calibration_of(hw: HardwareSettings) -> Calibration | None:
+    """The calibration in ``hw``, or ``None`` when the device is not calibrated."""
+    cal = hw.calibration
+    if not cal.is_calibrated:
+        return None
+    assert cal.offset_counts is not None and cal.counts_per_newton is not None
+    return Calibration(cal.offset_counts, cal.counts_per_newton)
+
+
+def build_hx711_sensor(
+    hw: HardwareSettings, sample_rate_hz: float, clock: Clock, pin_factory: Any
+) -> HX711Sensor:
+    """The HX711 on the configured pins and gain; waits (bounded) for the chip to settle."""
+    return HX711Sensor(
+        dout_pin=hw.pins.hx711_dout,
+        sck_pin=hw.pins.hx711_sck,
+        pin_factory=pin_factory,
+        clock=clock,
+        gain=hw.gain,
+        sample_rate_hz=sample_rate_hz,
+    )
+
+
+def build_motor(hw: HardwareSettings, pin_factory: Any) -> PwmMotor:
+    return PwmMotor(hw.pins.motor, pin_factory=pin_factory, frequency_hz=hw.motor_pwm_hz)
+
+
+def build_button(hw: HardwareSettings, pin_factory: Any, *, clock: Clock | None = None) -> GpioButton:
+    """The start/stop button (``pins.button``)."""
+    return GpioButton(hw.pins.button, pin_factory=pin_factory, clock=clock)
+
+
+def build_stop_button(
+    hw: HardwareSettings, pin_factory: Any, *, clock: Clock | None = None
+) -> GpioButton | None:
+    """The optional separate stop button (``pins.stop_button``)."""
+    if hw.pins.stop_button is None:
+        return None
+    return GpioButton(hw.pins.stop_button, pin_factory=pin_factory, clock=clock)
+
+
+@dataclass
+class GpioHardware:
+    """Everything on the pins, closed together (motor first: off on every exit path)."""
+
+    pin_factory: Any
+    sensor: HX711Sensor
+    motor: PwmMotor
+    button: GpioButton
+    stop_button: GpioButton | None = None
+    _closed: bool = field(default=False, repr=False)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        parts: list[Any] = [self.motor, self.sensor, self.button, self.stop_button]
+        errors: list[BaseException] = []
+        for part in parts:
+            if part is None:
+                continue
+            try:
+                part.close()
+            except Exception as err:  # keep closing the rest; the motor went first
+                errors.append(err)
+        if errors:
+            raise errors[0]
+
+    def __enter__(self) -> GpioHardware:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def build_gpio_hardware(
+    hw: HardwareSettings,
+    sample_rate_hz: float,
+    clock: Clock,
+    pin_factory: Any = None,
+    *,
+    button_clock: Clock | None = None,
+) -> GpioHardware:
+    """Sensor, motor and buttons for ``backend = "hx711"``; the factory from config if not given.
+
+    If any part fails, the parts already built are closed (motor off) before
+    the error propagates.
+    """
+    factory = pin_factory if pin_factory is not None else make_pin_factory(hw.pin_factory)
+    built: list[Any] = []
+    try:
+        motor = build_motor(hw, factory)
+        built.append(motor)
+        button = build_button(hw, factory, clock=button_clock)
+        built.append(button)
+        stop = build_stop_button(hw, factory, clock=button_clock)
+        if stop is not None:
+            built.append(stop)
+        sensor = build_hx711_sensor(hw, sample_rate_hz, clock, factory)
+    except BaseException:
+        for part in built:
+            part.close()
+        raise
+    return GpioHardware(factory, sensor, motor, button, stop)

@@ -1,0 +1,320 @@
+"""An HX711 load-cell ADC emulated on two gpiozero mock pins.
+
+The chip is what the real driver talks to in tests and ``simulate --pins``,
+so it follows the datasheet's serial protocol rather than the driver's
+habits, and it notes every protocol violation in ``errors``:
+
+* conversions at ``sample_rate_hz`` on the injected ``Clock``, the first one
+  ``settling_periods`` after wake-up; DOUT is low while one is ready;
+* on SCK rising edges 1..24 DOUT shows the 24-bit two's-complement value,
+  MSB first; pulses 25..27 raise DOUT and choose channel/gain for the *next*
+  conversion (25: A/128, 26: B/32, 27: A/64);
+* the value is ``force_source(t)`` (counts at channel A gain 128; ``None``
+  means no conversion), scaled by gain/128 and clamped to 0x7FFFFF/-0x800000;
+* SCK high for more than 60 µs powers the chip down (DOUT high); SCK low
+  again wakes it at channel A gain 128 with a fresh settling time;
+* ``disconnected = True`` leaves DOUT stuck high and ignores SCK.
+
+The model is lazy: nothing runs in the background.  The DOUT pin computes
+its level from the clock when read and the SCK pin reports edges when
+written, so the emulator is exact and deterministic on a ``VirtualClock``
+and also works on real time (``MonotonicClock``) for the benchmark.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from gpiozero.pins.mock import MockPin, MockPWMPin, PinState
+
+from hal.clock import Clock
+from hal.sensor import HX711_MAX_COUNTS, HX711_MIN_COUNTS
+
+CountsSource = Callable[[float], int | None]
+
+POWER_DOWN_AFTER_S = 60e-6
+#: Pulses per transfer -> (channel, gain) of the next conversion.
+GAIN_FOR_PULSES: dict[int, tuple[str, int]] = {25: ("A", 128), 26: ("B", 32), 27: ("A", 64)}
+#: Pin history kept per emulated pin (a long simulation clocks millions of edges).
+PIN_HISTORY = 1024
+_EPS = 1e-9
+
+
+@dataclass(frozen=True, slots=True)
+class ProtocolError:
+    """Something the driver did that a real HX711 would not answer correctly."""
+
+    at_s: float
+    kind: str
+    detail: str
+
+
+class _BoundedHistory:
+    """Mixin: keep the last ``PIN_HISTORY`` states instead of every edge ever."""
+
+    states: deque[Any]
+    _state: Any
+    _last_change: float
+
+    def clear_states(self) -> None:
+        self._last_change = time.monotonic()
+        self.states = deque([PinState(0.0, self._state)], maxlen=PIN_HISTORY)
+
+
+class _DoutMixin(_BoundedHistory):
+    chip: HX711Chip | None = None
+
+    def _get_state(self) -> Any:
+        chip = self.chip
+        if chip is None:
+            return super()._get_state()  # type: ignore[misc]
+        level = chip.dout_level()
+        self._change_state(level)  # type: ignore[attr-defined]
+        return level
+
+
+class _SckMixin(_BoundedHistory):
+    chip: HX711Chip | None = None
+
+    def _set_state(self, value: Any) -> None:
+        super()._set_state(value)  # type: ignore[misc]
+        chip = self.chip
+        if chip is not None:
+            chip.on_sck(bool(value))
+
+
+class DoutPin(_DoutMixin, MockPin):  # type: ignore[misc]
+    """DOUT on a factory whose default pins are ``MockPin``."""
+
+
+class DoutPWMPin(_DoutMixin, MockPWMPin):  # type: ignore[misc]
+    """DOUT on a factory whose default pins are ``MockPWMPin`` (gpiozero checks PWM-ness)."""
+
+
+class SckPin(_SckMixin, MockPin):  # type: ignore[misc]
+    """SCK on a ``MockPin`` factory."""
+
+
+class SckPWMPin(_SckMixin, MockPWMPin):  # type: ignore[misc]
+    """SCK on a ``MockPWMPin`` factory."""
+
+
+class HX711Chip:
+    """The emulated chip; create it *before* the driver asks the factory for the pins."""
+
+    def __init__(
+        self,
+        factory: Any,
+        *,
+        dout_pin: int,
+        sck_pin: int,
+        clock: Clock,
+        force_source: CountsSource,
+        sample_rate_hz: float = 80.0,
+        settling_periods: int = 4,
+        channel_b_source: CountsSource | None = None,
+    ) -> None:
+        self.clock = clock
+        self.force_source = force_source
+        self.channel_b_source = channel_b_source
+        self.period_s = 1.0 / sample_rate_hz
+        self.settling_s = settling_periods * self.period_s
+        self.errors: list[ProtocolError] = []
+        self.power_downs = 0
+        self.conversions_read = 0
+        #: Time at which the most recently clocked-out conversion became ready.
+        self.last_ready_at: float | None = None
+        self._lock = threading.RLock()
+        self._disconnected = False
+        self._powered = True
+        self._sck_high = False
+        self._stray_pulse = False
+        self._after_lost_transfer = False
+        #: Pulses of a transfer that went on after the chip powered down under it.
+        self.pulses_after_lost_transfer = 0
+        self._sck_rise = clock.now()
+        self._wake(clock.now())
+        pwm = issubclass(factory.pin_class, MockPWMPin)
+        self.dout = self._make_pin(factory, dout_pin, DoutPWMPin if pwm else DoutPin)
+        self.sck = self._make_pin(factory, sck_pin, SckPWMPin if pwm else SckPin)
+        self.attach()
+
+    @staticmethod
+    def _make_pin(factory: Any, number: int, pin_class: type[Any]) -> Any:
+        pin = factory.pin(number, pin_class=pin_class)
+        if not isinstance(pin, pin_class):
+            raise ValueError(f"GPIO{number} already exists as a {type(pin).__name__}; "
+                             "create the HX711 chip before anything uses its pins")
+        return pin
+
+    def attach(self) -> None:
+        """Connect the pins to this chip (done by ``__init__``; undone by ``close``)."""
+        self.dout.chip = self
+        self.sck.chip = self
+
+    def close(self) -> None:
+        """Detach from the pins; they go back to plain mock pins."""
+        self.dout.chip = None
+        self.sck.chip = None
+
+    # -- test controls --------------------------------------------------------------------------
+
+    @property
+    def disconnected(self) -> bool:
+        return self._disconnected
+
+    @disconnected.setter
+    def disconnected(self, value: bool) -> None:
+        with self._lock:
+            self._disconnected = bool(value)
+
+    @property
+    def powered(self) -> bool:
+        with self._lock:
+            self._update(self.clock.now())
+            return self._powered
+
+    @property
+    def next_gain(self) -> tuple[str, int]:
+        """Channel and gain the next conversion will use (a finished transfer counts)."""
+        with self._lock:
+            self._update(self.clock.now())
+            pulses = self._pulses if 25 <= self._pulses <= 27 else self._selected
+            return GAIN_FOR_PULSES[pulses]
+
+    def conversion_time(self, index: int) -> float:
+        """When conversion ``index`` (0 = first after the latest wake-up) is ready."""
+        return self._first + index * self.period_s
+
+    # -- pin callbacks ----------------------------------------------------------------------------
+
+    def dout_level(self) -> bool:
+        with self._lock:
+            now = self.clock.now()
+            self._update(now)
+            if self._disconnected or not self._powered:
+                return True
+            if self._pulses:
+                return self._pulses > 24 or bool(self._bits >> (24 - self._pulses) & 1)
+            return self._ready_index(now) is None
+
+    def on_sck(self, high: bool) -> None:
+        with self._lock:
+            now = self.clock.now()
+            self._update(now)
+            if high == self._sck_high:
+                return
+            self._sck_high = high
+            if high:
+                self._sck_rise = now
+                self._stray_pulse = False
+                if self._powered and not self._disconnected:
+                    self._rising_edge(now)
+            elif not self._powered:
+                self._wake(now)
+            elif self._stray_pulse:
+                # Judged at the falling edge: a long high (> 60 µs) was a deliberate reset.
+                self._stray_pulse = False
+                if self._after_lost_transfer:
+                    self.pulses_after_lost_transfer += 1
+                else:
+                    self._error(now, "clock_while_not_ready", "SCK pulse while DOUT was high")
+
+    # -- the model --------------------------------------------------------------------------------
+
+    def _wake(self, now: float) -> None:
+        self._powered = True
+        self._first = now + self.settling_s
+        self._consumed = -1  # index of the last conversion clocked out
+        self._selected = 25  # channel A, gain 128 after power-up
+        self._pulses = 0  # pulses of the transfer in progress (0 = idle)
+        self._bits = 0
+        self._cache: tuple[int, int | None] = (-1, None)
+
+    def _update(self, now: float) -> None:
+        """Apply what happened since the last event: power-down, end of a transfer."""
+        if (self._powered and self._sck_high and not self._disconnected
+                and now - self._sck_rise > POWER_DOWN_AFTER_S):
+            self._power_down(self._sck_rise + POWER_DOWN_AFTER_S)
+        if self._pulses:
+            # A complete transfer ends when the next conversion is due; a stalled one
+            # (fewer than 25 pulses) only when a whole further period has gone by.
+            behind = self._latest_index(now) - self._consumed
+            if behind >= (1 if self._pulses >= 25 else 2):
+                self._finish_transfer(now)
+
+    def _power_down(self, at: float) -> None:
+        if self._pulses and not self._disconnected:
+            self._error(at, "power_down_mid_transfer",
+                        f"SCK high > 60 µs after pulse {self._pulses}: the chip powered down, "
+                        "the reading is lost")
+            # The driver will clock out the rest of that transfer into a freshly reset
+            # chip: those pulses are counted here, not reported one error each.
+            self._after_lost_transfer = True
+        self._powered = False
+        self._pulses = 0
+        self.power_downs += 1
+
+    def _finish_transfer(self, now: float) -> None:
+        pulses = self._pulses
+        self._pulses = 0
+        if pulses < 25:
+            self._error(now, "incomplete_transfer",
+                        f"{pulses} pulses, need 25-27; gain selection unchanged")
+        elif pulses <= 27:
+            self._selected = pulses
+
+    def _rising_edge(self, now: float) -> None:
+        if self._pulses == 0:
+            index = self._ready_index(now)
+            if index is None:
+                self._stray_pulse = True
+                return
+            assert self._cache[1] is not None
+            self._bits = self._cache[1] & 0xFF_FF_FF
+            self._after_lost_transfer = False
+            self._consumed = index
+            self.conversions_read += 1
+            self.last_ready_at = self.conversion_time(index)
+            self._pulses = 1
+            return
+        self._pulses += 1
+        if self._pulses > 27:
+            self._error(now, "too_many_pulses", f"pulse {self._pulses} in one transfer")
+            self._pulses = 27
+
+    def _latest_index(self, now: float) -> int:
+        return math.floor((now - self._first) / self.period_s + _EPS)
+
+    def _ready_index(self, now: float) -> int | None:
+        """The conversion DOUT announces now, if any (the latest one, unread and present)."""
+        if self._pulses:
+            return None
+        index = self._latest_index(now)
+        if index < 0 or index <= self._consumed:
+            return None
+        if self._cache[0] != index:
+            self._cache = (index, self._convert(self.conversion_time(index)))
+        return index if self._cache[1] is not None else None
+
+    def _convert(self, t: float) -> int | None:
+        channel, gain = GAIN_FOR_PULSES[self._selected]
+        if channel == "B":
+            source = self.channel_b_source
+            raw = source(t) if source is not None else 0
+        else:
+            raw = self.force_source(t)
+        if raw is None:
+            return None
+        value = round(raw * gain / 128)
+        return max(HX711_MIN_COUNTS, min(HX711_MAX_COUNTS, value))
+
+    def _error(self, at: float, kind: str, detail: str) -> None:
+        self.errors.append(ProtocolError(at, kind, detail))
+

@@ -1,0 +1,192 @@
+"""The whole HAL on emulated pins: for ``presspoint simulate --pins`` and the tests.
+
+force (N) -> ``Calibration.to_counts`` -> emulated HX711 chip on mock pins ->
+the real ``HX711Sensor`` (Adafruit driver + adapter) -> counts back, which the
+firmware's sampler converts with the same calibration.  So a session over
+the rig sees the same forces as one over the simulated load cell, plus
+whatever the pin path really does (quantisation, saturation, timing).
+
+Timing: the chip's conversions fall at ``wake + (4 + k) / rate`` (the
+datasheet's settling, then one per period); the rig returns with the chip
+settled, at its first conversion.  On a ``VirtualClock`` each read finishes
+52 µs (gain 128) or 56 µs (gain 64) of virtual time after its conversion.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from gpiozero.pins.mock import MockFactory, MockPWMPin
+
+from config.device import HardwareSettings
+from hal.calibrate import kg_to_newtons
+from hal.clock import Clock
+from hal.factory import build_button, build_hx711_sensor, build_motor
+from hal.gpio_buttons import GpioButton
+from hal.gpio_haptics import PwmMotor
+from hal.hx711_adapter import HX711Sensor
+from hal.sensor import Calibration
+from simulator.hx711_chip import HX711Chip
+
+ForceSource = Callable[[float], float | None]
+
+
+@dataclass
+class PinRig:
+    """Emulated chip, real sensor adapter and PWM motor, on one ``MockFactory``."""
+
+    factory: MockFactory
+    chip: HX711Chip
+    sensor: HX711Sensor
+    motor: PwmMotor
+    button: GpioButton
+    owns_factory: bool = True
+    _closed: bool = field(default=False, repr=False)
+
+    @property
+    def motor_pin(self) -> Any:
+        """The motor's ``MockPWMPin``: ``states`` is the PWM level history."""
+        return self.motor.pin
+
+    def press_button(self) -> None:
+        """A short press of the start/stop button on its mock pin (pull-up: low = pressed)."""
+        pin = self.button.pin
+        pin.drive_low()
+        pin.drive_high()
+
+    def close(self) -> None:
+        """Motor off and closed, sensor and button closed, chip detached.  Idempotent.
+
+        A factory the rig made itself is reset too.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self.motor.close()
+        finally:
+            try:
+                self.sensor.close()
+                self.button.close()
+            finally:
+                self.chip.close()
+                if self.owns_factory:
+                    self.factory.reset()
+
+    def __enter__(self) -> PinRig:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def counts_source(
+    force_source: ForceSource, calibration: Calibration, gain: int
+) -> Callable[[float], int | None]:
+    """Newtons -> the chip's input in gain-128 counts, such that it outputs ``to_counts(force)``."""
+    scale = 128 // gain
+
+    def source(t: float) -> int | None:
+        force = force_source(t)
+        if force is None:
+            return None
+        return calibration.to_counts(force) * scale
+
+    return source
+
+
+def _from_first_call(source: ForceSource) -> ForceSource:
+    """``source`` on a time axis starting at the first moment asked for (conversion 0)."""
+    origin: list[float] = []
+
+    def shifted(t: float) -> float | None:
+        if not origin:
+            origin.append(t)
+        return source(t - origin[0])
+
+    return shifted
+
+
+def build_pin_rig(
+    force_source: ForceSource,
+    calibration: Calibration,
+    clock: Clock,
+    *,
+    hardware: HardwareSettings | None = None,
+    sample_rate_hz: float = 80.0,
+    factory: MockFactory | None = None,
+    relative_time: bool = False,
+) -> PinRig:
+    """Set up the rig: chip on the configured DOUT/SCK pins, sensor over it, motor, button.
+
+    ``force_source(t)`` gives newtons at clock time ``t`` (``None``: the chip
+    delivers no conversion).  Pass ``hardware`` for pins and gain (defaults:
+    the device config defaults).  With ``relative_time`` the source gets
+    seconds since the chip's first conversion instead (like
+    ``SimulatedLoadCell.force_at``), so the same source drives both backends
+    sample for sample.  The caller owns ``close()``.
+    """
+    hw = hardware or HardwareSettings()
+    if relative_time:
+        force_source = _from_first_call(force_source)
+    pin_factory = factory or MockFactory(pin_class=MockPWMPin)
+    chip = HX711Chip(
+        pin_factory,
+        dout_pin=hw.pins.hx711_dout,
+        sck_pin=hw.pins.hx711_sck,
+        clock=clock,
+        force_source=counts_source(force_source, calibration, hw.gain),
+        sample_rate_hz=sample_rate_hz,
+    )
+    try:
+        sensor = build_hx711_sensor(hw, sample_rate_hz, clock, pin_factory)
+    except BaseException:
+        chip.close()
+        raise
+    try:
+        motor = build_motor(hw, pin_factory)
+        try:
+            button = build_button(hw, pin_factory, clock=clock)
+        except BaseException:
+            motor.close()
+            raise
+    except BaseException:
+        sensor.close()
+        chip.close()
+        raise
+    button.pin.clear_states()  # the pull-up's [False, True] at creation is not a press
+    return PinRig(pin_factory, chip, sensor, motor, button, owns_factory=factory is None)
+
+
+#: What the emulated load cell "really" is when the config is not calibrated: a 10 kg
+#: cell at 1 mV/V and 5 V excitation on gain 128 (≈ 21 900 counts/N) with a small offset.
+EMULATED_CALIBRATION = Calibration(offset_counts=8_500.0, counts_per_newton=21_900.0)
+#: Noise of the emulated cell at rest, in newtons (≈ 40 counts at gain 128).
+EMULATED_NOISE_N = 0.002
+
+
+def bench_load(
+    start: float,
+    *,
+    mass_kg: float | None = None,
+    load_at_s: float = 1.5,
+    ramp_s: float = 0.5,
+    noise_n: float = EMULATED_NOISE_N,
+    seed: int = 7,
+) -> ForceSource:
+    """Newtons for ``calibrate``/``selfcheck --pins``: at rest, then (optionally) a known mass.
+
+    Deterministic for a given seed: the chip asks for each conversion once.
+    """
+    rng = random.Random(seed)
+    weight = kg_to_newtons(mass_kg) if mass_kg is not None else 0.0
+
+    def force(t: float) -> float:
+        elapsed = t - start - load_at_s
+        load = weight * min(1.0, max(0.0, elapsed / ramp_s)) if mass_kg is not None else 0.0
+        return load + rng.gauss(0.0, noise_n)
+
+    return force

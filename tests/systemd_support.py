@@ -1,0 +1,98 @@
+"""Helpers for checking the systemd unit on a machine where systemd is not PID 1.
+
+``systemd-analyze verify`` checks that ExecStart= names an executable, and
+``/opt/presspoint/venv/bin/presspoint`` does not exist on a CI machine.  Instead
+of rewriting ExecStart (which would verify a different unit), the unit is
+verified unchanged inside a staged root (``--root``): the unit goes to
+``ROOT/etc/systemd/system``, the host's ``*.target`` units (needed for the
+default dependencies) to ``ROOT/usr/lib/systemd/system``, and the ExecStart
+path is an executable in ROOT, a stub or the real console script from a venv.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+UNIT_NAME = "presspoint.service"
+UNIT_SOURCE = REPO / "systemd" / UNIT_NAME
+HOST_UNIT_DIRS = (Path("/usr/lib/systemd/system"), Path("/lib/systemd/system"))
+
+
+def systemd_analyze() -> str:
+    """Path of systemd-analyze; skip locally without it, but fail in CI (CI must check the unit)."""
+    path = shutil.which("systemd-analyze")
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail("systemd-analyze not found: CI must `apt-get install systemd`")
+        pytest.skip("systemd-analyze not installed (apt-get install systemd)")
+    return path
+
+
+def parse_unit(text: str) -> list[tuple[str, str, str]]:
+    """(section, key, value) for every assignment; keys may repeat, as systemd allows."""
+    entries: list[tuple[str, str, str]] = []
+    section = ""
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith(("#", ";")):
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            section = line[1:-1]
+            continue
+        key, _, value = line.partition("=")
+        entries.append((section, key.strip(), value.strip()))
+    return entries
+
+
+def unit_values(text: str, key: str, section: str = "Service") -> list[str]:
+    return [v for s, k, v in parse_unit(text) if s == section and k == key]
+
+
+def exec_start_binary(text: str) -> str:
+    (exec_start,) = unit_values(text, "ExecStart")
+    return shlex.split(exec_start.lstrip("-@:+!"))[0]
+
+
+def stage_root(root: Path, unit_text: str | None = None, *, stub_exec: bool = True) -> Path:
+    """Lay out ``root`` so that ``systemd-analyze verify --root`` can load our unit.
+
+    Returns the installed unit's path.  ``unit_text=None`` keeps an already
+    installed unit (e.g. by install.sh); ``stub_exec`` creates an executable
+    stub at the ExecStart path unless something is already there.
+    """
+    unit_path = root / "etc/systemd/system" / UNIT_NAME
+    if unit_text is not None:
+        unit_path.parent.mkdir(parents=True, exist_ok=True)
+        unit_path.write_text(unit_text)
+    lib = root / "usr/lib/systemd/system"
+    lib.mkdir(parents=True, exist_ok=True)
+    host = next((d for d in HOST_UNIT_DIRS if d.is_dir()), None)
+    if host is None:
+        pytest.skip("no host unit directory to take the standard targets from")
+    for target in host.glob("*.target"):
+        resolved = target.resolve()
+        if resolved.is_file() and resolved.stat().st_size > 0:  # skip masked (/dev/null) units
+            shutil.copyfile(resolved, lib / target.name)
+    binary = root / exec_start_binary(unit_path.read_text()).lstrip("/")
+    if stub_exec and not binary.exists():
+        binary.parent.mkdir(parents=True, exist_ok=True)
+        binary.write_text("#!/bin/sh\nexit 0\n")
+        binary.chmod(0o755)
+    return unit_path
+
+
+def verify_in_root(root: Path) -> subprocess.CompletedProcess[str]:
+    """``systemd-analyze verify`` of the unit installed in ``root``, output captured."""
+    return subprocess.run(
+        [systemd_analyze(), "verify", f"--root={root}", UNIT_NAME],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
