@@ -166,10 +166,13 @@ class DeviceDaemon:
         return self.result
 
     def _feed_watchdog(self, event: SamplerEvent) -> None:
+        """A sample reached the loop: report it, with how late the loop took it."""
         now = asyncio.get_running_loop().time()
         if isinstance(event, Sample):
             self.watchdog.on_sample(now)
-        self.watchdog.on_tick(now)
+        # Sample times are on the loop's clock (monotonic): a growing backlog
+        # between the sampler and the loop shows up as lateness.
+        self.watchdog.on_tick(now, deadline=event.t)
 
     async def _next_event(self, stream: SampleStream, timeout: float) -> SamplerEvent | None:
         try:

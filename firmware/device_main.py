@@ -12,7 +12,10 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
+import signal
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,12 +36,43 @@ from firmware.text_report import format_summary
 from hal.buttons import StartStopButton
 from hal.clock import MonotonicClock
 from hal.haptics import Haptics
-from hal.sensor import Calibration
+from hal.sensor import Calibration, ForceSensor
 from simulator.armed_source import ArmedSource
 from simulator.haptics import RecordingHaptics
 from simulator.loadcell import SIMULATED_CALIBRATION, SimulatedLoadCell
 
 log = logging.getLogger("presspoint")
+
+#: Set to "1" (tests only) to let SIGUSR1 stall the control loop and SIGUSR2
+#: kill the sampling thread, so the watchdog's reaction can be checked end to end.
+FAULT_INJECTION_ENV = "PRESSPOINT_FAULT_INJECTION"
+
+
+def _install_fault_injection(loop: asyncio.AbstractEventLoop, hardware: DeviceHardware) -> None:
+    log.warning(
+        "fault injection enabled (%s=1): SIGUSR1 stalls the loop, SIGUSR2 kills the sampler", FAULT_INJECTION_ENV
+    )
+
+    def stall_control_loop() -> None:
+        log.warning("fault injection: stalling the control loop")
+        time.sleep(3600)
+
+    def kill_sampler() -> None:
+        log.warning("fault injection: killing the sampling thread")
+        hardware.sampler.sensor = _DeadSensor(hardware.sampler.sensor.sample_rate_hz)
+
+    loop.add_signal_handler(signal.SIGUSR1, stall_control_loop)
+    loop.add_signal_handler(signal.SIGUSR2, kill_sampler)
+
+
+class _DeadSensor(ForceSensor):
+    """A sensor whose driver blows up: the sampling thread dies on its next read."""
+
+    def __init__(self, sample_rate_hz: float) -> None:
+        self.sample_rate_hz = sample_rate_hz
+
+    def read(self, timeout_s: float) -> int | None:
+        raise SystemExit("fault injection: sampling thread killed")
 
 
 class NotCalibratedError(PresspointError):
@@ -180,6 +214,8 @@ async def _run_daemon(
         daemon.request_shutdown(signals.received.name.lower() if signals.received else "signal")
 
     forwarder = asyncio.create_task(forward_stop())
+    if os.environ.get(FAULT_INJECTION_ENV) == "1":
+        _install_fault_injection(loop, hardware)
     try:
         result = await daemon.run()
     finally:

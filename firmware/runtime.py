@@ -36,6 +36,9 @@ from hal.haptics import Haptics
 
 log = logging.getLogger(__name__)
 
+#: How early a motor change may be applied (float noise, not timing).
+TIMELINE_SLACK_S = 1e-4
+
 #: The control loop treats this many silent periods as a tick (a gap).
 GAP_TICK_PERIODS = 1.0
 
@@ -119,7 +122,10 @@ async def play_timeline(timeline: MotorTimeline, haptics: Haptics, wake: asyncio
     """
     loop = asyncio.get_running_loop()
     while True:
-        for _, level in timeline.due(loop.time()):
+        # A change due within 0.1 ms counts as due now: float noise between the
+        # laid-out step times and the loop's clock must not make us wait for
+        # a zero-length timeout over and over.
+        for _, level in timeline.due(loop.time() + TIMELINE_SLACK_S):
             haptics.set_level(level)
         at = timeline.next_change_at()
         wake.clear()

@@ -72,17 +72,16 @@ def build_rig(
     if pins:
         from simulator.pin_rig import build_pin_rig
 
-        # The chip starts converting only after it settles; shift the source so
-        # its first conversion is the source's t = 0, as with the plain load cell.
-        first_conversion_at: list[float] = [clock.now()]
+        # relative_time: the chip's first conversion is the source's t = 0,
+        # as with the plain load cell, so both give the same session.
         rig = build_pin_rig(
-            force_source=lambda t: source.force_at(t - first_conversion_at[0]),
+            force_source=source.force_at,
+            relative_time=True,
             calibration=SIMULATED_CALIBRATION,
             clock=clock,
             hardware=device.hardware,
             sample_rate_hz=device.sample_rate_hz,
         )
-        first_conversion_at[0] = clock.now()
         sampler = Sampler(rig.sensor, SIMULATED_CALIBRATION, clock, max_jump_n=device.device_max / 2)
         return SimulatedRig(rig.sensor, rig.motor, sampler, stop_at, None)
     sensor = SimulatedLoadCell(source, clock, sample_rate_hz=device.sample_rate_hz)

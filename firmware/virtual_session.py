@@ -7,7 +7,7 @@ sensor, so every timestamp - samples, cues, motor changes - is exact.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from config.plan import TherapyPlan
 from firmware.engine import SessionEngine
@@ -28,9 +28,15 @@ def run_virtual_session(
     device_max_n: float,
     sinks: Sequence[SessionSink] = (),
     stop_at_s: float | None = None,
+    stop_check: Callable[[], str | None] | None = None,
     session_id: str | None = None,
 ) -> SessionSummary:
-    """Run one session to its end and return the summary.  The motor ends off."""
+    """Run one session to its end and return the summary.  The motor ends off.
+
+    ``stop_at_s`` presses stop at that session time; ``stop_check`` is asked
+    before every sample and returns who asked to stop (e.g. ``"button"``, set
+    by a button handler), or ``None``.
+    """
     engine = SessionEngine(
         plan,
         device_id=device_id,
@@ -50,6 +56,9 @@ def run_virtual_session(
                 if stop_at_s is not None and engine.session_time(clock.now() + period) >= stop_at_s:
                     clock.sleep_until(engine.clock_time(stop_at_s))
                     engine.stop(clock.now(), "button")
+                    break
+                if stop_check is not None and (source := stop_check()) is not None:
+                    engine.stop(clock.now(), source)
                     break
                 engine.handle(sampler.next())
         except KeyboardInterrupt:

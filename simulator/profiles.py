@@ -36,7 +36,8 @@ class ScenarioEvents:
     """Edits laid over the regular repetitions (times are session seconds)."""
 
     dropouts_from: float | None = None
-    spikes: list[tuple[float, float]] = field(default_factory=list)  # (time, force)
+    spikes: list[tuple[float, float]] = field(default_factory=list)  # (time, force), one sample wide
+    slams: list[tuple[float, float, float]] = field(default_factory=list)  # (time, seconds, force), sudden
     segments: list[tuple[float, float, float]] = field(default_factory=list)  # (start, end, force)
     early_release: tuple[int, float, float] | None = None  # (rep, offset into hold, off time)
     overshoot_rep: int | None = None
@@ -134,11 +135,12 @@ def _apply_overlays(frames: list[Keyframe], events: ScenarioEvents) -> list[Keyf
             Keyframe(end, after),
         ]
         frames = sorted(kept, key=lambda k: k.time_s)
-    for at, force in events.spikes:
-        before = _value_at(frames, at - 0.006)
-        after = _value_at(frames, at + 0.006)
-        kept = [k for k in frames if not at - 0.006 <= k.time_s <= at + 0.006]
-        kept += [Keyframe(at - 0.006, before), Keyframe(at, force), Keyframe(at + 0.006, after)]
+    steps = [(at, 0.0, force) for at, force in events.spikes] + list(events.slams)
+    for at, seconds, force in steps:
+        start, end = at - 0.006, at + seconds + 0.006
+        before, after = _value_at(frames, start), _value_at(frames, end)
+        kept = [k for k in frames if not start <= k.time_s <= end]
+        kept += [Keyframe(start, before), Keyframe(at, force), Keyframe(at + seconds, force), Keyframe(end, after)]
         frames = sorted(kept, key=lambda k: k.time_s)
     if events.dropouts_from is not None:
         frames = [k for k in frames if k.time_s < events.dropouts_from]
@@ -220,7 +222,7 @@ SCENARIOS: dict[str, Scenario] = {
             "device-max",
             "slams past the load cell's safe range in the first hold",
             "aborted",
-            lambda p, d: ScenarioEvents(spikes=[(_hold_start(p, 1) + 15.0, d + 10.0)]),
+            lambda p, d: ScenarioEvents(slams=[(_hold_start(p, 1) + 15.0, 0.3, d + 10.0)]),
         ),
         Scenario(
             "stop",

@@ -1,0 +1,172 @@
+"""The real daemon (`presspoint run --simulate`) under a fake service manager (issue 6).
+
+Real processes, real time: READY and steady watchdog pings while samples flow,
+pings stop on a stalled loop or a dead sampling thread, SIGTERM mid-session
+stops the session safely (motor off, summary stored), and SIGKILL mid-session
+is closed as ``interrupted`` by the next start.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import PRESSPOINT, ROOT
+from tests.test_daemon_systemd import TIMEOUT_S, WATCHDOG_USEC, FakeServiceManager
+
+DB_NAME = "presspoint.sqlite3"
+
+
+@pytest.fixture
+def manager() -> Iterator[FakeServiceManager]:
+    with tempfile.TemporaryDirectory(prefix="pp-sd-", dir="/tmp") as folder:
+        fake = FakeServiceManager(Path(folder))
+        yield fake
+        fake.close()
+
+
+@pytest.fixture
+def state(tmp_path: Path) -> Path:
+    config = tmp_path / "device.toml"
+    config.write_text(f'device_id = "daemon-test"\n[storage]\nstate_dir = "{tmp_path / "state"}"\n')
+    return tmp_path
+
+
+@pytest.fixture
+def procs() -> Iterator[list[subprocess.Popen[str]]]:
+    started: list[subprocess.Popen[str]] = []
+    yield started
+    for proc in started:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=5)
+
+
+def start(manager: FakeServiceManager, state: Path, *args: str) -> subprocess.Popen[str]:
+    env = dict(os.environ)
+    env.update(
+        NOTIFY_SOCKET=str(manager.path),
+        WATCHDOG_USEC=str(WATCHDOG_USEC),
+        PYTHONPATH=str(ROOT),
+        PRESSPOINT_FAULT_INJECTION="1",
+    )
+    env.pop("WATCHDOG_PID", None)
+    argv = [PRESSPOINT, "run", "--simulate", "--config", str(state / "device.toml"), "--json", *args]
+    return subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=state)
+
+
+def ready(manager: FakeServiceManager) -> float:
+    return manager.wait_for(lambda m: "READY=1" in m.split("\n"), timeout=20)
+
+
+def sessions(state: Path) -> list[tuple[str, str, str | None, bytes | None]]:
+    with sqlite3.connect(state / "state" / DB_NAME) as db:
+        return db.execute("SELECT session_id, state, outcome, summary FROM sessions ORDER BY started_at").fetchall()
+
+
+def test_idle_daemon_is_ready_pings_steadily_and_stops_on_sigterm(
+    manager: FakeServiceManager,
+    state: Path,
+    procs: list[subprocess.Popen[str]],
+) -> None:
+    proc = start(manager, state, "--sessions", "0", "--wait-button")
+    procs.append(proc)
+    t_ready = ready(manager)
+    assert manager.wait_for(lambda m: "STATUS=phase: idle" in m, timeout=5)
+    time.sleep(1.5)  # an observation window in real time, not a timing assumption
+    t_end = time.monotonic()
+    pings = manager.times("WATCHDOG=1", since=t_ready + 0.2, until=t_end)
+    assert len(pings) >= 15, pings
+    gaps = [b - a for a, b in zip([t_ready + 0.2, *pings], [*pings, t_end], strict=True)]
+    assert max(gaps) < TIMEOUT_S, f"systemd would have restarted us: gap {max(gaps):.3f} s"
+    proc.send_signal(signal.SIGTERM)
+    manager.wait_for(lambda m: "STOPPING=1" in m.split("\n"), timeout=5)
+    _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+
+
+@pytest.mark.parametrize("fault", [signal.SIGUSR1, signal.SIGUSR2], ids=["stalled-loop", "dead-sampler"])
+def test_pings_stop_when_the_loop_stalls_or_the_sampler_dies(
+    manager: FakeServiceManager,
+    state: Path,
+    procs: list[subprocess.Popen[str]],
+    fault: signal.Signals,
+) -> None:
+    proc = start(manager, state, "--sessions", "0", "--wait-button")
+    procs.append(proc)
+    t_ready = ready(manager)
+    time.sleep(0.5)
+    assert len(manager.times("WATCHDOG=1", since=t_ready)) >= 5
+    t_fault = time.monotonic()
+    proc.send_signal(fault)
+    time.sleep(1.2)
+    late = manager.times("WATCHDOG=1", since=t_fault + 0.15)
+    assert late == [], f"pings went on: {late}"
+    proc.kill()
+
+
+def test_sigterm_mid_session_stops_safely(
+    manager: FakeServiceManager,
+    state: Path,
+    procs: list[subprocess.Popen[str]],
+) -> None:
+    motor_log = state / "motor.log"
+    proc = start(manager, state, "--sessions", "1", "--motor-log", str(motor_log))
+    procs.append(proc)
+    ready(manager)
+    manager.wait_for(lambda m: "STATUS=phase: hold" in m, timeout=20)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert summary["outcome"] == "stopped"
+    assert summary["stop_source"] == "sigterm"
+    assert summary["holds"][0]["outcome"] == "stopped"
+    levels = [float(line.split()[1]) for line in motor_log.read_text().splitlines()]
+    assert levels and max(levels) > 0  # cues were played
+    assert levels[-1] == 0.0  # and the motor ended off
+    [(session_id, row_state, outcome, stored)] = sessions(state)
+    assert (session_id, row_state, outcome) == (summary["session_id"], "finished", "stopped")
+    assert stored is not None and json.loads(stored)["outcome"] == "stopped"
+
+
+def test_sigkill_mid_session_is_closed_as_interrupted_on_restart(
+    manager: FakeServiceManager,
+    state: Path,
+    procs: list[subprocess.Popen[str]],
+) -> None:
+    proc = start(manager, state, "--sessions", "1")
+    procs.append(proc)
+    ready(manager)
+    manager.wait_for(lambda m: "STATUS=phase: hold" in m, timeout=20)
+    time.sleep(1.5)  # let a batch of samples reach the store (committed each second)
+    proc.kill()
+    proc.communicate(timeout=5)
+    [(session_id, row_state, _, _)] = sessions(state)
+    assert row_state == "running"
+
+    again = start(manager, state, "--sessions", "0", "--wait-button")
+    procs.append(again)
+    manager.wait_for(lambda m: "READY=1" in m.split("\n") and True, timeout=20)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and sessions(state)[0][1] != "finished":
+        time.sleep(0.05)
+    [(same_id, row_state, outcome, stored)] = sessions(state)
+    assert (same_id, row_state, outcome) == (session_id, "finished", "interrupted")
+    summary = json.loads(stored)  # type: ignore[arg-type]
+    assert summary["outcome"] == "interrupted"
+    assert summary["holds"] and summary["holds"][0]["outcome"] == "interrupted"
+    assert summary["samples"] > 80
+    again.send_signal(signal.SIGTERM)
+    _, err = again.communicate(timeout=10)
+    assert again.returncode == 0, err
