@@ -25,6 +25,7 @@ from config.plan import TherapyPlan
 from firmware.engine import SessionEngine
 from firmware.motor_timeline import MotorTimeline
 from firmware.runtime import SampleStream, StopRequest, play_timeline, run_session_on_stream
+from firmware.rate_check import RateMeter
 from firmware.sampler import Sample, Sampler, SamplerEvent
 from firmware.sdnotify import Notifier
 from firmware.session.decisions import Decision, PhaseChange
@@ -111,6 +112,7 @@ class DeviceDaemon:
         self._session_stop: StopRequest | None = None
         self._recent: deque[Sample] = deque(maxlen=max(2, round(TARE_WINDOW_S * sampler.sensor.sample_rate_hz)))
         self.watchdog = LoopWatchdog(WatchdogPolicy(sample_period_s=sampler.period_s), now=0.0)
+        self.rate_meter = RateMeter(sampler.sensor.sample_rate_hz)
 
     # ------------------------------------------------------------- requests
 
@@ -170,6 +172,11 @@ class DeviceDaemon:
         now = asyncio.get_running_loop().time()
         if isinstance(event, Sample):
             self.watchdog.on_sample(now)
+            verdict = self.rate_meter.add(event.t)
+            if verdict is not None:
+                (log.info if verdict.ok else log.warning)("%s", verdict.describe())
+                if self.status is not None:
+                    self.status(measured_rate_hz=round(verdict.measured_hz, 2))
         # Sample times are on the loop's clock (monotonic): a growing backlog
         # between the sampler and the loop shows up as lateness.
         self.watchdog.on_tick(now, deadline=event.t)
