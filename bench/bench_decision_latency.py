@@ -55,14 +55,16 @@ async def measure(seconds: float, rate: int) -> tuple[list[float], float, float,
     plan = TherapyPlan()
     clock = MonotonicClock()
     source = build_scenario_source("normal", plan, device.device_max, noise_n=0.05)
-    rig = build_pin_rig(source.force_at, SIMULATED_CALIBRATION, clock, hardware=device.hardware,
-                        sample_rate_hz=rate, relative_time=True)
+    rig = build_pin_rig(
+        source.force_at, SIMULATED_CALIBRATION, clock, hardware=device.hardware, sample_rate_hz=rate, relative_time=True
+    )
     rig.sensor.chip = rig.chip  # type: ignore[attr-defined]
     sampler = ReadyStampingSampler(rig.sensor, SIMULATED_CALIBRATION, clock)
     sampler.ready_at = {}
     loop = asyncio.get_running_loop()
-    engine = SessionEngine(plan, device_id="bench", sample_rate_hz=rate, device_max_n=device.device_max,
-                           armed_at=loop.time())
+    engine = SessionEngine(
+        plan, device_id="bench", sample_rate_hz=rate, device_max_n=device.device_max, armed_at=loop.time()
+    )
     stream = SampleStream(sampler, loop).start()
     latencies: list[float] = []
     aborts: list[str] = []
@@ -73,8 +75,9 @@ async def measure(seconds: float, rate: int) -> tuple[list[float], float, float,
             if engine.finished:  # keep measuring: start over with a fresh session
                 if engine.controller.abort is not None:
                     aborts.append(engine.controller.abort.detail)
-                engine = SessionEngine(plan, device_id="bench", sample_rate_hz=rate,
-                                       device_max_n=device.device_max, armed_at=loop.time())
+                engine = SessionEngine(
+                    plan, device_id="bench", sample_rate_hz=rate, device_max_n=device.device_max, armed_at=loop.time()
+                )
             event = await stream.queue.get()
             engine.handle(event)
             done = loop.time()
@@ -93,7 +96,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--rate", type=int, choices=[10, 80], default=80)
     parser.add_argument(
-        "--realtime", action="store_true",
+        "--realtime",
+        action="store_true",
         help="run under SCHED_FIFO like the systemd unit's CPUSchedulingPolicy=fifo (needs root)",
     )
     args = parser.parse_args()
@@ -106,8 +110,10 @@ def main() -> None:
     print(f"samples: {len(ms)} at {args.rate}/s over {wall:.1f} s wall; glitches dropped: {glitches}")
     print(f"driver stats: {stats}")
     print(f"sessions aborted during the run: {len(aborts)} {sorted(set(aborts))[:3]}")
-    print(f"data-ready → controller decision: p50 {statistics.median(ms):.2f} ms, "
-          f"p99 {percentile(ms, 0.99):.2f} ms, max {max(ms):.2f} ms (aim p99 < 2 ms)")
+    print(
+        f"data-ready → controller decision: p50 {statistics.median(ms):.2f} ms, "
+        f"p99 {percentile(ms, 0.99):.2f} ms, max {max(ms):.2f} ms (aim p99 < 2 ms)"
+    )
     print(f"CPU share of one core, whole process (emulator included): {100 * cpu / wall:.1f} % (aim < 10 %)")
 
 

@@ -24,8 +24,8 @@ from typing import Protocol
 from config.plan import TherapyPlan
 from firmware.engine import SessionEngine
 from firmware.motor_timeline import MotorTimeline
-from firmware.runtime import SampleStream, StopRequest, play_timeline, run_session_on_stream
 from firmware.rate_check import RateMeter
+from firmware.runtime import SampleStream, StopRequest, play_timeline, run_session_on_stream
 from firmware.sampler import Sample, Sampler, SamplerEvent
 from firmware.sdnotify import Notifier
 from firmware.session.decisions import Decision, PhaseChange
