@@ -1,0 +1,188 @@
+"""What each ``presspoint therapist`` sub-command does (``firmware.cli_therapist`` only parses).
+
+Every function takes the parsed ``argparse.Namespace`` and returns an exit
+code; errors the user can fix are ``PresspointError`` (one line, exit 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from config.errors import PresspointError
+from config.loader import load_plan
+from config.units import STANDARD_GRAVITY, parse_force
+from firmware.plan_signing import DEFAULT_DEVICE_KEY_FILE, DeviceKey, load_key, write_key_file
+from firmware.therapist.collect import Collector
+from firmware.therapist.connection import resolve_settings
+from firmware.therapist.push import describe_plan, push_plan, show_plan
+from firmware.therapist.report import render_report
+from firmware.therapist.store import CollectStore
+from firmware.therapist.watch import run_watch
+from firmware.topics import check_level
+
+
+def _device(value: str) -> str:
+    try:
+        return check_level(value, "device id")
+    except ValueError as exc:
+        raise PresspointError(str(exc)) from None
+
+
+def _kgf(n: float | None) -> str:
+    return "-" if n is None else f"{n:.1f} N ({n / STANDARD_GRAVITY:.2f} kgf)"
+
+
+def cmd_plan_push(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    device_id = _device(args.device)
+    settings, device_max = resolve_settings(args.broker, args.config)
+    if args.device_max is not None:
+        try:
+            device_max = parse_force(args.device_max)
+        except ValueError as exc:
+            raise PresspointError(f"--device-max: {exc}") from None
+    plan = load_plan(args.file, device_max)  # refuses a bad plan here, before anything is signed
+    key = load_key(args.key)
+    if args.version is not None and args.version < 1:
+        raise PresspointError("--version must be 1 or more")
+    outcome = asyncio.run(push_plan(
+        settings, device_id=device_id, plan=plan, key=key, version=args.version, timeout_s=args.timeout,
+        note=lambda text: print(text, file=out, flush=True),
+    ))
+    print(outcome.message, file=out if outcome.exit_code == 0 else sys.stderr)
+    return outcome.exit_code
+
+
+def cmd_plan_show(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    device_id = _device(args.device)
+    settings, _ = resolve_settings(args.broker, args.config)
+    state, error = asyncio.run(show_plan(settings, device_id=device_id))
+    if state is None:
+        print(f"{device_id}: no plan/state on {settings.display_url()} (device never connected?)", file=out)
+    else:
+        pending = f"; version {state.pending_version} queued behind a session" if state.pending_version else ""
+        print(f"{device_id}: plan version {state.version} ({state.source}), applied {state.applied_at or '-'}"
+              f"{pending}\n  {describe_plan(state.plan)}", file=out)
+    if error is not None:
+        print(f"  last refusal: version {error.version} [{error.code}] {error.reason} ({error.at})", file=out)
+    return 0 if state is not None else 2
+
+
+def cmd_watch(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    device_id = _device(args.device)
+    settings, _ = resolve_settings(args.broker, args.config)
+    try:
+        return asyncio.run(run_watch(settings, device_id, out=out, once=args.once, duration_s=args.duration))
+    except KeyboardInterrupt:
+        print("", file=out)
+        return 0
+
+
+def cmd_collect(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    out = out or sys.stderr
+    settings, _ = resolve_settings(args.broker, args.config)
+    collector = Collector(settings, args.db, client_id=args.client_id, session_expiry_s=args.session_expiry)
+    print(f"collecting from {settings.display_url()} as {args.client_id} into {args.db}"
+          f"{'' if args.duration else ' (Ctrl-C to stop)'}", file=out, flush=True)
+    try:
+        asyncio.run(collector.run(args.duration))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        collector.close()
+    print(f"collected: {collector.stats.describe()}", file=out)
+    return 0
+
+
+def cmd_sessions(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    store = _open_db(args.db)
+    try:
+        rows = store.sessions(args.device)
+    finally:
+        store.close()
+    if not rows:
+        print(f"no sessions in {args.db}", file=out)
+        return 0
+    print(f"{'session':<28} {'device':<16} {'started':<20} {'outcome':<11} {'dur s':>7} {'holds':>5} "
+          f"{'peak N':>7} {'events':>6} {'samples':>7}", file=out)
+    for r in rows:
+        holds = f"{r.holds_completed}/{r.holds}" if r.holds is not None else "-"
+        print(f"{r.session_id:<28} {r.device_id:<16} {(r.started_at or '-')[:19]:<20} {r.outcome or '(open)':<11} "
+              f"{_f(r.duration_s, 7, 1)} {holds:>5} {_f(r.peak_force_n, 7, 1)} {r.events:>6} {r.samples:>7}",
+              file=out)
+    return 0
+
+
+def _f(value: float | None, width: int, digits: int) -> str:
+    return f"{'-':>{width}}" if value is None else f"{value:{width}.{digits}f}"
+
+
+def cmd_report(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    store = _open_db(args.db)
+    try:
+        data = store.session(args.session_id)
+    finally:
+        store.close()
+    if data is None:
+        raise PresspointError(f"{args.db}: no session {args.session_id!r} (see: presspoint therapist sessions)")
+    render_report(data, args.out)
+    print(f"wrote {args.out}", file=out)
+    return 0
+
+
+def cmd_ppt(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    store = _open_db(args.db)
+    try:
+        rows = store.ppt_measurements(args.device)
+    finally:
+        store.close()
+    if not rows:
+        print(f"no pressure pain threshold measurements in {args.db}", file=out)
+        return 0
+    for m in rows:
+        line = f"{m.measured_at}  {m.device_id:<16} {m.outcome:<9} threshold {_kgf(m.threshold_n)}"
+        if m.rate_ok is False:
+            line += f"  (ramp too fast: {m.mean_rate_n_per_s or 0:.1f} N/s)"
+        print(line, file=out)
+        if m.suggestion is not None:
+            s = m.suggestion
+            print(f"    suggested: target {_kgf(s.target_n)}, tolerance {_kgf(s.tolerance_n)}, "
+                  f"therapist max {_kgf(s.therapist_max_n)}", file=out)
+    return 0
+
+
+def _open_db(path: Path) -> CollectStore:
+    if not path.exists():
+        raise PresspointError(f"{path}: no such database (make one with: presspoint therapist collect --db {path})")
+    return CollectStore(path)
+
+
+def cmd_keygen(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    device_id = _device(args.device)
+    path: Path = args.out or Path(f"{device_id}.key")
+    key = DeviceKey.generate()
+    write_key_file(path, key, device_id=device_id, force=args.force)
+    target = DEFAULT_DEVICE_KEY_FILE
+    print(f"""wrote {path}: plan-signing key for device {device_id} (key id {key.key_id}, 32 random bytes, mode 600)
+
+On this computer (the therapist's): keep {path} private; sign and push plans with
+    presspoint therapist plan push --device {device_id} --key {path} --file PLAN.toml --broker mqtts://HOST:8883
+
+On device {device_id}: install the same file where only the service can read it, then restart:
+    scp {path} pi@DEVICE:/tmp/plan.key
+    ssh pi@DEVICE 'sudo install -m 0640 -o root -g presspoint /tmp/plan.key {target} && shred -u /tmp/plan.key'
+    ssh pi@DEVICE 'sudo systemctl restart presspoint'
+
+The device refuses every plan not signed with this key. Compare key ids (never the key) to check both sides.""",
+          file=out)
+    return 0

@@ -1,0 +1,209 @@
+"""The therapist tools' MQTT connection: settings from ``--broker``/``--config``, a client, a message queue.
+
+``TherapistConnection`` wraps one aiomqtt client with a background reader
+so commands can wait for messages with timeouts, and ``sync()``: a barrier
+that publishes to a private topic the client itself subscribes to and waits
+for the echo.  The broker handles one client's packets in order, so by the
+time the echo arrives every retained message for the earlier subscriptions
+has been delivered - "no retained state" becomes a fact rather than a guess
+after an arbitrary wait.  (If an ACL forbids the sync topic the barrier just
+times out and the command goes on with what it has.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import ssl
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import aiomqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from config.device import DEFAULT_DEVICE_MAX_N
+from config.errors import PresspointError
+from config.loader import load_device_config
+from config.mqtt import MqttConfigError, MqttSettings
+from firmware.publisher import describe_error
+
+#: Persistent sessions (the collector) are kept by the broker this long while disconnected.
+DEFAULT_SESSION_EXPIRY_S = 7 * 24 * 3600
+
+
+class BrokerError(PresspointError):
+    """The broker could not be reached or refused us; one line, never a password."""
+
+
+def resolve_settings(broker: str | None, config: Path | None) -> tuple[MqttSettings, float]:
+    """MQTT settings (and the device_max for local plan checks) from ``--broker`` and/or ``--config``.
+
+    ``--config`` is a device-config TOML; only its ``[mqtt]`` table and
+    ``device_max`` are used here.  ``--broker`` overrides host, port, TLS and
+    credentials of the config.
+    """
+    if broker is None and config is None:
+        raise PresspointError("say where the broker is: --broker mqtt[s]://[user:pass@]host:port or --config FILE")
+    device_max = DEFAULT_DEVICE_MAX_N
+    settings = MqttSettings(enabled=True)
+    if config is not None:
+        device = load_device_config(config)
+        settings, device_max = device.mqtt.model_copy(update={"enabled": True}), device.device_max
+    if broker is not None:
+        settings = settings.with_broker_url(broker)
+    return settings, device_max
+
+
+def _tls(settings: MqttSettings) -> ssl.SSLContext | None:
+    if not settings.tls:
+        return None
+    try:
+        context = ssl.create_default_context(cafile=str(settings.ca_file) if settings.ca_file else None)
+        if settings.cert_file is not None and settings.key_file is not None:
+            context.load_cert_chain(str(settings.cert_file), str(settings.key_file))
+    except (OSError, ssl.SSLError) as exc:
+        raise MqttConfigError(f"TLS files (ca_file/cert_file/key_file): cannot load them ({exc})") from None
+    return context
+
+
+def client_id(kind: str) -> str:
+    """A client id for a one-off command; unique, so two terminals never kick each other off."""
+    return f"presspoint-therapist-{kind}-{uuid.uuid4().hex[:8]}"
+
+
+def make_client(
+    settings: MqttSettings,
+    *,
+    identifier: str,
+    persistent: bool = False,
+    session_expiry_s: int = DEFAULT_SESSION_EXPIRY_S,
+) -> aiomqtt.Client:
+    """An aiomqtt client for the therapist side.
+
+    ``persistent``: the broker keeps our subscriptions and queues QoS 1
+    messages while we are away (v5: clean start off + session expiry; 3.1.1:
+    clean session off).
+    """
+    v5 = settings.protocol == "5"
+    kwargs: dict[str, Any] = {}
+    if persistent:
+        if v5:
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            props.SessionExpiryInterval = session_expiry_s
+            kwargs.update(clean_start=False, properties=props)
+        else:
+            kwargs.update(clean_session=False)
+    elif not v5:
+        kwargs.update(clean_session=True)
+    return aiomqtt.Client(
+        settings.host,
+        settings.port,
+        identifier=identifier,
+        username=settings.username,
+        password=settings.resolve_password(),
+        protocol=aiomqtt.ProtocolVersion.V5 if v5 else aiomqtt.ProtocolVersion.V311,
+        keepalive=settings.keepalive_s,
+        tls_context=_tls(settings),
+        timeout=settings.publish_timeout_s,
+        **kwargs,
+    )
+
+
+def connect_error(exc: BaseException, settings: MqttSettings) -> BrokerError:
+    _, message = describe_error(exc, settings)
+    return BrokerError(f"MQTT {settings.display_url()}: {message}")
+
+
+def payload_bytes(message: aiomqtt.Message) -> bytes:
+    raw = message.payload
+    if isinstance(raw, bytes | bytearray):
+        return bytes(raw)
+    return str(raw).encode("utf-8") if raw is not None else b""
+
+
+class TherapistConnection:
+    """One connected client and a queue of everything it receives."""
+
+    def __init__(self, settings: MqttSettings, *, identifier: str | None = None) -> None:
+        self.settings = settings
+        self.identifier = identifier or client_id("cli")
+        self.client = make_client(settings, identifier=self.identifier)
+        self._queue: asyncio.Queue[aiomqtt.Message] = asyncio.Queue()
+        self._reader: asyncio.Task[None] | None = None
+        self.lost: BaseException | None = None
+        level = re.sub(r"[^A-Za-z0-9_-]", "_", self.identifier)[:64]
+        self.sync_topic = f"{settings.topic_prefix}/_sync/{level}"
+
+    async def __aenter__(self) -> TherapistConnection:
+        try:
+            await self.client.__aenter__()
+        except aiomqtt.MqttError as exc:
+            raise connect_error(exc, self.settings) from None
+        self._reader = asyncio.create_task(self._read(), name="therapist-mqtt-read")
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._reader
+        with contextlib.suppress(aiomqtt.MqttError, Exception):
+            await self.client.__aexit__(exc_type, exc, tb)
+
+    async def _read(self) -> None:
+        try:
+            async for message in self.client.messages:
+                self._queue.put_nowait(message)
+        except aiomqtt.MqttError as exc:
+            self.lost = exc
+
+    async def subscribe(self, filters: Sequence[str], qos: int = 1) -> None:
+        try:
+            for topic_filter in filters:
+                await self.client.subscribe(topic_filter, qos=qos)
+        except aiomqtt.MqttError as exc:
+            raise connect_error(exc, self.settings) from None
+
+    async def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> None:
+        try:
+            await self.client.publish(topic, payload, qos=qos, retain=retain)
+        except aiomqtt.MqttError as exc:
+            raise connect_error(exc, self.settings) from None
+
+    async def next(self, timeout_s: float | None) -> aiomqtt.Message | None:
+        """The next message, or ``None`` after ``timeout_s`` (``None``: wait for ever)."""
+        if self.lost is not None and self._queue.empty():
+            raise connect_error(self.lost, self.settings)
+        try:
+            if timeout_s is None:
+                return await self._queue.get()
+            return await asyncio.wait_for(self._queue.get(), max(0.0, timeout_s))
+        except TimeoutError:
+            if self.lost is not None and self._queue.empty():
+                raise connect_error(self.lost, self.settings) from None
+            return None
+
+    async def sync(self, timeout_s: float = 2.0) -> list[aiomqtt.Message]:
+        """Everything delivered up to now, retained messages of earlier subscriptions included."""
+        token = uuid.uuid4().hex.encode()
+        await self.subscribe([self.sync_topic])
+        await self.publish(self.sync_topic, token, qos=1)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        got: list[aiomqtt.Message] = []
+        while True:
+            message = await self.next(deadline - loop.time())
+            if message is None:
+                return got
+            if message.topic.matches(self.sync_topic):
+                if payload_bytes(message) == token:
+                    return got
+                continue
+            got.append(message)
