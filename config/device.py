@@ -86,6 +86,12 @@ class DeviceConfig(BaseModel):
     sample_rate_hz: Literal[10, 80] = 80
     device_max: Force = Field(DEFAULT_DEVICE_MAX_N, gt=0, description="load cell safe range, N")
     plan_file: Path | None = None
+    profile_file: Path | None = Field(
+        None, description="the person's profile (contraindications, personal tolerance); sessions check it"
+    )
+    plan_key_file: Path | None = Field(
+        None, description="per-device HMAC key for signed remote plans; without it every remote plan is refused"
+    )
     hardware: HardwareSettings = Field(default_factory=HardwareSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
     mqtt: MqttSettings = Field(default_factory=MqttSettings)

@@ -17,7 +17,8 @@ import contextlib
 import logging
 import statistics
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -51,9 +52,33 @@ class StatusReporter(Protocol):
 
 
 class SessionGate(Protocol):
-    """Decides whether a session may start now; returns a reason to refuse, or None."""
+    """May a session start under ``plan``?  The plan to run (e.g. with the person's
+    own lower tolerance applied), or a sentence saying why not."""
 
-    def __call__(self) -> str | None: ...
+    def __call__(self, plan: TherapyPlan, /) -> TherapyPlan | str: ...
+
+
+class PlanSource(Protocol):
+    """The plan in force, held for the length of a session.
+
+    ``with plans.session() as plan:`` brackets everything from choosing the
+    plan to the session's end, refusals included: a remote plan update that
+    arrives meanwhile is queued and applied when the bracket closes, never
+    half-way through a session.
+    """
+
+    def session(self) -> AbstractContextManager[TherapyPlan]: ...
+
+
+class FixedPlan:
+    """A plan that never changes (simulation, tests, no remote updates)."""
+
+    def __init__(self, plan: TherapyPlan) -> None:
+        self.plan = plan
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[TherapyPlan]:
+        yield self.plan
 
 
 @dataclass
@@ -80,7 +105,7 @@ class DeviceDaemon:
     def __init__(
         self,
         *,
-        plan_provider: Callable[[], TherapyPlan],
+        plans: PlanSource,
         sampler: Sampler,
         haptics: Haptics,
         device_id: str,
@@ -93,7 +118,7 @@ class DeviceDaemon:
         on_session_start: Callable[[], None] | None = None,
         on_session_end: Callable[[SessionSummary], None] | None = None,
     ) -> None:
-        self.plan_provider = plan_provider
+        self.plans = plans
         self.sampler = sampler
         self.haptics = haptics
         self.device_id = device_id
@@ -152,7 +177,8 @@ class DeviceDaemon:
                     break
                 self._start_requested.clear()
                 await self._one_session(stream)
-                if self.options.sessions is not None and len(self.result.summaries) >= self.options.sessions:
+                attempts = len(self.result.summaries) + len(self.result.refusals)
+                if self.options.sessions is not None and attempts >= self.options.sessions:
                     break
                 if self.options.auto_start and not self.shutdown.requested:
                     self._start_requested.set()
@@ -264,8 +290,13 @@ class DeviceDaemon:
         return reason
 
     async def _one_session(self, stream: SampleStream) -> None:
-        plan = self.plan_provider()
-        reason = self.gate() if self.gate is not None else None
+        with self.plans.session() as plan_in_force:
+            await self._gated_session(stream, plan_in_force)
+
+    async def _gated_session(self, stream: SampleStream, plan_in_force: TherapyPlan) -> None:
+        checked = self.gate(plan_in_force) if self.gate is not None else plan_in_force
+        reason = checked if isinstance(checked, str) else None
+        plan = plan_in_force if isinstance(checked, str) else checked
         if reason is None and self.options.tare:
             reason = await self._tare_or_reason(stream, plan)
         if reason is not None:

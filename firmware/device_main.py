@@ -19,14 +19,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from config.device import DeviceConfig
 from config.errors import PresspointError
 from config.plan import TherapyPlan
-from firmware.daemon import DaemonOptions, DeviceDaemon
+from config.profile import check_start, load_profile
+from firmware.daemon import DaemonOptions, DaemonResult, DeviceDaemon
 from firmware.logging_setup import register_secret, setup_logging
 from firmware.mqtt_service import MqttService
+from firmware.plan_updates import build_plan_service
 from firmware.sampler import Sampler
 from firmware.sdnotify import Notifier
 from firmware.signals import install_stop_signals
@@ -42,6 +43,9 @@ from simulator.haptics import RecordingHaptics
 from simulator.loadcell import SIMULATED_CALIBRATION, SimulatedLoadCell
 
 log = logging.getLogger("presspoint")
+
+#: Exit code of `run` when every session it was asked for was refused.
+EXIT_REFUSED = 3
 
 #: Set to "1" (tests only) to let SIGUSR1 stall the control loop and SIGUSR2
 #: kill the sampling thread, so the watchdog's reaction can be checked end to end.
@@ -151,7 +155,7 @@ def run_device(device: DeviceConfig, plan: TherapyPlan, args: argparse.Namespace
         recovered = service.start()
         for session_id in recovered:
             log.warning("session %s was interrupted (crash or power cut); closed and queued for publishing", session_id)
-        summaries = asyncio.run(_run_daemon(device, plan, args, hardware, service))
+        result = asyncio.run(_run_daemon(device, plan, args, hardware, service))
     finally:
         hardware.close()
         if service is not None:
@@ -159,13 +163,15 @@ def run_device(device: DeviceConfig, plan: TherapyPlan, args: argparse.Namespace
             if report is not None and report.left:
                 log.warning("%s", report.describe(settings.display_url()))
             service.close()
-    for summary in summaries:
+    for summary in result.summaries:
         if args.json:
             sys.stdout.write(summary.to_json() + "\n")
         else:
             print(format_summary(summary))
     sys.stdout.flush()
-    return 0
+    for reason in result.refusals:
+        print(f"presspoint: {reason}", file=sys.stderr)
+    return EXIT_REFUSED if result.refusals and not result.summaries else 0
 
 
 async def _run_daemon(
@@ -174,7 +180,7 @@ async def _run_daemon(
     args: argparse.Namespace,
     hardware: DeviceHardware,
     service: MqttService,
-) -> list[Any]:
+) -> DaemonResult:
     loop = asyncio.get_running_loop()
     publisher = service.publisher
     sessions = args.sessions if args.sessions is not None else (1 if args.simulate else 0)
@@ -183,16 +189,36 @@ async def _run_daemon(
         auto_start=args.simulate and not args.wait_button,
     )
 
-    def gate() -> str | None:
+    profile = load_profile(device.profile_file, device.device_max) if device.profile_file else None
+    local_plan = plan
+    if profile is not None and args.plan is None and device.plan_file is None:
+        local_plan = profile.plan  # the profile's plan, unless a plan file was named
+    plans = build_plan_service(
+        device_id=device.device_id,
+        device_max_n=device.device_max,
+        state_dir=device.storage.state_dir,
+        local_plan=local_plan,
+        topics=service.topics,
+        key_file=device.plan_key_file,
+    )
+    if publisher is not None:
+        plans.attach(publisher)
+
+    def gate(plan_in_force: TherapyPlan) -> TherapyPlan | str:
         if not hardware.calibrated:
             return "the load cell is not calibrated: run presspoint calibrate"
-        return None
+        if profile is None:
+            return plan_in_force
+        decision = check_start(profile, plan_in_force, device.device_max)
+        if decision.plan is None:
+            return decision.describe()
+        return decision.plan
 
     def sinks() -> list[SessionSink]:
         return [service.sink]
 
     daemon = DeviceDaemon(
-        plan_provider=lambda: plan,
+        plans=plans,
         sampler=hardware.sampler,
         haptics=hardware.haptics,
         device_id=device.device_id,
@@ -225,4 +251,4 @@ async def _run_daemon(
         signals.remove()
         for button in hardware.buttons:
             button.set_handler(None)
-    return result.summaries
+    return result

@@ -159,6 +159,7 @@ else
             -e 's|^(backend[[:space:]]*=[[:space:]]*)"simulated"|\1"hx711"|' \
             -e "s|^(state_dir[[:space:]]*=[[:space:]]*)\"[^\"]*\"|\\1\"$STATE_DIR\"|" \
             -e "s|^#[[:space:]]*(plan_file[[:space:]]*=[[:space:]]*)\"[^\"]*\"|\\1\"$CONF_DIR/plan.toml\"|" \
+            -e "s|^#[[:space:]]*(plan_key_file[[:space:]]*=[[:space:]]*)\"[^\"]*\"|\\1\"$CONF_DIR/plan.key\"|" \
             -e "s|^(# Device config with every default spelled out\\.).*|\\1 Installed by systemd/install.sh.|" \
             "$SRC/config/defaults/device.toml" > "$(at "$CONF_DIR/device.toml.new")"
         chmod 0640 "$(at "$CONF_DIR/device.toml.new")"

@@ -1,0 +1,132 @@
+"""The daemon with the therapist's pieces: plan updates between sessions, profile refusals.
+
+In-process, real time, short: sessions are stopped by a button press.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from config.plan import TherapyPlan
+from config.profile import check_start, validate_profile
+from firmware.daemon import DaemonOptions, DeviceDaemon, FixedPlan
+from firmware.haptic_patterns import PATTERNS
+from firmware.plan_signing import DeviceKey, sign_plan
+from firmware.plan_updates import PlanUpdater, PlanUpdateService, UpdateStatus
+from firmware.sampler import Sampler
+from firmware.sdnotify import Notifier
+from firmware.session.states import Cue
+from firmware.topics import Topics
+from hal.clock import MonotonicClock
+from simulator.armed_source import ArmedSource
+from simulator.haptics import RecordingHaptics
+from simulator.loadcell import SIMULATED_CALIBRATION, SimulatedLoadCell
+from simulator.trace import parse_trace_csv
+from tests.conftest import DEVICE_MAX_N
+
+KEY = DeviceKey(bytes(range(32)))
+GENTLE = TherapyPlan(target="2 kgf", tolerance="2.8 kgf", therapist_max="3.5 kgf")
+
+
+def daemon_for(plans: object, gate=None) -> tuple[DeviceDaemon, RecordingHaptics, ArmedSource]:  # type: ignore[no-untyped-def]
+    clock = MonotonicClock()
+    source = ArmedSource(parse_trace_csv("time_s,force_n\n0,0\n0.2,29.4\n", "press"))
+    sensor = SimulatedLoadCell(source, clock, sample_rate_hz=80)
+    haptics = RecordingHaptics(clock)
+    daemon = DeviceDaemon(
+        plans=plans,  # type: ignore[arg-type]
+        sampler=Sampler(sensor, SIMULATED_CALIBRATION, clock),
+        haptics=haptics,
+        device_id="dev1",
+        device_max_n=DEVICE_MAX_N,
+        notifier=Notifier(None),
+        options=DaemonOptions(sessions=1, auto_start=True),
+        gate=gate,
+        on_session_start=source.arm,
+    )
+    return daemon, haptics, source
+
+
+def test_plan_pushed_during_a_session_applies_only_after_it(tmp_path: Path) -> None:
+    updater = PlanUpdater(
+        device_id="dev1", device_max_n=DEVICE_MAX_N, key=KEY, state_dir=tmp_path, local_plan=TherapyPlan()
+    )
+    service = PlanUpdateService(updater, Topics("dev1"))
+    daemon, haptics, _ = daemon_for(service)
+    seen: dict[str, object] = {}
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        run = asyncio.create_task(daemon.run())
+        while daemon.phase != "hold":
+            await asyncio.sleep(0.02)
+        payload = sign_plan(GENTLE, device_id="dev1", version=2, key=KEY).to_json()
+        result = await asyncio.to_thread(service.receive, payload)
+        seen["during"] = (result.status, updater.version, updater.plan.target)
+        loop.call_later(0.2, daemon.press)  # stop the session
+        await run
+
+    asyncio.run(main())
+    status, version, target = seen["during"]  # type: ignore[misc]
+    assert status is UpdateStatus.QUEUED
+    assert (version, target) == (0, TherapyPlan().target)  # unchanged while the session ran
+    [summary] = daemon.result.summaries
+    assert summary.outcome == "stopped"
+    assert summary.plan.target_n == TherapyPlan().target  # the session kept its plan
+    assert updater.version == 2 and updater.plan.target == GENTLE.target  # applied after it
+    assert haptics.level == 0.0
+
+
+def test_uncleared_contraindication_refuses_with_the_refused_cue() -> None:
+    profile = validate_profile(
+        {
+            "name": "P-1",
+            "screened_on": "2026-11-01",
+            "contraindications": {"osteoporosis": {"cleared_by_clinician": False}},
+        }
+    )
+
+    def gate(plan: TherapyPlan) -> TherapyPlan | str:
+        decision = check_start(profile, plan, DEVICE_MAX_N)
+        return decision.plan if decision.plan is not None else decision.describe()
+
+    daemon, haptics, _ = daemon_for(FixedPlan(TherapyPlan()), gate)
+    asyncio.run(daemon.run())
+    assert daemon.result.summaries == []
+    [reason] = daemon.result.refusals
+    assert "osteoporosis" in reason.lower() and "not cleared" in reason
+    levels = [level for _, level in haptics.changes]
+    expected = [level for level, _ in PATTERNS[Cue.REFUSED]]
+    assert levels == expected  # the refused pattern, exactly, ending off
+    assert haptics.level == 0.0
+
+
+def test_personal_tolerance_is_the_one_the_session_uses() -> None:
+    profile = validate_profile({"name": "P-2", "screened_on": "2026-11-01", "personal_tolerance": "3.6 kgf"})
+
+    def gate(plan: TherapyPlan) -> TherapyPlan | str:
+        decision = check_start(profile, plan, DEVICE_MAX_N)
+        return decision.plan if decision.plan is not None else decision.describe()
+
+    daemon, _, _ = daemon_for(FixedPlan(TherapyPlan()), gate)
+
+    async def main() -> None:
+        run = asyncio.create_task(daemon.run())
+        while daemon.phase != "hold":
+            await asyncio.sleep(0.02)
+        daemon.press()
+        await run
+
+    asyncio.run(main())
+    [summary] = daemon.result.summaries
+    assert summary.plan.tolerance_n == profile.personal_tolerance
+    assert summary.plan.therapist_max_n == TherapyPlan().therapist_max
+
+
+def test_tip_pressed_at_start_is_refused_not_tared() -> None:
+    daemon, _, source = daemon_for(FixedPlan(TherapyPlan()))
+    source.idle_n = 10.0  # someone is pressing before the session starts
+    asyncio.run(daemon.run())
+    assert daemon.result.summaries == []
+    assert daemon.result.refusals and "release it" in daemon.result.refusals[0]
