@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 
 #: Idle samples kept for taring (1 s at 80 samples/s).
 TARE_WINDOW_S = 1.0
+#: Holding the button this long while idle is the gesture (lower the tolerance).
+HOLD_GESTURE_S = 2.0
 #: How long a start request waits for a steady, contact-free reading to tare on.
 TARE_TIMEOUT_S = 3.0
 
@@ -117,6 +119,7 @@ class DeviceDaemon:
         status: StatusReporter | None = None,
         on_session_start: Callable[[], None] | None = None,
         on_session_end: Callable[[SessionSummary], None] | None = None,
+        on_hold: Callable[[], Cue] | None = None,
     ) -> None:
         self.plans = plans
         self.sampler = sampler
@@ -130,6 +133,10 @@ class DeviceDaemon:
         self.status = status
         self.on_session_start = on_session_start
         self.on_session_end = on_session_end
+        #: The long-hold gesture while idle; returns the cue that answers it.
+        self.on_hold = on_hold
+        self._down_during_session = False
+        self._background: set[asyncio.Future[None]] = set()
         self.shutdown = StopRequest()
         self.result = DaemonResult()
         self.phase = "idle"
@@ -145,6 +152,24 @@ class DeviceDaemon:
         """A short button press: start a session, or stop the running one."""
         if self._session_stop is not None:
             self._session_stop.request("button")
+        else:
+            self._start_requested.set()
+
+    def button_down(self) -> None:
+        """The button went down: stop a running session at once (never wait for the release)."""
+        self._down_during_session = self._session_stop is not None
+        if self._session_stop is not None:
+            self._session_stop.request("button")
+
+    def button_up(self, held_s: float) -> None:
+        """The button came up while idle: a short press starts, a long hold is the gesture."""
+        if self._down_during_session or self._session_stop is not None:
+            self._down_during_session = False
+            return
+        if held_s >= HOLD_GESTURE_S and self.on_hold is not None:
+            cue = self.on_hold()
+            self._background.add(task := asyncio.ensure_future(self._play_cue(cue)))
+            task.add_done_callback(self._background.discard)
         else:
             self._start_requested.set()
 
@@ -248,9 +273,13 @@ class DeviceDaemon:
         self.result.refusals.append(reason)
         if self.status is not None:
             self.status(refused=reason)
+        await self._play_cue(Cue.REFUSED)
+
+    async def _play_cue(self, cue: Cue) -> None:
+        """Play one cue outside a session (a refusal, a gesture's answer); motor off after."""
         timeline = MotorTimeline()
         loop = asyncio.get_running_loop()
-        timeline.play(loop.time(), Cue.REFUSED)
+        timeline.play(loop.time(), cue)
         wake = asyncio.Event()
         task = asyncio.create_task(play_timeline(timeline, self.haptics, wake))
         try:

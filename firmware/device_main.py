@@ -23,13 +23,14 @@ from pathlib import Path
 from config.device import DeviceConfig
 from config.errors import PresspointError
 from config.plan import TherapyPlan
-from config.profile import check_start, load_profile
+from config.profile import check_start, load_profile, save_profile, step_down_tolerance
 from firmware.daemon import DaemonOptions, DaemonResult, DeviceDaemon
 from firmware.logging_setup import register_secret, setup_logging
 from firmware.mqtt_service import MqttService
 from firmware.plan_updates import build_plan_service
 from firmware.sampler import Sampler
 from firmware.sdnotify import Notifier
+from firmware.session.states import Cue
 from firmware.signals import install_stop_signals
 from firmware.sim_setup import force_source
 from firmware.sinks import SessionSink
@@ -189,7 +190,8 @@ async def _run_daemon(
         auto_start=args.simulate and not args.wait_button,
     )
 
-    profile = load_profile(device.profile_file, device.device_max) if device.profile_file else None
+    profile_file = device.profile_file
+    profile = load_profile(profile_file, device.device_max) if profile_file else None
     local_plan = plan
     if profile is not None and args.plan is None and device.plan_file is None:
         local_plan = profile.plan  # the profile's plan, unless a plan file was named
@@ -217,6 +219,21 @@ async def _run_daemon(
     def sinks() -> list[SessionSink]:
         return [service.sink]
 
+    def lower_tolerance() -> Cue:
+        """The long-hold gesture: the person lowers their own tolerance one step."""
+        nonlocal profile
+        if profile is None or profile_file is None:
+            log.warning("tolerance gesture ignored: no profile_file in the device config")
+            return Cue.REFUSED
+        change = step_down_tolerance(profile, plan=plans.updater.plan, device_max_n=device.device_max)
+        if not change.ok:
+            log.warning("%s", change.reason)
+            return Cue.REFUSED
+        save_profile(profile_file, change.profile)
+        profile = change.profile
+        log.info("%s (by the person, on the device)", change.reason)
+        return Cue.ENTERED_BAND
+
     daemon = DeviceDaemon(
         plans=plans,
         sampler=hardware.sampler,
@@ -229,9 +246,18 @@ async def _run_daemon(
         gate=gate,
         status=publisher.update_status if publisher is not None else None,
         on_session_start=hardware.arm,
+        on_hold=lower_tolerance,
     )
+
+    def on_down() -> None:  # gpiozero's thread: hand over to the loop
+        loop.call_soon_threadsafe(daemon.button_down)
+
+    def on_up(held_s: float) -> None:
+        loop.call_soon_threadsafe(daemon.button_up, held_s)
+
     for button in hardware.buttons:
-        button.set_handler(lambda: daemon.press_threadsafe(loop))
+        button.set_handler(on_down)
+        button.set_release_handler(on_up)
     stop_event = asyncio.Event()
     signals = install_stop_signals(stop_event, loop=loop)
 
@@ -251,4 +277,5 @@ async def _run_daemon(
         signals.remove()
         for button in hardware.buttons:
             button.set_handler(None)
+            button.set_release_handler(None)
     return result

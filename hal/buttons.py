@@ -11,7 +11,17 @@ class StartStopButton(ABC):
 
     @abstractmethod
     def set_handler(self, on_press: Callable[[], None] | None) -> None:
-        """Call ``on_press`` on every press from now on (``None`` to stop)."""
+        """Call ``on_press`` on every press from now on (``None`` to stop).
+
+        It fires when the button goes down, so "stop" never waits for a release.
+        """
+
+    def set_release_handler(self, on_release: Callable[[float], None] | None) -> None:  # noqa: B027
+        """Call ``on_release(held_s)`` when the button comes back up (optional).
+
+        Lets the device tell a short press (start) from a long hold (a
+        gesture, e.g. lowering the tolerance) without delaying "stop".
+        """
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release the pin."""

@@ -39,14 +39,14 @@ class GpioButton(StartStopButton):
         self._bounce_s = bounce_time_s or 0.0
         self._clock: Clock = clock or MonotonicClock()
         self._handler: Callable[[], None] | None = None
+        self._release_handler: Callable[[float], None] | None = None
         self._last_press: float | None = None
         self._lock = threading.Lock()
         self.presses = 0
         self.bounces_ignored = 0
-        self._button = Button(
-            pin, pull_up=pull_up, bounce_time=bounce_time_s, pin_factory=pin_factory
-        )
+        self._button = Button(pin, pull_up=pull_up, bounce_time=bounce_time_s, pin_factory=pin_factory)
         self._button.when_pressed = self._pressed
+        self._button.when_released = self._released
 
     @property
     def pin(self) -> Any:
@@ -59,6 +59,16 @@ class GpioButton(StartStopButton):
 
     def set_handler(self, on_press: Callable[[], None] | None) -> None:
         self._handler = on_press
+
+    def set_release_handler(self, on_release: Callable[[float], None] | None) -> None:
+        self._release_handler = on_release
+
+    def _released(self) -> None:
+        with self._lock:
+            pressed_at = self._last_press
+        handler = self._release_handler
+        if handler is not None and pressed_at is not None:
+            handler(max(0.0, self._clock.now() - pressed_at))
 
     def _pressed(self) -> None:
         now = self._clock.now()
@@ -76,4 +86,5 @@ class GpioButton(StartStopButton):
     def close(self) -> None:
         """Stop reporting presses and release the pin.  Idempotent."""
         self._handler = None
+        self._release_handler = None
         self._button.close()

@@ -130,3 +130,36 @@ def test_tip_pressed_at_start_is_refused_not_tared() -> None:
     asyncio.run(daemon.run())
     assert daemon.result.summaries == []
     assert daemon.result.refusals and "release it" in daemon.result.refusals[0]
+
+
+def test_button_semantics_down_stops_short_starts_long_is_the_gesture() -> None:
+    gestures: list[str] = []
+
+    def on_hold() -> Cue:
+        gestures.append("hold")
+        return Cue.ENTERED_BAND
+
+    daemon, haptics, _ = daemon_for(FixedPlan(TherapyPlan()))
+    daemon.options = DaemonOptions(sessions=1, auto_start=False)
+    daemon.on_hold = on_hold
+
+    async def main() -> None:
+        run = asyncio.create_task(daemon.run())
+        while daemon.phase != "idle":
+            await asyncio.sleep(0.02)
+        daemon.button_down()
+        daemon.button_up(2.5)  # a long hold while idle: the gesture, not a session
+        await asyncio.sleep(0.5)
+        assert gestures == ["hold"] and daemon.phase == "idle"
+        daemon.button_down()
+        daemon.button_up(0.1)  # a short press: start
+        while daemon.phase != "hold":
+            await asyncio.sleep(0.02)
+        daemon.button_down()  # stops at once, before the release
+        await run
+        daemon.button_up(0.1)  # the release of the stopping press starts nothing
+
+    asyncio.run(main())
+    [summary] = daemon.result.summaries
+    assert summary.outcome == "stopped" and summary.stop_source == "button"
+    assert haptics.level == 0.0

@@ -114,3 +114,27 @@ def test_built_from_the_config(factory: MockFactory, clock: VirtualClock) -> Non
         if stop is not None:
             stop.close()
     assert build_stop_button(HardwareSettings(), factory) is None
+
+
+def test_release_handler_gets_the_held_time() -> None:
+    from gpiozero.pins.mock import MockFactory
+
+    from hal.clock import VirtualClock
+    from hal.gpio_buttons import GpioButton
+
+    factory = MockFactory()
+    clock = VirtualClock()
+    button = GpioButton(17, pin_factory=factory, clock=clock)
+    held: list[float] = []
+    button.set_release_handler(held.append)
+    try:
+        button.pin.drive_low()
+        clock.advance(2.5)
+        button.pin.drive_high()
+        button.pin.drive_low()
+        clock.advance(0.2)
+        button.pin.drive_high()
+        assert held == pytest.approx([2.5, 0.2])
+    finally:
+        button.close()
+        factory.reset()
