@@ -69,6 +69,18 @@ def build_parser(extra: Sequence[Registrar] = ()) -> argparse.ArgumentParser:
     run.add_argument("--wait-button", action="store_true", help="simulated: wait for a button press to start")
     run.add_argument("--motor-log", type=Path, help="simulated: append every motor level change to this file")
     run.add_argument("--flush-timeout", type=float, metavar="S", help="seconds to wait for the outbox at exit")
+    run.add_argument(
+        "--mode",
+        choices=["session", "ppt"],
+        default="session",
+        help="guided sessions, or pressure pain threshold trials (a press during a trial marks first discomfort)",
+    )
+    run.add_argument(
+        "--press-at",
+        type=float,
+        metavar="S",
+        help="simulated: the person presses the button S seconds into each session or trial",
+    )
     run.set_defaults(func=cmd_run)
 
     config = sub.add_parser("config", help="check config files, export JSON Schemas")

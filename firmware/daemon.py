@@ -20,11 +20,13 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Literal, Protocol
 
 from config.plan import TherapyPlan
+from firmware.algometry import AlgometryResult, AlgometrySettings
 from firmware.engine import SessionEngine
 from firmware.motor_timeline import MotorTimeline
+from firmware.ppt_runner import TrialButton, run_trial
 from firmware.rate_check import RateMeter
 from firmware.runtime import SampleStream, StopRequest, play_timeline, run_session_on_stream
 from firmware.sampler import Sample, Sampler, SamplerEvent
@@ -92,12 +94,17 @@ class DaemonOptions:
     #: Noise limit for a steady reading to tare on, N (standard deviation).
     tare_noise_n: float = 0.5
     tare: bool = True
+    #: "session" (guided holds) or "ppt" (pressure pain threshold trials).
+    mode: Literal["session", "ppt"] = "session"
+    ppt: AlgometrySettings = field(default_factory=AlgometrySettings)
 
 
 @dataclass
 class DaemonResult:
     summaries: list[SessionSummary] = field(default_factory=list)
     refusals: list[str] = field(default_factory=list)
+    trials: list[AlgometryResult] = field(default_factory=list)
+    trial_payloads: list[bytes] = field(default_factory=list)
     stop_source: str | None = None
 
 
@@ -120,6 +127,7 @@ class DeviceDaemon:
         on_session_start: Callable[[], None] | None = None,
         on_session_end: Callable[[SessionSummary], None] | None = None,
         on_hold: Callable[[], Cue] | None = None,
+        on_trial_end: Callable[[AlgometryResult], None] | None = None,
     ) -> None:
         self.plans = plans
         self.sampler = sampler
@@ -136,6 +144,8 @@ class DeviceDaemon:
         #: The long-hold gesture while idle; returns the cue that answers it.
         self.on_hold = on_hold
         self._down_during_session = False
+        self.on_trial_end = on_trial_end
+        self._trial_button: TrialButton | None = None
         self._background: set[asyncio.Future[None]] = set()
         self.shutdown = StopRequest()
         self.result = DaemonResult()
@@ -156,9 +166,14 @@ class DeviceDaemon:
             self._start_requested.set()
 
     def button_down(self) -> None:
-        """The button went down: stop a running session at once (never wait for the release)."""
+        """The button went down: stop a running session at once (never wait for the release).
+
+        During a pain-threshold trial a press means "first discomfort" instead.
+        """
         self._down_during_session = self._session_stop is not None
-        if self._session_stop is not None:
+        if self._trial_button is not None:
+            self._trial_button.press()
+        elif self._session_stop is not None:
             self._session_stop.request("button")
 
     def button_up(self, held_s: float) -> None:
@@ -202,7 +217,7 @@ class DeviceDaemon:
                     break
                 self._start_requested.clear()
                 await self._one_session(stream)
-                attempts = len(self.result.summaries) + len(self.result.refusals)
+                attempts = len(self.result.summaries) + len(self.result.refusals) + len(self.result.trials)
                 if self.options.sessions is not None and attempts >= self.options.sessions:
                     break
                 if self.options.auto_start and not self.shutdown.requested:
@@ -331,6 +346,9 @@ class DeviceDaemon:
         if reason is not None:
             await self._refuse(reason)
             return
+        if self.options.mode == "ppt":
+            await self._one_trial(stream, plan)
+            return
         if self.on_session_start is not None:
             self.on_session_start()
         stream.drain()
@@ -363,6 +381,34 @@ class DeviceDaemon:
         self._set_phase("idle", last_outcome=summary.outcome.value)
         if self.on_session_end is not None:
             self.on_session_end(summary)
+
+    async def _one_trial(self, stream: SampleStream, plan: TherapyPlan) -> None:
+        """A pressure pain threshold trial, with the plan's tolerance as the safety limit."""
+        if self.on_session_start is not None:
+            self.on_session_start()
+        stream.drain()
+        self._session_stop = StopRequest()
+        self._trial_button = TrialButton()
+        if self.shutdown.requested:
+            self._session_stop.request(self.shutdown.source or "shutdown")
+        self._set_phase("ppt")
+        try:
+            result = await run_trial(
+                stream,
+                self.haptics,
+                settings=self.options.ppt,
+                tolerance_n=plan.tolerance,
+                device_max_n=self.device_max_n,
+                button=self._trial_button,
+                stop=self._session_stop,
+            )
+        finally:
+            self._session_stop = None
+            self._trial_button = None
+        self.result.trials.append(result)
+        self._set_phase("idle")
+        if self.on_trial_end is not None:
+            self.on_trial_end(result)
 
     def _glitches_since(self, start: int) -> Callable[[], int]:
         return lambda: self.sampler.glitches - start

@@ -24,6 +24,7 @@ from config.device import DeviceConfig
 from config.errors import PresspointError
 from config.plan import TherapyPlan
 from config.profile import check_start, load_profile, save_profile, step_down_tolerance
+from firmware.algometry import AlgometryResult, measurement, ppt_payload, ppt_topic
 from firmware.daemon import DaemonOptions, DaemonResult, DeviceDaemon
 from firmware.logging_setup import register_secret, setup_logging
 from firmware.mqtt_service import MqttService
@@ -170,6 +171,8 @@ def run_device(device: DeviceConfig, plan: TherapyPlan, args: argparse.Namespace
         else:
             print(format_summary(summary))
     sys.stdout.flush()
+    for payload in result.trial_payloads:
+        sys.stdout.write(payload.decode("utf-8") + "\n")
     for reason in result.refusals:
         print(f"presspoint: {reason}", file=sys.stderr)
     return EXIT_REFUSED if result.refusals and not result.summaries else 0
@@ -188,6 +191,7 @@ async def _run_daemon(
     options = DaemonOptions(
         sessions=sessions or None,
         auto_start=args.simulate and not args.wait_button,
+        mode=args.mode,
     )
 
     profile_file = device.profile_file
@@ -219,6 +223,20 @@ async def _run_daemon(
     def sinks() -> list[SessionSink]:
         return [service.sink]
 
+    trial_payloads: list[bytes] = []
+
+    def publish_trial(result: AlgometryResult) -> None:
+        payload = ppt_payload(measurement(result, device_id=device.device_id))
+        trial_payloads.append(payload)
+        service.writer.enqueue(ppt_topic(service.topics), payload, qos=1, retain=True)
+        log.info("pain threshold trial: %s", result.outcome)
+
+    def on_session_start() -> None:
+        if hardware.arm is not None:
+            hardware.arm()
+        if args.simulate and args.press_at is not None:  # the simulated person's press
+            loop.call_later(args.press_at, daemon.button_down)
+
     def lower_tolerance() -> Cue:
         """The long-hold gesture: the person lowers their own tolerance one step."""
         nonlocal profile
@@ -245,8 +263,9 @@ async def _run_daemon(
         options=options,
         gate=gate,
         status=publisher.update_status if publisher is not None else None,
-        on_session_start=hardware.arm,
+        on_session_start=on_session_start,
         on_hold=lower_tolerance,
+        on_trial_end=publish_trial,
     )
 
     def on_down() -> None:  # gpiozero's thread: hand over to the loop
@@ -278,4 +297,5 @@ async def _run_daemon(
         for button in hardware.buttons:
             button.set_handler(None)
             button.set_release_handler(None)
+    result.trial_payloads = trial_payloads
     return result

@@ -43,6 +43,7 @@ class ScenarioEvents:
     overshoot_rep: int | None = None
     overshoot_peak_n: float = 0.0
     no_contact: bool = False
+    ramp_from: tuple[float, float, float] | None = None  # (start, N/s, final force): one slow ramp
 
 
 class ProfileSource:
@@ -83,6 +84,9 @@ def build_keyframes(plan: TherapyPlan, style: PressingStyle, events: ScenarioEve
     t = 0.0
     if events.no_contact:
         return frames
+    if events.ramp_from is not None:
+        start, rate, final = events.ramp_from
+        return [*frames, Keyframe(start, 0.0), Keyframe(start + final / rate, final)]
     target = plan.target * style.target_fraction
     for rep in range(1, plan.repetitions + 1):
         t += style.lead_in_s
@@ -223,6 +227,12 @@ SCENARIOS: dict[str, Scenario] = {
             "slams past the load cell's safe range in the first hold",
             "aborted",
             lambda p, d: ScenarioEvents(slams=[(_hold_start(p, 1) + 15.0, 0.3, d + 10.0)]),
+        ),
+        Scenario(
+            "slow-ramp",
+            "presses slowly, 0.8 kgf/s from t = 1 s, up to the tolerance (for threshold trials)",
+            "aborted",
+            lambda p, d: ScenarioEvents(ramp_from=(1.0, 0.8 * 9.80665, p.tolerance + 2.0)),
         ),
         Scenario(
             "stop",

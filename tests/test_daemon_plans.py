@@ -163,3 +163,46 @@ def test_button_semantics_down_stops_short_starts_long_is_the_gesture() -> None:
     [summary] = daemon.result.summaries
     assert summary.outcome == "stopped" and summary.stop_source == "button"
     assert haptics.level == 0.0
+
+
+def test_pain_threshold_trial_through_the_daemon(tmp_path: Path, cli_env: dict[str, str]) -> None:
+    import json
+    import subprocess
+
+    from tests.conftest import PRESSPOINT
+
+    config = tmp_path / "device.toml"
+    config.write_text(f'device_id = "ppt-1"\n[storage]\nstate_dir = "{tmp_path / "state"}"\n')
+    result = subprocess.run(
+        [
+            PRESSPOINT,
+            "run",
+            "--simulate",
+            "--config",
+            str(config),
+            "--mode",
+            "ppt",
+            "--scenario",
+            "slow-ramp",
+            "--press-at",
+            "4",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        env=cli_env,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    measured = json.loads(result.stdout.strip().splitlines()[-1])
+    assert measured["schema"] == "presspoint.ppt/1" and measured["outcome"] == "recorded"
+    # 0.8 kgf/s from t = 1 s, pressed ~3 s after contact: about 2.3-2.5 kgf.
+    assert 20.0 < measured["threshold_n"] < 26.0
+    assert measured["rate_ok"] is True
+    assert measured["suggestion"]["tolerance_n"] < measured["threshold_n"]
+    # Stored for publishing, retained, on <prefix>/<device>/ppt.
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "state" / "presspoint.sqlite3") as db:
+        topics = [row[0] for row in db.execute("SELECT topic FROM outbox")]
+    assert "presspoint/ppt-1/ppt" in topics

@@ -1,0 +1,95 @@
+"""Run one pressure-pain-threshold trial on the device's live sample stream.
+
+The pure ``AlgometryTrial`` decides; this shell feeds it session-relative
+samples from the daemon's stream, turns its cues into motor patterns, routes
+the button (a press during the trial means "first discomfort") and makes sure
+the motor is off at the end, whatever ended it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from firmware.algometry import AlgometryResult, AlgometrySettings, AlgometryTrial
+from firmware.motor_timeline import MotorTimeline
+from firmware.runtime import SampleStream, StopRequest, play_timeline
+from firmware.sampler import NoSample, Sample, SensorFault
+from firmware.session.decisions import AbortDecision, CueDecision
+from firmware.session.states import Cue
+from hal.haptics import Haptics
+
+
+class TrialButton:
+    """The button during a trial: presses are queued with their loop time."""
+
+    def __init__(self) -> None:
+        self.presses: asyncio.Queue[float] = asyncio.Queue()
+
+    def press(self) -> None:
+        self.presses.put_nowait(asyncio.get_running_loop().time())
+
+
+async def run_trial(
+    stream: SampleStream,
+    haptics: Haptics,
+    *,
+    settings: AlgometrySettings,
+    tolerance_n: float,
+    device_max_n: float,
+    button: TrialButton,
+    stop: StopRequest,
+) -> AlgometryResult:
+    """One trial, from the next sample to a press, an abort, a time-out or a stop."""
+    loop = asyncio.get_running_loop()
+    sampler = stream.sampler
+    trial = AlgometryTrial(
+        settings, tolerance_n=tolerance_n, device_max_n=device_max_n, sample_rate_hz=sampler.sensor.sample_rate_hz
+    )
+    timeline = MotorTimeline()
+    wake = asyncio.Event()
+    motor = asyncio.create_task(play_timeline(timeline, haptics, wake))
+    origin: float | None = None
+    tick = 1.5 * sampler.period_s
+
+    def rel(t: float) -> float:
+        return round(t - (origin if origin is not None else t), 9)
+
+    try:
+        while not trial.finished:
+            if stop.requested:
+                decisions = trial.on_stop(rel(loop.time()))
+            elif not button.presses.empty():
+                decisions = trial.on_button(rel(button.presses.get_nowait()))
+            else:
+                try:
+                    async with asyncio.timeout(tick):
+                        event = await stream.queue.get()
+                except TimeoutError:
+                    event = NoSample(loop.time())
+                if isinstance(event, Sample):
+                    origin = event.t if origin is None else origin
+                    decisions = trial.on_sample(rel(event.t), event.force_n)
+                elif isinstance(event, SensorFault):
+                    decisions = trial.on_gap(rel(event.t) + 10.0)  # far past the 3-period rule
+                else:
+                    decisions = trial.on_gap(rel(event.t)) if origin is not None else []
+            for decision in decisions:
+                if isinstance(decision, CueDecision):
+                    timeline.play(loop.time(), decision.cue)
+                elif isinstance(decision, AbortDecision):
+                    timeline.play(loop.time(), Cue.ABORT)
+            if decisions:
+                wake.set()
+        timeline.play(loop.time(), Cue.DONE if trial.threshold_n is not None else Cue.RELEASE)
+        wake.set()
+        deadline = loop.time() + 2.0
+        while not timeline.idle and loop.time() < deadline and not stop.requested:
+            await asyncio.sleep(0.02)
+    finally:
+        motor.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await motor
+        timeline.stop()
+        haptics.off()
+    return trial.result()
