@@ -175,3 +175,31 @@ def test_committed_schemas_are_current(tmp_path: Path) -> None:
         committed = ROOT / "config" / "schema" / fresh.name
         assert committed.exists(), f"{committed} missing: run presspoint config schema --out config/schema"
         assert committed.read_text() == fresh.read_text(), f"{committed} is stale"
+
+
+def test_ctrl_c_during_a_realtime_session_stops_it(cli_env: dict[str, str]) -> None:
+    """SIGINT (Ctrl-C) ends a real-time session as `stopped`, prints the summary, exit 130."""
+    import signal
+
+    proc = subprocess.Popen(
+        [PRESSPOINT, "simulate", "--realtime", "--json", "--scenario", "normal"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=cli_env,
+        cwd=ROOT,
+    )
+    assert proc.stderr is not None
+    # The live view goes to stderr with --json; wait for the hold to start.
+    seen = ""
+    while "hold" not in seen:
+        chunk = proc.stderr.read(64)
+        assert chunk, "the live view ended early"
+        seen = seen[-200:] + chunk
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=20)
+    assert proc.returncode == 130
+    summary = json.loads(out)
+    assert summary["outcome"] == "stopped"
+    assert summary["stop_source"] == "interrupt"
+    assert summary["holds"][0]["outcome"] == "stopped"
