@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import tempfile
 from pathlib import Path
 
 
@@ -29,12 +30,27 @@ def _fsync_dir(folder: Path) -> None:
 
 
 def atomic_write_bytes(path: Path, data: bytes, *, mode: int = 0o600) -> None:
-    """Replace ``path`` with ``data`` all at once (temp file + fsync + ``os.replace``)."""
+    """Replace ``path`` with ``data`` all at once (temp file + fsync + ``os.replace``).
+
+    A symlink is written through, not replaced.  An existing file keeps its
+    permission bits and group (a config that is 0640 root:presspoint must stay
+    readable by the service after ``presspoint calibrate`` rewrote it); a new
+    file gets ``mode``.
+    """
+    path = Path(os.path.realpath(path))
     folder = path.parent
     folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f".{path.name}.tmp-{os.getpid()}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
+        old = path.stat()
+    except FileNotFoundError:
+        old = None
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    tmp = Path(tmp_name)
+    try:
+        os.fchmod(fd, (old.st_mode & 0o7777) if old is not None else mode)
+        if old is not None:
+            with contextlib.suppress(PermissionError):  # only root may give a file away
+                os.fchown(fd, -1, old.st_gid)
         view = memoryview(data)
         while view:
             written = os.write(fd, view)

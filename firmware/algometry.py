@@ -207,15 +207,25 @@ class AlgometryTrial:
             self._abort(out, t, AbortReason.SENSOR_FAULT, None, f"implausible reading {force_n!r} N")
             return out
         if force_n > self.device_max_n:
-            self._abort(out, t, AbortReason.OVER_DEVICE_MAX, force_n,
-                        f"{force_n:.2f} N above the load cell's safe range {self.device_max_n:.2f} N")
+            self._abort(
+                out,
+                t,
+                AbortReason.OVER_DEVICE_MAX,
+                force_n,
+                f"{force_n:.2f} N above the load cell's safe range {self.device_max_n:.2f} N",
+            )
             return out
         if force_n > self.tolerance_n:
             if self._over_since is None:
                 self._over_since = t
             if t - self._over_since >= self._debounce_s - _EPS:
-                self._abort(out, t, AbortReason.OVER_TOLERANCE, force_n,
-                            f"{force_n:.2f} N above tolerance {self.tolerance_n:.2f} N before the button was pressed")
+                self._abort(
+                    out,
+                    t,
+                    AbortReason.OVER_TOLERANCE,
+                    force_n,
+                    f"{force_n:.2f} N above tolerance {self.tolerance_n:.2f} N before the button was pressed",
+                )
                 return out
         else:
             self._over_since = None
@@ -500,9 +510,9 @@ def measurement(
         rate_limit_n_per_s=result.rate_limit_n_per_s,
         rate_ok=result.rate_ok,
         too_fast_cues=result.too_fast_cues,
-        abort=None if abort is None else PptAbort(
-            reason=abort.reason, at_s=abort.t, force_n=abort.force_n, detail=abort.detail
-        ),
+        abort=None
+        if abort is None
+        else PptAbort(reason=abort.reason, at_s=abort.t, force_n=abort.force_n, detail=abort.detail),
         tolerance_n=result.tolerance_n,
         device_max_n=result.device_max_n,
         suggestion=suggestion,

@@ -47,38 +47,58 @@ class UsageError(PresspointError):
 def register(subparsers: Any) -> None:
     """Add ``calibrate`` and ``selfcheck`` to ``parser.add_subparsers()``'s result."""
     cal = subparsers.add_parser(
-        "calibrate", help="tare the load cell and scale it with a known mass",
+        "calibrate",
+        help="tare the load cell and scale it with a known mass",
         description="Tare (waits for a steady reading with nothing on the tip), then, with "
-                    "--known-mass, scale with that mass; the result is written atomically "
-                    "into the device config.")
+        "--known-mass, scale with that mass; the result is written atomically "
+        "into the device config.",
+    )
     _common_options(cal)
-    cal.add_argument("--known-mass", type=float, metavar="KG",
-                     help="mass put on the tip after the tare, in kg (omit to tare only)")
-    cal.add_argument("--timeout", type=float, default=30.0, metavar="S",
-                     help="how long to wait for a steady reading in each step (default 30)")
-    cal.add_argument("--max-std", type=float, default=DEFAULT_MAX_STD_COUNTS, metavar="COUNTS",
-                     help="steady means a 0.5 s window with a std below this "
-                          f"(default {DEFAULT_MAX_STD_COUNTS:g})")
-    cal.add_argument("--dry-run", action="store_true",
-                     help="measure and print, but do not write the config")
+    cal.add_argument(
+        "--known-mass", type=float, metavar="KG", help="mass put on the tip after the tare, in kg (omit to tare only)"
+    )
+    cal.add_argument(
+        "--timeout",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="how long to wait for a steady reading in each step (default 30)",
+    )
+    cal.add_argument(
+        "--max-std",
+        type=float,
+        default=DEFAULT_MAX_STD_COUNTS,
+        metavar="COUNTS",
+        help=f"steady means a 0.5 s window with a std below this (default {DEFAULT_MAX_STD_COUNTS:g})",
+    )
+    cal.add_argument("--dry-run", action="store_true", help="measure and print, but do not write the config")
     cal.set_defaults(func=run_calibrate)
 
     chk = subparsers.add_parser(
-        "selfcheck", help="check sample rate, noise, zero offset, saturation and the motor",
+        "selfcheck",
+        help="check sample rate, noise, zero offset, saturation and the motor",
         description="Measure the real sample rate, noise and zero offset at rest, look for "
-                    "saturation and pulse the motor; pass/fail per item.")
+        "saturation and pulse the motor; pass/fail per item.",
+    )
     _common_options(chk)
-    chk.add_argument("--noise-limit", type=float, default=DEFAULT_NOISE_LIMIT_COUNTS,
-                     metavar="COUNTS", help="largest acceptable std at rest, in counts")
+    chk.add_argument(
+        "--noise-limit",
+        type=float,
+        default=DEFAULT_NOISE_LIMIT_COUNTS,
+        metavar="COUNTS",
+        help="largest acceptable std at rest, in counts",
+    )
     chk.add_argument("--no-motor", action="store_true", help="skip the motor pulse")
     chk.set_defaults(func=run_selfcheck_command)
 
 
 def _common_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", type=Path, metavar="FILE",
-                        help="device config (TOML); built-in defaults if omitted")
-    parser.add_argument("--pins", action="store_true",
-                        help="run against the emulated HX711 on mock pins (virtual time)")
+    parser.add_argument(
+        "--config", type=Path, metavar="FILE", help="device config (TOML); built-in defaults if omitted"
+    )
+    parser.add_argument(
+        "--pins", action="store_true", help="run against the emulated HX711 on mock pins (virtual time)"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -93,8 +113,7 @@ class _Bench:
 
 
 @contextmanager
-def _open_hardware(config: DeviceConfig, *, pins: bool, mass_kg: float | None,
-                   config_name: str) -> Iterator[_Bench]:
+def _open_hardware(config: DeviceConfig, *, pins: bool, mass_kg: float | None, config_name: str) -> Iterator[_Bench]:
     """The real GPIO hardware, or the pin rig with a scripted load; closed (motor off) after."""
     hw = config.hardware
     if pins:
@@ -102,16 +121,19 @@ def _open_hardware(config: DeviceConfig, *, pins: bool, mass_kg: float | None,
 
         clock = VirtualClock()
         truth = calibration_of(hw) or EMULATED_CALIBRATION
-        rig = build_pin_rig(bench_load(clock.now(), mass_kg=mass_kg), truth, clock,
-                            hardware=hw, sample_rate_hz=config.sample_rate_hz)
+        rig = build_pin_rig(
+            bench_load(clock.now(), mass_kg=mass_kg), truth, clock, hardware=hw, sample_rate_hz=config.sample_rate_hz
+        )
         try:
             yield _Bench(rig.sensor, rig.motor, clock)
         finally:
             rig.close()
         return
     if hw.backend != "hx711":
-        raise UsageError(f"{config_name}: hardware.backend is {hw.backend!r}; set it to "
-                         "\"hx711\" for the real load cell, or use --pins for the emulator")
+        raise UsageError(
+            f"{config_name}: hardware.backend is {hw.backend!r}; set it to "
+            '"hx711" for the real load cell, or use --pins for the emulator'
+        )
     real_clock = MonotonicClock()
     hardware = build_gpio_hardware(hw, config.sample_rate_hz, real_clock)
     try:
@@ -141,8 +163,7 @@ def _run(body: Callable[[], int], err: TextIO) -> int:
 # --- calibrate ---------------------------------------------------------------------------------
 
 
-def run_calibrate(args: argparse.Namespace, out: TextIO | None = None,
-                  err: TextIO | None = None) -> int:
+def run_calibrate(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
     out = out or sys.stdout
     err = err or sys.stderr
 
@@ -151,19 +172,29 @@ def run_calibrate(args: argparse.Namespace, out: TextIO | None = None,
         if mass is not None and not mass > 0:
             raise UsageError(f"--known-mass must be a positive number of kg, not {mass:g}")
         if args.config is None and not args.dry_run:
-            raise UsageError("calibrate writes into the device config: give --config FILE "
-                             "(or --dry-run to only measure)")
+            raise UsageError(
+                "calibrate writes into the device config: give --config FILE (or --dry-run to only measure)"
+            )
         config = load_device_config(args.config)
         name = str(args.config) if args.config else "built-in defaults"
 
         def ask_for_mass(tared: TareResult) -> None:
-            print(f"{tared.message}; now put the {mass:g} kg mass on the tip "
-                  f"(waiting up to {args.timeout:g} s)", file=err, flush=True)
+            print(
+                f"{tared.message}; now put the {mass:g} kg mass on the tip (waiting up to {args.timeout:g} s)",
+                file=err,
+                flush=True,
+            )
 
         with _open_hardware(config, pins=args.pins, mass_kg=mass, config_name=name) as bench:
-            result = calibrate(bench.sensor, bench.clock, mass_kg=mass,
-                               tare_timeout_s=args.timeout, mass_timeout_s=args.timeout,
-                               max_std_counts=args.max_std, on_tared=ask_for_mass)
+            result = calibrate(
+                bench.sensor,
+                bench.clock,
+                mass_kg=mass,
+                tare_timeout_s=args.timeout,
+                mass_timeout_s=args.timeout,
+                max_std_counts=args.max_std,
+                on_tared=ask_for_mass,
+            )
         written = _store(result, config, args)
         _print_calibration(result, written, args, out)
         return EXIT_OK if result.passed else EXIT_FAILED
@@ -171,8 +202,7 @@ def run_calibrate(args: argparse.Namespace, out: TextIO | None = None,
     return _run(body, err)
 
 
-def _store(result: CalibrationResult, config: DeviceConfig,
-           args: argparse.Namespace) -> str | None:
+def _store(result: CalibrationResult, config: DeviceConfig, args: argparse.Namespace) -> str | None:
     """Write the new calibration; a tare alone keeps the configured scale if there is one."""
     if not result.passed or args.dry_run or args.config is None:
         return None
@@ -184,8 +214,7 @@ def _store(result: CalibrationResult, config: DeviceConfig,
     return str(args.config)
 
 
-def _print_calibration(result: CalibrationResult, written: str | None,
-                       args: argparse.Namespace, out: TextIO) -> None:
+def _print_calibration(result: CalibrationResult, written: str | None, args: argparse.Namespace, out: TextIO) -> None:
     if args.json:
         doc = {
             "passed": result.passed,
@@ -212,8 +241,7 @@ def _print_calibration(result: CalibrationResult, written: str | None,
 # --- selfcheck ---------------------------------------------------------------------------------
 
 
-def run_selfcheck_command(args: argparse.Namespace, out: TextIO | None = None,
-                          err: TextIO | None = None) -> int:
+def run_selfcheck_command(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
     out = out or sys.stdout
     err = err or sys.stderr
 
@@ -223,9 +251,13 @@ def run_selfcheck_command(args: argparse.Namespace, out: TextIO | None = None,
         calibration: Calibration | None = calibration_of(config.hardware)
         with _open_hardware(config, pins=args.pins, mass_kg=None, config_name=name) as bench:
             report = run_selfcheck(
-                bench.sensor, None if args.no_motor else bench.motor, bench.clock,
-                expected_rate_hz=config.sample_rate_hz, calibration=calibration,
-                noise_limit_counts=args.noise_limit)
+                bench.sensor,
+                None if args.no_motor else bench.motor,
+                bench.clock,
+                expected_rate_hz=config.sample_rate_hz,
+                calibration=calibration,
+                noise_limit_counts=args.noise_limit,
+            )
         _print_report(report, args, out)
         return EXIT_OK if report.passed else EXIT_FAILED
 

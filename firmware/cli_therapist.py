@@ -82,10 +82,17 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 
     collect = tsub.add_parser("collect", help="store every device's sessions in SQLite (runs until Ctrl-C)")
     collect.add_argument("--db", required=True, type=Path)
-    collect.add_argument("--client-id", default=DEFAULT_CLIENT_ID,
-                         help=f"fixed client id of the persistent session (default {DEFAULT_CLIENT_ID})")
-    collect.add_argument("--session-expiry", type=int, default=DEFAULT_SESSION_EXPIRY_S,
-                         help="seconds the broker keeps queueing for us while we are down (MQTT v5)")
+    collect.add_argument(
+        "--client-id",
+        default=DEFAULT_CLIENT_ID,
+        help=f"fixed client id of the persistent session (default {DEFAULT_CLIENT_ID})",
+    )
+    collect.add_argument(
+        "--session-expiry",
+        type=int,
+        default=DEFAULT_SESSION_EXPIRY_S,
+        help="seconds the broker keeps queueing for us while we are down (MQTT v5)",
+    )
     collect.add_argument("--duration", type=float, help="stop after this many seconds")
     _broker_options(collect)
     collect.set_defaults(func=_command("cmd_collect"))

@@ -23,11 +23,12 @@ from pathlib import Path
 from config.device import DeviceConfig
 from config.errors import PresspointError
 from config.plan import TherapyPlan
-from config.profile import check_start, load_profile, save_profile, step_down_tolerance
+from config.profile import check_start, load_profile, step_down_tolerance
 from firmware.algometry import AlgometryResult, measurement, ppt_payload, ppt_topic
 from firmware.daemon import DaemonOptions, DaemonResult, DeviceDaemon
 from firmware.logging_setup import register_secret, setup_logging
 from firmware.mqtt_service import MqttService
+from firmware.personal_tolerance import PersonalToleranceStore, apply_stored
 from firmware.plan_updates import build_plan_service
 from firmware.sampler import Sampler
 from firmware.sdnotify import Notifier
@@ -210,12 +211,15 @@ async def _run_daemon(
     if publisher is not None:
         plans.attach(publisher)
 
+    tolerance_store = PersonalToleranceStore(device.storage.state_dir)
+
     def gate(plan_in_force: TherapyPlan) -> TherapyPlan | str:
         if not hardware.calibrated:
             return "the load cell is not calibrated: run presspoint calibrate"
         if profile is None:
             return plan_in_force
-        decision = check_start(profile, plan_in_force, device.device_max)
+        person = apply_stored(profile, tolerance_store, plan_in_force, device.device_max)
+        decision = check_start(person, plan_in_force, device.device_max)
         if decision.plan is None:
             return decision.describe()
         return decision.plan
@@ -239,16 +243,16 @@ async def _run_daemon(
 
     def lower_tolerance() -> Cue:
         """The long-hold gesture: the person lowers their own tolerance one step."""
-        nonlocal profile
         if profile is None or profile_file is None:
             log.warning("tolerance gesture ignored: no profile_file in the device config")
             return Cue.REFUSED
-        change = step_down_tolerance(profile, plan=plans.updater.plan, device_max_n=device.device_max)
+        plan_in_force = plans.updater.plan
+        person = apply_stored(profile, tolerance_store, plan_in_force, device.device_max)
+        change = step_down_tolerance(person, plan=plan_in_force, device_max_n=device.device_max)
         if not change.ok:
             log.warning("%s", change.reason)
             return Cue.REFUSED
-        save_profile(profile_file, change.profile)
-        profile = change.profile
+        tolerance_store.save(change.profile.personal_tolerance)
         log.info("%s (by the person, on the device)", change.reason)
         return Cue.ENTERED_BAND
 

@@ -189,9 +189,7 @@ class SignedPlan(BaseModel):
 
 def canonical_json(value: Any) -> bytes:
     """Sorted keys, no whitespace, UTF-8, no NaN: the same bytes on both sides."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode(
-        "utf-8"
-    )
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
 
 
 def signing_input(fields: dict[str, Any]) -> bytes:
@@ -215,7 +213,11 @@ def sign_plan(
     """Sign ``plan`` (already validated) for ``device_id`` as ``version``; forces go out in newtons."""
     return sign_plan_data(
         plan.model_dump(mode="json"),
-        device_id=device_id, version=version, key=key, issued_at=issued_at, request_id=request_id,
+        device_id=device_id,
+        version=version,
+        key=key,
+        issued_at=issued_at,
+        request_id=request_id,
     )
 
 

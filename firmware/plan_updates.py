@@ -339,7 +339,10 @@ class PlanUpdater:
             log.exception("plan update: unexpected error")
             return self._refuse(
                 _Refused(RefusalCode.STORAGE_FAILED, f"internal error ({type(exc).__name__})"),
-                claimed_version, claimed_request, digest, len(payload),
+                claimed_version,
+                claimed_request,
+                digest,
+                len(payload),
             )
 
     def apply_pending(self) -> UpdateResult | None:
@@ -355,12 +358,18 @@ class PlanUpdater:
             self._drop_pending()
             return self._refuse(
                 _Refused(RefusalCode.INVALID_PLAN, f"queued plan refused: field {where!r}: {problem}"),
-                pending.version, pending.request_id, pending.signature, 0,
+                pending.version,
+                pending.request_id,
+                pending.signature,
+                0,
             )
         except OSError as exc:  # kept queued: the next session end tries again
             return self._refuse(
                 _Refused(RefusalCode.STORAGE_FAILED, f"could not store the queued plan ({exc.strerror})"),
-                pending.version, pending.request_id, pending.signature, 0,
+                pending.version,
+                pending.request_id,
+                pending.signature,
+                0,
             )
         self._drop_pending()
         self._audit_change("applied", pending, previous=None, note="queued during a session")
@@ -406,13 +415,13 @@ class PlanUpdater:
             raise _Refused(RefusalCode.BAD_SIGNATURE, "signature does not match (wrong key or altered message)")
         return envelope
 
-    def _accept(
-        self, envelope: SignedPlan, data: dict[str, Any], digest: str, session_running: bool
-    ) -> UpdateResult:
+    def _accept(self, envelope: SignedPlan, data: dict[str, Any], digest: str, session_running: bool) -> UpdateResult:
         for held in (self._current, self._pending):
             if held is not None and held.signature == envelope.signature:
                 return UpdateResult(
-                    UpdateStatus.UNCHANGED, envelope.version, envelope.request_id,
+                    UpdateStatus.UNCHANGED,
+                    envelope.version,
+                    envelope.request_id,
                     reason=f"version {envelope.version} is already {'in force' if held is self._current else 'queued'}",
                     payload_sha256=digest,
                 )
@@ -458,12 +467,16 @@ class PlanUpdater:
         if session_running:
             self._audit_change("queued", record, previous=previous, note="a session is running")
             return UpdateResult(
-                UpdateStatus.QUEUED, record.version, record.request_id,
-                reason="a session is running; the plan applies when it ends", payload_sha256=digest,
+                UpdateStatus.QUEUED,
+                record.version,
+                record.request_id,
+                reason="a session is running; the plan applies when it ends",
+                payload_sha256=digest,
             )
         self._audit_change("applied", record, previous=previous)
-        return UpdateResult(UpdateStatus.APPLIED, record.version, record.request_id, reason="applied",
-                            payload_sha256=digest)
+        return UpdateResult(
+            UpdateStatus.APPLIED, record.version, record.request_id, reason="applied", payload_sha256=digest
+        )
 
     def _store_current(self, record: StoredPlan, plan: TherapyPlan) -> None:
         atomic_write_bytes(self.current_path, _store_bytes(record))
@@ -485,19 +498,36 @@ class PlanUpdater:
             self._audited_refusals[digest] = None
             while len(self._audited_refusals) > _REPEATS_REMEMBERED:
                 self._audited_refusals.popitem(last=False)
-            self.audit.append({
-                "at": self._now(), "action": "refused", "code": str(refused.code), "reason": refused.reason,
-                "claimed_version": version, "request_id": request_id, "version_in_force": self.version,
-                "payload_sha256": digest, "payload_bytes": size,
-            })
+            self.audit.append(
+                {
+                    "at": self._now(),
+                    "action": "refused",
+                    "code": str(refused.code),
+                    "reason": refused.reason,
+                    "claimed_version": version,
+                    "request_id": request_id,
+                    "version_in_force": self.version,
+                    "payload_sha256": digest,
+                    "payload_bytes": size,
+                }
+            )
         return UpdateResult(UpdateStatus.REFUSED, version, request_id, refused.code, refused.reason, digest)
 
     def _audit_change(self, action: str, record: StoredPlan, *, previous: int | None, note: str = "") -> None:
-        self.audit.append({
-            "at": self._now(), "action": action, "version": record.version, "previous_version": previous,
-            "request_id": record.request_id, "issued_at": record.issued_at, "key_id": record.key_id,
-            "plan_sha256": plan_digest(record.plan), "plan": record.plan, "note": note,
-        })
+        self.audit.append(
+            {
+                "at": self._now(),
+                "action": action,
+                "version": record.version,
+                "previous_version": previous,
+                "request_id": record.request_id,
+                "issued_at": record.issued_at,
+                "key_id": record.key_id,
+                "plan_sha256": plan_digest(record.plan),
+                "plan": record.plan,
+                "note": note,
+            }
+        )
 
     def _load(self, path: Path, what: str) -> tuple[StoredPlan | None, TherapyPlan | None]:
         """A stored plan, re-checked against today's device_max; unusable files are logged, not fatal."""
@@ -513,8 +543,13 @@ class PlanUpdater:
             plan = validate_plan(record.plan, self.device_max_n)
         except ValidationError as err:
             where, problem = describe_validation_error(err)
-            log.error("%s %s is unusable (%s: %s); using the local plan. Replays stay refused (audit log).",
-                      what, path, where, problem)
+            log.error(
+                "%s %s is unusable (%s: %s); using the local plan. Replays stay refused (audit log).",
+                what,
+                path,
+                where,
+                problem,
+            )
             return None, None
         return record, plan
 

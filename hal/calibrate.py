@@ -12,9 +12,7 @@ the tip, the scale comes from one steady reading with a known mass on it.
 
 from __future__ import annotations
 
-import os
 import statistics
-import tempfile
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +22,7 @@ from typing import Any
 import tomli_w
 from pydantic import ValidationError
 
+from config.atomic import atomic_write_bytes
 from config.device import DeviceConfig
 from config.errors import InputFileError
 from config.loader import describe_validation_error, read_toml
@@ -234,34 +233,10 @@ def calibrate(
 def atomic_write_text(path: Path, text: str) -> None:
     """Replace ``path`` with ``text`` so that a crash leaves either the old or the new file.
 
-    Write a temporary file in the same directory, fsync it, ``os.replace`` it
-    over the target (atomic on POSIX), then fsync the directory so the rename
-    itself survives a power cut.  The old file's permissions are kept.
+    See ``config.atomic.atomic_write_bytes``: temp file, fsync, ``os.replace``,
+    fsync of the folder; the old file's mode and group are kept.
     """
-    path = Path(os.path.realpath(path))  # write through a symlink, don't replace it
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if path.exists():
-            os.chmod(tmp, path.stat().st_mode & 0o7777)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    try:
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dir_fd)
-    except OSError:
-        pass  # some file systems cannot fsync a directory; the rename is still atomic
-    finally:
-        os.close(dir_fd)
+    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def with_calibration(data: dict[str, Any], offset_counts: float, counts_per_newton: float,

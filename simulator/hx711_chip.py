@@ -149,8 +149,10 @@ class HX711Chip:
     def _make_pin(factory: Any, number: int, pin_class: type[Any]) -> Any:
         pin = factory.pin(number, pin_class=pin_class)
         if not isinstance(pin, pin_class):
-            raise ValueError(f"GPIO{number} already exists as a {type(pin).__name__}; "
-                             "create the HX711 chip before anything uses its pins")
+            raise ValueError(
+                f"GPIO{number} already exists as a {type(pin).__name__}; "
+                "create the HX711 chip before anything uses its pins"
+            )
         return pin
 
     def attach(self) -> None:
@@ -239,8 +241,7 @@ class HX711Chip:
 
     def _update(self, now: float) -> None:
         """Apply what happened since the last event: power-down, end of a transfer."""
-        if (self._powered and self._sck_high and not self._disconnected
-                and now - self._sck_rise > POWER_DOWN_AFTER_S):
+        if self._powered and self._sck_high and not self._disconnected and now - self._sck_rise > POWER_DOWN_AFTER_S:
             self._power_down(self._sck_rise + POWER_DOWN_AFTER_S)
         if self._pulses:
             # A complete transfer ends when the next conversion is due; a stalled one
@@ -251,9 +252,11 @@ class HX711Chip:
 
     def _power_down(self, at: float) -> None:
         if self._pulses and not self._disconnected:
-            self._error(at, "power_down_mid_transfer",
-                        f"SCK high > 60 µs after pulse {self._pulses}: the chip powered down, "
-                        "the reading is lost")
+            self._error(
+                at,
+                "power_down_mid_transfer",
+                f"SCK high > 60 µs after pulse {self._pulses}: the chip powered down, the reading is lost",
+            )
             # The driver will clock out the rest of that transfer into a freshly reset
             # chip: those pulses are counted here, not reported one error each.
             self._after_lost_transfer = True
@@ -265,8 +268,7 @@ class HX711Chip:
         pulses = self._pulses
         self._pulses = 0
         if pulses < 25:
-            self._error(now, "incomplete_transfer",
-                        f"{pulses} pulses, need 25-27; gain selection unchanged")
+            self._error(now, "incomplete_transfer", f"{pulses} pulses, need 25-27; gain selection unchanged")
         elif pulses <= 27:
             self._selected = pulses
 
@@ -317,4 +319,3 @@ class HX711Chip:
 
     def _error(self, at: float, kind: str, detail: str) -> None:
         self.errors.append(ProtocolError(at, kind, detail))
-

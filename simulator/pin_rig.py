@@ -83,9 +83,7 @@ class PinRig:
         self.close()
 
 
-def counts_source(
-    force_source: ForceSource, calibration: Calibration, gain: int
-) -> Callable[[float], int | None]:
+def counts_source(force_source: ForceSource, calibration: Calibration, gain: int) -> Callable[[float], int | None]:
     """Newtons -> the chip's input in gain-128 counts, such that it outputs ``to_counts(force)``."""
     scale = 128 // gain
 

@@ -255,3 +255,22 @@ def test_writes_through_a_symlink(config_file: Path) -> None:
 def test_missing_file_is_an_input_error(tmp_path: Path) -> None:
     with pytest.raises(InputFileError, match="file not found"):
         write_calibration(tmp_path / "nope.toml", 1.0, 2.0)
+
+
+def test_rewritten_config_keeps_mode_and_group(tmp_path: Path) -> None:
+    """The service reads /etc/presspoint/device.toml as 0640 root:presspoint; calibrate must not change that."""
+    import os
+    import stat
+
+    from hal.calibrate import write_calibration
+
+    path = tmp_path / "device.toml"
+    path.write_text('device_id = "x"\n')
+    os.chmod(path, 0o640)
+    group = 1 if os.geteuid() == 0 else os.getegid()  # root can give the file to another group
+    os.chown(path, -1, group)
+    write_calibration(path, 12.0, 3000.0)
+    st = path.stat()
+    assert stat.S_IMODE(st.st_mode) == 0o640
+    assert st.st_gid == group
+    assert "counts_per_newton = 3000.0" in path.read_text()

@@ -49,10 +49,17 @@ def cmd_plan_push(args: argparse.Namespace, out: TextIO | None = None) -> int:
     key = load_key(args.key)
     if args.version is not None and args.version < 1:
         raise PresspointError("--version must be 1 or more")
-    outcome = asyncio.run(push_plan(
-        settings, device_id=device_id, plan=plan, key=key, version=args.version, timeout_s=args.timeout,
-        note=lambda text: print(text, file=out, flush=True),
-    ))
+    outcome = asyncio.run(
+        push_plan(
+            settings,
+            device_id=device_id,
+            plan=plan,
+            key=key,
+            version=args.version,
+            timeout_s=args.timeout,
+            note=lambda text: print(text, file=out, flush=True),
+        )
+    )
     print(outcome.message, file=out if outcome.exit_code == 0 else sys.stderr)
     return outcome.exit_code
 
@@ -66,8 +73,11 @@ def cmd_plan_show(args: argparse.Namespace, out: TextIO | None = None) -> int:
         print(f"{device_id}: no plan/state on {settings.display_url()} (device never connected?)", file=out)
     else:
         pending = f"; version {state.pending_version} queued behind a session" if state.pending_version else ""
-        print(f"{device_id}: plan version {state.version} ({state.source}), applied {state.applied_at or '-'}"
-              f"{pending}\n  {describe_plan(state.plan)}", file=out)
+        print(
+            f"{device_id}: plan version {state.version} ({state.source}), applied {state.applied_at or '-'}"
+            f"{pending}\n  {describe_plan(state.plan)}",
+            file=out,
+        )
     if error is not None:
         print(f"  last refusal: version {error.version} [{error.code}] {error.reason} ({error.at})", file=out)
     return 0 if state is not None else 2
@@ -88,8 +98,12 @@ def cmd_collect(args: argparse.Namespace, out: TextIO | None = None) -> int:
     out = out or sys.stderr
     settings, _ = resolve_settings(args.broker, args.config)
     collector = Collector(settings, args.db, client_id=args.client_id, session_expiry_s=args.session_expiry)
-    print(f"collecting from {settings.display_url()} as {args.client_id} into {args.db}"
-          f"{'' if args.duration else ' (Ctrl-C to stop)'}", file=out, flush=True)
+    print(
+        f"collecting from {settings.display_url()} as {args.client_id} into {args.db}"
+        f"{'' if args.duration else ' (Ctrl-C to stop)'}",
+        file=out,
+        flush=True,
+    )
     try:
         asyncio.run(collector.run(args.duration))
     except KeyboardInterrupt:
@@ -110,13 +124,18 @@ def cmd_sessions(args: argparse.Namespace, out: TextIO | None = None) -> int:
     if not rows:
         print(f"no sessions in {args.db}", file=out)
         return 0
-    print(f"{'session':<28} {'device':<16} {'started':<20} {'outcome':<11} {'dur s':>7} {'holds':>5} "
-          f"{'peak N':>7} {'events':>6} {'samples':>7}", file=out)
+    print(
+        f"{'session':<28} {'device':<16} {'started':<20} {'outcome':<11} {'dur s':>7} {'holds':>5} "
+        f"{'peak N':>7} {'events':>6} {'samples':>7}",
+        file=out,
+    )
     for r in rows:
         holds = f"{r.holds_completed}/{r.holds}" if r.holds is not None else "-"
-        print(f"{r.session_id:<28} {r.device_id:<16} {(r.started_at or '-')[:19]:<20} {r.outcome or '(open)':<11} "
-              f"{_f(r.duration_s, 7, 1)} {holds:>5} {_f(r.peak_force_n, 7, 1)} {r.events:>6} {r.samples:>7}",
-              file=out)
+        print(
+            f"{r.session_id:<28} {r.device_id:<16} {(r.started_at or '-')[:19]:<20} {r.outcome or '(open)':<11} "
+            f"{_f(r.duration_s, 7, 1)} {holds:>5} {_f(r.peak_force_n, 7, 1)} {r.events:>6} {r.samples:>7}",
+            file=out,
+        )
     return 0
 
 
@@ -155,8 +174,11 @@ def cmd_ppt(args: argparse.Namespace, out: TextIO | None = None) -> int:
         print(line, file=out)
         if m.suggestion is not None:
             s = m.suggestion
-            print(f"    suggested: target {_kgf(s.target_n)}, tolerance {_kgf(s.tolerance_n)}, "
-                  f"therapist max {_kgf(s.therapist_max_n)}", file=out)
+            print(
+                f"    suggested: target {_kgf(s.target_n)}, tolerance {_kgf(s.tolerance_n)}, "
+                f"therapist max {_kgf(s.therapist_max_n)}",
+                file=out,
+            )
     return 0
 
 
@@ -173,7 +195,8 @@ def cmd_keygen(args: argparse.Namespace, out: TextIO | None = None) -> int:
     key = DeviceKey.generate()
     write_key_file(path, key, device_id=device_id, force=args.force)
     target = DEFAULT_DEVICE_KEY_FILE
-    print(f"""wrote {path}: plan-signing key for device {device_id} (key id {key.key_id}, 32 random bytes, mode 600)
+    print(
+        f"""wrote {path}: plan-signing key for device {device_id} (key id {key.key_id}, 32 random bytes, mode 600)
 
 On this computer (the therapist's): keep {path} private; sign and push plans with
     presspoint therapist plan push --device {device_id} --key {path} --file PLAN.toml --broker mqtts://HOST:8883
@@ -184,5 +207,6 @@ On device {device_id}: install the same file where only the service can read it,
     ssh pi@DEVICE 'sudo systemctl restart presspoint'
 
 The device refuses every plan not signed with this key. Compare key ids (never the key) to check both sides.""",
-          file=out)
+        file=out,
+    )
     return 0

@@ -132,41 +132,48 @@ async def push_plan(
                     continue
                 if state.request_id == request_id and state.version == version:
                     return PushOutcome(
-                        "applied", version,
-                        f"{device_id} applied plan version {version}: {describe_plan(state.plan)}", state=state,
+                        "applied",
+                        version,
+                        f"{device_id} applied plan version {version}: {describe_plan(state.plan)}",
+                        state=state,
                     )
                 if state.pending_request_id == request_id and queued is None:
                     queued = state
-                    note(f"{device_id} accepted plan version {version}; a session is running, "
-                         "it applies when the session ends")
+                    note(
+                        f"{device_id} accepted plan version {version}; a session is running, "
+                        "it applies when the session ends"
+                    )
             elif received.topic.matches(topics.plan_error):
                 error = parse_error(payload)
                 if error is not None and error.request_id == request_id:
                     # Never leave a refused plan retained: the device would re-judge it at every reconnect.
                     await conn.publish(topics.plan_set, b"", qos=1, retain=True)
                     return PushOutcome(
-                        "refused", version,
+                        "refused",
+                        version,
                         f"{device_id} refused plan version {version} [{error.code}]: {error.reason} "
                         f"(version in force: {error.version_in_force})",
                         error=error,
                     )
         if queued is not None:
             return PushOutcome(
-                "queued", version,
+                "queued",
+                version,
                 f"{device_id} accepted plan version {version} but a session is running; it applies when the "
                 f"session ends (not yet within {timeout_s:g} s)",
                 state=queued,
             )
         return PushOutcome(
-            "timeout", version,
+            "timeout",
+            version,
             f"no answer from {device_id} within {timeout_s:g} s (device offline?); the signed plan stays retained "
             f"on the broker and the device applies it when it connects",
         )
 
 
-async def show_plan(settings: MqttSettings, *, device_id: str, sync_timeout_s: float = 2.0) -> tuple[
-    PlanState | None, PlanError | None
-]:
+async def show_plan(
+    settings: MqttSettings, *, device_id: str, sync_timeout_s: float = 2.0
+) -> tuple[PlanState | None, PlanError | None]:
     """The device's retained ``plan/state`` and last ``plan/error``."""
     topics = Topics(device_id, settings.topic_prefix)
     state: PlanState | None = None

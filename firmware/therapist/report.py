@@ -60,10 +60,18 @@ def render_report(data: SessionData, out: Path, *, dpi: int = 120) -> Path:
             ax.axhline(plan.device_max_n, color="#555555", linestyle=":", linewidth=1.0, label="device max")
             top = max(top, plan.device_max_n)
         for i, hold in enumerate(summary.holds):
-            ax.axvspan(hold.started_at_s, hold.ended_at_s, color="#1f77b4", alpha=0.08,
-                       label="hold" if i == 0 else None)
-            ax.text((hold.started_at_s + hold.ended_at_s) / 2, top * 1.07, f"hold {hold.index}\n{hold.outcome}",
-                    ha="center", va="bottom", fontsize=7, color="#1f4f7f")
+            ax.axvspan(
+                hold.started_at_s, hold.ended_at_s, color="#1f77b4", alpha=0.08, label="hold" if i == 0 else None
+            )
+            ax.text(
+                (hold.started_at_s + hold.ended_at_s) / 2,
+                top * 1.07,
+                f"hold {hold.index}\n{hold.outcome}",
+                ha="center",
+                va="bottom",
+                fontsize=7,
+                color="#1f4f7f",
+            )
     ymax = top * 1.2 if top > 0 else 1.0
     if data.times:
         ax.plot(data.times, forces, color="#222222", linewidth=0.9, label="force")
@@ -72,10 +80,24 @@ def render_report(data: SessionData, out: Path, *, dpi: int = 120) -> Path:
         abort = summary.abort
         y = abort.force_n if abort.force_n is not None else ymax * 0.5
         ax.axvline(abort.at_s, color="#d62728", linewidth=1.0, alpha=0.7)
-        ax.plot([abort.at_s], [y], marker="X", markersize=13, color="#d62728", linestyle="none",
-                label=f"abort ({abort.reason})")
-        ax.annotate(f"abort: {abort.reason}\n{abort.at_s:.2f} s", (abort.at_s, y), xytext=(-10, 10),
-                    textcoords="offset points", fontsize=8, color="#d62728", ha="right")
+        ax.plot(
+            [abort.at_s],
+            [y],
+            marker="X",
+            markersize=13,
+            color="#d62728",
+            linestyle="none",
+            label=f"abort ({abort.reason})",
+        )
+        ax.annotate(
+            f"abort: {abort.reason}\n{abort.at_s:.2f} s",
+            (abort.at_s, y),
+            xytext=(-10, 10),
+            textcoords="offset points",
+            fontsize=8,
+            color="#d62728",
+            ha="right",
+        )
     ax.set_ylim(0, ymax)
     end = max([*data.times[-1:], summary.duration_s if summary is not None else 0.0, 1.0])
     ax.set_xlim(0, end * 1.03)
@@ -104,13 +126,27 @@ def _to_n(values: Any) -> Any:
 def _cues(ax: Any, events: list[dict[str, Any]], ymax: float) -> None:
     breaths = [e["t"] for e in events if e.get("type") == "cue" and e.get("cue") == "breath" and _num(e.get("t"))]
     if breaths:
-        ax.plot(breaths, [ymax * 0.03] * len(breaths), linestyle="none", marker="|", markersize=12,
-                color="#9467bd", label="breath cue")
+        ax.plot(
+            breaths,
+            [ymax * 0.03] * len(breaths),
+            linestyle="none",
+            marker="|",
+            markersize=12,
+            color="#9467bd",
+            label="breath cue",
+        )
     for cue, (marker, colour, label) in _CUE_STYLE.items():
         times = [e["t"] for e in events if e.get("type") == "cue" and e.get("cue") == cue and _num(e.get("t"))]
         if times:
-            ax.plot(times, [ymax * 0.09] * len(times), linestyle="none", marker=marker, markersize=6,
-                    color=colour, label=label)
+            ax.plot(
+                times,
+                [ymax * 0.09] * len(times),
+                linestyle="none",
+                marker=marker,
+                markersize=6,
+                color=colour,
+                label=label,
+            )
 
 
 def _num(value: object) -> bool:

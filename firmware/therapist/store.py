@@ -189,8 +189,15 @@ class CollectStore:
             cursor = self.conn.execute(
                 "UPDATE sessions SET summary = ?, started_at = ?, outcome = ?, duration_s = ?, peak_force_n = ?, "
                 "summary_at = ? WHERE session_id = ? AND summary IS NULL",
-                (payload.decode("utf-8"), summary.started_at.isoformat(), str(summary.outcome), summary.duration_s,
-                 summary.peak_force_n, _now(), session_id),
+                (
+                    payload.decode("utf-8"),
+                    summary.started_at.isoformat(),
+                    str(summary.outcome),
+                    summary.duration_s,
+                    summary.peak_force_n,
+                    _now(),
+                    session_id,
+                ),
             )
         return Ingested.NEW if cursor.rowcount == 1 else Ingested.DUPLICATE
 
@@ -205,8 +212,17 @@ class CollectStore:
             cursor = self.conn.execute(
                 "INSERT OR IGNORE INTO events (msg_id, device_id, session_id, seq, idx, t, type, body, received_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (message.msg_id, device_id, session_id, message.seq, message.index, message.event.t,
-                 message.event.type, json.dumps(body), _now()),
+                (
+                    message.msg_id,
+                    device_id,
+                    session_id,
+                    message.seq,
+                    message.index,
+                    message.event.t,
+                    message.event.type,
+                    json.dumps(body),
+                    _now(),
+                ),
             )
         return Ingested.NEW if cursor.rowcount == 1 else Ingested.DUPLICATE
 
@@ -221,8 +237,17 @@ class CollectStore:
                 "INSERT OR IGNORE INTO sample_batches "
                 "(msg_id, device_id, session_id, seq, batch, t0, n, payload, received_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (batch.msg_id, device_id, session_id, batch.seq, batch.batch, batch.t0, batch.n,
-                 payload.decode("utf-8"), _now()),
+                (
+                    batch.msg_id,
+                    device_id,
+                    session_id,
+                    batch.seq,
+                    batch.batch,
+                    batch.t0,
+                    batch.n,
+                    payload.decode("utf-8"),
+                    _now(),
+                ),
             )
         return Ingested.NEW if cursor.rowcount == 1 else Ingested.DUPLICATE
 
@@ -233,8 +258,15 @@ class CollectStore:
         cursor = self.conn.execute(
             "INSERT OR IGNORE INTO ppt (measurement_id, device_id, measured_at, outcome, threshold_n, payload, "
             "received_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (m.measurement_id, device_id, m.measured_at, str(m.outcome), m.threshold_n, payload.decode("utf-8"),
-             _now()),
+            (
+                m.measurement_id,
+                device_id,
+                m.measured_at,
+                str(m.outcome),
+                m.threshold_n,
+                payload.decode("utf-8"),
+                _now(),
+            ),
         )
         return Ingested.NEW if cursor.rowcount == 1 else Ingested.DUPLICATE
 
@@ -264,8 +296,9 @@ class CollectStore:
                 data = json.loads(summary)
                 holds = len(data.get("holds", []))
                 completed = sum(1 for h in data.get("holds", []) if h.get("outcome") == "completed")
-            out.append(SessionListing(sid, dev, started, outcome, duration, peak, completed, holds, n_events,
-                                      int(n_samples)))
+            out.append(
+                SessionListing(sid, dev, started, outcome, duration, peak, completed, holds, n_events, int(n_samples))
+            )
         return out
 
     def session(self, session_id: str) -> SessionData | None:

@@ -51,14 +51,25 @@ class Limits:
         try:
             if "target_n" in plan:
                 return cls(
-                    float(plan["target_n"]), float(plan["band_low_n"]), float(plan["band_high_n"]),
-                    float(plan["tolerance_n"]), float(plan["therapist_max_n"]), float(plan["hold_s"]),
-                    float(plan["rest_s"]), int(plan["repetitions"]),
+                    float(plan["target_n"]),
+                    float(plan["band_low_n"]),
+                    float(plan["band_high_n"]),
+                    float(plan["tolerance_n"]),
+                    float(plan["therapist_max_n"]),
+                    float(plan["hold_s"]),
+                    float(plan["rest_s"]),
+                    int(plan["repetitions"]),
                 )
             target, band = float(plan["target"]), float(plan["band"])
             return cls(
-                target, target * (1 - band), target * (1 + band), float(plan["tolerance"]),
-                float(plan["therapist_max"]), float(plan["hold_s"]), float(plan["rest_s"]), int(plan["repetitions"]),
+                target,
+                target * (1 - band),
+                target * (1 + band),
+                float(plan["tolerance"]),
+                float(plan["therapist_max"]),
+                float(plan["hold_s"]),
+                float(plan["rest_s"]),
+                int(plan["repetitions"]),
             )
         except (KeyError, TypeError, ValueError):
             return None
@@ -96,7 +107,7 @@ class WatchView:
         base = self.topics.base + "/"
         if not topic.startswith(base):
             return []
-        rest = topic[len(base):]
+        rest = topic[len(base) :]
         try:
             if rest == "status":
                 self.availability = payload.decode("utf-8", "replace") or None
@@ -229,8 +240,12 @@ class WatchView:
             scale = max(limits.therapist_max_n, limits.tolerance_n) * 1.1
             filled = 0 if force is None else max(0, min(self.WIDTH, round(force / scale * self.WIDTH)))
             cells = list("#" * filled + "." * (self.WIDTH - filled))
-            for value, mark in ((limits.band_low_n, "["), (limits.band_high_n, "]"), (limits.tolerance_n, "|"),
-                                (limits.therapist_max_n, "!")):
+            for value, mark in (
+                (limits.band_low_n, "["),
+                (limits.band_high_n, "]"),
+                (limits.tolerance_n, "|"),
+                (limits.therapist_max_n, "!"),
+            ):
                 cells[min(self.WIDTH - 1, round(value / scale * self.WIDTH))] = mark
             bar = "".join(cells) + " "
         left = ""
@@ -271,8 +286,14 @@ async def run_watch(
     view = WatchView(device_id, settings.topic_prefix)
     topics = view.topics
     filters = [
-        topics.status, topics.status_info, topics.plan_state, topics.plan_error, f"{topics.base}/ppt",
-        f"{topics.base}/session/+/event", f"{topics.base}/session/+/samples", f"{topics.base}/session/+/summary",
+        topics.status,
+        topics.status_info,
+        topics.plan_state,
+        topics.plan_error,
+        f"{topics.base}/ppt",
+        f"{topics.base}/session/+/event",
+        f"{topics.base}/session/+/samples",
+        f"{topics.base}/session/+/summary",
     ]
     async with TherapistConnection(settings, identifier=client_id("watch")) as conn:
         await conn.subscribe(filters)
@@ -285,8 +306,11 @@ async def run_watch(
         if once:
             print(view.status_line(), file=out)
             if not view.known:
-                print(f"nothing known about device {device_id!r} on {settings.display_url()} "
-                      "(wrong id, or it never connected)", file=out)
+                print(
+                    f"nothing known about device {device_id!r} on {settings.display_url()} "
+                    "(wrong id, or it never connected)",
+                    file=out,
+                )
                 return 2
             return 0
         loop = asyncio.get_running_loop()
