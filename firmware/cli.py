@@ -12,6 +12,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -22,11 +23,11 @@ from config.plan import TherapyPlan
 from firmware import schemas
 from firmware.logging_setup import setup_logging
 from firmware.session.summary import SessionSummary
-from firmware.sim_setup import build_rig
+from firmware.sim_setup import SimulatedRig, build_rig
 from firmware.sinks import MemorySink, SessionSink
 from firmware.text_report import LiveDisplay, format_summary
 from firmware.virtual_session import run_virtual_session
-from hal.clock import MonotonicClock, VirtualClock
+from hal.clock import Clock, MonotonicClock, VirtualClock
 from simulator.profiles import SCENARIOS
 
 EXIT_OK = 0
@@ -119,11 +120,26 @@ def _print_summary(summary: SessionSummary, events: list[dict[str, object]], as_
         print(format_summary(summary, events))
 
 
-def cmd_simulate(args: argparse.Namespace) -> int:
-    device, plan = _load(args)
-    if args.realtime:
-        return _run_realtime(args, device, plan, json_output=args.json)
-    clock = VirtualClock()
+@dataclass
+class _SimulatedRun:
+    """What both ways of ``simulate`` set up: the rig, the sinks, the publishing."""
+
+    rig: SimulatedRig
+    memory: MemorySink
+    sinks: list[SessionSink]
+    publishing: _Publishing | None
+
+    def close(self) -> None:
+        self.rig.sensor.close()
+        self.rig.haptics.close()
+
+    def finish(self, summary: SessionSummary, as_json: bool) -> None:
+        _print_summary(summary, self.memory.events, as_json)
+        if self.publishing is not None:
+            self.publishing.flush_and_report()
+
+
+def _simulated_run(args: argparse.Namespace, device: DeviceConfig, plan: TherapyPlan, clock: Clock) -> _SimulatedRun:
     rig = build_rig(
         plan,
         device,
@@ -135,27 +151,31 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     memory = MemorySink()
-    sinks: list[SessionSink] = [memory]
     publishing = _publishing(args, device)
-    if publishing is not None:
-        sinks.append(publishing.sink)
+    sinks: list[SessionSink] = [memory] if publishing is None else [memory, publishing.sink]
+    return _SimulatedRun(rig, memory, sinks, publishing)
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    device, plan = _load(args)
+    if args.realtime:
+        return _run_realtime(args, device, plan, json_output=args.json)
+    clock = VirtualClock()
+    run = _simulated_run(args, device, plan, clock)
     try:
         summary = run_virtual_session(
             plan,
-            sampler=rig.sampler,
-            haptics=rig.haptics,
+            sampler=run.rig.sampler,
+            haptics=run.rig.haptics,
             clock=clock,
             device_id=device.device_id,
             device_max_n=device.device_max,
-            sinks=sinks,
-            stop_at_s=rig.stop_at_s,
+            sinks=run.sinks,
+            stop_at_s=run.rig.stop_at_s,
         )
     finally:
-        rig.sensor.close()
-        rig.haptics.close()
-    _print_summary(summary, memory.events, args.json)
-    if publishing is not None:
-        publishing.flush_and_report()
+        run.close()
+    run.finish(summary, args.json)
     return EXIT_OK
 
 
@@ -170,53 +190,35 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _run_realtime(args: argparse.Namespace, device: DeviceConfig, plan: TherapyPlan, *, json_output: bool) -> int:
     """``simulate --realtime``: one session on the wall clock with a live view."""
+    import signal
+
     from firmware.runtime import StopRequest, run_realtime_session
 
-    clock = MonotonicClock()
-    rig = build_rig(
-        plan,
-        device,
-        clock,
-        trace=args.trace,
-        scenario=args.scenario,
-        pins=args.pins,
-        noise_n=args.noise,
-        seed=args.seed,
-    )
-    memory = MemorySink()
-    sinks: list[SessionSink] = [memory]
-    sinks.append(LiveDisplay(sys.stderr if json_output else sys.stdout))
-    publishing = _publishing(args, device)
-    if publishing is not None:
-        sinks.append(publishing.sink)
+    run = _simulated_run(args, device, plan, MonotonicClock())
+    run.sinks.append(LiveDisplay(sys.stderr if json_output else sys.stdout))
 
     async def main() -> SessionSummary:
         stop = StopRequest()
         loop = asyncio.get_running_loop()
-        if rig.stop_at_s is not None:
-            loop.call_later(rig.stop_at_s, stop.request, "button")
-        import signal
-
+        if run.rig.stop_at_s is not None:
+            loop.call_later(run.rig.stop_at_s, stop.request, "button")
         for sig, name in ((signal.SIGINT, "interrupt"), (signal.SIGTERM, "sigterm")):
             loop.add_signal_handler(sig, stop.request, name)
         return await run_realtime_session(
             plan,
-            sampler=rig.sampler,
-            haptics=rig.haptics,
+            sampler=run.rig.sampler,
+            haptics=run.rig.haptics,
             device_id=device.device_id,
             device_max_n=device.device_max,
-            sinks=sinks,
+            sinks=run.sinks,
             stop=stop,
         )
 
     try:
         summary = asyncio.run(main())
     finally:
-        rig.sensor.close()
-        rig.haptics.close()
-    _print_summary(summary, memory.events, json_output)
-    if publishing is not None:
-        publishing.flush_and_report()
+        run.close()
+    run.finish(summary, json_output)
     return EXIT_INTERRUPTED if summary.stop_source == "interrupt" else EXIT_OK
 
 
