@@ -50,7 +50,9 @@ def make_publishing(args: argparse.Namespace, device: DeviceConfig) -> Publishin
     service = MqttService(device, settings)
     recovered = service.start()
     if recovered:
-        print(f"presspoint: closed {len(recovered)} interrupted session(s) from an earlier run: "
-              f"{', '.join(recovered)}", file=sys.stderr)
+        print(
+            f"presspoint: closed {len(recovered)} interrupted session(s) from an earlier run: {', '.join(recovered)}",
+            file=sys.stderr,
+        )
     timeout = getattr(args, "flush_timeout", None)
     return Publishing(service, flush_timeout_s=DEFAULT_FLUSH_TIMEOUT_S if timeout is None else float(timeout))

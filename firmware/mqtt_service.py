@@ -132,7 +132,9 @@ class MqttService:
             return future.result(timeout_s + 2.0)
         except Exception:
             return FlushReport(
-                sent=self.publisher.sent, left=self.writer.pending(), connected=self.publisher.connected,
+                sent=self.publisher.sent,
+                left=self.writer.pending(),
+                connected=self.publisher.connected,
                 problem=self.publisher.problem,
             )
 

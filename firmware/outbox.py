@@ -152,8 +152,18 @@ class Outbox:
                 "INSERT INTO outbox (seq, msg_id, kind, topic, payload, qos, retain, session_id,"
                 " t_from, t_to, items, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
-                    ident.seq, ident.msg_id, kind.value, topic, body, qos, int(retain),
-                    session_id, t_from, t_to, items, ident.created_at,
+                    ident.seq,
+                    ident.msg_id,
+                    kind.value,
+                    topic,
+                    body,
+                    qos,
+                    int(retain),
+                    session_id,
+                    t_from,
+                    t_to,
+                    items,
+                    ident.created_at,
                 ),
             )
             self._next_seq += 1
@@ -161,9 +171,7 @@ class Outbox:
             self._count += 1
             if self._count > self.max_messages:
                 self._enforce_bound()
-        return OutboxMessage(
-            ident.seq, ident.msg_id, kind, topic, body, qos, retain, session_id, ident.created_at
-        )
+        return OutboxMessage(ident.seq, ident.msg_id, kind, topic, body, qos, retain, session_id, ident.created_at)
 
     def _enforce_bound(self) -> None:
         """Drop the oldest sample batches down to 90 % of the bound (inside a transaction)."""
@@ -171,8 +179,7 @@ class Outbox:
         need = self._count - target
         conn = self._db.conn
         rows = conn.execute(
-            "SELECT seq, session_id, t_from, t_to, items FROM outbox WHERE kind = ? "
-            "ORDER BY seq LIMIT ?",
+            "SELECT seq, session_id, t_from, t_to, items FROM outbox WHERE kind = ? ORDER BY seq LIMIT ?",
             (Kind.SAMPLES.value, need),
         ).fetchall()
         if not rows:
@@ -211,8 +218,15 @@ class Outbox:
         ).fetchall()
         return [
             OutboxMessage(
-                int(r[0]), str(r[1]), Kind(r[2]), str(r[3]), bytes(r[4]), int(r[5]),
-                bool(r[6]), r[7], float(r[8]),
+                int(r[0]),
+                str(r[1]),
+                Kind(r[2]),
+                str(r[3]),
+                bytes(r[4]),
+                int(r[5]),
+                bool(r[6]),
+                r[7],
+                float(r[8]),
             )
             for r in rows
         ]

@@ -26,6 +26,19 @@ What it does, and why:
   ``StoreWriter`` queue; this task (or ``PublisherThread``) reads the
   committed outbox.  Nothing here feeds back into a session decision.
 
+* **Stops promptly, in every state.**  ``request_stop`` ends ``run`` within
+  ``STOP_GRACE_S`` whatever it is doing: connecting (even inside a TLS
+  handshake, which runs in an executor thread), subscribing, publishing,
+  waiting out a backoff or flushing.  Connected and healthy, it says
+  ``offline`` and disconnects cleanly (milliseconds); otherwise the connection
+  is dropped without a DISCONNECT, so the broker publishes the last will
+  ``offline`` instead.  Nothing here uses ``asyncio.wait_for`` on a path that
+  can be cancelled: on Python 3.11 it swallows a cancellation that arrives in
+  the same loop iteration as the awaited result (CPython gh-86296), and a task
+  that swallowed the stop's cancel ran on for ever.  Tasks are cancelled with
+  ``_cancel_and_wait``, which cancels again until they are done, bounded, in
+  case a library call (aiomqtt uses ``wait_for``) swallows one.
+
 ``flush(timeout_s)`` waits (bounded) until the outbox is empty and reports
 what was sent and what is left, for ``presspoint simulate``.
 """
@@ -37,9 +50,10 @@ import contextlib
 import logging
 import random
 import ssl
+import threading
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -47,6 +61,7 @@ from typing import Any, Protocol
 import aiomqtt
 import paho.mqtt.client as paho
 from aiomqtt.exceptions import MqttConnectError
+from aiomqtt.types import PahoSocket
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
@@ -60,6 +75,16 @@ log = logging.getLogger("presspoint.mqtt")
 
 _JSON_KINDS = frozenset({Kind.EVENT, Kind.SAMPLES, Kind.SUMMARY, Kind.STATUS, Kind.DISCOVERY})
 _AUTH_CODES = frozenset({4, 5, 134, 135})  # 3.1.1 bad credentials / not authorised; v5 same
+
+#: The longest ``run`` takes to return after ``request_stop`` to say ``offline``
+#: and disconnect cleanly; after it the connection is dropped (the will says ``offline``).
+STOP_GRACE_S = 3.0
+#: Of that, the longest the ``offline`` publish may wait for its PUBACK.
+_OFFLINE_TIMEOUT_S = 2.0
+#: How long cancelled tasks get to finish before they are left behind (they never should).
+_CANCEL_WAIT_S = 1.0
+#: A cancelled task still running after this is cancelled again (it swallowed the cancel).
+_RECANCEL_EVERY_S = 0.05
 
 
 class OutboxSource(Protocol):
@@ -140,6 +165,41 @@ class _CheckingClient(aiomqtt.Client):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._refusals: dict[int, ReasonCode] = {}
+        self._abandoned = False
+        self._socket_lock = threading.Lock()  # the connect thread vs. abandon() on the loop
+
+    def abandon(self) -> None:
+        """Drop the connection now, without DISCONNECT, so the broker publishes the will.
+
+        Loop thread only.  Also right for a connection still being made in
+        the executor thread (TCP connect, TLS handshake), which cannot be
+        interrupted: when it completes, the socket is closed at once.  The
+        ``async with`` exit then sees a closed connection and returns at once.
+        """
+        with self._socket_lock:
+            # Under the lock: a socket the connect thread has already handed to
+            # the loop has its add_reader queued; closing after it (call_soon,
+            # FIFO) unregisters it cleanly.  A later one is closed by the thread.
+            self._abandoned = True
+        self._loop.call_soon(self._drop_socket)
+        if not self._disconnected.done():
+            self._disconnected.set_result(None)
+
+    def _drop_socket(self) -> None:
+        with contextlib.suppress(Exception):
+            self._client._sock_close()  # unregisters reader/writer, cancels the misc task
+
+    def _on_socket_open(self, client: paho.Client, userdata: Any, sock: PahoSocket) -> None:
+        with self._socket_lock:  # the executor thread (connect), or the loop
+            if self._abandoned:
+                with contextlib.suppress(Exception):
+                    sock.close()
+                return
+            super()._on_socket_open(client, userdata, sock)
+
+    def _on_socket_register_write(self, client: paho.Client, userdata: Any, sock: PahoSocket) -> None:
+        if not self._abandoned:
+            super()._on_socket_register_write(client, userdata, sock)
 
     def _on_publish(
         self,
@@ -170,7 +230,14 @@ class _CheckingClient(aiomqtt.Client):
         if not info.is_published():
             confirmation = asyncio.Event()
             with self._pending_call(info.mid, confirmation, self._pending_publishes):
-                await self._wait_for(confirmation.wait(), timeout=timeout)
+                # asyncio.timeout, not aiomqtt's _wait_for (asyncio.wait_for): on
+                # Python 3.11 that returns normally when a PUBACK and a cancel
+                # arrive together, and the cancelled task then carries on.
+                try:
+                    async with asyncio.timeout(timeout):
+                        await confirmation.wait()
+                except TimeoutError:
+                    raise aiomqtt.MqttError("Operation timed out") from None
         return self._refusals.pop(info.mid, None)
 
 
@@ -221,7 +288,9 @@ class Publisher:
         self._refusal_logged: set[str] = set()
         self._refusal_attempt = 0
         self._rediscover = True
-        self._client: _CheckingClient | None = None
+        self._client: _CheckingClient | None = None  # connected and subscribed: subscribe() may use it
+        self._current: _CheckingClient | None = None  # the connection being made or used, if any
+        self._session_live = False  # connected and running: a stop then says offline itself
         self._background: set[asyncio.Task[None]] = set()
         self.sent = 0
         source.add_listener(self._on_new_data)
@@ -285,44 +354,97 @@ class Publisher:
             self._wake_state()
 
     def request_stop(self) -> None:
-        """Thread-safe: make ``run`` say ``offline``, disconnect and return."""
-        self._stop_requested = True
-        if self._loop is not None and self._stopping is not None:
-            with contextlib.suppress(RuntimeError):
-                self._loop.call_soon_threadsafe(self._stopping.set)
+        """Thread-safe: make ``run`` say ``offline``, disconnect and return (within ``STOP_GRACE_S``).
+
+        Works in every state, also before ``run`` started (it then returns at once).
+        """
+        self._stop_requested = True  # before reading _loop/_stopping: run() sets those, then reads this
+        loop, stopping = self._loop, self._stopping
+        if loop is not None and stopping is not None:
+            with contextlib.suppress(RuntimeError):  # loop closed: run() is over
+                loop.call_soon_threadsafe(stopping.set)
 
     async def flush(self, timeout_s: float) -> FlushReport:
-        """Wait until everything stored so far is published, at most ``timeout_s``."""
+        """Wait until everything stored so far is published, at most ``timeout_s``.
+
+        Returns early once the publisher is stopping (nothing more goes out then).
+        """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
-        with contextlib.suppress(TimeoutError, asyncio.TimeoutError):
-            await asyncio.wait_for(asyncio.wrap_future(self._source.flush()), timeout_s)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout_at(deadline):
+                await asyncio.wrap_future(self._source.flush())
         while self._source.pending() > 0:
-            remaining = deadline - loop.time()
-            if remaining <= 0:
+            if deadline - loop.time() <= 0:
                 break
             progress = self._progress
-            if progress is None:  # run() not started: nothing will move
+            if progress is None or self._stop_requested:  # run() not started, or stopping: nothing will move
                 break
             progress.clear()
-            with contextlib.suppress(TimeoutError, asyncio.TimeoutError):
-                await asyncio.wait_for(progress.wait(), remaining)
-        return FlushReport(
-            sent=self.sent, left=self._source.pending(), connected=self._connected, problem=self.problem
-        )
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout_at(deadline):
+                    await progress.wait()
+        return FlushReport(sent=self.sent, left=self._source.pending(), connected=self._connected, problem=self.problem)
 
     async def run(self) -> None:
-        """Connect, publish and reconnect until ``request_stop``."""
+        """Connect, publish and reconnect until ``request_stop``; then return within ``STOP_GRACE_S``.
+
+        The work runs in a child task and this one only waits for the stop:
+        whatever the child is awaiting (a connect in an executor thread, a
+        CONNACK or SUBACK that never comes, a PUBACK, a backoff), a stop ends it.
+        Connected and running, the child says ``offline`` and disconnects by
+        itself, given ``STOP_GRACE_S``; in any other state, or after that, the
+        connection is dropped (the broker publishes the will) and the child
+        cancelled.
+        """
         self._loop = asyncio.get_running_loop()
-        self._stopping = asyncio.Event()
+        stopping = self._stopping = asyncio.Event()
         self._new_data = asyncio.Event()
         self._progress = asyncio.Event()
         self._state_wakeup = asyncio.Event()
-        if self._stop_requested:
+        if self._stop_requested:  # asked before the event existed (maybe from another thread)
             return
+        work = asyncio.create_task(self._connection_loop(), name="mqtt-connection")
+        stop_wait = asyncio.create_task(stopping.wait(), name="mqtt-stop-request")
+        try:
+            await asyncio.wait([work, stop_wait], return_when=asyncio.FIRST_COMPLETED)
+            if not work.done() and self._session_live:
+                await asyncio.wait([work], timeout=STOP_GRACE_S)  # offline + DISCONNECT
+                if not work.done():
+                    log.warning(
+                        "MQTT: no clean disconnect from %s within %g s; dropping the connection",
+                        self.broker,
+                        STOP_GRACE_S,
+                    )
+        finally:
+            # Not connected and running (connecting, subscribing, in a backoff, ...),
+            # past the grace, or run() itself cancelled: drop the connection, cancel.
+            if not work.done():
+                self._abandon_connection()
+            left = await _cancel_and_wait([work, stop_wait, *self._background], _CANCEL_WAIT_S)
+            self._abandon_connection()  # a connection made while the cancel was on its way
+            self._session_live = self._connected = False
+            self._client = None
+            self._progress.set()  # a flush() waiting for progress: there will be none
+            if left:
+                log.error("MQTT publisher: %d tasks still running after the stop; left behind", len(left))
+        log.debug("MQTT publisher stopped")
+        failure = None if work.cancelled() or not work.done() else work.exception()
+        if failure is not None:
+            raise failure  # a bug in the publisher: not hidden by the stop
+
+    def _abandon_connection(self) -> None:
+        client, self._current = self._current, None
+        if client is not None:
+            client.abandon()
+
+    async def _connection_loop(self) -> None:
+        """Connect, run the session, and reconnect with backoff, until the stop."""
+        stopping = self._stopping
+        assert stopping is not None
         backoff = Backoff(self.settings.reconnect_min_s, self.settings.reconnect_max_s, self._rng)
-        while not self._stopping.is_set():
-            client = self._make_client()
+        while not stopping.is_set():
+            client = self._current = self._make_client()
             try:
                 async with client:
                     self._on_connected()
@@ -333,13 +455,13 @@ class Publisher:
             except _ConnectionLost as exc:
                 self._on_failure(exc.__cause__ or exc)
             finally:
+                self._session_live = False
                 self._connected = False
                 self._client = None
-            if self._stopping.is_set():
+                if self._current is client:
+                    self._current = None
+            if await self._stop_within(backoff.next()):
                 break
-            with contextlib.suppress(TimeoutError, asyncio.TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), backoff.next())
-        log.debug("MQTT publisher stopped")
 
     # -- connection ---------------------------------------------------------
 
@@ -376,16 +498,24 @@ class Publisher:
 
     def _on_failure(self, exc: BaseException) -> None:
         level, message = describe_error(exc, self.settings)
+        if self._stop_requested:
+            log.debug("MQTT connection to %s ended while stopping: %s", self.broker, message)
+            return
         if self._connected:
             log.warning(
                 "MQTT connection to %s lost (%s); %d messages kept in the outbox, reconnecting",
-                self.broker, message, self._source.pending(),
+                self.broker,
+                message,
+                self._source.pending(),
             )
             self._down_since = time.monotonic()
         elif message != self._problem:
             log.log(
-                level, "MQTT cannot connect to %s: %s; retrying (backoff up to %g s)",
-                self.broker, message, self.settings.reconnect_max_s,
+                level,
+                "MQTT cannot connect to %s: %s; retrying (backoff up to %g s)",
+                self.broker,
+                message,
+                self.settings.reconnect_max_s,
             )
             if self._down_since is None:
                 self._down_since = time.monotonic()
@@ -410,16 +540,17 @@ class Publisher:
             asyncio.create_task(self._receive(client), name="mqtt-receive"),
         ]
         stop_wait = asyncio.create_task(self._stopping.wait(), name="mqtt-stop")
+        self._session_live = True  # from here a stop is noticed below: run() lets us say offline
         try:
             done, _ = await asyncio.wait([*tasks, stop_wait], return_when=asyncio.FIRST_COMPLETED)
         finally:
             self._client = None
-            for task in [*tasks, stop_wait]:
-                task.cancel()
-            await asyncio.gather(*tasks, stop_wait, return_exceptions=True)
+            # Cancelled again until done (bounded): one swallowed cancel must not hang the stop.
+            await _cancel_and_wait([*tasks, stop_wait], _CANCEL_WAIT_S)
         if stop_wait in done:
-            with contextlib.suppress(aiomqtt.MqttError, asyncio.TimeoutError, TimeoutError):
-                await asyncio.wait_for(self._publish_state(client, slots, self.topics.status, b"offline"), 2.0)
+            with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
+                async with asyncio.timeout(_OFFLINE_TIMEOUT_S):
+                    await self._publish_state(client, slots, self.topics.status, b"offline")
             return
         for task in tasks:
             if task.done() and not task.cancelled() and task.exception() is not None:
@@ -494,7 +625,8 @@ class Publisher:
             if self._refused is not None and refused is None:
                 log.info(
                     "MQTT broker %s accepts publishes again; %d messages to send",
-                    self.broker, self._source.pending(),
+                    self.broker,
+                    self._source.pending(),
                 )
                 self._refused = None
                 self._refusal_logged.clear()
@@ -518,18 +650,31 @@ class Publisher:
             log.error(
                 "MQTT %s; check the broker ACL%s. The message is kept (%d in the outbox) and retried "
                 "every %g s at most",
-                self._refused, user, self._source.pending(), self.settings.reconnect_max_s,
+                self._refused,
+                user,
+                self._source.pending(),
+                self.settings.reconnect_max_s,
             )
         else:
             log.debug("MQTT %s (still)", self._refused)
-        backoff = self._refusal_backoff()
-        with contextlib.suppress(TimeoutError, asyncio.TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), backoff)
+        await self._stop_within(self._refusal_backoff())
+
+    async def _stop_within(self, timeout_s: float) -> bool:
+        """Wait ``timeout_s`` or until the stop, whichever comes first; True if stopping.
+
+        ``asyncio.timeout``, not ``wait_for``: on Python 3.11 ``wait_for`` swallows a
+        cancel that comes in the same loop iteration as the stop event.
+        """
+        assert self._stopping is not None
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout_s):
+                await self._stopping.wait()
+        return self._stopping.is_set()
 
     def _refusal_backoff(self) -> float:
         attempt = self._refusal_attempt
         self._refusal_attempt = attempt + 1
-        ceiling = min(self.settings.reconnect_max_s, self.settings.reconnect_min_s * 2**min(attempt, 32))
+        ceiling = min(self.settings.reconnect_max_s, self.settings.reconnect_min_s * 2 ** min(attempt, 32))
         return max(self.settings.reconnect_min_s / 2, self._rng.uniform(0, ceiling))
 
     async def _send(self, client: _CheckingClient, slots: asyncio.Semaphore, message: OutboxMessage) -> None:
@@ -596,8 +741,9 @@ class Publisher:
                 if sent_retained.get(topic) != payload:
                     await self._publish_state(client, slots, topic, payload)
                     sent_retained[topic] = payload
-            with contextlib.suppress(TimeoutError, asyncio.TimeoutError):
-                await asyncio.wait_for(self._state_wakeup.wait(), self.settings.state_min_interval_s or None)
+            with contextlib.suppress(TimeoutError):  # not wait_for: see _stop_within
+                async with asyncio.timeout(self.settings.state_min_interval_s or None):
+                    await self._state_wakeup.wait()
             await asyncio.sleep(self.settings.state_min_interval_s)
 
     async def _publish_state(
@@ -609,7 +755,9 @@ class Publisher:
             self._refusal_logged.add(topic)
             log.error(
                 "MQTT broker refused publish to %r: %s (reason %d); check the broker ACL",
-                topic, reason, reason.value,
+                topic,
+                reason,
+                reason.value,
             )
 
     # -- incoming -----------------------------------------------------------------
@@ -627,6 +775,31 @@ class Publisher:
                             await result
             except Exception as exc:  # a bad message or handler never stops publishing
                 log.error("MQTT message on %s not handled: %s", message.topic, _one_line(exc))
+
+
+async def _cancel_and_wait(tasks: Iterable[asyncio.Task[Any]], timeout_s: float) -> set[asyncio.Task[Any]]:
+    """Cancel ``tasks`` and wait until they are done, at most ``timeout_s``; returns those left running.
+
+    A task still running after a cancel is cancelled again: a cancel can be
+    swallowed (``asyncio.wait_for`` on Python 3.11, used inside aiomqtt, returns
+    the result when both arrive in the same loop iteration), and a plain
+    ``cancel(); gather()`` then waits for ever.  Exceptions are retrieved.
+    """
+    tasks = list(tasks)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    pending = {task for task in tasks if not task.done()}
+    while pending:
+        for task in pending:
+            task.cancel()
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            break
+        _, pending = await asyncio.wait(pending, timeout=min(_RECANCEL_EVERY_S, remaining))
+    for task in tasks:
+        if task.done() and not task.cancelled():
+            task.exception()  # retrieved: no "exception was never retrieved" at exit
+    return pending
 
 
 def describe_error(exc: BaseException, settings: MqttSettings) -> tuple[int, str]:

@@ -57,8 +57,7 @@ class SessionStore:
         """Record a new running session (idempotent for the same id)."""
         with self._db.transaction() as conn:
             conn.execute(
-                "INSERT OR IGNORE INTO sessions (session_id, started_at, state, meta) "
-                "VALUES (?, ?, 'running', ?)",
+                "INSERT OR IGNORE INTO sessions (session_id, started_at, state, meta) VALUES (?, ?, 'running', ?)",
                 (session_id, started_at, json.dumps(dict(meta or {}), default=str)),
             )
 
@@ -82,8 +81,7 @@ class SessionStore:
         body = json.dumps({"t": list(times), "f": list(forces), "r": list(raws)})
         with self._db.transaction() as conn:
             conn.execute(
-                "INSERT OR REPLACE INTO session_samples (session_id, batch, t0, n, body) "
-                "VALUES (?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO session_samples (session_id, batch, t0, n, body) VALUES (?, ?, ?, ?, ?)",
                 (session_id, batch, times[0], len(times), body),
             )
 
@@ -160,8 +158,7 @@ class SessionStore:
             old = [
                 r[0]
                 for r in conn.execute(
-                    "SELECT session_id FROM sessions WHERE state = 'finished' "
-                    "ORDER BY rowid DESC LIMIT -1 OFFSET ?",
+                    "SELECT session_id FROM sessions WHERE state = 'finished' ORDER BY rowid DESC LIMIT -1 OFFSET ?",
                     (keep,),
                 ).fetchall()
             ]
@@ -176,8 +173,13 @@ def _row(r: Sequence[Any]) -> SessionRow:
     except ValueError:
         meta = {}
     return SessionRow(
-        str(r[0]), str(r[1]), str(r[2]), r[3], meta if isinstance(meta, dict) else {},
-        None if r[5] is None else bytes(r[5]), r[6],
+        str(r[0]),
+        str(r[1]),
+        str(r[2]),
+        r[3],
+        meta if isinstance(meta, dict) else {},
+        None if r[5] is None else bytes(r[5]),
+        r[6],
     )
 
 
@@ -190,8 +192,9 @@ def fallback_interrupted_summary(
     outcome, duration, peak, sample count); the full one comes from the core.
     """
     forces = [s.force_n for s in samples if math.isfinite(s.force_n)]
-    last_t = max([s.t for s in samples] + [float(e["t"]) for e in events if isinstance(e.get("t"), int | float)],
-                 default=0.0)
+    last_t = max(
+        [s.t for s in samples] + [float(e["t"]) for e in events if isinstance(e.get("t"), int | float)], default=0.0
+    )
     summary: dict[str, Any] = {
         "schema": "presspoint.session/1",
         "session_id": row.session_id,

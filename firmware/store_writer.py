@@ -251,14 +251,17 @@ class StoreWriter:
                     log.error("session %s: summary builder failed (%s); using a minimal one", row.session_id, exc)
             if summary is None:
                 summary = fallback_interrupted_summary(row, events, samples)
-            last_t = max([s.t for s in samples] + [float(e["t"]) for e in events if _is_num(e.get("t"))],
-                         default=0.0)
+            last_t = max([s.t for s in samples] + [float(e["t"]) for e in events if _is_num(e.get("t"))], default=0.0)
             ops: list[tuple[Any, ...]] = [
-                ("event", row.session_id, {
-                    "type": "interrupted",
-                    "t": last_t,
-                    "reason": "the device stopped during the session; closed at restart",
-                }),
+                (
+                    "event",
+                    row.session_id,
+                    {
+                        "type": "interrupted",
+                        "t": last_t,
+                        "reason": "the device stopped during the session; closed at restart",
+                    },
+                ),
                 ("finish", row.session_id, summary, "interrupted", None),
             ]
             self._known_sessions.add(row.session_id)
@@ -267,7 +270,9 @@ class StoreWriter:
             log.warning(
                 "session %s was left running (crash or power loss): closed as interrupted "
                 "with %d events and %d samples",
-                row.session_id, len(events), len(samples),
+                row.session_id,
+                len(events),
+                len(samples),
             )
         return closed
 
@@ -388,9 +393,7 @@ class StoreWriter:
         self._event_index[sid] = index + 1
         return index
 
-    def _add_sample(
-        self, ops: list[tuple[Any, ...]], sid: str, t: float, force_n: float, raw: int | None
-    ) -> None:
+    def _add_sample(self, ops: list[tuple[Any, ...]], sid: str, t: float, force_n: float, raw: int | None) -> None:
         index = max(0, math.floor(t / self._batch_s))
         batch = self._batches.get(sid)
         if batch is not None and batch.index != index:
@@ -466,8 +469,12 @@ class StoreWriter:
             _, sid, summary, outcome, fut = op
             self.store.finish(sid, outcome, summary, utc_now_iso())
             self.outbox.enqueue(
-                self.topics.session_summary(sid), summary, qos=1, retain=True,
-                kind=Kind.SUMMARY, session_id=sid,
+                self.topics.session_summary(sid),
+                summary,
+                qos=1,
+                retain=True,
+                kind=Kind.SUMMARY,
+                session_id=sid,
             )
             if fut is not None:
                 done.append((fut, None))
@@ -484,10 +491,17 @@ class StoreWriter:
         device_id = self.device_id
 
         def build(ident: MessageIdentity) -> bytes:
-            return dump(EventMessage(
-                msg_id=ident.msg_id, seq=ident.seq, device_id=device_id, session_id=sid,
-                created_at=ident.created_at_iso, index=index, event=event,
-            ))
+            return dump(
+                EventMessage(
+                    msg_id=ident.msg_id,
+                    seq=ident.seq,
+                    device_id=device_id,
+                    session_id=sid,
+                    created_at=ident.created_at_iso,
+                    index=index,
+                    event=event,
+                )
+            )
 
         self.outbox.enqueue(self.topics.session_event(sid), build, qos=1, kind=Kind.EVENT, session_id=sid)
 
@@ -500,16 +514,32 @@ class StoreWriter:
         device_id = self.device_id
 
         def build(ident: MessageIdentity) -> bytes:
-            return dump(SamplesBatch(
-                msg_id=ident.msg_id, seq=ident.seq, device_id=device_id, session_id=sid,
-                created_at=ident.created_at_iso, batch=batch.index, t0=round(t0, 6), dt=dt,
-                n=len(times), force_n=forces, raw=batch.raws,
-                t=None if even else [round(t, 6) for t in times],
-            ))
+            return dump(
+                SamplesBatch(
+                    msg_id=ident.msg_id,
+                    seq=ident.seq,
+                    device_id=device_id,
+                    session_id=sid,
+                    created_at=ident.created_at_iso,
+                    batch=batch.index,
+                    t0=round(t0, 6),
+                    dt=dt,
+                    n=len(times),
+                    force_n=forces,
+                    raw=batch.raws,
+                    t=None if even else [round(t, 6) for t in times],
+                )
+            )
 
         self.outbox.enqueue(
-            self.topics.session_samples(sid), build, qos=1, kind=Kind.SAMPLES, session_id=sid,
-            t_from=t0, t_to=times[-1], items=len(times),
+            self.topics.session_samples(sid),
+            build,
+            qos=1,
+            kind=Kind.SAMPLES,
+            session_id=sid,
+            t_from=t0,
+            t_to=times[-1],
+            items=len(times),
         )
 
     def _report_drops(self, dropped: Sequence[DroppedBatch]) -> None:
@@ -521,16 +551,18 @@ class StoreWriter:
         for sid, batches in by_session.items():
             t_from = min((b.t_from for b in batches if b.t_from is not None), default=None)
             t_to = max((b.t_to for b in batches if b.t_to is not None), default=None)
-            event = SessionEvent.model_validate({
-                "type": "samples_dropped",
-                "t": t_to,
-                "batches": len(batches),
-                "samples": sum(b.items for b in batches),
-                "from_t": t_from,
-                "to_t": t_to,
-                "reason": "outbox full while the broker was unreachable",
-                "dropped_total": self.outbox.dropped_batches,
-            })
+            event = SessionEvent.model_validate(
+                {
+                    "type": "samples_dropped",
+                    "t": t_to,
+                    "batches": len(batches),
+                    "samples": sum(b.items for b in batches),
+                    "from_t": t_from,
+                    "to_t": t_to,
+                    "reason": "outbox full while the broker was unreachable",
+                    "dropped_total": self.outbox.dropped_batches,
+                }
+            )
             self._write_event(sid, self._next_event_index(sid), event)
 
 
