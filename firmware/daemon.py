@@ -128,6 +128,7 @@ class DeviceDaemon:
         on_session_end: Callable[[SessionSummary], None] | None = None,
         on_hold: Callable[[], Cue] | None = None,
         on_trial_end: Callable[[AlgometryResult], None] | None = None,
+        on_refused: Callable[[str], None] | None = None,
     ) -> None:
         self.plans = plans
         self.sampler = sampler
@@ -145,6 +146,7 @@ class DeviceDaemon:
         self.on_hold = on_hold
         self._down_during_session = False
         self.on_trial_end = on_trial_end
+        self.on_refused = on_refused
         self._trial_button: TrialButton | None = None
         self._background: set[asyncio.Future[None]] = set()
         self.shutdown = StopRequest()
@@ -288,6 +290,8 @@ class DeviceDaemon:
         self.result.refusals.append(reason)
         if self.status is not None:
             self.status(refused=reason)
+        if self.on_refused is not None:
+            self.on_refused(reason)
         await self._play_cue(Cue.REFUSED)
 
     async def _play_cue(self, cue: Cue) -> None:
@@ -365,7 +369,7 @@ class DeviceDaemon:
         self._session_stop = StopRequest()
         if self.shutdown.requested:
             self._session_stop.request(self.shutdown.source or "shutdown")
-        self._set_phase("waiting_contact", session_id=engine.session_id)
+        self._set_phase("waiting_contact", session_id=engine.session_id, refused=None)
         try:
             summary = await run_session_on_stream(
                 engine,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import signal
@@ -27,6 +28,7 @@ from config.profile import check_start, load_profile, step_down_tolerance
 from firmware.algometry import AlgometryResult, measurement, ppt_payload, ppt_topic
 from firmware.daemon import DaemonOptions, DaemonResult, DeviceDaemon
 from firmware.logging_setup import register_secret, setup_logging
+from firmware.mqtt_payloads import utc_now_iso
 from firmware.mqtt_service import MqttService
 from firmware.personal_tolerance import PersonalToleranceStore, apply_stored
 from firmware.plan_updates import build_plan_service
@@ -235,6 +237,11 @@ async def _run_daemon(
         service.writer.enqueue(ppt_topic(service.topics), payload, qos=1, retain=True)
         log.info("pain threshold trial: %s", result.outcome)
 
+    def publish_refusal(reason: str) -> None:
+        """A refused start is an event too (not tied to a session): ``<prefix>/<device>/event``."""
+        event = {"type": "session_refused", "device_id": device.device_id, "reason": reason, "at": utc_now_iso()}
+        service.writer.enqueue(f"{service.topics.base}/event", json.dumps(event).encode("utf-8"), qos=1)
+
     def on_session_start() -> None:
         if hardware.arm is not None:
             hardware.arm()
@@ -270,6 +277,7 @@ async def _run_daemon(
         on_session_start=on_session_start,
         on_hold=lower_tolerance,
         on_trial_end=publish_trial,
+        on_refused=publish_refusal,
     )
 
     def on_down() -> None:  # gpiozero's thread: hand over to the loop

@@ -117,6 +117,8 @@ class DeviceStatus(BaseModel):
     force_n: float | None = Field(None, description="latest force, N (at most once a second)")
     last_session_id: str | None = None
     last_outcome: str | None = None
+    refused: str | None = Field(None, description="why the last start was refused (cleared when a session starts)")
+    measured_rate_hz: float | None = Field(None, description="sample rate measured at start-up")
     outbox_pending: int = Field(0, ge=0)
     outbox_dropped: int = Field(0, ge=0, description="sample batches dropped since first start")
     updated_at: str

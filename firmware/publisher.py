@@ -709,6 +709,8 @@ class Publisher:
             force_n=self._status.get("force_n"),
             last_session_id=self._status.get("last_session_id"),
             last_outcome=self._status.get("last_outcome"),
+            refused=self._status.get("refused"),
+            measured_rate_hz=self._status.get("measured_rate_hz"),
             outbox_pending=self._source.pending(),
             outbox_dropped=self._source.dropped_batches(),
             updated_at=utc_now_iso(),

@@ -206,3 +206,33 @@ def test_pain_threshold_trial_through_the_daemon(tmp_path: Path, cli_env: dict[s
     with sqlite3.connect(tmp_path / "state" / "presspoint.sqlite3") as db:
         topics = [row[0] for row in db.execute("SELECT topic FROM outbox")]
     assert "presspoint/ppt-1/ppt" in topics
+
+
+def test_run_with_an_uncleared_profile_refuses_and_says_why(tmp_path: Path, cli_env: dict[str, str]) -> None:
+    import json
+    import sqlite3
+    import subprocess
+
+    from tests.conftest import PRESSPOINT, ROOT
+
+    profile = ROOT / "config" / "examples" / "profiles" / "profile-uncleared.toml"
+    config = tmp_path / "device.toml"
+    config.write_text(
+        f'device_id = "ref-1"\nprofile_file = "{profile}"\n[storage]\nstate_dir = "{tmp_path / "state"}"\n'
+    )
+    result = subprocess.run(
+        [PRESSPOINT, "run", "--simulate", "--config", str(config), "--json"],
+        capture_output=True,
+        text=True,
+        env=cli_env,
+        timeout=60,
+    )
+    assert result.returncode == 3, result.stderr
+    assert result.stdout == ""
+    assert "not cleared by a clinician" in result.stderr
+    with sqlite3.connect(tmp_path / "state" / "presspoint.sqlite3") as db:
+        rows = db.execute("SELECT topic, payload FROM outbox WHERE topic = 'presspoint/ref-1/event'").fetchall()
+    [(_, payload)] = rows
+    event = json.loads(payload)
+    assert event["type"] == "session_refused"
+    assert "osteoporosis" in event["reason"].lower()
