@@ -203,3 +203,18 @@ def test_ctrl_c_during_a_realtime_session_stops_it(cli_env: dict[str, str]) -> N
     assert summary["outcome"] == "stopped"
     assert summary["stop_source"] == "interrupt"
     assert summary["holds"][0]["outcome"] == "stopped"
+
+
+@pytest.mark.parametrize(
+    ("trace", "outcome", "reason"),
+    [
+        ("good-session.csv", "completed", None),
+        ("overshoot.csv", "aborted", "over_tolerance"),
+        ("dropout.csv", "aborted", "sensor_fault"),
+    ],
+)
+def test_shipped_traces(trace: str, outcome: str, reason: str | None, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["simulate", "--trace", str(ROOT / "simulator" / "traces" / trace), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["outcome"] == outcome
+    assert (summary["abort"] or {}).get("reason") == reason
