@@ -1,0 +1,59 @@
+"""The real daemon process publishes a whole session to a real Mosquitto (issues 4 and 6 together)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import PRESSPOINT, ROOT
+from tests.mqtt_broker import Collector, Mosquitto
+
+
+@pytest.mark.asyncio
+async def test_daemon_publishes_a_stopped_session_in_order(
+    mosquitto: Mosquitto, tmp_path: Path, cli_env: dict[str, str]
+) -> None:
+    config = tmp_path / "device.toml"
+    config.write_text(f'device_id = "e2e-1"\n[storage]\nstate_dir = "{tmp_path / "state"}"\n')
+    async with Collector(mosquitto.port, ["presspoint/e2e-1/#"]) as sub:
+        proc = await asyncio.create_subprocess_exec(
+            PRESSPOINT,
+            "run",
+            "--simulate",
+            "--config",
+            str(config),
+            "--json",
+            "--press-at",
+            "6",
+            "--broker",
+            f"mqtt://127.0.0.1:{mosquitto.port}",
+            "--flush-timeout",
+            "10",
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=cli_env,
+            cwd=ROOT,
+        )
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
+        assert proc.returncode == 0, err.decode()
+        printed = json.loads(out.decode().strip().splitlines()[-1])
+        sid = printed["session_id"]
+        await sub.wait_for(lambda ms: any(m.topic.endswith(f"{sid}/summary") for m in ms), 15)
+
+    summary = json.loads(sub.on(f"{sid}/summary")[-1].payload)
+    assert summary == printed  # the very same summary, stopped by the simulated press
+    assert summary["outcome"] == "stopped" and summary["stop_source"] == "button"
+    events = [json.loads(m.payload) for m in sub.on(f"{sid}/event")]
+    seqs = [e["seq"] for e in events]
+    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)  # in order, no duplicates
+    assert [e["index"] for e in events] == list(range(len(events)))  # every event, in order
+    assert any(e["event"]["type"] == "hold_started" for e in events)
+    batches = [json.loads(m.payload) for m in sub.on(f"{sid}/samples")]
+    assert [b["batch"] for b in batches] == list(range(len(batches)))
+    assert sum(b["n"] for b in batches) == summary["samples"]  # every sample arrived
+    status = [m for m in sub.messages if m.topic == "presspoint/e2e-1/status"]
+    assert status and status[-1].payload == b"offline"  # said on the way out
