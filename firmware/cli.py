@@ -58,6 +58,9 @@ def build_parser(extra: Sequence[Registrar] = ()) -> argparse.ArgumentParser:
     _add_session_options(simulate)
     simulate.add_argument("--json", action="store_true", help="print the session summary as one JSON object")
     simulate.add_argument("--realtime", action="store_true", help="run in real time with a live view")
+    simulate.add_argument(
+        "--flush-timeout", type=float, metavar="S", help="seconds to wait for the outbox after the session (default 10)"
+    )
     simulate.set_defaults(func=cmd_simulate)
 
     run = sub.add_parser("run", help="run the device runtime (real time)")

@@ -218,3 +218,19 @@ def test_shipped_traces(trace: str, outcome: str, reason: str | None, capsys: py
     summary = json.loads(capsys.readouterr().out)
     assert summary["outcome"] == outcome
     assert (summary["abort"] or {}).get("reason") == reason
+
+
+def test_a_dead_broker_changes_no_decision(tmp_path: Path, cli_env: dict[str, str]) -> None:
+    """Publishing is downstream: with the broker unreachable the session is decided exactly the same."""
+    from tests.mqtt_broker import free_port
+
+    config = tmp_path / "device.toml"
+    config.write_text(f'[storage]\nstate_dir = "{tmp_path / "state"}"\n')
+    common = ["simulate", "--config", str(config), "--scenario", "overshoot", "--noise", "0.05", "--json"]
+    plain = run_cli(*common, env=cli_env)
+    dead = run_cli(*common, "--broker", f"mqtt://127.0.0.1:{free_port()}", "--flush-timeout", "1", env=cli_env)
+    assert plain.returncode == dead.returncode == 0, dead.stderr
+    a, b = json.loads(plain.stdout), json.loads(dead.stdout)
+    for key in ("outcome", "abort", "holds", "cues", "samples", "duration_s", "peak_force_n"):
+        assert a[key] == b[key], key
+    assert "left" in dead.stderr  # it says what is left unsent
