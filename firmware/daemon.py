@@ -29,7 +29,7 @@ from firmware.motor_timeline import MotorTimeline
 from firmware.ppt_runner import TrialButton, run_trial
 from firmware.rate_check import RateMeter
 from firmware.runtime import SampleStream, StopRequest, play_timeline, run_session_on_stream
-from firmware.sampler import Sample, Sampler, SamplerEvent
+from firmware.sampler import Sample, Sampler, SamplerEvent, SensorFault
 from firmware.sdnotify import Notifier
 from firmware.session.decisions import Decision, PhaseChange
 from firmware.session.states import Cue
@@ -105,6 +105,8 @@ class DaemonResult:
     refusals: list[str] = field(default_factory=list)
     trials: list[AlgometryResult] = field(default_factory=list)
     trial_payloads: list[bytes] = field(default_factory=list)
+    #: Why the daemon gave up (e.g. the sampling thread died); the process exits non-zero.
+    failure: str | None = None
     stop_source: str | None = None
 
 
@@ -255,9 +257,20 @@ class DeviceDaemon:
                 event = await stream.queue.get()
         except TimeoutError:
             self.watchdog.on_tick(asyncio.get_running_loop().time())
+            self._check_stream(stream)
             return None
         self._feed_watchdog(event)
+        if isinstance(event, SensorFault):
+            self._check_stream(stream)
         return event
+
+    def _check_stream(self, stream: SampleStream) -> None:
+        """A dead sampling thread is unrecoverable in-process: leave, so systemd restarts us now."""
+        if stream.alive or self.result.failure is not None:
+            return
+        self.result.failure = f"the sampling thread died ({stream.error!r}); exiting for a restart"
+        log.error("%s", self.result.failure)
+        self.request_shutdown("sampler died")
 
     async def _wait_first_sample(self, stream: SampleStream) -> None:
         while not self.shutdown.requested:

@@ -51,6 +51,8 @@ log = logging.getLogger("presspoint")
 
 #: Exit code of `run` when every session it was asked for was refused.
 EXIT_REFUSED = 3
+#: Exit code when the daemon gave up (systemd's Restart=on-failure restarts it).
+EXIT_FAILURE = 1
 
 #: Set to "1" (tests only) to let SIGUSR1 stall the control loop and SIGUSR2
 #: kill the sampling thread, so the watchdog's reaction can be checked end to end.
@@ -178,6 +180,9 @@ def run_device(device: DeviceConfig, plan: TherapyPlan, args: argparse.Namespace
         sys.stdout.write(payload.decode("utf-8") + "\n")
     for reason in result.refusals:
         print(f"presspoint: {reason}", file=sys.stderr)
+    if result.failure is not None:
+        print(f"presspoint: {result.failure}", file=sys.stderr)
+        return EXIT_FAILURE
     return EXIT_REFUSED if result.refusals and not result.summaries else 0
 
 
