@@ -149,8 +149,8 @@ def test_button_semantics_down_stops_short_starts_long_is_the_gesture() -> None:
             await asyncio.sleep(0.02)
         daemon.button_down()
         daemon.button_up(2.5)  # a long hold while idle: the gesture, not a session
-        await asyncio.sleep(0.5)
         assert gestures == ["hold"] and daemon.phase == "idle"
+        assert not daemon._start_requested.is_set()
         daemon.button_down()
         daemon.button_up(0.1)  # a short press: start
         while daemon.phase != "hold":
