@@ -118,7 +118,12 @@ def test_pings_stop_when_the_loop_stalls_or_the_sampler_dies(
         assert proc.returncode == 1, err
         assert "sampling thread died" in err
     else:
-        proc.kill()
+        # What systemd does when WatchdogSec= runs out: SIGABRT; the journal then shows where it hung.
+        proc.send_signal(signal.SIGABRT)
+        _, err = proc.communicate(timeout=10)
+        assert proc.returncode == -signal.SIGABRT
+        assert "Fatal Python error: Aborted" in err
+        assert "stall_control_loop" in err
 
 
 def test_sigterm_mid_session_stops_safely(
