@@ -57,3 +57,115 @@ async def test_daemon_publishes_a_stopped_session_in_order(
     assert sum(b["n"] for b in batches) == summary["samples"]  # every sample arrived
     status = [m for m in sub.messages if m.topic == "presspoint/e2e-1/status"]
     assert status and status[-1].payload == b"offline"  # said on the way out
+
+
+def test_therapist_pushes_a_plan_to_the_running_daemon(
+    mosquitto: Mosquitto, tmp_path: Path, cli_env: dict[str, str]
+) -> None:
+    """keygen → the daemon (real process) with the key → plan push → applied, and the next session uses it."""
+    import signal
+    import time
+
+    key = tmp_path / "plan.key"
+    keygen = subprocess.run(
+        [PRESSPOINT, "therapist", "keygen", "--device", "e2e-2", "--out", str(key)],
+        capture_output=True,
+        text=True,
+        env=cli_env,
+        timeout=30,
+    )
+    assert keygen.returncode == 0, keygen.stderr
+    config = tmp_path / "device.toml"
+    config.write_text(
+        f'device_id = "e2e-2"\nplan_key_file = "{key}"\n[storage]\nstate_dir = "{tmp_path / "state"}"\n'
+        f'[mqtt]\nenabled = true\nhost = "127.0.0.1"\nport = {mosquitto.port}\n'
+    )
+    daemon = subprocess.Popen(
+        [PRESSPOINT, "run", "--simulate", "--config", str(config), "--sessions", "0", "--wait-button"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=cli_env,
+        cwd=ROOT,
+    )
+    try:
+        broker = f"mqtt://127.0.0.1:{mosquitto.port}"
+        plan = ROOT / "config" / "examples" / "gentle-neck.toml"
+        deadline = time.monotonic() + 20
+        while True:  # the daemon answers once it is connected and subscribed
+            push = subprocess.run(
+                [
+                    PRESSPOINT,
+                    "therapist",
+                    "plan",
+                    "push",
+                    "--device",
+                    "e2e-2",
+                    "--file",
+                    str(plan),
+                    "--key",
+                    str(key),
+                    "--broker",
+                    broker,
+                    "--timeout",
+                    "3",
+                ],
+                capture_output=True,
+                text=True,
+                env=cli_env,
+                timeout=30,
+            )
+            if push.returncode == 0 or time.monotonic() > deadline:
+                break
+        assert push.returncode == 0, push.stdout + push.stderr
+        show = subprocess.run(
+            [PRESSPOINT, "therapist", "plan", "show", "--device", "e2e-2", "--broker", broker],
+            capture_output=True,
+            text=True,
+            env=cli_env,
+            timeout=30,
+        )
+        assert show.returncode == 0, show.stderr
+        assert "version 1" in show.stdout or '"version": 1' in show.stdout, show.stdout
+        # A wrongly signed push is refused and the plan stays.
+        other_key = tmp_path / "other.key"
+        subprocess.run(
+            [PRESSPOINT, "therapist", "keygen", "--device", "e2e-2", "--out", str(other_key)],
+            capture_output=True,
+            env=cli_env,
+            timeout=30,
+            check=True,
+        )
+        bad = subprocess.run(
+            [
+                PRESSPOINT,
+                "therapist",
+                "plan",
+                "push",
+                "--device",
+                "e2e-2",
+                "--file",
+                str(plan),
+                "--key",
+                str(other_key),
+                "--broker",
+                broker,
+                "--timeout",
+                "5",
+                "--version",
+                "5",
+            ],
+            capture_output=True,
+            text=True,
+            env=cli_env,
+            timeout=30,
+        )
+        assert bad.returncode == 2, bad.stdout + bad.stderr
+        assert "signature" in (bad.stdout + bad.stderr).lower()
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        _, err = daemon.communicate(timeout=15)
+    assert daemon.returncode == 0, err
+    audit = (tmp_path / "state").rglob("*audit*")
+    lines = [line for path in audit for line in path.read_text().splitlines()]
+    assert any('"applied"' in line for line in lines) and any('"refused"' in line for line in lines), lines
