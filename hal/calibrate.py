@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import tomli_w
+import tomlkit
 from pydantic import ValidationError
 
 from config.atomic import atomic_write_bytes
@@ -136,8 +136,9 @@ def wait_steady(
         std = statistics.pstdev(window, mean)
         best_std = std if best_std is None else min(best_std, std)
         if std <= max_std_counts and (accept is None or accept(mean)):
-            return SteadyReading(True, mean, std, samples, missing, clock.now() - start,
-                                 f"steady at {mean:.0f} counts (std {std:.1f})")
+            return SteadyReading(
+                True, mean, std, samples, missing, clock.now() - start, f"steady at {mean:.0f} counts (std {std:.1f})"
+            )
     waited = clock.now() - start
     if samples == 0:
         why = "no readings from the sensor (check wiring and power)"
@@ -149,8 +150,7 @@ def wait_steady(
         why = f"not steady: best window std {best_std:.0f} counts > {max_std_counts:.0f}"
     else:
         why = f"steady at {mean:.0f} counts, but not the expected load"
-    return SteadyReading(False, None, best_std, samples, missing, waited,
-                         f"gave up after {waited:.1f} s: {why}")
+    return SteadyReading(False, None, best_std, samples, missing, waited, f"gave up after {waited:.1f} s: {why}")
 
 
 def tare(
@@ -162,12 +162,15 @@ def tare(
     max_std_counts: float = DEFAULT_MAX_STD_COUNTS,
 ) -> TareResult:
     """The zero offset: the mean of a steady window with nothing touching the tip."""
-    steady = wait_steady(sensor, clock, timeout_s=timeout_s, window_s=window_s,
-                         max_std_counts=max_std_counts)
+    steady = wait_steady(sensor, clock, timeout_s=timeout_s, window_s=window_s, max_std_counts=max_std_counts)
     if not steady.passed:
         return TareResult(False, None, steady.std_counts, "tare failed: " + steady.message)
-    return TareResult(True, steady.mean_counts, steady.std_counts,
-                      f"tare: offset {steady.mean_counts:.1f} counts (std {steady.std_counts:.1f})")
+    return TareResult(
+        True,
+        steady.mean_counts,
+        steady.std_counts,
+        f"tare: offset {steady.mean_counts:.1f} counts (std {steady.std_counts:.1f})",
+    )
 
 
 def scale_from_known_mass(
@@ -192,15 +195,20 @@ def scale_from_known_mass(
         raise ValueError(f"the known mass must be positive, not {mass_kg!r} kg")
     force_n = kg_to_newtons(mass_kg)
     delta = 10 * max_std_counts if min_delta_counts is None else min_delta_counts
-    steady = wait_steady(sensor, clock, timeout_s=timeout_s, window_s=window_s,
-                         max_std_counts=max_std_counts,
-                         accept=lambda mean: abs(mean - offset_counts) >= delta)
+    steady = wait_steady(
+        sensor,
+        clock,
+        timeout_s=timeout_s,
+        window_s=window_s,
+        max_std_counts=max_std_counts,
+        accept=lambda mean: abs(mean - offset_counts) >= delta,
+    )
     if not steady.passed or steady.mean_counts is None:
-        return ScaleResult(False, None, None, force_n,
-                           f"scale failed ({mass_kg} kg): " + steady.message)
+        return ScaleResult(False, None, None, force_n, f"scale failed ({mass_kg} kg): " + steady.message)
     cpn = (steady.mean_counts - offset_counts) / force_n
-    return ScaleResult(True, cpn, steady.mean_counts, force_n,
-                       f"scale: {cpn:.2f} counts/N ({mass_kg} kg = {force_n:.3f} N)")
+    return ScaleResult(
+        True, cpn, steady.mean_counts, force_n, f"scale: {cpn:.2f} counts/N ({mass_kg} kg = {force_n:.3f} N)"
+    )
 
 
 def calibrate(
@@ -215,15 +223,20 @@ def calibrate(
     on_tared: Callable[[TareResult], None] | None = None,
 ) -> CalibrationResult:
     """Tare, then (with ``mass_kg``) scale.  ``on_tared`` is the moment to ask for the mass."""
-    tared = tare(sensor, clock, timeout_s=tare_timeout_s, window_s=window_s,
-                 max_std_counts=max_std_counts)
+    tared = tare(sensor, clock, timeout_s=tare_timeout_s, window_s=window_s, max_std_counts=max_std_counts)
     if not tared.passed or mass_kg is None or tared.offset_counts is None:
         return CalibrationResult(tared, None)
     if on_tared is not None:
         on_tared(tared)
-    scaled = scale_from_known_mass(sensor, clock, tared.offset_counts, mass_kg,
-                                   timeout_s=mass_timeout_s, window_s=window_s,
-                                   max_std_counts=max_std_counts)
+    scaled = scale_from_known_mass(
+        sensor,
+        clock,
+        tared.offset_counts,
+        mass_kg,
+        timeout_s=mass_timeout_s,
+        window_s=window_s,
+        max_std_counts=max_std_counts,
+    )
     return CalibrationResult(tared, scaled)
 
 
@@ -239,8 +252,9 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def with_calibration(data: dict[str, Any], offset_counts: float, counts_per_newton: float,
-                     path: Path) -> dict[str, Any]:
+def with_calibration(
+    data: dict[str, Any], offset_counts: float, counts_per_newton: float, path: Path
+) -> dict[str, Any]:
     """A copy of a device-config document with the calibration set, other keys untouched."""
     new = dict(data)
     hardware = new.get("hardware", {})
@@ -261,16 +275,22 @@ def with_calibration(data: dict[str, Any], offset_counts: float, counts_per_newt
 def write_calibration(path: Path, offset_counts: float, counts_per_newton: float) -> DeviceConfig:
     """Store the calibration in the device config at ``path``, atomically; return the new config.
 
-    Other keys and tables are kept (comments are not: TOML is re-serialised).
+    The file is edited in place with tomlkit, so its comments, order and
+    layout survive (an installed /etc/presspoint/device.toml is commented).
     The result is validated before anything is written, so a config that
     would not load afterwards is never produced.
     """
-    data = read_toml(path)
-    new = with_calibration(data, offset_counts, counts_per_newton, path)
+    data = read_toml(path)  # the same clear errors as every other reader
+    with_calibration(data, offset_counts, counts_per_newton, path)  # checks the tables' types
+    document = tomlkit.parse(path.read_text(encoding="utf-8"))
+    hardware = document.setdefault("hardware", tomlkit.table())
+    calibration = hardware.setdefault("calibration", tomlkit.table())
+    calibration["offset_counts"] = round(float(offset_counts), 3)
+    calibration["counts_per_newton"] = round(float(counts_per_newton), 6)
     try:
-        config = DeviceConfig.model_validate(new)
+        config = DeviceConfig.model_validate(document.unwrap())
     except ValidationError as err:
         field, problem = describe_validation_error(err)
         raise InputFileError(path, f"field {field!r}", problem) from None
-    atomic_write_text(path, tomli_w.dumps(new))
+    atomic_write_text(path, tomlkit.dumps(document))
     return config

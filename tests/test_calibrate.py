@@ -37,8 +37,7 @@ def clock() -> VirtualClock:
     return VirtualClock(10.0)
 
 
-def make_rig(clock: VirtualClock, mass_kg: float | None = None,
-             noise_n: float = EMULATED_NOISE_N) -> PinRig:
+def make_rig(clock: VirtualClock, mass_kg: float | None = None, noise_n: float = EMULATED_NOISE_N) -> PinRig:
     return build_pin_rig(bench_load(clock.now(), mass_kg=mass_kg, noise_n=noise_n), TRUTH, clock)
 
 
@@ -132,8 +131,7 @@ def test_scale_from_a_known_mass(clock: VirtualClock, mass_kg: float) -> None:
 def test_scale_times_out_when_no_mass_is_put_on(rest_rig: PinRig, clock: VirtualClock) -> None:
     tared = tare(rest_rig.sensor, clock)
     assert tared.offset_counts is not None
-    scaled = scale_from_known_mass(rest_rig.sensor, clock, tared.offset_counts, 1.0,
-                                   timeout_s=2.0)
+    scaled = scale_from_known_mass(rest_rig.sensor, clock, tared.offset_counts, 1.0, timeout_s=2.0)
     assert not scaled.passed
     assert scaled.counts_per_newton is None
     assert "not the expected load" in scaled.message
@@ -195,8 +193,7 @@ def test_write_keeps_every_other_key(config_file: Path) -> None:
     before = tomllib.loads(CONFIG)
     config = write_calibration(config_file, 8_499.2751, 21_900.1315)
     after = tomllib.loads(config_file.read_text())
-    assert after["hardware"].pop("calibration") == {
-        "offset_counts": 8_499.275, "counts_per_newton": 21_900.1315}
+    assert after["hardware"].pop("calibration") == {"offset_counts": 8_499.275, "counts_per_newton": 21_900.1315}
     assert after == before
     assert config.hardware.calibration.is_calibrated
     loaded = load_device_config(config_file)
@@ -213,8 +210,7 @@ def test_write_replaces_an_old_calibration(config_file: Path) -> None:
     assert cal == {"offset_counts": 3.0, "counts_per_newton": -4.0}
 
 
-def test_crash_before_the_rename_leaves_the_old_file(config_file: Path,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_crash_before_the_rename_leaves_the_old_file(config_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     def power_cut(*args: object) -> None:
         raise OSError("power cut")
 
@@ -274,3 +270,21 @@ def test_rewritten_config_keeps_mode_and_group(tmp_path: Path) -> None:
     assert stat.S_IMODE(st.st_mode) == 0o640
     assert st.st_gid == group
     assert "counts_per_newton = 3000.0" in path.read_text()
+
+
+def test_calibration_keeps_comments_and_layout(tmp_path: Path) -> None:
+    """An installed, commented device.toml stays readable after calibrate rewrites it."""
+    from hal.calibrate import write_calibration
+    from tests.conftest import ROOT
+
+    path = tmp_path / "device.toml"
+    original = (ROOT / "config" / "defaults" / "device.toml").read_text()
+    path.write_text(original)
+    config = write_calibration(path, -1234.5, 21900.25)
+    text = path.read_text()
+    assert config.hardware.calibration.offset_counts == -1234.5
+    assert config.hardware.calibration.counts_per_newton == 21900.25
+    for line in original.splitlines():
+        if line.strip().startswith("#"):
+            assert line in text, f"comment lost: {line}"
+    assert text.index("[hardware.calibration]") < text.index("offset_counts = -1234.5") < text.index("[storage]")
