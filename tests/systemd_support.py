@@ -14,7 +14,11 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
+import socket
 import subprocess
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -96,3 +100,54 @@ def verify_in_root(root: Path) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=60,
     )
+
+
+# ---------------------------------------------------------------- a fake service manager
+
+#: A short watchdog for the daemon tests: pings are due every 50 ms (a quarter).
+WATCHDOG_USEC = 200_000
+TIMEOUT_S = WATCHDOG_USEC / 1_000_000
+
+
+class FakeServiceManager:
+    """Receives sd_notify datagrams on a real socket and timestamps them."""
+
+    def __init__(self, directory: Path) -> None:
+        self.path = directory / "notify"
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(str(self.path))
+        self.sock.settimeout(0.05)
+        self.messages: list[tuple[float, str]] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._receive, daemon=True)
+        self._thread.start()
+
+    def _receive(self) -> None:
+        while not self._stop.is_set():
+            try:
+                data = self.sock.recv(4096)
+            except TimeoutError:
+                continue
+            with self._lock:
+                self.messages.append((time.monotonic(), data.decode()))
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.sock.close()
+
+    def times(self, field_: str, since: float = 0.0, until: float = float("inf")) -> list[float]:
+        with self._lock:
+            return [t for t, m in self.messages if since <= t < until and field_ in m.split("\n")]
+
+    def wait_for(self, predicate: Callable[[str], bool], timeout: float) -> float:
+        """Arrival time of the first message (ever) matching ``predicate``."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                for t, m in self.messages:
+                    if predicate(m):
+                        return t
+            time.sleep(0.01)
+        raise AssertionError(f"no matching message within {timeout} s: {self.messages[-5:]}")

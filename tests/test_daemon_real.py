@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import PRESSPOINT, ROOT
-from tests.test_daemon_systemd import TIMEOUT_S, WATCHDOG_USEC, FakeServiceManager
+from tests.systemd_support import TIMEOUT_S, WATCHDOG_USEC, FakeServiceManager
 
 DB_NAME = "presspoint.sqlite3"
 
@@ -51,7 +51,9 @@ def procs() -> Iterator[list[subprocess.Popen[str]]]:
             proc.communicate(timeout=5)
 
 
-def start(manager: FakeServiceManager, state: Path, *args: str) -> subprocess.Popen[str]:
+def start(
+    manager: FakeServiceManager, state: Path, *args: str, watchdog_pid: str | None = None
+) -> subprocess.Popen[str]:
     env = dict(os.environ)
     env.update(
         NOTIFY_SOCKET=str(manager.path),
@@ -60,6 +62,8 @@ def start(manager: FakeServiceManager, state: Path, *args: str) -> subprocess.Po
         PRESSPOINT_FAULT_INJECTION="1",
     )
     env.pop("WATCHDOG_PID", None)
+    if watchdog_pid is not None:
+        env["WATCHDOG_PID"] = watchdog_pid
     argv = [PRESSPOINT, "run", "--simulate", "--config", str(state / "device.toml"), "--json", *args]
     return subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=state)
 
@@ -186,3 +190,17 @@ def test_sigkill_mid_session_is_closed_as_interrupted_on_restart(
     again.send_signal(signal.SIGTERM)
     _, err = again.communicate(timeout=10)
     assert again.returncode == 0, err
+
+
+def test_no_pings_when_the_watchdog_is_for_another_pid(
+    manager: FakeServiceManager, state: Path, procs: list[subprocess.Popen[str]]
+) -> None:
+    """WATCHDOG_PID names another process: systemd did not ask *us* for pings."""
+    proc = start(manager, state, "--sessions", "0", "--wait-button", watchdog_pid="1")
+    procs.append(proc)
+    t_ready = ready(manager)
+    time.sleep(0.5)  # an observation window
+    assert manager.times("WATCHDOG=1", since=t_ready) == []
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
