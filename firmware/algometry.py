@@ -54,11 +54,11 @@ from config.plan import TherapyPlan, validate_plan
 from config.units import Force, kgf
 from firmware.mqtt_payloads import utc_now_iso
 from firmware.session.decisions import AbortDecision, CueDecision
+from firmware.session.safety import SafetyMonitor
 from firmware.session.states import AbortReason, Cue
 from firmware.topics import Topics
 
 PPT_SCHEMA: Final = "presspoint.ppt/1"
-MAX_MISSING_PERIODS: Final = 3
 _EPS = 1e-9
 
 
@@ -160,8 +160,12 @@ class AlgometryTrial:
         self.tolerance_n = tolerance_n
         self.device_max_n = device_max_n
         self.sample_period_s = 1.0 / sample_rate_hz
-        self._max_gap_s = MAX_MISSING_PERIODS * self.sample_period_s + _EPS
-        self._debounce_s = settings.abort_debounce_ms / 1000.0
+        self._safety = SafetyMonitor(
+            tolerance_n=tolerance_n,
+            device_max_n=device_max_n,
+            abort_debounce_ms=settings.abort_debounce_ms,
+            sample_period_s=self.sample_period_s,
+        )
         self.outcome: TrialOutcome | None = None
         self.abort: AbortDecision | None = None
         self.samples = 0
@@ -169,7 +173,6 @@ class AlgometryTrial:
         self.ended_at: float | None = None
         self.contact_at: float | None = None
         self._contact_force = 0.0
-        self._over_since: float | None = None
         self._last3: deque[float] = deque(maxlen=3)
         self._window: deque[tuple[float, float]] = deque()
         self._smooth: deque[tuple[float, float]] = deque()
@@ -197,38 +200,15 @@ class AlgometryTrial:
         if self.outcome is not None:
             return []
         out: list[AlgometryDecision] = []
-        previous = self.last_t
         self.samples += 1
         self.last_t = t
-        if previous is not None and t - previous > self._max_gap_s:
-            self._abort(out, t, AbortReason.SENSOR_FAULT, None, f"no sample for {t - previous:.3f} s")
+        violation = self._safety.on_sample(t, force_n)
+        if violation is not None:
+            detail = violation.detail
+            if violation.reason is AbortReason.OVER_TOLERANCE:
+                detail += " before the button was pressed"
+            self._abort(out, t, violation.reason, violation.force_n, detail)
             return out
-        if not math.isfinite(force_n) or force_n < -0.25 * self.device_max_n:
-            self._abort(out, t, AbortReason.SENSOR_FAULT, None, f"implausible reading {force_n!r} N")
-            return out
-        if force_n > self.device_max_n:
-            self._abort(
-                out,
-                t,
-                AbortReason.OVER_DEVICE_MAX,
-                force_n,
-                f"{force_n:.2f} N above the load cell's safe range {self.device_max_n:.2f} N",
-            )
-            return out
-        if force_n > self.tolerance_n:
-            if self._over_since is None:
-                self._over_since = t
-            if t - self._over_since >= self._debounce_s - _EPS:
-                self._abort(
-                    out,
-                    t,
-                    AbortReason.OVER_TOLERANCE,
-                    force_n,
-                    f"{force_n:.2f} N above tolerance {self.tolerance_n:.2f} N before the button was pressed",
-                )
-                return out
-        else:
-            self._over_since = None
         self._track(t, force_n, out)
         return out
 
@@ -237,9 +217,17 @@ class AlgometryTrial:
         if self.outcome is not None:
             return []
         out: list[AlgometryDecision] = []
-        reference = self.last_t if self.last_t is not None else 0.0
-        if t - reference > self._max_gap_s:
-            self._abort(out, t, AbortReason.SENSOR_FAULT, None, f"no sample for {t - reference:.3f} s")
+        violation = self._safety.on_gap(t)
+        if violation is not None:
+            self._abort(out, t, violation.reason, None, violation.detail)
+        return out
+
+    def on_sensor_fault(self, t: float, detail: str) -> list[AlgometryDecision]:
+        """The sampler found the sensor broken (saturated, disconnected, thread dead): abort now."""
+        if self.outcome is not None:
+            return []
+        out: list[AlgometryDecision] = []
+        self._abort(out, t, AbortReason.SENSOR_FAULT, None, detail)
         return out
 
     def on_button(self, t: float) -> list[AlgometryDecision]:

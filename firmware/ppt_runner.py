@@ -71,7 +71,7 @@ async def run_trial(
                     origin = event.t if origin is None else origin
                     decisions = trial.on_sample(rel(event.t), event.force_n)
                 elif isinstance(event, SensorFault):
-                    decisions = trial.on_gap(rel(event.t) + 10.0)  # far past the 3-period rule
+                    decisions = trial.on_sensor_fault(rel(event.t), event.detail)
                 else:
                     decisions = trial.on_gap(rel(event.t)) if origin is not None else []
             for decision in decisions:

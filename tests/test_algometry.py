@@ -37,7 +37,9 @@ TOLERANCE = kgf(8.0)
 
 def trial(**settings: object) -> AlgometryTrial:
     return AlgometryTrial(
-        AlgometrySettings.model_validate(settings), tolerance_n=TOLERANCE, device_max_n=DEVICE_MAX,
+        AlgometrySettings.model_validate(settings),
+        tolerance_n=TOLERANCE,
+        device_max_n=DEVICE_MAX,
         sample_rate_hz=RATE,
     )
 
@@ -47,8 +49,9 @@ def ramp(rate_kgf_s: float, *, start: float = 0.5, noise_n: float = 0.0, seed: i
     return lambda t: max(0.0, t - start) * kgf(rate_kgf_s) + rng.gauss(0.0, noise_n)
 
 
-def run(tr: AlgometryTrial, force: Callable[[float], float], *, press_at: float | None, until: float = 60.0
-        ) -> list[AlgometryDecision]:
+def run(
+    tr: AlgometryTrial, force: Callable[[float], float], *, press_at: float | None, until: float = 60.0
+) -> list[AlgometryDecision]:
     decisions: list[AlgometryDecision] = []
     n = 0
     while not tr.finished and n / RATE <= until:
@@ -132,9 +135,11 @@ def test_press_before_contact_is_ignored() -> None:
 
 @pytest.mark.parametrize(
     ("force", "reason"),
-    [(lambda t: min(ramp(1.0)(t), TOLERANCE + 1.0), AbortReason.OVER_TOLERANCE),
-     (lambda t: 0.0 if t < 1 else DEVICE_MAX + 1.0, AbortReason.OVER_DEVICE_MAX),
-     (lambda t: float("nan") if t > 1 else 0.0, AbortReason.SENSOR_FAULT)],
+    [
+        (lambda t: min(ramp(1.0)(t), TOLERANCE + 1.0), AbortReason.OVER_TOLERANCE),
+        (lambda t: 0.0 if t < 1 else DEVICE_MAX + 1.0, AbortReason.OVER_DEVICE_MAX),
+        (lambda t: float("nan") if t > 1 else 0.0, AbortReason.SENSOR_FAULT),
+    ],
 )
 def test_aborts_like_a_session(force: Callable[[float], float], reason: AbortReason) -> None:
     tr = trial()
@@ -191,3 +196,22 @@ def test_measurement_payload_round_trip() -> None:
     assert PptMeasurement.model_validate(data) == m
     assert ppt_topic(Topics("dev1")) == "presspoint/dev1/ppt"
     assert decision_event(RateTooFast(1.0, 12.0)) == {"t": 1.0, "rate_n_per_s": 12.0, "type": "rate_too_fast"}
+
+
+def test_a_reported_sensor_fault_aborts_the_trial() -> None:
+    t = trial()
+    t.on_sample(0.0, 0.0)
+    decisions = t.on_sensor_fault(0.5, "saturated reading 0x7fffff")
+    assert t.abort is not None and t.abort.reason == "sensor_fault"
+    assert t.abort.detail == "saturated reading 0x7fffff" and t.abort.t == 0.5
+    assert t.on_sensor_fault(0.6, "again") == [] and decisions
+
+
+def test_over_tolerance_detail_says_when() -> None:
+    t = trial()
+    for n in range(5):
+        t.on_sample(n / 80, 0.0)
+    for n in range(5, 10):
+        t.on_sample(n / 80, TOLERANCE + 1.0)
+    assert t.abort is not None
+    assert t.abort.detail.endswith("for 25.0 ms before the button was pressed")

@@ -5,16 +5,9 @@ the decisions it made (phase changes, cues, hold boundaries, aborts, the end)
 and never blocks, sleeps or reads a clock, so the same controller runs on the
 device at 80 samples/s and in a simulation thousands of times faster.
 
-Safety checks run on every sample before anything else, in every phase:
-
-* ``over_device_max`` - one sample above the load cell's safe range;
-* ``over_tolerance``  - force above the person's tolerance continuously for at
-  least ``abort_debounce_ms`` (the stretch is measured between sample
-  timestamps: it starts at the first sample above tolerance and is broken only
-  by a sample at or below it);
-* ``sensor_fault``    - a reading that is not a finite number or is far below
-  zero, a fault the sampler reports (saturation), or no sample for more than
-  three sample periods.
+Safety checks (``firmware/session/safety.py``: over_device_max, debounced
+over_tolerance, sensor_fault) run on every sample before anything else, in
+every phase; a fault the sampler reports (saturation) aborts too.
 
 Every person-paced wait (for contact, for the ramp to reach the band, for the
 release after a hold) is bounded by ``max_wait_for_contact_s``, so every
@@ -23,7 +16,6 @@ session ends by itself.
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from collections.abc import Sequence
 
@@ -38,10 +30,8 @@ from firmware.session.decisions import (
     SessionEnded,
 )
 from firmware.session.hold import TIME_EPS, HoldTracker
+from firmware.session.safety import SafetyMonitor
 from firmware.session.states import AbortReason, Cue, HoldOutcome, Outcome, Phase
-
-#: A sample gap longer than this many periods is a sensor fault.
-MAX_MISSING_PERIODS = 3
 
 _NO_DECISIONS: tuple[Decision, ...] = ()
 
@@ -56,10 +46,12 @@ class SessionController:
         self.sample_rate_hz = sample_rate_hz
         self.sample_period_s = 1.0 / sample_rate_hz
         self.device_max_n = device_max_n
-        self._implausible_below_n = -0.25 * device_max_n
-        self._tolerance = plan.tolerance
-        self._debounce_s = plan.abort_debounce_ms / 1000.0
-        self._max_gap_s = MAX_MISSING_PERIODS * self.sample_period_s + TIME_EPS
+        self._safety = SafetyMonitor(
+            tolerance_n=plan.tolerance,
+            device_max_n=device_max_n,
+            abort_debounce_ms=plan.abort_debounce_ms,
+            sample_period_s=self.sample_period_s,
+        )
 
         self.phase = Phase.WAITING_CONTACT
         self.repetition = 1
@@ -74,7 +66,6 @@ class SessionController:
         self.last_sample_t: float | None = None
         self.last_force_n: float | None = None
         self.ended_at: float | None = None
-        self._over_tolerance_since: float | None = None
         self._hold: HoldTracker | None = None
         self._out: list[Decision] = []
 
@@ -90,21 +81,19 @@ class SessionController:
             return _NO_DECISIONS
         out: list[Decision] = []
         self._out = out
-        previous_t = self.last_sample_t
+        if self.last_sample_t is None:
+            out.append(PhaseChange(t, Phase.WAITING_CONTACT, self.repetition))
         self.samples += 1
         self.last_sample_t = t
-        if previous_t is None:
-            out.append(PhaseChange(t, Phase.WAITING_CONTACT, self.repetition))
-        elif t - previous_t > self._max_gap_s:
-            self._abort(t, AbortReason.SENSOR_FAULT, self.last_force_n, f"no sample for {t - previous_t:.3f} s")
-            return out
-        if not math.isfinite(force_n) or force_n < self._implausible_below_n:
-            self._abort(t, AbortReason.SENSOR_FAULT, self.last_force_n, f"implausible reading {force_n!r} N")
+        violation = self._safety.on_sample(t, force_n)
+        if violation is not None and violation.is_sensor_fault:
+            self._abort(t, violation.reason, self.last_force_n, violation.detail)
             return out
         self.last_force_n = force_n
         if force_n > self.peak_force_n:
             self.peak_force_n = force_n
-        if self._safety_check(t, force_n):
+        if violation is not None:
+            self._abort(t, violation.reason, violation.force_n, violation.detail)
             return out
         self._step_phase(t, force_n)
         return out
@@ -115,9 +104,9 @@ class SessionController:
             return _NO_DECISIONS
         out: list[Decision] = []
         self._out = out
-        reference = self.last_sample_t if self.last_sample_t is not None else 0.0
-        if t - reference > self._max_gap_s:
-            self._abort(t, AbortReason.SENSOR_FAULT, self.last_force_n, f"no sample for {t - reference:.3f} s")
+        violation = self._safety.on_gap(t)
+        if violation is not None:
+            self._abort(t, violation.reason, self.last_force_n, violation.detail)
         return out
 
     def on_sensor_fault(self, t: float, detail: str) -> list[Decision]:
@@ -147,33 +136,6 @@ class SessionController:
         self._out = []
         self._end_hold(t, HoldOutcome.INTERRUPTED)
         self._finish(t, Outcome.INTERRUPTED, cue=None)
-
-    # ------------------------------------------------------------------ safety
-
-    def _safety_check(self, t: float, force_n: float) -> bool:
-        if force_n > self.device_max_n:
-            self._abort(
-                t,
-                AbortReason.OVER_DEVICE_MAX,
-                force_n,
-                f"{force_n:.2f} N above the load cell's safe range {self.device_max_n:.2f} N",
-            )
-            return True
-        if force_n > self._tolerance:
-            since = self._over_tolerance_since
-            if since is None:
-                self._over_tolerance_since = since = t
-            if t - since >= self._debounce_s - TIME_EPS:
-                self._abort(
-                    t,
-                    AbortReason.OVER_TOLERANCE,
-                    force_n,
-                    f"{force_n:.2f} N above tolerance {self._tolerance:.2f} N for {1000 * (t - since):.1f} ms",
-                )
-                return True
-        else:
-            self._over_tolerance_since = None
-        return False
 
     # ------------------------------------------------------------------ phases
 
