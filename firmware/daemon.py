@@ -25,10 +25,9 @@ from typing import Literal, Protocol
 from config.plan import TherapyPlan
 from firmware.algometry import AlgometryResult, AlgometrySettings
 from firmware.engine import SessionEngine
-from firmware.motor_timeline import MotorTimeline
 from firmware.ppt_runner import TrialButton, run_trial
 from firmware.rate_check import RateMeter
-from firmware.runtime import SampleStream, StopRequest, play_timeline, run_session_on_stream
+from firmware.runtime import MotorPlayer, SampleStream, StopRequest, run_session_on_stream
 from firmware.sampler import Sample, Sampler, SamplerEvent, SensorFault
 from firmware.sdnotify import Notifier
 from firmware.session.decisions import Decision, PhaseChange
@@ -43,6 +42,8 @@ log = logging.getLogger(__name__)
 
 #: Idle samples kept for taring (1 s at 80 samples/s).
 TARE_WINDOW_S = 1.0
+#: Longest a cue between sessions may play (every pattern is shorter).
+CUE_LIMIT_S = 5.0
 #: Holding the button this long while idle is the gesture (lower the tolerance).
 HOLD_GESTURE_S = 2.0
 #: How long a start request waits for a steady, contact-free reading to tare on.
@@ -309,19 +310,9 @@ class DeviceDaemon:
 
     async def _play_cue(self, cue: Cue) -> None:
         """Play one cue outside a session (a refusal, a gesture's answer); motor off after."""
-        timeline = MotorTimeline()
-        loop = asyncio.get_running_loop()
-        timeline.play(loop.time(), cue)
-        wake = asyncio.Event()
-        task = asyncio.create_task(play_timeline(timeline, self.haptics, wake))
-        try:
-            while not timeline.idle and not self.shutdown.requested:
-                await asyncio.sleep(0.05)
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-            self.haptics.off()
+        async with MotorPlayer(self.haptics) as motor:
+            motor.play(asyncio.get_running_loop().time(), cue)
+            await motor.finish(CUE_LIMIT_S, self.shutdown)
 
     def _tare(self, plan: TherapyPlan) -> str | None:
         """Zero the scale on a steady, contact-free reading; a reason if we cannot."""

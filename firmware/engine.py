@@ -22,6 +22,15 @@ from firmware.session.summary import SessionSummary, build_summary, resolve_plan
 from firmware.sinks import SessionInfo, SessionSink, SinkFanout
 
 
+def session_seconds(t_abs: float, origin: float) -> float:
+    """Seconds since ``origin``, to the nanosecond.
+
+    Rounding drops float noise from large clock values, so a session run over
+    the pin emulator reports the very same times as a plain one.
+    """
+    return round(t_abs - origin, 9)
+
+
 def new_session_id(started_at: datetime) -> str:
     """Sortable and unique: ``20261130T024520Z-1a2b3c4d``."""
     return f"{started_at.strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:8]}"
@@ -68,12 +77,8 @@ class SessionEngine:
         return self.controller.finished
 
     def session_time(self, t_abs: float) -> float:
-        """Session seconds (0 = first sample) of a clock time, to the nanosecond.
-
-        Rounding drops float noise from large clock values, so a session run
-        over the pin emulator reports the very same times as a plain one.
-        """
-        return round(t_abs - self._origin, 9)
+        """Session seconds (0 = first sample) of a clock time (see ``session_seconds``)."""
+        return session_seconds(t_abs, self._origin)
 
     def clock_time(self, t_session: float) -> float:
         """Clock time of a session time."""

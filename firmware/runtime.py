@@ -30,6 +30,7 @@ from firmware.engine import SessionEngine
 from firmware.motor_timeline import MotorTimeline
 from firmware.sampler import NoSample, Sampler, SamplerEvent, SensorFault
 from firmware.session.decisions import Decision
+from firmware.session.states import Cue
 from firmware.session.summary import SessionSummary
 from firmware.sinks import SessionSink
 from hal.haptics import Haptics
@@ -39,8 +40,9 @@ log = logging.getLogger(__name__)
 #: How early a motor change may be applied (float noise, not timing).
 TIMELINE_SLACK_S = 1e-4
 
-#: The control loop treats this many silent periods as a tick (a gap).
-GAP_TICK_PERIODS = 1.0
+#: Without a sample for this many periods the control loop ticks anyway, so
+#: the "no sample for 3 periods" rule fires even when the sampler is silent.
+GAP_TICK_PERIODS = 1.5
 
 
 @dataclass
@@ -136,6 +138,49 @@ async def play_timeline(timeline: MotorTimeline, haptics: Haptics, wake: asyncio
             pass
 
 
+class MotorPlayer:
+    """Plays a cue timeline on the motor from a task, for as long as it is open.
+
+    Leaving it - normally, by an exception or by cancellation - stops the
+    task, forgets whatever is queued and switches the motor off.  Sessions,
+    threshold trials and cues between sessions all play through it.
+    """
+
+    def __init__(self, haptics: Haptics, timeline: MotorTimeline | None = None) -> None:
+        self.timeline = timeline if timeline is not None else MotorTimeline()
+        self._haptics = haptics
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def play(self, t: float, cue: Cue) -> None:
+        """Queue ``cue`` at loop time ``t``."""
+        self.timeline.play(t, cue)
+        self._wake.set()
+
+    def changed(self) -> None:
+        """Someone else put cues on the timeline: look again."""
+        self._wake.set()
+
+    async def finish(self, limit_s: float, stop: StopRequest | None = None) -> None:
+        """Let what is queued play out, for at most ``limit_s``, unless a stop is requested."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + limit_s
+        while not self.timeline.idle and loop.time() < deadline and not (stop is not None and stop.requested):
+            await asyncio.sleep(0.02)
+
+    async def __aenter__(self) -> MotorPlayer:
+        self._task = asyncio.create_task(play_timeline(self.timeline, self._haptics, self._wake), name="motor")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self.timeline.stop()
+        self._haptics.off()
+
+
 async def run_realtime_session(
     plan: TherapyPlan,
     *,
@@ -183,41 +228,32 @@ async def run_session_on_stream(
     """
     loop = asyncio.get_running_loop()
     stop = stop or StopRequest()
-    wake_motor = asyncio.Event()
-    motor_task = asyncio.create_task(play_timeline(engine.timeline, haptics, wake_motor), name="motor")
-    gap_tick = GAP_TICK_PERIODS * stream.sampler.period_s * 1.5
+    gap_tick = GAP_TICK_PERIODS * stream.sampler.period_s
     stop_wait: asyncio.Future[Any] = asyncio.create_task(stop.wait(), name="stop-wait")
     get: asyncio.Future[Any] | None = None
     try:
-        while not engine.finished:
-            if get is None:
-                get = asyncio.ensure_future(stream.queue.get())
-            done, _ = await asyncio.wait({get, stop_wait}, timeout=gap_tick, return_when=asyncio.FIRST_COMPLETED)
-            if stop.requested:
-                decisions = engine.stop(loop.time(), stop.source or "stop")
-            elif get in done:
-                event = get.result()
-                get = None
-                if on_event is not None:
-                    on_event(event)
-                decisions = engine.handle(event)
-            else:
-                decisions = engine.handle(NoSample(loop.time()))
-            if decisions:
-                wake_motor.set()
-                if on_decisions is not None:
-                    on_decisions(decisions, engine)
-        # Let the last cue (done / abort) play, bounded, unless asked to stop.
-        deadline = loop.time() + final_cue_s
-        while not engine.timeline.idle and loop.time() < deadline and not stop_wait.done():
-            await asyncio.sleep(0.02)
+        async with MotorPlayer(haptics, engine.timeline) as motor:
+            while not engine.finished:
+                if get is None:
+                    get = asyncio.ensure_future(stream.queue.get())
+                done, _ = await asyncio.wait({get, stop_wait}, timeout=gap_tick, return_when=asyncio.FIRST_COMPLETED)
+                if stop.requested:
+                    decisions = engine.stop(loop.time(), stop.source or "stop")
+                elif get in done:
+                    event = get.result()
+                    get = None
+                    if on_event is not None:
+                        on_event(event)
+                    decisions = engine.handle(event)
+                else:
+                    decisions = engine.handle(NoSample(loop.time()))
+                if decisions:
+                    motor.changed()
+                    if on_decisions is not None:
+                        on_decisions(decisions, engine)
+            await motor.finish(final_cue_s, stop)  # the last cue (done / abort)
     finally:
         if get is not None:
             get.cancel()
         stop_wait.cancel()
-        motor_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await motor_task
-        engine.timeline.stop()
-        haptics.off()
     return engine.finish()
