@@ -9,15 +9,16 @@ the motor is off at the end, whatever ended it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 from firmware.algometry import AlgometryResult, AlgometrySettings, AlgometryTrial
-from firmware.motor_timeline import MotorTimeline
-from firmware.runtime import SampleStream, StopRequest, play_timeline
+from firmware.engine import session_seconds
+from firmware.runtime import GAP_TICK_PERIODS, MotorPlayer, SampleStream, StopRequest
 from firmware.sampler import NoSample, Sample, SensorFault
-from firmware.session.decisions import AbortDecision, CueDecision
-from firmware.session.states import Cue
+from firmware.session.decisions import CueDecision
 from hal.haptics import Haptics
+
+#: How long the trial's last cue may play before the runner returns.
+FINAL_CUE_S = 2.0
 
 
 class TrialButton:
@@ -46,16 +47,13 @@ async def run_trial(
     trial = AlgometryTrial(
         settings, tolerance_n=tolerance_n, device_max_n=device_max_n, sample_rate_hz=sampler.sensor.sample_rate_hz
     )
-    timeline = MotorTimeline()
-    wake = asyncio.Event()
-    motor = asyncio.create_task(play_timeline(timeline, haptics, wake))
     origin: float | None = None
-    tick = 1.5 * sampler.period_s
+    tick = GAP_TICK_PERIODS * sampler.period_s
 
     def rel(t: float) -> float:
-        return round(t - (origin if origin is not None else t), 9)
+        return session_seconds(t, origin if origin is not None else t)
 
-    try:
+    async with MotorPlayer(haptics) as motor:
         while not trial.finished:
             if stop.requested:
                 decisions = trial.on_stop(rel(loop.time()))
@@ -76,20 +74,6 @@ async def run_trial(
                     decisions = trial.on_gap(rel(event.t)) if origin is not None else []
             for decision in decisions:
                 if isinstance(decision, CueDecision):
-                    timeline.play(loop.time(), decision.cue)
-                elif isinstance(decision, AbortDecision):
-                    timeline.play(loop.time(), Cue.ABORT)
-            if decisions:
-                wake.set()
-        timeline.play(loop.time(), Cue.DONE if trial.threshold_n is not None else Cue.RELEASE)
-        wake.set()
-        deadline = loop.time() + 2.0
-        while not timeline.idle and loop.time() < deadline and not stop.requested:
-            await asyncio.sleep(0.02)
-    finally:
-        motor.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await motor
-        timeline.stop()
-        haptics.off()
+                    motor.play(loop.time(), decision.cue)
+        await motor.finish(FINAL_CUE_S, stop)  # done / abort, as the trial decided
     return trial.result()

@@ -236,3 +236,36 @@ def test_run_with_an_uncleared_profile_refuses_and_says_why(tmp_path: Path, cli_
     event = json.loads(payload)
     assert event["type"] == "session_refused"
     assert "osteoporosis" in event["reason"].lower()
+
+
+def test_threshold_trial_plays_each_cue_the_trial_decides_once() -> None:
+    """A recorded threshold is answered by the done pattern, once (it used to be queued twice)."""
+    clock = MonotonicClock()
+    ramp = parse_trace_csv("time_s,force_n\n0,0\n0.2,0\n3.2,20\n", "slow ramp, ~0.7 kgf/s")
+    source = ArmedSource(ramp)
+    haptics = RecordingHaptics(clock)
+    daemon = DeviceDaemon(
+        plans=FixedPlan(TherapyPlan()),
+        sampler=Sampler(SimulatedLoadCell(source, clock, sample_rate_hz=80), SIMULATED_CALIBRATION, clock),
+        haptics=haptics,
+        device_id="dev1",
+        device_max_n=DEVICE_MAX_N,
+        notifier=Notifier(None),
+        options=DaemonOptions(sessions=1, auto_start=True, mode="ppt"),
+        on_session_start=source.arm,
+    )
+
+    async def main() -> None:
+        run = asyncio.create_task(daemon.run())
+        while daemon.phase != "ppt":
+            await asyncio.sleep(0.02)
+        asyncio.get_running_loop().call_later(2.0, daemon.button_down)  # first discomfort
+        await run
+
+    asyncio.run(main())
+    [result] = daemon.result.trials
+    assert result.outcome == "recorded" and result.threshold_n is not None
+    levels = [level for _, level in haptics.changes]
+    done = [level for level, _ in PATTERNS[Cue.DONE]]
+    assert levels == done, levels  # no too-fast cue on a slow ramp, and the done pattern exactly once
+    assert haptics.level == 0.0
