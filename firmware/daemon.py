@@ -128,7 +128,6 @@ class DeviceDaemon:
         gate: SessionGate | None = None,
         status: StatusReporter | None = None,
         on_session_start: Callable[[], None] | None = None,
-        on_session_end: Callable[[SessionSummary], None] | None = None,
         on_hold: Callable[[], Cue] | None = None,
         on_trial_end: Callable[[AlgometryResult], None] | None = None,
         on_refused: Callable[[str], None] | None = None,
@@ -144,7 +143,6 @@ class DeviceDaemon:
         self.gate = gate
         self.status = status
         self.on_session_start = on_session_start
-        self.on_session_end = on_session_end
         #: The long-hold gesture while idle; returns the cue that answers it.
         self.on_hold = on_hold
         self._down_during_session = False
@@ -192,9 +190,6 @@ class DeviceDaemon:
             task.add_done_callback(self._background.discard)
         else:
             self._start_requested.set()
-
-    def press_threadsafe(self, loop: asyncio.AbstractEventLoop) -> None:
-        loop.call_soon_threadsafe(self.press)
 
     def request_shutdown(self, source: str) -> None:
         """SIGTERM and friends: stop the session safely, then leave."""
@@ -387,8 +382,6 @@ class DeviceDaemon:
             self._session_stop = None
         self.result.summaries.append(summary)
         self._set_phase("idle", last_outcome=summary.outcome.value)
-        if self.on_session_end is not None:
-            self.on_session_end(summary)
 
     async def _one_trial(self, stream: SampleStream, plan: TherapyPlan) -> None:
         """A pressure pain threshold trial, with the plan's tolerance as the safety limit."""

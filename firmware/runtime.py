@@ -57,9 +57,6 @@ class StopRequest:
             self.source = source
         self._event.set()
 
-    def request_threadsafe(self, loop: asyncio.AbstractEventLoop, source: str) -> None:
-        loop.call_soon_threadsafe(self.request, source)
-
     @property
     def requested(self) -> bool:
         return self._event.is_set()

@@ -38,14 +38,3 @@ class RecordingHaptics(Haptics):
         if self._log is not None:
             self._log.close()
             self._log = None
-
-    def on_time_s(self) -> float:
-        """Total time the motor was on (for checking that cues were felt)."""
-        total, on_since = 0.0, None
-        for t, level in self.changes:
-            if level > 0 and on_since is None:
-                on_since = t
-            elif level == 0 and on_since is not None:
-                total += t - on_since
-                on_since = None
-        return total
