@@ -133,8 +133,7 @@ class _SimulatedRun:
     publishing: _Publishing | None
 
     def close(self) -> None:
-        self.rig.sensor.close()
-        self.rig.haptics.close()
+        self.rig.close()
 
     def finish(self, summary: SessionSummary, as_json: bool) -> None:
         _print_summary(summary, self.memory.events, as_json)

@@ -36,16 +36,13 @@ from firmware.sampler import Sampler
 from firmware.sdnotify import Notifier
 from firmware.session.states import Cue
 from firmware.signals import install_stop_signals
-from firmware.sim_setup import force_source
+from firmware.sim_setup import build_rig
 from firmware.sinks import SessionSink
 from firmware.text_report import format_summary
 from hal.buttons import StartStopButton
 from hal.clock import MonotonicClock
 from hal.haptics import Haptics
 from hal.sensor import Calibration, ForceSensor
-from simulator.armed_source import ArmedSource
-from simulator.haptics import RecordingHaptics
-from simulator.loadcell import SIMULATED_CALIBRATION, SimulatedLoadCell
 
 log = logging.getLogger("presspoint")
 
@@ -113,26 +110,20 @@ class DeviceHardware:
 
 
 def build_simulated_hardware(device: DeviceConfig, plan: TherapyPlan, args: argparse.Namespace) -> DeviceHardware:
-    clock = MonotonicClock()
-    source, _ = force_source(plan, device, trace=args.trace, scenario=args.scenario, noise_n=args.noise, seed=args.seed)
-    armed = ArmedSource(source)
     motor_log = getattr(args, "motor_log", None)
-    if args.pins:
-        from simulator.pin_rig import build_pin_rig
-
-        rig = build_pin_rig(
-            force_source=armed.force_at,
-            calibration=SIMULATED_CALIBRATION,
-            clock=clock,
-            hardware=device.hardware,
-            sample_rate_hz=device.sample_rate_hz,
-        )
-        sampler = Sampler(rig.sensor, SIMULATED_CALIBRATION, clock, max_jump_n=device.device_max / 2)
-        return DeviceHardware(sampler, rig.motor, [rig.button], armed.arm, True, [rig.close])
-    sensor = SimulatedLoadCell(armed, clock, sample_rate_hz=device.sample_rate_hz)
-    haptics = RecordingHaptics(clock, log_path=Path(motor_log) if motor_log else None)
-    sampler = Sampler(sensor, SIMULATED_CALIBRATION, clock)
-    return DeviceHardware(sampler, haptics, [], armed.arm, True, [haptics.close, sensor.close])
+    rig = build_rig(
+        plan,
+        device,
+        MonotonicClock(),
+        trace=args.trace,
+        scenario=args.scenario,
+        pins=args.pins,
+        noise_n=args.noise,
+        seed=args.seed,
+        armed=True,
+        motor_log=Path(motor_log) if motor_log else None,
+    )
+    return DeviceHardware(rig.sampler, rig.haptics, rig.buttons, rig.arm, True, [rig.close])
 
 
 def build_gpio_device_hardware(device: DeviceConfig) -> DeviceHardware:

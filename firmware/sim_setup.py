@@ -7,16 +7,19 @@ under the real driver - and returns the sensor, motor and sampler together.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from config.device import DeviceConfig
 from config.errors import PresspointError
 from config.plan import TherapyPlan
 from firmware.sampler import Sampler
+from hal.buttons import StartStopButton
 from hal.clock import Clock
 from hal.haptics import Haptics
 from hal.sensor import ForceSensor
+from simulator.armed_source import ArmedSource
 from simulator.haptics import RecordingHaptics
 from simulator.loadcell import SIMULATED_CALIBRATION, ForceSource, SimulatedLoadCell
 from simulator.profiles import SCENARIOS, build_scenario_source, scenario_stop_time
@@ -30,11 +33,25 @@ class UnknownScenarioError(PresspointError):
 
 @dataclass
 class SimulatedRig:
+    """Simulated hardware for one run, closed together (motor first)."""
+
     sensor: ForceSensor
     haptics: Haptics
     sampler: Sampler
     stop_at_s: float | None
-    recorder: RecordingHaptics | None
+    #: Buttons a simulated person can press (the pin rig's mock button).
+    buttons: list[StartStopButton] = field(default_factory=list)
+    #: For a daemon whose sampler runs all the time: the scenario starts at the next reading.
+    arm: Callable[[], None] | None = None
+    _close: Callable[[], None] | None = None
+
+    def close(self) -> None:
+        self.haptics.off()
+        if self._close is not None:
+            self._close()
+        else:
+            self.haptics.close()
+            self.sensor.close()
 
 
 def force_source(
@@ -66,9 +83,19 @@ def build_rig(
     pins: bool = False,
     noise_n: float = 0.0,
     seed: int = 1,
+    armed: bool = False,
+    motor_log: Path | None = None,
 ) -> SimulatedRig:
-    """Simulated sensor + recording motor (or the pin-level rig) + sampler."""
+    """Simulated sensor + recording motor (or the pin-level rig) + sampler.
+
+    With ``armed`` the force is 0 N until ``rig.arm()`` and the scenario or
+    trace starts at the next reading (the daemon samples all the time).
+    """
     source, stop_at = force_source(plan, device, trace=trace, scenario=scenario, noise_n=noise_n, seed=seed)
+    arm: Callable[[], None] | None = None
+    if armed:
+        source = armed_source = ArmedSource(source)
+        arm = armed_source.arm
     if pins:
         from simulator.pin_rig import build_pin_rig
 
@@ -83,8 +110,8 @@ def build_rig(
             sample_rate_hz=device.sample_rate_hz,
         )
         sampler = Sampler(rig.sensor, SIMULATED_CALIBRATION, clock, max_jump_n=device.device_max / 2)
-        return SimulatedRig(rig.sensor, rig.motor, sampler, stop_at, None)
+        return SimulatedRig(rig.sensor, rig.motor, sampler, stop_at, [rig.button], arm, rig.close)
     sensor = SimulatedLoadCell(source, clock, sample_rate_hz=device.sample_rate_hz)
-    recorder = RecordingHaptics(clock)
+    recorder = RecordingHaptics(clock, log_path=motor_log)
     sampler = Sampler(sensor, SIMULATED_CALIBRATION, clock)
-    return SimulatedRig(sensor, recorder, sampler, stop_at, recorder)
+    return SimulatedRig(sensor, recorder, sampler, stop_at, [], arm)

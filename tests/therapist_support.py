@@ -45,8 +45,7 @@ def simulate(plan: TherapyPlan, scenario: str, sinks: list[SessionSink], device:
             device_max_n=device.device_max, sinks=sinks, stop_at_s=rig.stop_at_s,
         )
     finally:
-        rig.sensor.close()
-        rig.haptics.close()
+        rig.close()
 
 
 def publish_session(state_dir: Path, port: int, *, scenario: str = "overshoot", plan: TherapyPlan = SHORT,
