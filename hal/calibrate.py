@@ -243,15 +243,6 @@ def calibrate(
 # --- writing the device config ------------------------------------------------------------------
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` so that a crash leaves either the old or the new file.
-
-    See ``config.atomic.atomic_write_bytes``: temp file, fsync, ``os.replace``,
-    fsync of the folder; the old file's mode and group are kept.
-    """
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
 def with_calibration(
     data: dict[str, Any], offset_counts: float, counts_per_newton: float, path: Path
 ) -> dict[str, Any]:
@@ -292,5 +283,5 @@ def write_calibration(path: Path, offset_counts: float, counts_per_newton: float
     except ValidationError as err:
         field, problem = describe_validation_error(err)
         raise InputFileError(path, f"field {field!r}", problem) from None
-    atomic_write_text(path, tomlkit.dumps(document))
+    atomic_write_bytes(path, tomlkit.dumps(document).encode("utf-8"))  # keeps mode and group
     return config
