@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-#: Relative mismatch that counts as "wrong rate" (10 vs 80 is 87 %; jitter is < 5 %).
-RATE_TOLERANCE = 0.2
+from hal.selfcheck import rate_matches
 
 
 @dataclass(frozen=True)
@@ -21,7 +20,7 @@ class RateVerdict:
 
     @property
     def ok(self) -> bool:
-        return abs(self.measured_hz - self.expected_hz) <= RATE_TOLERANCE * self.expected_hz
+        return rate_matches(self.measured_hz, self.expected_hz)
 
     def describe(self) -> str:
         if self.ok:

@@ -1,9 +1,10 @@
 """Hardware self-check: sample rate, noise at rest, zero offset, saturation, motor pulse.
 
 Each check returns a ``CheckItem`` with pass/fail and a message a person can
-act on.  The firmware also calls ``check_sample_rate`` at start-up: a chip
-converting at 10/s while the config says 80 (the RATE pin jumper) is the
-most common wiring fault and makes every timing in a session wrong.
+act on.  ``rate_matches`` is also what the daemon's start-up rate check
+(``firmware/rate_check.py``) uses: a chip converting at 10/s while the config
+says 80 (the RATE pin jumper) is the most common wiring fault and makes every
+timing in a session wrong.
 """
 
 from __future__ import annotations
@@ -86,6 +87,11 @@ def measure_sample_rate(
     return RateMeasurement((len(stamps) - 1) / (stamps[-1] - stamps[0]), len(stamps), timeouts)
 
 
+def rate_matches(measured_hz: float, expected_hz: float) -> bool:
+    """Within ±20 % of the configured rate (10 vs 80 is 87 % off; jitter is under 5 %)."""
+    return abs(measured_hz - expected_hz) <= RATE_TOLERANCE * expected_hz
+
+
 def check_sample_rate(
     sensor: ForceSensor, clock: Clock, expected_hz: float, *, conversions: int | None = None
 ) -> CheckItem:
@@ -96,7 +102,7 @@ def check_sample_rate(
         return CheckItem("sample_rate", False, None, "Hz",
                          f"no conversions from the HX711 ({got.timeouts} timeouts): "
                          "check DOUT/SCK wiring and power")
-    ok = abs(got.measured_hz - expected_hz) <= RATE_TOLERANCE * expected_hz
+    ok = rate_matches(got.measured_hz, expected_hz)
     message = f"{got.measured_hz:.1f} conversions/s, config says {expected_hz:g}"
     if not ok:
         message += " - check the HX711 RATE pin (low = 10/s, high = 80/s) or sample_rate_hz"
