@@ -39,13 +39,13 @@ if str(ROOT) not in sys.path:
 from config.device import DeviceConfig  # noqa: E402
 from config.mqtt import MqttSettings  # noqa: E402
 from config.plan import TherapyPlan  # noqa: E402
-from firmware.mqtt_service import MqttService, MqttSessionSink  # noqa: E402
-from firmware.publisher import Publisher  # noqa: E402
+from firmware.mqtt.publisher import Publisher  # noqa: E402
+from firmware.mqtt.service import MqttService, MqttSessionSink  # noqa: E402
+from firmware.protocol.topics import Topics  # noqa: E402
+from firmware.realtime.sinks import SessionInfo  # noqa: E402
 from firmware.session.controller import SessionController  # noqa: E402
 from firmware.session.summary import resolve_plan  # noqa: E402
-from firmware.sinks import SessionInfo  # noqa: E402
-from firmware.store_writer import StoreWriter  # noqa: E402
-from firmware.topics import Topics  # noqa: E402
+from firmware.storage.writer import StoreWriter  # noqa: E402
 from tests.mqtt_broker import Mosquitto  # noqa: E402
 
 RATE = 80

@@ -15,9 +15,9 @@ import time
 
 from config.device import DeviceConfig
 from config.plan import TherapyPlan
-from firmware.sampler import Sampler
+from firmware.realtime.sampler import Sampler
+from firmware.realtime.virtual import run_virtual_session
 from firmware.session.controller import SessionController
-from firmware.virtual_session import run_virtual_session
 from hal.clock import VirtualClock
 from simulator.haptics import RecordingHaptics
 from simulator.loadcell import SIMULATED_CALIBRATION, SimulatedLoadCell

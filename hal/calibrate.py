@@ -2,7 +2,7 @@
 
 Pure-ish functions over a ``ForceSensor`` and a ``Clock`` (so they run the
 same on the device, over the pin emulator, and in virtual-time tests); the
-``presspoint calibrate`` command in ``firmware/cli_hardware.py`` only wires
+``presspoint calibrate`` command in ``firmware/cli/hardware.py`` only wires
 them up and prints.
 
 Calibration maps counts to newtons as ``force = (raw - offset) / counts_per_newton``

@@ -3,7 +3,7 @@
 We keep Adafruit's class as the bit-banging protocol driver (its pulse
 sequence is the part worth not rewriting) and fix, here and only here, its
 known defects in version 1.1.2.  Each fix is marked ``FIX n`` below and
-``tests/test_hx711_adapter_contract.py`` fails if the library changes under
+``tests/hal/test_hx711_adapter_contract.py`` fails if the library changes under
 one of them, so an upgrade is noticed instead of silently double-fixed.
 
 FIX 1  ``microcontroller.disable_interrupts()/enable_interrupts()``: Blinka

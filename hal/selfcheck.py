@@ -2,7 +2,7 @@
 
 Each check returns a ``CheckItem`` with pass/fail and a message a person can
 act on.  ``rate_matches`` is also what the daemon's start-up rate check
-(``firmware/rate_check.py``) uses: a chip converting at 10/s while the config
+(``firmware/health/rate_check.py``) uses: a chip converting at 10/s while the config
 says 80 (the RATE pin jumper) is the most common wiring fault and makes every
 timing in a session wrong.
 """

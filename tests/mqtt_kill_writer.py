@@ -15,10 +15,10 @@ from pathlib import Path
 from config.device import DeviceConfig
 from config.mqtt import MqttSettings
 from config.plan import TherapyPlan
-from firmware.mqtt_service import MqttService
+from firmware.mqtt.service import MqttService
+from firmware.realtime.sinks import SessionInfo
 from firmware.session.controller import SessionController
 from firmware.session.summary import resolve_plan
-from firmware.sinks import SessionInfo
 
 RATE = 80
 

@@ -11,14 +11,14 @@ from typing import Any
 from config.device import DeviceConfig, StorageSettings
 from config.mqtt import MqttSettings
 from config.plan import TherapyPlan
-from firmware.mqtt_service import MqttService
-from firmware.plan_updates import PlanUpdater, PlanUpdateService
+from firmware.device.sim_setup import build_rig
+from firmware.mqtt.service import MqttService
+from firmware.plans.updater import PlanUpdater, PlanUpdateService
+from firmware.realtime.sinks import MemorySink, SessionSink
+from firmware.realtime.virtual import run_virtual_session
 from firmware.session.summary import SessionSummary
-from firmware.sim_setup import build_rig
-from firmware.sinks import MemorySink, SessionSink
 from firmware.therapist.collect import Collector
 from firmware.therapist.store import SessionData
-from firmware.virtual_session import run_virtual_session
 from hal.clock import VirtualClock
 
 DEVICE = "dev1"

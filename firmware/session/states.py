@@ -45,7 +45,7 @@ class AbortReason(StrEnum):
 
 
 class Cue(StrEnum):
-    """Haptic cues the person feels.  Patterns: firmware/haptic_patterns.py."""
+    """Haptic cues the person feels.  Patterns: firmware/cues/patterns.py."""
 
     BREATH = "breath"
     ENTERED_BAND = "entered_band"

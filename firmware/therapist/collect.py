@@ -38,7 +38,7 @@ from pathlib import Path
 import aiomqtt
 
 from config.mqtt import MqttSettings
-from firmware.publisher import Backoff, describe_error
+from firmware.mqtt.publisher import Backoff, describe_error
 from firmware.therapist.connection import DEFAULT_SESSION_EXPIRY_S, make_client, payload_bytes
 from firmware.therapist.store import CollectStore, Ingested
 

@@ -1,4 +1,4 @@
-"""What each ``presspoint therapist`` sub-command does (``firmware.cli_therapist`` only parses).
+"""What each ``presspoint therapist`` sub-command does (``firmware.cli.therapist`` only parses).
 
 Every function takes the parsed ``argparse.Namespace`` and returns an exit
 code; errors the user can fix are ``PresspointError`` (one line, exit 2).
@@ -15,14 +15,14 @@ from typing import TextIO
 from config.errors import PresspointError
 from config.loader import load_plan
 from config.units import STANDARD_GRAVITY, parse_force
-from firmware.plan_signing import DEFAULT_DEVICE_KEY_FILE, DeviceKey, load_key, write_key_file
+from firmware.protocol.plan_envelope import DEFAULT_DEVICE_KEY_FILE, DeviceKey, load_key, write_key_file
+from firmware.protocol.topics import check_level
 from firmware.therapist.collect import Collector
 from firmware.therapist.connection import resolve_settings
 from firmware.therapist.push import describe_plan, push_plan, show_plan
 from firmware.therapist.report import render_report
 from firmware.therapist.store import CollectStore
 from firmware.therapist.watch import run_watch
-from firmware.topics import check_level
 
 
 def _device(value: str) -> str:

@@ -30,7 +30,7 @@ from config.device import DEFAULT_DEVICE_MAX_N
 from config.errors import PresspointError
 from config.loader import load_device_config
 from config.mqtt import MqttConfigError, MqttSettings
-from firmware.publisher import describe_error
+from firmware.mqtt.publisher import describe_error
 
 #: Persistent sessions (the collector) are kept by the broker this long while disconnected.
 DEFAULT_SESSION_EXPIRY_S = 7 * 24 * 3600

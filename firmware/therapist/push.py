@@ -28,10 +28,10 @@ from pydantic import ValidationError
 from config.mqtt import MqttSettings
 from config.plan import TherapyPlan
 from config.units import kgf
-from firmware.plan_signing import DeviceKey, SignedPlan, sign_plan
-from firmware.plan_updates import PlanError, PlanState
+from firmware.plans.updater import PlanError, PlanState
+from firmware.protocol.plan_envelope import DeviceKey, SignedPlan, sign_plan
+from firmware.protocol.topics import Topics
 from firmware.therapist.connection import TherapistConnection, client_id, payload_bytes
-from firmware.topics import Topics
 
 EXIT_APPLIED = 0
 EXIT_REFUSED = 2

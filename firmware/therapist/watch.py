@@ -25,11 +25,11 @@ from pydantic import ValidationError
 
 from config.mqtt import MqttSettings
 from config.units import STANDARD_GRAVITY
-from firmware.mqtt_payloads import DeviceStatus, EventMessage, SamplesBatch
-from firmware.plan_updates import PlanError, PlanState
+from firmware.plans.updater import PlanError, PlanState
+from firmware.protocol.payloads import DeviceStatus, EventMessage, SamplesBatch
+from firmware.protocol.topics import Topics
 from firmware.session.summary import SessionSummary
 from firmware.therapist.connection import TherapistConnection, client_id, payload_bytes
-from firmware.topics import Topics
 
 
 @dataclass(frozen=True)

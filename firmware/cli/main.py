@@ -1,0 +1,304 @@
+"""The ``presspoint`` command line.
+
+Every error a user can fix (bad file, bad plan, bad trace, unknown scenario)
+is printed as one line on stderr with exit code 2 - never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from config.device import DeviceConfig
+from config.errors import PresspointError
+from config.loader import check_file, load_device_config, load_plan
+from config.plan import TherapyPlan
+from firmware.cli.text_report import LiveDisplay, format_summary
+from firmware.device.logging_setup import setup_logging
+from firmware.device.sim_setup import SimulatedRig, build_rig
+from firmware.protocol import schemas
+from firmware.realtime.sinks import MemorySink, SessionSink
+from firmware.realtime.virtual import run_virtual_session
+from firmware.session.summary import SessionSummary
+from hal.clock import Clock, MonotonicClock, VirtualClock
+from simulator.profiles import SCENARIOS
+
+EXIT_OK = 0
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+Registrar = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
+
+
+def _add_session_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, help="device config TOML (defaults built in)")
+    parser.add_argument("--plan", type=Path, help="therapy plan TOML (default: config/defaults/plan.toml)")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--trace", type=Path, help="CSV force trace with header time_s,force_n")
+    source.add_argument("--scenario", choices=sorted(SCENARIOS), help="scripted pressing profile (default: normal)")
+    parser.add_argument("--pins", action="store_true", help="go through the real HX711 driver over an emulated chip")
+    parser.add_argument("--noise", type=float, default=0.0, metavar="N", help="sensor noise, standard deviation in N")
+    parser.add_argument("--seed", type=int, default=1, help="seed for the noise")
+    parser.add_argument("--broker", help="publish to mqtt[s]://[user:pass@]host:port")
+
+
+def build_parser(extra: Sequence[Registrar] = ()) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="presspoint", description="Smart pressure massage tool firmware.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    simulate = sub.add_parser("simulate", help="run a whole session against the simulator")
+    _add_session_options(simulate)
+    simulate.add_argument("--json", action="store_true", help="print the session summary as one JSON object")
+    simulate.add_argument("--realtime", action="store_true", help="run in real time with a live view")
+    simulate.add_argument(
+        "--flush-timeout", type=float, metavar="S", help="seconds to wait for the outbox after the session (default 10)"
+    )
+    simulate.set_defaults(func=cmd_simulate)
+
+    run = sub.add_parser("run", help="run the device runtime (real time)")
+    _add_session_options(run)
+    run.add_argument("--simulate", action="store_true", help="use simulated hardware")
+    run.add_argument("--json", action="store_true", help="print each session summary as JSON (one per line)")
+    run.add_argument(
+        "--sessions", type=int, metavar="N", help="exit after N sessions (0: never; default 1 simulated, 0 on hardware)"
+    )
+    run.add_argument("--wait-button", action="store_true", help="simulated: wait for a button press to start")
+    run.add_argument("--motor-log", type=Path, help="simulated: append every motor level change to this file")
+    run.add_argument("--flush-timeout", type=float, metavar="S", help="seconds to wait for the outbox at exit")
+    run.add_argument(
+        "--mode",
+        choices=["session", "ppt"],
+        default="session",
+        help="guided sessions, or pressure pain threshold trials (a press during a trial marks first discomfort)",
+    )
+    run.add_argument(
+        "--press-at",
+        type=float,
+        metavar="S",
+        help="simulated: the person presses the button S seconds into each session or trial",
+    )
+    run.set_defaults(func=cmd_run)
+
+    config = sub.add_parser("config", help="check config files, export JSON Schemas")
+    config_sub = config.add_subparsers(dest="config_command", required=True)
+    check = config_sub.add_parser("check", help="validate a plan or device config; exit 0 or 2")
+    check.add_argument("file", type=Path)
+    check.add_argument("--config", type=Path, help="device config whose device_max a plan must respect")
+    check.set_defaults(func=cmd_config_check)
+    schema = config_sub.add_parser("schema", help="print or write the JSON Schemas")
+    schema.add_argument("name", nargs="?", choices=sorted(schemas.SCHEMAS), help="one schema (default: all)")
+    schema.add_argument("--out", type=Path, help="write <name>.schema.json files into this folder")
+    schema.set_defaults(func=cmd_config_schema)
+
+    scenarios = sub.add_parser("scenarios", help="list the built-in pressing scenarios")
+    scenarios.set_defaults(func=cmd_scenarios)
+
+    for register in extra:
+        register(sub)
+    return parser
+
+
+# ---------------------------------------------------------------- commands
+
+
+def _load(args: argparse.Namespace) -> tuple[DeviceConfig, TherapyPlan]:
+    device = load_device_config(args.config)
+    plan_path = args.plan if args.plan is not None else device.plan_file
+    plan = load_plan(plan_path, device.device_max)
+    return device, plan
+
+
+def _print_summary(summary: SessionSummary, events: list[dict[str, object]], as_json: bool) -> None:
+    if as_json:
+        sys.stdout.write(summary.to_json() + "\n")
+    else:
+        print(format_summary(summary, events))
+
+
+@dataclass
+class _SimulatedRun:
+    """What both ways of ``simulate`` set up: the rig, the sinks, the publishing."""
+
+    rig: SimulatedRig
+    memory: MemorySink
+    sinks: list[SessionSink]
+    publishing: _Publishing | None
+
+    def close(self) -> None:
+        self.rig.close()
+
+    def finish(self, summary: SessionSummary, as_json: bool) -> None:
+        _print_summary(summary, self.memory.events, as_json)
+        if self.publishing is not None:
+            self.publishing.flush_and_report()
+
+
+def _simulated_run(args: argparse.Namespace, device: DeviceConfig, plan: TherapyPlan, clock: Clock) -> _SimulatedRun:
+    rig = build_rig(
+        plan,
+        device,
+        clock,
+        trace=args.trace,
+        scenario=args.scenario,
+        pins=args.pins,
+        noise_n=args.noise,
+        seed=args.seed,
+    )
+    memory = MemorySink()
+    publishing = _publishing(args, device)
+    sinks: list[SessionSink] = [memory] if publishing is None else [memory, publishing.sink]
+    return _SimulatedRun(rig, memory, sinks, publishing)
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    device, plan = _load(args)
+    if args.realtime:
+        return _run_realtime(args, device, plan, json_output=args.json)
+    clock = VirtualClock()
+    run = _simulated_run(args, device, plan, clock)
+    try:
+        summary = run_virtual_session(
+            plan,
+            sampler=run.rig.sampler,
+            haptics=run.rig.haptics,
+            clock=clock,
+            device_id=device.device_id,
+            device_max_n=device.device_max,
+            sinks=run.sinks,
+            stop_at_s=run.rig.stop_at_s,
+        )
+    finally:
+        run.close()
+    run.finish(summary, args.json)
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from firmware.device.app import run_device
+
+    device, plan = _load(args)
+    if device.hardware.backend == "simulated":
+        args.simulate = True
+    return run_device(device, plan, args)
+
+
+def _run_realtime(args: argparse.Namespace, device: DeviceConfig, plan: TherapyPlan, *, json_output: bool) -> int:
+    """``simulate --realtime``: one session on the wall clock with a live view."""
+    import signal
+
+    from firmware.realtime.runtime import StopRequest, run_realtime_session
+
+    run = _simulated_run(args, device, plan, MonotonicClock())
+    run.sinks.append(LiveDisplay(sys.stderr if json_output else sys.stdout))
+
+    async def main() -> SessionSummary:
+        stop = StopRequest()
+        loop = asyncio.get_running_loop()
+        if run.rig.stop_at_s is not None:
+            loop.call_later(run.rig.stop_at_s, stop.request, "button")
+        for sig, name in ((signal.SIGINT, "interrupt"), (signal.SIGTERM, "sigterm")):
+            loop.add_signal_handler(sig, stop.request, name)
+        return await run_realtime_session(
+            plan,
+            sampler=run.rig.sampler,
+            haptics=run.rig.haptics,
+            device_id=device.device_id,
+            device_max_n=device.device_max,
+            sinks=run.sinks,
+            stop=stop,
+        )
+
+    try:
+        summary = asyncio.run(main())
+    finally:
+        run.close()
+    run.finish(summary, json_output)
+    return EXIT_INTERRUPTED if summary.stop_source == "interrupt" else EXIT_OK
+
+
+def _publishing(args: argparse.Namespace, device: DeviceConfig) -> _Publishing | None:
+    """MQTT publishing for a CLI session, when a broker is configured (issue 4)."""
+    try:
+        from firmware.cli.publish import make_publishing
+    except ImportError:
+        if args.broker:
+            raise PresspointError("MQTT publishing is not available in this build") from None
+        return None
+    return make_publishing(args, device)
+
+
+class _Publishing(Protocol):
+    """What the MQTT hook hands back: a sink for the session, and a final flush."""
+
+    @property
+    def sink(self) -> SessionSink: ...
+
+    def flush_and_report(self) -> None: ...
+
+
+def cmd_config_check(args: argparse.Namespace) -> int:
+    device = load_device_config(args.config)
+    kind = check_file(args.file, device.device_max)
+    print(f"{args.file}: valid {kind}")
+    return EXIT_OK
+
+
+def cmd_config_schema(args: argparse.Namespace) -> int:
+    names = [args.name] if args.name else sorted(schemas.SCHEMAS)
+    if args.out is not None:
+        for path in schemas.write_schemas(args.out, names):
+            print(path)
+        return EXIT_OK
+    documents = {name: schemas.SCHEMAS[name]() for name in names}
+    print(json.dumps(documents[names[0]] if len(names) == 1 else documents, indent=2))
+    return EXIT_OK
+
+
+def cmd_scenarios(args: argparse.Namespace) -> int:
+    for scenario in SCENARIOS.values():
+        print(f"{scenario.name:<15} {scenario.expected_outcome:<10} {scenario.description}")
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------- entry point
+
+
+def _registrars() -> list[Registrar]:
+    """Sub-commands contributed by other modules (hardware, therapist tools)."""
+    found: list[Registrar] = []
+    for module_name in ("firmware.cli.hardware", "firmware.cli.therapist"):
+        try:
+            module = __import__(module_name, fromlist=["register"])
+        except ImportError as err:
+            if err.name != module_name:
+                raise
+            continue
+        found.append(module.register)
+    return found
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser(_registrars())
+    args = parser.parse_args(argv)
+    setup_logging(logging.DEBUG if args.verbose else logging.WARNING, crash_tracebacks=False)
+    try:
+        result: int = args.func(args)
+        return result
+    except PresspointError as err:
+        print(f"presspoint: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("presspoint: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,120 @@
+"""``presspoint therapist ...``: the therapist's tools (argument parsing only).
+
+``firmware.cli.main`` calls ``register(subparsers)`` if this module exists; the
+work is done in ``firmware.therapist.commands``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from config.profile import Profile
+from firmware.algometry.trial import PptMeasurement
+from firmware.plans.updater import PlanError, PlanState
+from firmware.protocol import schemas
+from firmware.protocol.plan_envelope import SignedPlan
+
+#: Defaults shown in --help (kept here so parsing imports nothing heavy).
+DEFAULT_CLIENT_ID = "presspoint-collector"
+DEFAULT_SESSION_EXPIRY_S = 7 * 24 * 3600
+
+# Exported by `presspoint config schema` (committed copies in config/schema/).
+# Registered at import: firmware.cli.main imports this module before it builds its parser.
+THERAPIST_SCHEMAS: dict[str, type[BaseModel]] = {
+    "profile": Profile,
+    "mqtt-plan-set": SignedPlan,
+    "mqtt-plan-state": PlanState,
+    "mqtt-plan-error": PlanError,
+    "mqtt-ppt": PptMeasurement,
+}
+for _name, _model in THERAPIST_SCHEMAS.items():
+    schemas.register_schema(_name, _model)
+
+
+def _command(name: str) -> Callable[[argparse.Namespace], int]:
+    """Import ``firmware.therapist.commands`` (aiomqtt, matplotlib hooks) only when a command runs."""
+
+    def run(args: argparse.Namespace) -> int:
+        from firmware.therapist import commands
+
+        result: int = getattr(commands, name)(args)
+        return result
+
+    return run
+
+
+def _broker_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--broker", help="mqtt[s]://[user:pass@]host:port (overrides --config)")
+    parser.add_argument("--config", type=Path, help="TOML file with an [mqtt] table (a device config works)")
+
+
+def register(sub: argparse._SubParsersAction[Any]) -> None:
+    therapist = sub.add_parser("therapist", help="therapist tools: push plans, watch, collect, report")
+    tsub = therapist.add_subparsers(dest="therapist_command", required=True)
+
+    plan = tsub.add_parser("plan", help="signed remote plans")
+    psub = plan.add_subparsers(dest="plan_command", required=True)
+    push = psub.add_parser("push", help="validate, sign and publish a plan; wait for the device's answer")
+    push.add_argument("--device", required=True, help="device id")
+    push.add_argument("--file", required=True, type=Path, help="plan TOML")
+    push.add_argument("--key", required=True, type=Path, help="the device's key file (from keygen)")
+    push.add_argument("--version", type=int, help="plan version (default: one above the device's)")
+    push.add_argument("--timeout", type=float, default=15.0, help="seconds to wait for the answer (default 15)")
+    push.add_argument("--device-max", help="the device's safe range for the local check (default 9 kgf)")
+    _broker_options(push)
+    push.set_defaults(func=_command("cmd_plan_push"))
+    show = psub.add_parser("show", help="the plan in force on a device and its last refusal")
+    show.add_argument("--device", required=True)
+    _broker_options(show)
+    show.set_defaults(func=_command("cmd_plan_show"))
+
+    watch = tsub.add_parser("watch", help="live view of a device: force, band, phase, countdown, cues, events")
+    watch.add_argument("--device", required=True)
+    watch.add_argument("--once", action="store_true", help="print the current state and exit")
+    watch.add_argument("--duration", type=float, help="stop after this many seconds")
+    _broker_options(watch)
+    watch.set_defaults(func=_command("cmd_watch"))
+
+    collect = tsub.add_parser("collect", help="store every device's sessions in SQLite (runs until Ctrl-C)")
+    collect.add_argument("--db", required=True, type=Path)
+    collect.add_argument(
+        "--client-id",
+        default=DEFAULT_CLIENT_ID,
+        help=f"fixed client id of the persistent session (default {DEFAULT_CLIENT_ID})",
+    )
+    collect.add_argument(
+        "--session-expiry",
+        type=int,
+        default=DEFAULT_SESSION_EXPIRY_S,
+        help="seconds the broker keeps queueing for us while we are down (MQTT v5)",
+    )
+    collect.add_argument("--duration", type=float, help="stop after this many seconds")
+    _broker_options(collect)
+    collect.set_defaults(func=_command("cmd_collect"))
+
+    sessions = tsub.add_parser("sessions", help="list the sessions in a collected database")
+    sessions.add_argument("--db", required=True, type=Path)
+    sessions.add_argument("--device", help="only this device")
+    sessions.set_defaults(func=_command("cmd_sessions"))
+
+    report = tsub.add_parser("report", help="plot one session to PNG or SVG")
+    report.add_argument("session_id")
+    report.add_argument("--db", required=True, type=Path)
+    report.add_argument("--out", required=True, type=Path, help="FILE.png or FILE.svg")
+    report.set_defaults(func=_command("cmd_report"))
+
+    ppt = tsub.add_parser("ppt", help="pressure pain thresholds in a collected database, with suggested limits")
+    ppt.add_argument("--db", required=True, type=Path)
+    ppt.add_argument("--device", help="only this device")
+    ppt.set_defaults(func=_command("cmd_ppt"))
+
+    keygen = tsub.add_parser("keygen", help="make a device's plan-signing key and say how to install it")
+    keygen.add_argument("--device", required=True)
+    keygen.add_argument("--out", type=Path, help="key file to create (default ./<device>.key)")
+    keygen.add_argument("--force", action="store_true", help="replace an existing key file")
+    keygen.set_defaults(func=_command("cmd_keygen"))

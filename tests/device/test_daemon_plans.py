@@ -1,0 +1,271 @@
+"""The daemon with the therapist's pieces: plan updates between sessions, profile refusals.
+
+In-process, real time, short: sessions are stopped by a button press.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from config.plan import TherapyPlan
+from config.profile import check_start, validate_profile
+from firmware.cues.patterns import PATTERNS
+from firmware.device.daemon import DaemonOptions, DeviceDaemon, FixedPlan
+from firmware.device.sdnotify import Notifier
+from firmware.plans.updater import PlanUpdater, PlanUpdateService, UpdateStatus
+from firmware.protocol.plan_envelope import DeviceKey, sign_plan
+from firmware.protocol.topics import Topics
+from firmware.realtime.sampler import Sampler
+from firmware.session.states import Cue
+from hal.clock import MonotonicClock
+from simulator.armed_source import ArmedSource
+from simulator.haptics import RecordingHaptics
+from simulator.loadcell import SIMULATED_CALIBRATION, SimulatedLoadCell
+from simulator.trace import parse_trace_csv
+from tests.conftest import DEVICE_MAX_N
+
+KEY = DeviceKey(bytes(range(32)))
+GENTLE = TherapyPlan(target="2 kgf", tolerance="2.8 kgf", therapist_max="3.5 kgf")
+
+
+def daemon_for(plans: object, gate=None) -> tuple[DeviceDaemon, RecordingHaptics, ArmedSource]:  # type: ignore[no-untyped-def]
+    clock = MonotonicClock()
+    source = ArmedSource(parse_trace_csv("time_s,force_n\n0,0\n0.2,29.4\n", "press"))
+    sensor = SimulatedLoadCell(source, clock, sample_rate_hz=80)
+    haptics = RecordingHaptics(clock)
+    daemon = DeviceDaemon(
+        plans=plans,  # type: ignore[arg-type]
+        sampler=Sampler(sensor, SIMULATED_CALIBRATION, clock),
+        haptics=haptics,
+        device_id="dev1",
+        device_max_n=DEVICE_MAX_N,
+        notifier=Notifier(None),
+        options=DaemonOptions(sessions=1, auto_start=True),
+        gate=gate,
+        on_session_start=source.arm,
+    )
+    return daemon, haptics, source
+
+
+def test_plan_pushed_during_a_session_applies_only_after_it(tmp_path: Path) -> None:
+    updater = PlanUpdater(
+        device_id="dev1", device_max_n=DEVICE_MAX_N, key=KEY, state_dir=tmp_path, local_plan=TherapyPlan()
+    )
+    service = PlanUpdateService(updater, Topics("dev1"))
+    daemon, haptics, _ = daemon_for(service)
+    seen: dict[str, object] = {}
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        run = asyncio.create_task(daemon.run())
+        while daemon.phase != "hold":
+            await asyncio.sleep(0.02)
+        payload = sign_plan(GENTLE, device_id="dev1", version=2, key=KEY).to_json()
+        result = await asyncio.to_thread(service.receive, payload)
+        seen["during"] = (result.status, updater.version, updater.plan.target)
+        loop.call_later(0.2, daemon.press)  # stop the session
+        await run
+
+    asyncio.run(main())
+    status, version, target = seen["during"]  # type: ignore[misc]
+    assert status is UpdateStatus.QUEUED
+    assert (version, target) == (0, TherapyPlan().target)  # unchanged while the session ran
+    [summary] = daemon.result.summaries
+    assert summary.outcome == "stopped"
+    assert summary.plan.target_n == TherapyPlan().target  # the session kept its plan
+    assert updater.version == 2 and updater.plan.target == GENTLE.target  # applied after it
+    assert haptics.level == 0.0
+
+
+def test_uncleared_contraindication_refuses_with_the_refused_cue() -> None:
+    profile = validate_profile(
+        {
+            "name": "P-1",
+            "screened_on": "2026-11-01",
+            "contraindications": {"osteoporosis": {"cleared_by_clinician": False}},
+        }
+    )
+
+    def gate(plan: TherapyPlan) -> TherapyPlan | str:
+        decision = check_start(profile, plan, DEVICE_MAX_N)
+        return decision.plan if decision.plan is not None else decision.describe()
+
+    daemon, haptics, _ = daemon_for(FixedPlan(TherapyPlan()), gate)
+    asyncio.run(daemon.run())
+    assert daemon.result.summaries == []
+    [reason] = daemon.result.refusals
+    assert "osteoporosis" in reason.lower() and "not cleared" in reason
+    levels = [level for _, level in haptics.changes]
+    expected = [level for level, _ in PATTERNS[Cue.REFUSED]]
+    assert levels == expected  # the refused pattern, exactly, ending off
+    assert haptics.level == 0.0
+
+
+def test_personal_tolerance_is_the_one_the_session_uses() -> None:
+    profile = validate_profile({"name": "P-2", "screened_on": "2026-11-01", "personal_tolerance": "3.6 kgf"})
+
+    def gate(plan: TherapyPlan) -> TherapyPlan | str:
+        decision = check_start(profile, plan, DEVICE_MAX_N)
+        return decision.plan if decision.plan is not None else decision.describe()
+
+    daemon, _, _ = daemon_for(FixedPlan(TherapyPlan()), gate)
+
+    async def main() -> None:
+        run = asyncio.create_task(daemon.run())
+        while daemon.phase != "hold":
+            await asyncio.sleep(0.02)
+        daemon.press()
+        await run
+
+    asyncio.run(main())
+    [summary] = daemon.result.summaries
+    assert summary.plan.tolerance_n == profile.personal_tolerance
+    assert summary.plan.therapist_max_n == TherapyPlan().therapist_max
+
+
+def test_tip_pressed_at_start_is_refused_not_tared() -> None:
+    daemon, _, source = daemon_for(FixedPlan(TherapyPlan()))
+    source.idle_n = 10.0  # someone is pressing before the session starts
+    asyncio.run(daemon.run())
+    assert daemon.result.summaries == []
+    assert daemon.result.refusals and "release it" in daemon.result.refusals[0]
+
+
+def test_button_semantics_down_stops_short_starts_long_is_the_gesture() -> None:
+    gestures: list[str] = []
+
+    def on_hold() -> Cue:
+        gestures.append("hold")
+        return Cue.ENTERED_BAND
+
+    daemon, haptics, _ = daemon_for(FixedPlan(TherapyPlan()))
+    daemon.options = DaemonOptions(sessions=1, auto_start=False)
+    daemon.on_hold = on_hold
+
+    async def main() -> None:
+        run = asyncio.create_task(daemon.run())
+        while daemon.phase != "idle":
+            await asyncio.sleep(0.02)
+        daemon.button_down()
+        daemon.button_up(2.5)  # a long hold while idle: the gesture, not a session
+        assert gestures == ["hold"] and daemon.phase == "idle"
+        assert not daemon._start_requested.is_set()
+        daemon.button_down()
+        daemon.button_up(0.1)  # a short press: start
+        while daemon.phase != "hold":
+            await asyncio.sleep(0.02)
+        daemon.button_down()  # stops at once, before the release
+        await run
+        daemon.button_up(0.1)  # the release of the stopping press starts nothing
+
+    asyncio.run(main())
+    [summary] = daemon.result.summaries
+    assert summary.outcome == "stopped" and summary.stop_source == "button"
+    assert haptics.level == 0.0
+
+
+def test_pain_threshold_trial_through_the_daemon(tmp_path: Path, cli_env: dict[str, str]) -> None:
+    import json
+    import subprocess
+
+    from tests.conftest import PRESSPOINT
+
+    config = tmp_path / "device.toml"
+    config.write_text(f'device_id = "ppt-1"\n[storage]\nstate_dir = "{tmp_path / "state"}"\n')
+    result = subprocess.run(
+        [
+            PRESSPOINT,
+            "run",
+            "--simulate",
+            "--config",
+            str(config),
+            "--mode",
+            "ppt",
+            "--scenario",
+            "slow-ramp",
+            "--press-at",
+            "4",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        env=cli_env,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    measured = json.loads(result.stdout.strip().splitlines()[-1])
+    assert measured["schema"] == "presspoint.ppt/1" and measured["outcome"] == "recorded"
+    # 0.8 kgf/s from t = 1 s, pressed ~3 s after contact: about 2.3-2.5 kgf.
+    assert 20.0 < measured["threshold_n"] < 26.0
+    assert measured["rate_ok"] is True
+    assert measured["suggestion"]["tolerance_n"] < measured["threshold_n"]
+    # Stored for publishing, retained, on <prefix>/<device>/ppt.
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "state" / "presspoint.sqlite3") as db:
+        topics = [row[0] for row in db.execute("SELECT topic FROM outbox")]
+    assert "presspoint/ppt-1/ppt" in topics
+
+
+def test_run_with_an_uncleared_profile_refuses_and_says_why(tmp_path: Path, cli_env: dict[str, str]) -> None:
+    import json
+    import sqlite3
+    import subprocess
+
+    from tests.conftest import PRESSPOINT, ROOT
+
+    profile = ROOT / "config" / "examples" / "profiles" / "profile-uncleared.toml"
+    config = tmp_path / "device.toml"
+    config.write_text(
+        f'device_id = "ref-1"\nprofile_file = "{profile}"\n[storage]\nstate_dir = "{tmp_path / "state"}"\n'
+    )
+    result = subprocess.run(
+        [PRESSPOINT, "run", "--simulate", "--config", str(config), "--json"],
+        capture_output=True,
+        text=True,
+        env=cli_env,
+        timeout=60,
+    )
+    assert result.returncode == 3, result.stderr
+    assert result.stdout == ""
+    assert "not cleared by a clinician" in result.stderr
+    with sqlite3.connect(tmp_path / "state" / "presspoint.sqlite3") as db:
+        rows = db.execute("SELECT topic, payload FROM outbox WHERE topic = 'presspoint/ref-1/event'").fetchall()
+    [(_, payload)] = rows
+    event = json.loads(payload)
+    assert event["type"] == "session_refused"
+    assert "osteoporosis" in event["reason"].lower()
+
+
+def test_threshold_trial_plays_each_cue_the_trial_decides_once() -> None:
+    """A recorded threshold is answered by the done pattern, once (it used to be queued twice)."""
+    clock = MonotonicClock()
+    ramp = parse_trace_csv("time_s,force_n\n0,0\n0.2,0\n3.2,20\n", "slow ramp, ~0.7 kgf/s")
+    source = ArmedSource(ramp)
+    haptics = RecordingHaptics(clock)
+    daemon = DeviceDaemon(
+        plans=FixedPlan(TherapyPlan()),
+        sampler=Sampler(SimulatedLoadCell(source, clock, sample_rate_hz=80), SIMULATED_CALIBRATION, clock),
+        haptics=haptics,
+        device_id="dev1",
+        device_max_n=DEVICE_MAX_N,
+        notifier=Notifier(None),
+        options=DaemonOptions(sessions=1, auto_start=True, mode="ppt"),
+        on_session_start=source.arm,
+    )
+
+    async def main() -> None:
+        run = asyncio.create_task(daemon.run())
+        while daemon.phase != "ppt":
+            await asyncio.sleep(0.02)
+        asyncio.get_running_loop().call_later(2.0, daemon.button_down)  # first discomfort
+        await run
+
+    asyncio.run(main())
+    [result] = daemon.result.trials
+    assert result.outcome == "recorded" and result.threshold_n is not None
+    levels = [level for _, level in haptics.changes]
+    done = [level for level, _ in PATTERNS[Cue.DONE]]
+    assert levels == done, levels  # no too-fast cue on a slow ramp, and the done pattern exactly once
+    assert haptics.level == 0.0
