@@ -74,7 +74,7 @@ class SafetyMonitor:
             return Violation(
                 AbortReason.OVER_DEVICE_MAX,
                 force_n,
-                f"{force_n:.2f} N above the load cell's safe range {self.device_max_n:.2f} N",
+                f"{force_n:.2f} N, over the load cell's {self.device_max_n:.2f} N safe range",
             )
         if force_n <= self.tolerance_n:
             self._over_since = None
@@ -86,7 +86,7 @@ class SafetyMonitor:
             return Violation(
                 AbortReason.OVER_TOLERANCE,
                 force_n,
-                f"{force_n:.2f} N above tolerance {self.tolerance_n:.2f} N for {1000 * (t - since):.1f} ms",
+                f"{force_n:.2f} N, over the {self.tolerance_n:.2f} N tolerance for {1000 * (t - since):.1f} ms",
             )
         return None
 
