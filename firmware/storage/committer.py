@@ -14,7 +14,7 @@ from typing import Any
 from firmware.protocol.payloads import SessionEvent, utc_now_iso
 from firmware.storage.database import LocalDb, one_line
 from firmware.storage.messages import Outgoing, SessionMessages
-from firmware.storage.ops import Enqueue, Flush, Write, WriteBatch, WriteEvent, WriteSession, WriteSummary
+from firmware.storage.ops import Enqueue, FinishSession, Flush, StartSession, Write, WriteBatch, WriteEvent
 from firmware.storage.outbox import Outbox, OutboxMessage
 from firmware.storage.session_store import SessionStore
 
@@ -65,14 +65,14 @@ class Committer:
 
     def _apply_one(self, write: Write, done: list[tuple[Future[Any], Any]]) -> None:
         match write:
-            case WriteSession(sid, started_at, meta):
+            case StartSession(sid, started_at, meta):
                 self._store.start(sid, started_at, meta)
             case WriteEvent(sid, index, event):
                 self.write_event(sid, index, event)
             case WriteBatch(sid, index, times, forces, raws):
                 self._store.add_sample_batch(sid, index, times, forces, raws)
                 self._send(self._messages.samples(write))
-            case WriteSummary(sid, summary, outcome, fut):
+            case FinishSession(sid, summary, outcome, fut):
                 self._store.finish(sid, outcome, summary, utc_now_iso())
                 self._send(self._messages.summary(sid, summary))
                 if fut is not None:

@@ -1,11 +1,12 @@
 """What travels on the store writer's queue: one frozen dataclass per operation.
 
-Producers queue *calls* (``StartSession``, ``RecordEvent``, ``RecordSample``,
-``FinishSession``, ``Enqueue``, ``Flush``); the writer thread turns them into
-*writes* (``WriteSession``, ``WriteEvent``, ``WriteBatch``, ``WriteSummary``),
-which are what one transaction applies and, after a failed commit, what the
-retry applies again.  ``Enqueue`` and ``Flush`` are both: they need no
-preparing.  ``Call`` and ``Stop`` steer the thread and are never written.
+Producers queue *requests* (``StartSession``, ``RecordEvent``, ``RecordSample``,
+``FinishSession``, ``Enqueue``, ``Flush``); the writer thread prepares them
+into *writes*, which are what one transaction applies and, after a failed
+commit, what the retry applies again.  Events and samples become
+``WriteEvent`` (checked, numbered) and ``WriteBatch`` (about one second);
+the other requests are written as they are.  ``Call`` and ``Stop`` steer the
+thread and are never written.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 from firmware.protocol.payloads import SessionEvent
 from firmware.storage.outbox import Delivery, OutboxMessage, PayloadBuilder
 
-# -- calls, as the producers queue them -----------------------------------------
+# -- requests, as the producers queue them --------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,13 +81,6 @@ class Flush:
 
 
 @dataclass(frozen=True, slots=True)
-class WriteSession:
-    session_id: str
-    started_at: str
-    meta: Mapping[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
 class WriteEvent:
     session_id: str
     index: int
@@ -102,14 +96,6 @@ class WriteBatch:
     times: tuple[float, ...]
     forces: tuple[float, ...]
     raws: tuple[int | None, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class WriteSummary:
-    session_id: str
-    summary: bytes
-    outcome: str
-    done: Future[None] | None
 
 
 # -- steering the writer thread ----------------------------------------------------
@@ -129,6 +115,5 @@ class Stop:
 
 
 Request = StartSession | RecordEvent | RecordSample | FinishSession | CloseBatches | Enqueue | Flush
-Write = WriteSession | WriteEvent | WriteBatch | WriteSummary | Enqueue | Flush
-Pending = Request | Write
+Write = StartSession | WriteEvent | WriteBatch | FinishSession | Enqueue | Flush
 Queued = Request | Call | Stop

@@ -1,4 +1,4 @@
-"""Turns queued calls into writes: sessions rows, checked events, one-second sample batches.
+"""Turns queued requests into writes: session rows, checked events, one-second sample batches.
 
 No I/O but one count per session (where its event numbering resumes), so it
 runs on the writer thread before the transaction: a bad event is dropped here
@@ -21,15 +21,13 @@ from firmware.storage.ops import (
     Enqueue,
     FinishSession,
     Flush,
-    Pending,
     RecordEvent,
     RecordSample,
+    Request,
     StartSession,
     Write,
     WriteBatch,
     WriteEvent,
-    WriteSession,
-    WriteSummary,
 )
 from firmware.storage.session_store import SessionStore
 
@@ -62,8 +60,8 @@ class WritePlanner:
         """A session already stored (being recovered): write no new row for it."""
         self._known_sessions.add(session_id)
 
-    def prepare(self, items: Iterable[Pending]) -> list[Write]:
-        """The writes for ``items``; writes already prepared (a retry) pass through."""
+    def prepare(self, items: Iterable[Request]) -> list[Write]:
+        """The writes for ``items``, in order; a bad item is logged and left out."""
         writes: list[Write] = []
         for item in items:
             try:
@@ -74,7 +72,7 @@ class WritePlanner:
                 log.error("store writer: dropped a bad %s (%s)", _NOUN.get(type(item), "item"), one_line(exc))
         return writes
 
-    def _prepare_one(self, item: Pending, writes: list[Write]) -> None:
+    def _prepare_one(self, item: Request, writes: list[Write]) -> None:
         match item:
             case RecordSample(sid, t, force_n, raw):
                 self._add_sample(writes, sid, t, force_n, raw)
@@ -84,17 +82,17 @@ class WritePlanner:
                 writes.append(WriteEvent(sid, self.next_event_index(sid), parsed))
             case StartSession(sid, started_at, meta):
                 self._known_sessions.add(sid)
-                writes.append(WriteSession(sid, started_at, {"device_id": self._device_id, **meta}))
-            case FinishSession(sid, summary, outcome, done):
+                writes.append(StartSession(sid, started_at, {"device_id": self._device_id, **meta}))
+            case FinishSession(sid):
                 self._ensure_session(writes, sid)
                 self._close_batch(writes, sid)
-                writes.append(WriteSummary(sid, summary, outcome, done))
+                writes.append(item)
                 self._event_index.pop(sid, None)
                 self._known_sessions.discard(sid)
             case CloseBatches():
                 for sid in list(self._batches):
                     self._close_batch(writes, sid)
-            case WriteSession() | WriteEvent() | WriteBatch() | WriteSummary() | Enqueue() | Flush():
+            case Enqueue() | Flush():
                 writes.append(item)
 
     def next_event_index(self, session_id: str) -> int:
@@ -115,7 +113,7 @@ class WritePlanner:
                 self._bad_sessions.add(sid)
                 raise
             self._known_sessions.add(sid)
-            writes.append(WriteSession(sid, utc_now_iso(), {"device_id": self._device_id}))
+            writes.append(StartSession(sid, utc_now_iso(), {"device_id": self._device_id}))
 
     def _add_sample(self, writes: list[Write], sid: str, t: float, force_n: float, raw: int | None) -> None:
         index = max(0, math.floor(t / self._batch_s))

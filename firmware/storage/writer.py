@@ -40,13 +40,13 @@ from firmware.storage.ops import (
     Enqueue,
     FinishSession,
     Flush,
-    Pending,
     Queued,
     RecordEvent,
     RecordSample,
     Request,
     StartSession,
     Stop,
+    Write,
 )
 from firmware.storage.outbox import Delivery, DroppedBatch, Outbox, OutboxMessage, PayloadBuilder
 from firmware.storage.planner import WritePlanner
@@ -231,13 +231,14 @@ class StoreWriter:
     # -- writer thread --------------------------------------------------------
 
     def _run(self) -> None:
-        pending: list[Pending] = []
+        requests: list[Request] = []  # taken off the queue, not yet prepared
+        unwritten: list[Write] = []  # prepared, waiting for a commit that failed to be retried
         deadline = math.inf  # commit by then
         not_before = 0.0  # after a failed write: no retry before then
         urgent = False
         stopping = False
         while True:
-            wake = max(deadline, not_before) if pending else math.inf
+            wake = max(deadline, not_before) if requests or unwritten else math.inf
             timeout = None if wake == math.inf else max(0.0, wake - time.monotonic())
             try:
                 item: Queued | None = self._q.get(timeout=timeout)
@@ -251,32 +252,29 @@ class StoreWriter:
                         stopping = True
                     case _:
                         self._taken += 1
-                        if not pending:
+                        if not requests and not unwritten:
                             deadline = time.monotonic() + self._commit_interval_s
-                        pending.append(item)
+                        requests.append(item)
                         urgent = urgent or not isinstance(item, RecordSample)
                 try:
-                    item = self._q.get_nowait() if len(pending) < _MAX_PENDING else None
+                    item = self._q.get_nowait() if len(requests) + len(unwritten) < _MAX_PENDING else None
                 except queue.Empty:
                     item = None
             if stopping:
-                pending.append(CloseBatches())
+                requests.append(CloseBatches())
             now = time.monotonic()
-            if pending and (urgent or stopping or now >= deadline) and (stopping or now >= not_before):
-                if self._write(pending):
-                    pending = []
+            due = urgent or stopping or now >= deadline
+            if (requests or unwritten) and due and (stopping or now >= not_before):
+                unwritten += self._planner.prepare(requests)
+                requests = []
+                if self._committer.apply(unwritten):
+                    unwritten = []
                     deadline = math.inf
                 else:
                     not_before = now + max(1.0, self._commit_interval_s)
                 urgent = False
             if stopping:
                 return
-
-    def _write(self, pending: list[Pending]) -> bool:
-        """Prepare and commit ``pending``; on a database error keep the writes for a retry."""
-        writes = self._planner.prepare(pending)
-        pending[:] = writes  # prepared writes are what a retry applies
-        return self._committer.apply(writes)
 
     def _report_drops(self, dropped: Sequence[DroppedBatch]) -> None:
         """Outbox bound hit: tell each affected session's consumers what it lost (an event)."""
