@@ -5,9 +5,9 @@
 therefore shares nothing with MQTT but a queue: a broker that is slow, down or
 refusing cannot delay a sample or change a decision.
 
-``MqttSessionSink`` is the ``SessionSink`` the engine feeds; ``replay_interrupted_summary``
-rebuilds a session left ``running`` by a crash by replaying its stored samples
-through the session controller and closing it as ``interrupted``.
+``MqttSessionSink`` is the ``SessionSink`` the engine feeds.  At start a
+session a crash left ``running`` is closed as ``interrupted`` (see
+``firmware.storage.recovery``).
 """
 
 from __future__ import annotations
@@ -16,23 +16,19 @@ import asyncio
 import contextlib
 import logging
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future
-from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any
 
 from config.device import DeviceConfig
 from config.mqtt import MqttSettings
-from config.plan import DEVICE_MAX_CONTEXT_KEY, TherapyPlan
 from firmware.mqtt.publisher import FlushReport, Publisher
 from firmware.protocol.topics import Topics
 from firmware.realtime.sinks import SessionInfo
-from firmware.session.controller import SessionController
 from firmware.session.decisions import Decision, PhaseChange, decision_to_event
-from firmware.session.summary import ResolvedPlan, SessionSummary, build_summary
-from firmware.storage.session_store import InterruptedSummaryBuilder, SessionRow, StoredSample
+from firmware.session.summary import SessionSummary
+from firmware.storage.recovery import InterruptedSummaryBuilder, replay_interrupted_summary
 from firmware.storage.writer import StoreWriter
 
 log = logging.getLogger("presspoint.mqtt")
@@ -200,54 +196,3 @@ class MqttSessionSink:
             self.summary_stored.result(self._wait_summary_s)
         except Exception as exc:
             log.error("session %s: summary not confirmed on disk within %.1f s (%s)", sid, self._wait_summary_s, exc)
-
-
-def replay_interrupted_summary(
-    row: SessionRow, events: Sequence[Mapping[str, Any]], samples: Sequence[StoredSample]
-) -> bytes:
-    """The summary of a session a crash left open: replay its samples, close it ``interrupted``.
-
-    Uses the plan and sample rate stored when the session started, so holds,
-    cues, peak and abort are what the controller decided on the stored data.
-    """
-    meta = row.meta
-    resolved = ResolvedPlan.model_validate(meta["plan"])
-    plan = TherapyPlan.model_validate(
-        {
-            "target": resolved.target_n,
-            "band": resolved.band,
-            "hold_s": resolved.hold_s,
-            "repetitions": resolved.repetitions,
-            "rest_s": resolved.rest_s,
-            "breaths_per_min": resolved.breaths_per_min,
-            "tolerance": resolved.tolerance_n,
-            "therapist_max": resolved.therapist_max_n,
-            "contact_threshold": resolved.contact_threshold_n,
-            "release_grace_s": resolved.release_grace_s,
-            "abort_debounce_ms": resolved.abort_debounce_ms,
-            "max_wait_for_contact_s": resolved.max_wait_for_contact_s,
-        },
-        context={DEVICE_MAX_CONTEXT_KEY: resolved.device_max_n},
-    )
-    controller = SessionController(
-        plan, sample_rate_hz=float(meta.get("sample_rate_hz", 80.0)), device_max_n=resolved.device_max_n
-    )
-    for sample in samples:
-        controller.on_sample(sample.t, sample.force_n)
-    last_t = max(
-        [s.t for s in samples] + [float(e["t"]) for e in events if isinstance(e.get("t"), int | float)], default=0.0
-    )
-    controller.interrupt(last_t)
-    try:
-        started_at = datetime.fromisoformat(row.started_at)
-    except ValueError:
-        started_at = datetime.now(UTC)
-    if started_at.tzinfo is None:
-        started_at = started_at.replace(tzinfo=UTC)
-    summary = build_summary(
-        controller,
-        session_id=row.session_id,
-        device_id=str(meta.get("device_id", "")),
-        started_at=started_at,
-    )
-    return summary.to_json().encode()

@@ -12,13 +12,11 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from config.plan import TherapyPlan
+from config.plan import TherapyPlan, validate_plan
 from firmware.session.states import AbortReason, HoldOutcome, Outcome
 
 if TYPE_CHECKING:
     from firmware.session.controller import SessionController
-
-SUMMARY_SCHEMA_ID = "presspoint.session/1"
 
 
 class AbortInfo(BaseModel):
@@ -113,6 +111,30 @@ def resolve_plan(plan: TherapyPlan, device_max_n: float) -> ResolvedPlan:
         release_grace_s=plan.release_grace_s,
         abort_debounce_ms=plan.abort_debounce_ms,
         max_wait_for_contact_s=plan.max_wait_for_contact_s,
+    )
+
+
+def plan_from_resolved(resolved: ResolvedPlan) -> TherapyPlan:
+    """The plan a summary records, back as a ``TherapyPlan`` (to replay a stored session).
+
+    Checked against the device maximum the session ran with, as when it started.
+    """
+    return validate_plan(
+        {
+            "target": resolved.target_n,
+            "band": resolved.band,
+            "hold_s": resolved.hold_s,
+            "repetitions": resolved.repetitions,
+            "rest_s": resolved.rest_s,
+            "breaths_per_min": resolved.breaths_per_min,
+            "tolerance": resolved.tolerance_n,
+            "therapist_max": resolved.therapist_max_n,
+            "contact_threshold": resolved.contact_threshold_n,
+            "release_grace_s": resolved.release_grace_s,
+            "abort_debounce_ms": resolved.abort_debounce_ms,
+            "max_wait_for_contact_s": resolved.max_wait_for_contact_s,
+        },
+        resolved.device_max_n,
     )
 
 

@@ -129,10 +129,6 @@ class LocalDb:
         if outer:
             self.conn.execute("COMMIT")
 
-    @property
-    def in_transaction(self) -> bool:
-        return self._depth > 0
-
     def get_meta(self, key: str, default: str | None = None) -> str | None:
         row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return default if row is None else str(row[0])
@@ -145,3 +141,9 @@ class LocalDb:
 
     def close(self) -> None:
         self.conn.close()
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception as one log line: its type and the first line of its message."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")

@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import TypedDict, Unpack
 
 from firmware.storage.database import LocalDb
 
@@ -42,9 +43,6 @@ class Kind(StrEnum):
     SUMMARY = "summary"
     DISCOVERY = "discovery"
     OTHER = "other"
-
-
-DROPPABLE = frozenset({Kind.SAMPLES})
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +79,22 @@ class DroppedBatch:
     """A sample batch removed to keep the outbox within its bound."""
 
     seq: int
+    session_id: str | None
+    t_from: float | None
+    t_to: float | None
+    items: int
+
+
+class Delivery(TypedDict, total=False):
+    """How a message is published and what it covers; a missing key takes the default below.
+
+    Defaults: ``qos`` 1, ``retain`` False, ``kind`` OTHER, ``session_id`` None,
+    ``t_from``/``t_to`` None (the time span of a sample batch), ``items`` 1.
+    """
+
+    qos: int
+    retain: bool
+    kind: Kind
     session_id: str | None
     t_from: float | None
     t_to: float | None
@@ -124,27 +138,18 @@ class Outbox:
 
     # -- writing ---------------------------------------------------------
 
-    def enqueue(
-        self,
-        topic: str,
-        payload: bytes | PayloadBuilder,
-        *,
-        qos: int = 1,
-        retain: bool = False,
-        kind: Kind = Kind.OTHER,
-        session_id: str | None = None,
-        t_from: float | None = None,
-        t_to: float | None = None,
-        items: int = 1,
-    ) -> OutboxMessage:
+    def enqueue(self, topic: str, payload: bytes | PayloadBuilder, **delivery: Unpack[Delivery]) -> OutboxMessage:
         """Store one message; ``payload`` may be a builder that gets its identity.
 
         Runs in the caller's transaction if there is one, else in its own
         (durable) transaction.
         """
+        qos = delivery.get("qos", 1)
         if qos not in (0, 1, 2):
             raise ValueError(f"qos must be 0, 1 or 2, got {qos}")
-        kind = Kind(kind)
+        retain = delivery.get("retain", False)
+        kind = Kind(delivery.get("kind", Kind.OTHER))
+        session_id = delivery.get("session_id")
         ident = MessageIdentity(self._next_seq, uuid.uuid4().hex, self._clock())
         body = payload(ident) if callable(payload) else bytes(payload)
         with self._db.transaction() as conn:
@@ -160,9 +165,9 @@ class Outbox:
                     qos,
                     int(retain),
                     session_id,
-                    t_from,
-                    t_to,
-                    items,
+                    delivery.get("t_from"),
+                    delivery.get("t_to"),
+                    delivery.get("items", 1),
                     ident.created_at,
                 ),
             )

@@ -3,18 +3,16 @@
 The device keeps its own copy of each session so that a crash, a kill or a
 power cut never loses more than the last uncommitted second: at restart a
 session still marked ``running`` is closed as ``interrupted`` with a summary
-built from what was stored (``recover`` and ``StoreWriter.recover_interrupted``).
+built from what was stored (see ``firmware.storage.recovery``).
 
-The session core owns the summary model; this module only stores its JSON and
-asks a caller-supplied builder for an interrupted one.  Not thread-safe: used
-by the thread that owns the ``LocalDb``.
+The session core owns the summary model; this module only stores its JSON.
+Not thread-safe: used by the thread that owns the ``LocalDb``.
 """
 
 from __future__ import annotations
 
 import json
-import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,10 +39,6 @@ class StoredSample:
     t: float
     force_n: float
     raw: int | None
-
-
-InterruptedSummaryBuilder = Callable[[SessionRow, Sequence[Mapping[str, Any]], Sequence[StoredSample]], bytes]
-"""Builds the JSON summary of a session that a crash left ``running``."""
 
 
 class SessionStore:
@@ -116,14 +110,6 @@ class SessionStore:
         ).fetchall()
         return [_row(r) for r in rows]
 
-    def list_sessions(self, limit: int = 100) -> list[SessionRow]:
-        rows = self._db.conn.execute(
-            "SELECT session_id, started_at, state, outcome, meta, summary, finished_at "
-            "FROM sessions ORDER BY rowid DESC LIMIT ?",
-            (limit,),
-        ).fetchall()
-        return [_row(r) for r in rows]
-
     def events(self, session_id: str) -> list[dict[str, Any]]:
         rows = self._db.conn.execute(
             "SELECT body FROM session_events WHERE session_id = ? ORDER BY idx", (session_id,)
@@ -145,12 +131,6 @@ class SessionStore:
             data = json.loads(body)
             out.extend(StoredSample(t, f, r) for t, f, r in zip(data["t"], data["f"], data["r"], strict=True))
         return out
-
-    def last_batch(self, session_id: str) -> int | None:
-        row = self._db.conn.execute(
-            "SELECT MAX(batch) FROM session_samples WHERE session_id = ?", (session_id,)
-        ).fetchone()
-        return None if row[0] is None else int(row[0])
 
     def prune_finished(self, keep: int) -> int:
         """Delete all but the ``keep`` most recent finished sessions; returns how many went."""
@@ -181,31 +161,3 @@ def _row(r: Sequence[Any]) -> SessionRow:
         None if r[5] is None else bytes(r[5]),
         r[6],
     )
-
-
-def fallback_interrupted_summary(
-    row: SessionRow, events: Sequence[Mapping[str, Any]], samples: Sequence[StoredSample]
-) -> bytes:
-    """A minimal ``interrupted`` summary for when the core's builder fails or is absent.
-
-    Keeps the fields a consumer needs to file the session (schema, ids,
-    outcome, duration, peak, sample count); the full one comes from the core.
-    """
-    forces = [s.force_n for s in samples if math.isfinite(s.force_n)]
-    last_t = max(
-        [s.t for s in samples] + [float(e["t"]) for e in events if isinstance(e.get("t"), int | float)], default=0.0
-    )
-    summary: dict[str, Any] = {
-        "schema": "presspoint.session/1",
-        "session_id": row.session_id,
-        "device_id": row.meta.get("device_id"),
-        "started_at": row.started_at,
-        "outcome": "interrupted",
-        "abort": None,
-        "plan": row.meta.get("plan"),
-        "holds": [],
-        "peak_force_n": max(forces, default=0.0),
-        "duration_s": last_t,
-        "samples": len(samples),
-    }
-    return json.dumps(summary).encode()

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
-from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -15,7 +14,6 @@ from firmware.protocol.payloads import EventMessage, SamplesBatch
 from firmware.protocol.topics import Topics
 from firmware.storage.database import LocalDb
 from firmware.storage.outbox import Kind, Outbox
-from firmware.storage.session_store import SessionRow, SessionStore, StoredSample
 from firmware.storage.writer import StoreWriter
 
 
@@ -163,44 +161,28 @@ def test_bad_event_is_logged_and_the_rest_kept(tmp_path: Path, caplog: pytest.Lo
     writer.close()
 
 
-def test_recovery_closes_running_sessions_as_interrupted(tmp_path: Path) -> None:
+_FAIL_EVENT_INSERTS = """
+CREATE TEMP TABLE failing (on_purpose INTEGER);
+INSERT INTO failing VALUES (1);
+CREATE TEMP TRIGGER fail_events BEFORE INSERT ON main.session_events WHEN EXISTS (SELECT 1 FROM temp.failing)
+BEGIN SELECT RAISE(ABORT, 'disk trouble'); END;
+"""
+
+
+def test_a_failed_commit_is_retried_and_nothing_is_lost(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, "presspoint.store")
     writer = _writer(tmp_path)
-    writer.session_started("s1", "2026-01-01T00:00:00+00:00", {"plan": {}})
-    for i in range(80 * 3):
-        writer.sample("s1", i / 80, 2.0, 100)
-    writer.event("s1", {"type": "phase", "t": 0.5, "phase": "ramp"})
+    conn = writer.db.conn
+    writer.submit(lambda: conn.executescript(_FAIL_EVENT_INSERTS)).result(5)
+    audit = writer.enqueue("presspoint/dev1/audit", b"{}")
+    writer.event("s1", {"type": "phase", "t": 0.0, "phase": "hold"})
+    with pytest.raises(OSError, match="write failed"):
+        audit.result(5)  # the whole transaction was rolled back
+    writer.submit(lambda: conn.execute("DELETE FROM temp.failing")).result(5)
+    writer.event("s1", {"type": "phase", "t": 1.0, "phase": "release"})
     writer.flush().result(5)
-    writer.close()  # closes the open batch like a clean stop, but the session stays running
-
-    seen: list[tuple[SessionRow, int, int]] = []
-
-    def build(row: SessionRow, events: Sequence[Mapping[str, Any]], samples: Sequence[StoredSample]) -> bytes:
-        seen.append((row, len(events), len(samples)))
-        return json.dumps({"session_id": row.session_id, "outcome": "interrupted", "samples": len(samples)}).encode()
-
-    again = StoreWriter(tmp_path / "state.db", topics=Topics("dev1"))
-    assert again.recover_interrupted(build) == ["s1"]
-    assert seen[0][0].state == "running" and seen[0][1:] == (1, 240)
-    row = again.store.get("s1")
-    assert row is not None and row.state == "finished" and row.outcome == "interrupted"
-    messages = again.outbox.peek(100)
-    assert messages[-1].kind == Kind.SUMMARY and json.loads(messages[-1].payload)["samples"] == 240
-    last_event = EventMessage.model_validate_json(messages[-2].payload)
-    assert last_event.event.type == "interrupted" and last_event.index == 1
-    assert again.recover_interrupted(build) == []  # nothing left to recover
-    again.close()
-
-
-def test_recovery_survives_a_failing_builder(tmp_path: Path) -> None:
-    store = SessionStore(LocalDb(tmp_path / "state.db"))
-    store.start("s9", "2026-01-01T00:00:00+00:00", {"device_id": "dev1"})
-    store.add_sample_batch("s9", 0, [0.0, 0.5], [1.0, 3.0], [1, 2])
-
-    def broken(*_: object) -> bytes:
-        raise RuntimeError("boom")
-
-    writer = StoreWriter(tmp_path / "state.db", topics=Topics("dev1"))
-    assert writer.recover_interrupted(broken) == ["s9"]
-    summary = json.loads(writer.outbox.peek(10)[-1].payload)
-    assert summary["outcome"] == "interrupted" and summary["samples"] == 2 and summary["peak_force_n"] == 3.0
+    assert [e["phase"] for e in writer.store.events("s1")] == ["hold", "release"]
+    assert [m.kind for m in writer.outbox.peek(10)] == [Kind.OTHER, Kind.EVENT, Kind.EVENT]
+    assert writer.stats().write_errors == 1 and caplog.text.count("write failed") == 1
+    assert "writing again" in caplog.text
     writer.close()
