@@ -11,6 +11,7 @@ mean a corrupt stream and close the link.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import struct
@@ -119,8 +120,6 @@ class Link:
     def close(self) -> None:
         for fd in (self.read_fd, self.write_fd):
             if fd is not None:
-                try:
+                with contextlib.suppress(OSError):
                     os.close(fd)
-                except OSError:
-                    pass
         self.read_fd = self.write_fd = None
