@@ -79,7 +79,9 @@ def test_the_purity_check_sees_a_breach() -> None:
     assert not purity_breaches(ROOT / "firmware/session/controller.py")
 
 
-@pytest.mark.xfail(strict=False, reason="big modules are being split right now (publisher, updater, writer, daemon, hx711)")
+@pytest.mark.xfail(
+    strict=False, reason="big modules are being split right now (publisher, updater, writer, daemon, hx711)"
+)
 def test_no_module_is_over_400_lines() -> None:
     sizes = {rel(path): n for path in modules(*SIZED_FOLDERS) if (n := len(path.read_text().splitlines())) > MAX_LINES}
     assert sizes == {}
