@@ -107,7 +107,7 @@ def main() -> None:
         print(f"SCHED_FIFO: {'on' if try_realtime_priority() else 'not available'}")
     latencies, cpu, wall, glitches, aborts, stats = asyncio.run(measure(args.seconds, args.rate))
     ms = [v * 1000 for v in latencies]
-    print(f"samples: {len(ms)} at {args.rate}/s over {wall:.1f} s wall; glitches dropped: {glitches}")
+    print(f"samples: {len(ms)} at {args.rate}/s over {wall:.1f} s wall; implausible readings counted: {glitches}")
     print(f"driver stats: {stats}")
     print(f"sessions aborted during the run: {len(aborts)} {sorted(set(aborts))[:3]}")
     print(

@@ -1,149 +1,29 @@
-"""Pressure pain threshold (PPT) mode: samples and a button in, a threshold (or an abort) out.
+"""Pressure pain threshold (PPT) trial: samples and a button in, a threshold (or an abort) out.
 
-The person presses slowly and presses the button at the first discomfort.
-Like the session core this is pure: no clock, no I/O; time is what the
-samples say, so the rules are exact and testable.
-
-Choices, and why:
-
-* **Ramp rate.** Faster ramps give higher measured thresholds; about
-  1 kgf/s is the common guidance, hence the default limit.  The rate is the
-  least-squares slope over the last ``rate_window_s`` (0.5 s) of samples
-  after a median-of-3 filter: the median removes single-sample spikes, the
-  regression averages the HX711's noise (at 80 Hz, 0.1 N of noise gives a
-  slope error of about 0.1 N/s, a hundredth of the limit).  Too fast is
-  entered above the limit and left only below ``rate_rearm_fraction`` of it
-  (hysteresis), so noise at the limit does not flicker the motor.  The cue is
-  ``Cue.TOO_HARD`` ("ease off") unless the device defines its own
-  (``too_fast_cue``), repeated every ``cue_repeat_s`` while still too fast.
-* **What is recorded.** The person reacts a few hundred ms after the
-  sensation and may already ease off (or press on) by then, so the force
-  *at* the press is a poor measure.  The threshold is the **peak of the
-  force smoothed over ``smoothing_s`` (0.1 s), from contact up to the
-  press**: the highest force the person actually held, without a single
-  noisy sample counting (the mean lags a steady ramp by rate × smoothing/2,
-  0.05 kgf at 1 kgf/s).  The force at the press and the raw peak are kept
-  too.  ``rate_ok`` says whether the mean ramp rate (contact to peak) stayed
-  within ``rate_ok_margin`` of the limit: a fast trial is recorded but flagged.
-* **Safety** is the session's: any sample above ``device_max`` aborts, force
-  above the tolerance for ``abort_debounce_ms`` aborts, a silent sensor (more
-  than 3 periods) or an implausible reading aborts.  A threshold above the
-  person's tolerance is therefore never recorded; the abort says so.
-* **Suggestions.** ``suggest_limits`` turns a threshold into a starting point
-  for the therapist: target 70 % of the PPT, tolerance 90 %, therapist
-  maximum 100 % (capped at ``device_max``).  Holding 60-90 s well below the
-  day's threshold stays tolerable, and the abort comes before the person
-  reaches it.  Suggestions are shown to the therapist, never applied by
-  themselves.
+The person presses slowly and presses the button at the first discomfort; the
+threshold is the peak of the smoothed force up to the press.  Pure like the
+session core: time is what the samples say.  Safety is the session's own
+``SafetyMonitor``.  Why each choice: docs/algometry.md.
 """
 
 from __future__ import annotations
 
-import math
-import statistics
-import uuid
-from collections import deque
-from dataclasses import asdict, dataclass
-from enum import StrEnum
-from typing import Any, Final, Literal
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
-from config.loader import describe_validation_error
-from config.plan import TherapyPlan, validate_plan
-from config.units import Force, kgf
-from firmware.protocol.payloads import utc_now_iso
-from firmware.protocol.topics import Topics
+from firmware.algometry.decisions import (
+    AlgometryDecision,
+    PressIgnored,
+    RateTooFast,
+    ThresholdRecorded,
+    TrialEnded,
+    TrialOutcome,
+)
+from firmware.algometry.moving_mean import MovingMean
+from firmware.algometry.ramp_rate import RampRateEstimator, TooFastCue
+from firmware.algometry.result import AlgometryResult
+from firmware.algometry.settings import AlgometrySettings
 from firmware.session.decisions import AbortDecision, CueDecision
+from firmware.session.hold import TIME_EPS
 from firmware.session.safety import SafetyMonitor
 from firmware.session.states import AbortReason, Cue
-
-PPT_SCHEMA: Final = "presspoint.ppt/1"
-_EPS = 1e-9
-
-
-class AlgometrySettings(BaseModel):
-    """How a PPT trial is run.  Defaults follow the common 1 kgf/s guidance."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    rate_limit_n_per_s: float = Field(kgf(1.0), gt=0, le=kgf(20), description="cue above this ramp rate, N/s")
-    rate_window_s: float = Field(0.5, ge=0.2, le=2.0, description="slope estimated over this much time")
-    rate_rearm_fraction: float = Field(0.8, gt=0, lt=1, description="too fast ends below this share of the limit")
-    cue_repeat_s: float = Field(1.5, ge=0.5, le=10, description="repeat the cue this often while too fast")
-    contact_threshold: Force = Field(kgf(0.3), gt=0)
-    smoothing_s: float = Field(0.1, ge=0, le=1, description="the threshold is the peak of this moving mean")
-    max_wait_for_contact_s: float = Field(30.0, ge=5, le=600)
-    max_trial_s: float = Field(120.0, ge=10, le=600, description="longest time from contact to the press")
-    abort_debounce_ms: float = Field(25.0, ge=0, le=100)
-    rate_ok_margin: float = Field(1.2, ge=1.0, le=3.0, description="rate_ok when mean rate <= limit × this")
-    too_fast_cue: Cue = Cue.TOO_HARD
-
-
-class TrialOutcome(StrEnum):
-    RECORDED = "recorded"
-    ABORTED = "aborted"
-    TIMED_OUT = "timed_out"
-    STOPPED = "stopped"
-
-
-@dataclass(frozen=True, slots=True)
-class RateTooFast:
-    t: float
-    rate_n_per_s: float
-    type: str = "rate_too_fast"
-
-
-@dataclass(frozen=True, slots=True)
-class ThresholdRecorded:
-    t: float
-    threshold_n: float
-    type: str = "threshold_recorded"
-
-
-@dataclass(frozen=True, slots=True)
-class PressIgnored:
-    t: float
-    reason: str
-    type: str = "press_ignored"
-
-
-@dataclass(frozen=True, slots=True)
-class TrialEnded:
-    t: float
-    outcome: TrialOutcome
-    type: str = "trial_ended"
-
-
-AlgometryDecision = CueDecision | AbortDecision | RateTooFast | ThresholdRecorded | PressIgnored | TrialEnded
-
-
-def decision_event(decision: AlgometryDecision) -> dict[str, Any]:
-    """A JSON-able dict of a decision (enums as strings), like the session's events."""
-    return {k: (str(v) if isinstance(v, StrEnum) else v) for k, v in asdict(decision).items()}
-
-
-@dataclass(frozen=True)
-class AlgometryResult:
-    """One trial, as recorded."""
-
-    outcome: TrialOutcome
-    threshold_n: float | None
-    force_at_press_n: float | None
-    peak_force_n: float
-    contact_at_s: float | None
-    press_at_s: float | None
-    peak_at_s: float | None
-    mean_rate_n_per_s: float | None
-    max_rate_n_per_s: float
-    rate_limit_n_per_s: float
-    rate_ok: bool | None
-    too_fast_cues: int
-    abort: AbortDecision | None
-    samples: int
-    duration_s: float
-    tolerance_n: float
-    device_max_n: float
 
 
 class AlgometryTrial:
@@ -166,6 +46,9 @@ class AlgometryTrial:
             abort_debounce_ms=settings.abort_debounce_ms,
             sample_period_s=self.sample_period_s,
         )
+        self._rate = RampRateEstimator(settings.rate_window_s)
+        self._too_fast = TooFastCue(settings.rate_limit_n_per_s, settings.rate_rearm_fraction, settings.cue_repeat_s)
+        self._smooth = MovingMean(settings.smoothing_s)
         self.outcome: TrialOutcome | None = None
         self.abort: AbortDecision | None = None
         self.samples = 0
@@ -173,18 +56,12 @@ class AlgometryTrial:
         self.ended_at: float | None = None
         self.contact_at: float | None = None
         self._contact_force = 0.0
-        self._last3: deque[float] = deque(maxlen=3)
-        self._window: deque[tuple[float, float]] = deque()
-        self._smooth: deque[tuple[float, float]] = deque()
-        self._smooth_sum = 0.0
         self.smoothed_n = 0.0
         self.peak_smoothed_n = 0.0
         self.peak_at: float | None = None
         self.peak_raw_n = 0.0
         self.rate_n_per_s = 0.0
         self.max_rate_n_per_s = 0.0
-        self._too_fast = False
-        self._last_cue_at: float | None = None
         self.too_fast_cues = 0
         self.threshold_n: float | None = None
         self.force_at_press_n: float | None = None
@@ -256,45 +133,30 @@ class AlgometryTrial:
     def _track(self, t: float, force_n: float, out: list[AlgometryDecision]) -> None:
         s = self.settings
         self.peak_raw_n = max(self.peak_raw_n, force_n)
-        self._last3.append(force_n)
-        filtered = statistics.median(self._last3)
-        # Moving mean for the threshold (a window of 0 s is the sample itself).
-        self._smooth.append((t, force_n))
-        self._smooth_sum += force_n
-        while self._smooth and t - self._smooth[0][0] > s.smoothing_s + _EPS and len(self._smooth) > 1:
-            self._smooth_sum -= self._smooth.popleft()[1]
-        self.smoothed_n = self._smooth_sum / len(self._smooth)
+        self.smoothed_n = self._smooth.add(t, force_n)
         if self.contact_at is None:
             if force_n >= s.contact_threshold:
                 self.contact_at = t
                 self._contact_force = force_n
-            elif t >= s.max_wait_for_contact_s - _EPS:
+            elif t >= s.max_wait_for_contact_s - TIME_EPS:
                 self._end(out, t, TrialOutcome.TIMED_OUT, None)
                 return
         if self.contact_at is not None:
             if self.smoothed_n > self.peak_smoothed_n:
                 self.peak_smoothed_n = self.smoothed_n
                 self.peak_at = t
-            if t - self.contact_at >= s.max_trial_s - _EPS:
+            if t - self.contact_at >= s.max_trial_s - TIME_EPS:
                 self._end(out, t, TrialOutcome.TIMED_OUT, None)
                 return
-        self._window.append((t, filtered))
-        while t - self._window[0][0] > s.rate_window_s + _EPS:
-            self._window.popleft()
-        if self.contact_at is None or t - self._window[0][0] < 0.8 * s.rate_window_s or len(self._window) < 3:
+        rate = self._rate.add(t, force_n)
+        if self.contact_at is None or rate is None:
             return
-        self.rate_n_per_s = _slope(self._window)
-        self.max_rate_n_per_s = max(self.max_rate_n_per_s, self.rate_n_per_s)
-        if self.rate_n_per_s > s.rate_limit_n_per_s:
-            repeat = self._last_cue_at is not None and t - self._last_cue_at >= s.cue_repeat_s - _EPS
-            if not self._too_fast or repeat:
-                self._too_fast = True
-                self._last_cue_at = t
-                self.too_fast_cues += 1
-                out.append(RateTooFast(t, self.rate_n_per_s))
-                out.append(CueDecision(t, s.too_fast_cue))
-        elif self.rate_n_per_s < s.rate_rearm_fraction * s.rate_limit_n_per_s:
-            self._too_fast = False
+        self.rate_n_per_s = rate
+        self.max_rate_n_per_s = max(self.max_rate_n_per_s, rate)
+        if self._too_fast.due(t, rate):
+            self.too_fast_cues += 1
+            out.append(RateTooFast(t, rate))
+            out.append(CueDecision(t, s.too_fast_cue))
 
     def _abort(
         self, out: list[AlgometryDecision], t: float, reason: AbortReason, force_n: float | None, detail: str
@@ -339,178 +201,3 @@ class AlgometryTrial:
             tolerance_n=self.tolerance_n,
             device_max_n=self.device_max_n,
         )
-
-
-def _slope(points: deque[tuple[float, float]]) -> float:
-    """Least-squares slope of (t, f) points (N/s)."""
-    n = len(points)
-    t0 = points[0][0]
-    mean_t = sum(p[0] - t0 for p in points) / n
-    mean_f = sum(p[1] for p in points) / n
-    num = 0.0
-    den = 0.0
-    for t, f in points:
-        dt = t - t0 - mean_t
-        num += dt * (f - mean_f)
-        den += dt * dt
-    return num / den if den > 0 else 0.0
-
-
-# ---------------------------------------------------------------- suggestions for the therapist
-
-TARGET_FRACTION: Final = 0.7
-TOLERANCE_FRACTION: Final = 0.9
-THERAPIST_MAX_FRACTION: Final = 1.0
-
-
-class LimitSuggestion(BaseModel):
-    """Target, tolerance and therapist maximum derived from a threshold (a starting point)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    basis_threshold_n: float
-    target_n: float
-    tolerance_n: float
-    therapist_max_n: float
-    target_fraction: float
-    tolerance_fraction: float
-    capped_by_device: bool = Field(False, description="the threshold was beyond device_max; forces scaled down")
-
-
-def suggest_limits(
-    threshold_n: float,
-    *,
-    band: float = 0.15,
-    device_max_n: float = kgf(9.0),
-    target_fraction: float = TARGET_FRACTION,
-    tolerance_fraction: float = TOLERANCE_FRACTION,
-    therapist_max_fraction: float = THERAPIST_MAX_FRACTION,
-) -> LimitSuggestion:
-    """Fractions of the threshold; ``ValueError`` when the plan rules cannot hold.
-
-    A threshold beyond the load cell's range is measured as at most
-    ``device_max`` (the trial aborts there), so the basis is capped to keep
-    every suggested force within the device and the fractions intact.
-    """
-    if not (threshold_n > 0 and math.isfinite(threshold_n)):
-        raise ValueError("the threshold must be a positive force")
-    basis = min(threshold_n, device_max_n / max(tolerance_fraction, therapist_max_fraction))
-    tolerance = tolerance_fraction * basis
-    therapist_max = max(therapist_max_fraction * basis, tolerance)
-    target = target_fraction * basis
-    if not target * (1 + band) < tolerance:
-        raise ValueError(
-            f"a target of {target:.2f} N with band {band:.0%} reaches {target * (1 + band):.2f} N, "
-            f"not below the suggested tolerance {tolerance:.2f} N"
-        )
-    return LimitSuggestion(
-        basis_threshold_n=threshold_n,
-        target_n=target,
-        tolerance_n=tolerance,
-        therapist_max_n=therapist_max,
-        target_fraction=target_fraction,
-        tolerance_fraction=tolerance_fraction,
-        capped_by_device=basis < threshold_n,
-    )
-
-
-def suggested_plan(base: TherapyPlan, suggestion: LimitSuggestion, device_max_n: float) -> TherapyPlan:
-    """``base`` with the suggested forces, fully validated; ``ValueError`` naming the rule otherwise."""
-    data = {
-        **base.model_dump(),
-        "target": suggestion.target_n,
-        "tolerance": suggestion.tolerance_n,
-        "therapist_max": suggestion.therapist_max_n,
-    }
-    try:
-        return validate_plan(data, device_max_n)
-    except ValidationError as err:
-        where, problem = describe_validation_error(err)
-        raise ValueError(f"suggested plan breaks a rule: {where}: {problem}") from None
-
-
-# ---------------------------------------------------------------- the published measurement
-
-
-class PptAbort(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    reason: AbortReason
-    at_s: float
-    force_n: float | None
-    detail: str = ""
-
-
-class PptMeasurement(BaseModel):
-    """``presspoint/<device>/ppt`` (QoS 1, retained: the latest): one threshold measurement."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-    schema_: Literal["presspoint.ppt/1"] = Field(PPT_SCHEMA, alias="schema")
-    measurement_id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="unique; consumers drop repeats")
-    device_id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
-    measured_at: str = Field(description="ISO 8601 UTC")
-    outcome: TrialOutcome
-    threshold_n: float | None = Field(description="peak of the 0.1 s mean force up to the press, N")
-    force_at_press_n: float | None
-    peak_force_n: float
-    contact_at_s: float | None
-    press_at_s: float | None
-    mean_rate_n_per_s: float | None
-    max_rate_n_per_s: float
-    rate_limit_n_per_s: float
-    rate_ok: bool | None = Field(description="mean ramp rate within the margin of the limit")
-    too_fast_cues: int = Field(ge=0)
-    abort: PptAbort | None
-    tolerance_n: float
-    device_max_n: float
-    suggestion: LimitSuggestion | None = None
-
-
-def measurement(
-    result: AlgometryResult,
-    *,
-    device_id: str,
-    band: float = 0.15,
-    measured_at: str | None = None,
-    measurement_id: str | None = None,
-) -> PptMeasurement:
-    """The payload for a finished trial, with a limit suggestion when a threshold was recorded."""
-    suggestion: LimitSuggestion | None = None
-    if result.threshold_n is not None:
-        try:
-            suggestion = suggest_limits(result.threshold_n, band=band, device_max_n=result.device_max_n)
-        except ValueError:
-            suggestion = None
-    abort = result.abort
-    return PptMeasurement(
-        measurement_id=measurement_id or uuid.uuid4().hex,
-        device_id=device_id,
-        measured_at=measured_at or utc_now_iso(),
-        outcome=result.outcome,
-        threshold_n=result.threshold_n,
-        force_at_press_n=result.force_at_press_n,
-        peak_force_n=result.peak_force_n,
-        contact_at_s=result.contact_at_s,
-        press_at_s=result.press_at_s,
-        mean_rate_n_per_s=result.mean_rate_n_per_s,
-        max_rate_n_per_s=result.max_rate_n_per_s,
-        rate_limit_n_per_s=result.rate_limit_n_per_s,
-        rate_ok=result.rate_ok,
-        too_fast_cues=result.too_fast_cues,
-        abort=None
-        if abort is None
-        else PptAbort(reason=abort.reason, at_s=abort.t, force_n=abort.force_n, detail=abort.detail),
-        tolerance_n=result.tolerance_n,
-        device_max_n=result.device_max_n,
-        suggestion=suggestion,
-    )
-
-
-def ppt_topic(topics: Topics) -> str:
-    """``<prefix>/<device>/ppt``."""
-    return f"{topics.base}/ppt"
-
-
-def ppt_payload(m: PptMeasurement) -> bytes:
-    return m.model_dump_json(by_alias=True).encode("utf-8")

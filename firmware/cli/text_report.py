@@ -43,7 +43,7 @@ def format_summary(summary: SessionSummary, events: Sequence[dict[str, Any]] = (
         lines.append("  cues      " + ", ".join(f"{k} ×{v}" for k, v in sorted(summary.cues.items())))
     lines.append(f"  samples   {summary.samples} in {summary.duration_s:.3f} s, peak {_kgf(summary.peak_force_n)}")
     if summary.sensor_glitches:
-        lines.append(f"  glitches  {summary.sensor_glitches} isolated readings dropped")
+        lines.append(f"  glitches  {summary.sensor_glitches} isolated implausible readings (used all the same)")
     outcome = f"  outcome   {summary.outcome.upper()}"
     if summary.abort is not None:
         abort = summary.abort

@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from config.profile import Profile
-from firmware.algometry.trial import PptMeasurement
+from firmware.algometry.message import PptMeasurement
 from firmware.plans.updater import PlanError, PlanState
 from firmware.protocol import schemas
 from firmware.protocol.plan_envelope import SignedPlan

@@ -25,7 +25,8 @@ from config.device import DeviceConfig
 from config.errors import PresspointError
 from config.plan import TherapyPlan
 from config.profile import check_start, load_profile, step_down_tolerance
-from firmware.algometry.trial import AlgometryResult, measurement, ppt_payload, ppt_topic
+from firmware.algometry.message import measurement, ppt_payload, ppt_topic
+from firmware.algometry.result import AlgometryResult
 from firmware.cli.text_report import format_summary
 from firmware.device.daemon import DaemonOptions, DaemonResult, DeviceDaemon
 from firmware.device.logging_setup import register_secret, setup_logging

@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 from config.plan import TherapyPlan
-from firmware.algometry.trial import AlgometryResult, AlgometrySettings
+from firmware.algometry.result import AlgometryResult
+from firmware.algometry.settings import AlgometrySettings
 from firmware.device.sdnotify import Notifier
 from firmware.device.watchdog import LoopWatchdog, WatchdogPolicy, run_watchdog
 from firmware.health.rate_check import RateMeter

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 
-from firmware.algometry.trial import AlgometryResult, AlgometrySettings, AlgometryTrial
+from firmware.algometry.result import AlgometryResult
+from firmware.algometry.settings import AlgometrySettings
+from firmware.algometry.trial import AlgometryTrial
 from firmware.realtime.engine import session_seconds
 from firmware.realtime.runtime import GAP_TICK_PERIODS, MotorPlayer, SampleStream, StopRequest
 from firmware.realtime.sampler import NoSample, Sample, SensorFault

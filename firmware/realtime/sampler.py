@@ -3,18 +3,16 @@
 The sampler is the one place that stamps time on readings, converts counts to
 newtons and classifies what the sensor delivered:
 
-* ``Sample``      - a good reading;
+* ``Sample``      - a reading, passed on as it is with its own timestamp;
 * ``NoSample``    - nothing arrived within one sample period (the core decides
                     when a gap becomes a fault: more than three periods);
 * ``SensorFault`` - a saturated conversion (0x7FFFFF / -0x800000), or a
                     sensor backend that raised.
 
-Optional glitch rejection (on for real hardware): a reading that jumps more
-than ``max_jump_n`` from the last good one is held back one sample.  If the
-next reading confirms it, both are passed on with their own timestamps (so
-the safety decisions and their times are unchanged, only one period later in
-wall time); if the next reading returns to the old level, the lone reading was
-a glitch: it is counted and dropped, never smoothed into the force.
+Every reading reaches the safety rules: none is removed, delayed or smoothed
+here, so a flickering or over-range sensor aborts on the reading that shows
+it.  With ``max_jump_n`` set, readings that look implausible (see
+``GlitchCounter``) are only counted, in ``glitches``, for diagnostics.
 """
 
 from __future__ import annotations
@@ -46,6 +44,40 @@ class SensorFault:
 SamplerEvent = Sample | NoSample | SensorFault
 
 
+class GlitchCounter:
+    """Counts isolated implausible readings; it never changes what is delivered.
+
+    A reading that jumps more than ``max_jump_n`` from the last confirmed one
+    is a suspect; when the next reading does not confirm it (differs from it
+    by more than ``max_jump_n`` too), it counts as a glitch.  With no next
+    reading to judge by (a gap, a fault) the suspect is forgotten uncounted.
+    """
+
+    __slots__ = ("_confirmed", "_suspect", "count", "max_jump_n")
+
+    def __init__(self, max_jump_n: float) -> None:
+        self.max_jump_n = max_jump_n
+        self.count = 0
+        self._confirmed: float | None = None
+        self._suspect: float | None = None
+
+    def reading(self, force_n: float) -> None:
+        suspect, self._suspect = self._suspect, None
+        if suspect is not None:
+            if abs(force_n - suspect) <= self.max_jump_n:
+                self._confirmed = suspect
+            else:
+                self.count += 1
+        confirmed = self._confirmed
+        if confirmed is not None and not abs(force_n - confirmed) <= self.max_jump_n:
+            self._suspect = force_n
+        else:
+            self._confirmed = force_n
+
+    def no_reading(self) -> None:
+        self._suspect = None
+
+
 class Sampler:
     """Pulls conversions from a ``ForceSensor`` and classifies them."""
 
@@ -62,52 +94,31 @@ class Sampler:
         self.clock = clock
         self.period_s = 1.0 / sensor.sample_rate_hz
         self.max_jump_n = max_jump_n
-        self.glitches = 0
-        self._last_good: float | None = None
-        self._held: Sample | None = None
-        self._pending: list[SamplerEvent] = []
+        self._glitches = None if max_jump_n is None else GlitchCounter(max_jump_n)
+
+    @property
+    def glitches(self) -> int:
+        """Isolated implausible readings seen so far (delivered all the same)."""
+        return 0 if self._glitches is None else self._glitches.count
 
     def next(self) -> SamplerEvent:
         """The next event; blocks for at most about one sample period."""
-        if self._pending:
-            return self._pending.pop(0)
+        event = self._read()
+        if self._glitches is not None:
+            if isinstance(event, Sample):
+                self._glitches.reading(event.force_n)
+            else:
+                self._glitches.no_reading()
+        return event
+
+    def _read(self) -> SamplerEvent:
         try:
             raw = self.sensor.read(self.period_s)
         except SensorError as err:
             return SensorFault(self.clock.now(), f"sensor error: {err}")
         t = self.clock.now()
         if raw is None:
-            return self._release_held_or(NoSample(t))
+            return NoSample(t)
         if raw >= HX711_MAX_COUNTS or raw <= HX711_MIN_COUNTS:
             return SensorFault(t, f"saturated reading {raw:#x}")
-        sample = Sample(t, self.calibration.to_newtons(raw), raw)
-        if self.max_jump_n is None:
-            return sample
-        return self._filter(sample)
-
-    def _release_held_or(self, event: SamplerEvent) -> SamplerEvent:
-        held, self._held = self._held, None
-        if held is None:
-            return event
-        # No next reading to judge by: pass the held one on (the safe side).
-        self._last_good = held.force_n
-        self._pending.append(event)
-        return held
-
-    def _filter(self, sample: Sample) -> SamplerEvent:
-        assert self.max_jump_n is not None
-        held = self._held
-        if held is not None:
-            self._held = None
-            if abs(sample.force_n - held.force_n) <= self.max_jump_n:
-                self._last_good = sample.force_n
-                self._pending.append(sample)
-                return held
-            self.glitches += 1
-            # Judge the new reading against the last good one.
-        last = self._last_good
-        if last is not None and abs(sample.force_n - last) > self.max_jump_n:
-            self._held = sample
-            return NoSample(sample.t)
-        self._last_good = sample.force_n
-        return sample
+        return Sample(t, self.calibration.to_newtons(raw), raw)

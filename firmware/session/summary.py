@@ -85,7 +85,7 @@ class SessionSummary(BaseModel):
     duration_s: float
     samples: int = Field(ge=0)
     sample_rate_hz: float
-    sensor_glitches: int = Field(0, ge=0, description="isolated implausible readings dropped")
+    sensor_glitches: int = Field(0, ge=0, description="implausible readings counted (all used)")
     cues: dict[str, int] = Field(default_factory=dict, description="haptic cues given, by kind")
     stop_source: str | None = Field(None, description="what stopped the session, if it was stopped")
 

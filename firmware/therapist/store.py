@@ -27,7 +27,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from firmware.algometry.trial import PptMeasurement
+from firmware.algometry.message import PptMeasurement
 from firmware.protocol.payloads import EventMessage, SamplesBatch
 from firmware.session.summary import SessionSummary
 

@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from config.units import kgf
-from firmware.algometry.trial import AlgometrySettings, AlgometryTrial, measurement, ppt_payload
+from firmware.algometry.message import measurement, ppt_payload
+from firmware.algometry.settings import AlgometrySettings
+from firmware.algometry.trial import AlgometryTrial
 from firmware.cli import therapist as cli_therapist
 from firmware.cli.main import main
 from firmware.protocol.plan_envelope import load_key
