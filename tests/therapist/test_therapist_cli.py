@@ -9,8 +9,8 @@ import pytest
 
 from config.units import kgf
 from firmware.algometry.trial import AlgometrySettings, AlgometryTrial, measurement, ppt_payload
-from firmware.cli.main import main
 from firmware.cli import therapist as cli_therapist
+from firmware.cli.main import main
 from firmware.protocol.plan_envelope import load_key
 from firmware.therapist import collect, connection
 from firmware.therapist.store import CollectStore, Ingested
