@@ -20,14 +20,14 @@ is not acknowledged; the collector disconnects and reconnects with backoff so
 the broker redelivers it.  A malformed payload is recorded in ``rejected``
 and acknowledged, so one bad message cannot block the queue for ever.
 
-Manual ack reaches into aiomqtt 2.x's paho client (``client._client``), like
-the device's publisher does for PUBACK codes; aiomqtt is pinned ``<3``.
+Manual ack is not in aiomqtt's public API; ``firmware.mqtt.aiomqtt_adapter``
+provides it (``make_client(manual_ack=True)`` and ``client.ack``), under a
+contract test.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 from collections import Counter
@@ -38,8 +38,8 @@ from pathlib import Path
 import aiomqtt
 
 from config.mqtt import MqttSettings
-from firmware.mqtt.publisher import Backoff, describe_error
-from firmware.therapist.connection import DEFAULT_SESSION_EXPIRY_S, make_client, payload_bytes
+from firmware.mqtt.connection import DEFAULT_SESSION_EXPIRY_S, Backoff, describe_error, reconnect_forever
+from firmware.therapist.connection import make_client, payload_bytes
 from firmware.therapist.store import CollectStore, Ingested
 
 log = logging.getLogger("presspoint.therapist.collect")
@@ -89,6 +89,7 @@ class Collector:
         self.changed = asyncio.Event()
         self._on_ingest = on_ingest
         self._stopping = asyncio.Event()
+        self._problem: str | None = None  # the last connection failure logged
 
     def stop(self) -> None:
         self._stopping.set()
@@ -97,40 +98,46 @@ class Collector:
         loop = asyncio.get_running_loop()
         if duration_s is not None:
             loop.call_later(duration_s, self._stopping.set)
-        backoff = Backoff(self.settings.reconnect_min_s, self.settings.reconnect_max_s, random.Random())
-        problem: str | None = None
-        broker = self.settings.display_url()
-        while not self._stopping.is_set():
-            task = asyncio.create_task(self._connected(backoff), name="collector-connection")
-            stop_wait = asyncio.create_task(self._stopping.wait(), name="collector-stop")
-            try:
-                await asyncio.wait({task, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                stop_wait.cancel()
-                if not task.done():
-                    task.cancel()
-            (outcome,) = await asyncio.gather(task, return_exceptions=True)
-            if isinstance(outcome, aiomqtt.MqttError):
-                _, message = describe_error(outcome, self.settings)
-                if message != problem:
-                    log.warning("collector: %s: %s; retrying", broker, message)
-                    problem = message
-            elif isinstance(outcome, _StoreFailed):
-                log.error("collector: %s; not acknowledged, reconnecting so the broker redelivers it", outcome)
-            elif isinstance(outcome, BaseException) and not isinstance(outcome, asyncio.CancelledError):
-                raise outcome
-            self.subscribed.clear()
-            if self._stopping.is_set():
-                break
-            with contextlib.suppress(TimeoutError, asyncio.TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), backoff.next())
+        self._problem = None
+        backoff = Backoff.from_settings(self.settings, random.Random())
+        await reconnect_forever(self._connect_once, self._on_failure, self._stopping, backoff)
         return self.stats
+
+    async def _connect_once(self, backoff: Backoff) -> None:
+        """One connection, until it ends or the stop comes (which cancels it)."""
+        task = asyncio.create_task(self._connected(backoff), name="collector-connection")
+        stop_wait = asyncio.create_task(self._stopping.wait(), name="collector-stop")
+        try:
+            await asyncio.wait({task, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop_wait.cancel()
+            if not task.done():
+                task.cancel()
+            (outcome,) = await asyncio.gather(task, return_exceptions=True)
+            self.subscribed.clear()
+        if isinstance(outcome, BaseException) and not isinstance(outcome, asyncio.CancelledError):
+            raise outcome
+
+    def _on_failure(self, exc: Exception) -> bool:
+        if isinstance(exc, aiomqtt.MqttError):
+            _, message = describe_error(exc, self.settings)
+            if message != self._problem:
+                log.warning("collector: %s: %s; retrying", self.settings.display_url(), message)
+                self._problem = message
+            return True
+        if isinstance(exc, _StoreFailed):
+            log.error("collector: %s; not acknowledged, reconnecting so the broker redelivers it", exc)
+            return True
+        return False
 
     async def _connected(self, backoff: Backoff) -> None:
         client = make_client(
-            self.settings, identifier=self.client_id, persistent=True, session_expiry_s=self.session_expiry_s
+            self.settings,
+            identifier=self.client_id,
+            persistent=True,
+            session_expiry_s=self.session_expiry_s,
+            manual_ack=True,  # PUBACK only after the row is committed
         )
-        client._client.manual_ack_set(True)  # PUBACK only after the row is committed
         async with client:
             self.stats.connects += 1
             for topic_filter in filters(self.settings.topic_prefix):
@@ -145,8 +152,7 @@ class Collector:
                 except Exception as exc:  # sqlite3.Error, disk full, ...: do not ack
                     self.stats.store_errors += 1
                     raise _StoreFailed(f"cannot store message on {topic} ({type(exc).__name__}: {exc})") from exc
-                if message.qos > 0:
-                    client._client.ack(message.mid, message.qos)
+                client.ack(message)
                 self.stats.by_result[str(result)] += 1
                 if result is Ingested.NEW:
                     self.stats.by_kind[topic.rsplit("/", 1)[-1]] += 1

@@ -15,25 +15,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-import ssl
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
 
 import aiomqtt
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 
 from config.device import DEFAULT_DEVICE_MAX_N
 from config.errors import PresspointError
 from config.loader import load_device_config
-from config.mqtt import MqttConfigError, MqttSettings
-from firmware.mqtt.publisher import describe_error
-
-#: Persistent sessions (the collector) are kept by the broker this long while disconnected.
-DEFAULT_SESSION_EXPIRY_S = 7 * 24 * 3600
+from config.mqtt import MqttSettings
+from firmware.mqtt.connection import DEFAULT_SESSION_EXPIRY_S, AdaptedClient, BrokerConnection, describe_error
 
 
 class BrokerError(PresspointError):
@@ -59,18 +52,6 @@ def resolve_settings(broker: str | None, config: Path | None) -> tuple[MqttSetti
     return settings, device_max
 
 
-def _tls(settings: MqttSettings) -> ssl.SSLContext | None:
-    if not settings.tls:
-        return None
-    try:
-        context = ssl.create_default_context(cafile=str(settings.ca_file) if settings.ca_file else None)
-        if settings.cert_file is not None and settings.key_file is not None:
-            context.load_cert_chain(str(settings.cert_file), str(settings.key_file))
-    except (OSError, ssl.SSLError) as exc:
-        raise MqttConfigError(f"TLS files (ca_file/cert_file/key_file): cannot load them ({exc})") from None
-    return context
-
-
 def client_id(kind: str) -> str:
     """A client id for a one-off command; unique, so two terminals never kick each other off."""
     return f"presspoint-therapist-{kind}-{uuid.uuid4().hex[:8]}"
@@ -82,35 +63,15 @@ def make_client(
     identifier: str,
     persistent: bool = False,
     session_expiry_s: int = DEFAULT_SESSION_EXPIRY_S,
-) -> aiomqtt.Client:
-    """An aiomqtt client for the therapist side.
+    manual_ack: bool = False,
+) -> AdaptedClient:
+    """An aiomqtt client for the therapist side, made the way the device makes its own.
 
     ``persistent``: the broker keeps our subscriptions and queues QoS 1
-    messages while we are away (v5: clean start off + session expiry; 3.1.1:
-    clean session off).
+    messages while we are away.  ``manual_ack``: PUBACK only on ``client.ack``.
     """
-    v5 = settings.protocol == "5"
-    kwargs: dict[str, Any] = {}
-    if persistent:
-        if v5:
-            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-            props.SessionExpiryInterval = session_expiry_s
-            kwargs.update(clean_start=False, properties=props)
-        else:
-            kwargs.update(clean_session=False)
-    elif not v5:
-        kwargs.update(clean_session=True)
-    return aiomqtt.Client(
-        settings.host,
-        settings.port,
-        identifier=identifier,
-        username=settings.username,
-        password=settings.resolve_password(),
-        protocol=aiomqtt.ProtocolVersion.V5 if v5 else aiomqtt.ProtocolVersion.V311,
-        keepalive=settings.keepalive_s,
-        tls_context=_tls(settings),
-        timeout=settings.publish_timeout_s,
-        **kwargs,
+    return BrokerConnection(settings).client(
+        identifier, persistent=persistent, session_expiry_s=session_expiry_s, manual_ack=manual_ack
     )
 
 

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from config.errors import PresspointError
 from config.mqtt import MqttConfigError, MqttSettings, parse_broker_url
-from firmware.mqtt.publisher import Backoff
+from firmware.mqtt.connection import Backoff
 from firmware.protocol.payloads import (
     BadPayload,
     DeviceStatus,

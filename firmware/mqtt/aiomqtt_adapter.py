@@ -1,0 +1,136 @@
+"""The one place that leans on aiomqtt 2.5.1 internals; everything else uses its public API.
+
+aiomqtt has no public way to do three things we need, so ``AdaptedClient``
+does them here and ``tests/mqtt/test_aiomqtt_contract.py`` fails when the
+library changes under one of them:
+
+NEED 1  PUBACK reason codes: aiomqtt's ``_on_publish`` drops the v5 reason
+        code, so a publish the broker's ACL refuses (135) looks like success.
+        We record failures per message id and ``publish_checked`` returns them.
+NEED 2  Dropping a connection without DISCONNECT (so the broker sends the
+        will), also one still being made in aiomqtt's executor thread.
+NEED 3  Manual acknowledgement (paho ``manual_ack_set``/``ack``): the
+        collector sends PUBACK only after it stored the message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from typing import Any
+
+import aiomqtt
+import paho.mqtt.client as paho
+from aiomqtt.types import PahoSocket
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+#: The private aiomqtt ``Client`` attributes used here (the contract test checks each).
+CLIENT_INTERNALS = (
+    "_client",
+    "_loop",
+    "_disconnected",
+    "_pending_call",
+    "_pending_publishes",
+    "_on_publish",
+    "_on_socket_open",
+    "_on_socket_register_write",
+)
+#: The paho ``Client`` methods used here, private and public.
+PAHO_METHODS = ("publish", "_sock_close", "manual_ack_set", "ack")
+
+
+class AdaptedClient(aiomqtt.Client):
+    """aiomqtt client with checked publishes, abandon, and manual acks."""
+
+    def __init__(self, *args: Any, manual_ack: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._refusals: dict[int, ReasonCode] = {}
+        self._abandoned = False
+        self._socket_lock = threading.Lock()  # the connect thread vs. abandon() on the loop
+        if manual_ack:
+            self._client.manual_ack_set(True)
+
+    # -- NEED 3: manual acknowledgement -----------------------------------------------
+
+    def ack(self, message: aiomqtt.Message) -> None:
+        """Acknowledge ``message`` now (only with ``manual_ack=True``; QoS 0 needs none)."""
+        if message.qos > 0:
+            self._client.ack(message.mid, message.qos)
+
+    # -- NEED 2: drop the connection --------------------------------------------------
+
+    def abandon(self) -> None:
+        """Drop the connection now, without DISCONNECT, so the broker publishes the will.
+
+        Loop thread only.  Also right for a connection still being made in
+        the executor thread (TCP connect, TLS handshake), which cannot be
+        interrupted: when it completes, the socket is closed at once.  The
+        ``async with`` exit then sees a closed connection and returns at once.
+        """
+        with self._socket_lock:
+            # Under the lock: a socket the connect thread has already handed to
+            # the loop has its add_reader queued; closing after it (call_soon,
+            # FIFO) unregisters it cleanly.  A later one is closed by the thread.
+            self._abandoned = True
+        self._loop.call_soon(self._drop_socket)
+        if not self._disconnected.done():
+            self._disconnected.set_result(None)
+
+    def _drop_socket(self) -> None:
+        with contextlib.suppress(Exception):
+            self._client._sock_close()  # unregisters reader/writer, cancels the misc task
+
+    def _on_socket_open(self, client: paho.Client, userdata: Any, sock: PahoSocket) -> None:
+        with self._socket_lock:  # the executor thread (connect), or the loop
+            if self._abandoned:
+                with contextlib.suppress(Exception):
+                    sock.close()
+                return
+            super()._on_socket_open(client, userdata, sock)
+
+    def _on_socket_register_write(self, client: paho.Client, userdata: Any, sock: PahoSocket) -> None:
+        if not self._abandoned:
+            super()._on_socket_register_write(client, userdata, sock)
+
+    # -- NEED 1: PUBACK reason codes ----------------------------------------------------
+
+    def _on_publish(
+        self,
+        client: paho.Client,
+        userdata: Any,
+        mid: int,
+        reason_code: ReasonCode,
+        properties: Properties,
+    ) -> None:
+        if reason_code.is_failure:
+            self._refusals[mid] = reason_code
+        super()._on_publish(client, userdata, mid, reason_code, properties)
+
+    async def publish_checked(
+        self,
+        topic: str,
+        payload: bytes,
+        qos: int,
+        retain: bool,
+        properties: Properties | None,
+        timeout: float,
+    ) -> ReasonCode | None:
+        """Publish and wait for the acknowledgement; returns a failure reason code or None."""
+        info = self._client.publish(topic, payload, qos, retain, properties)
+        if info.rc != paho.MQTT_ERR_SUCCESS:
+            raise aiomqtt.MqttCodeError(info.rc, "Could not publish message")
+        self._refusals.pop(info.mid, None)  # a stale entry from an earlier use of this mid
+        if not info.is_published():
+            confirmation = asyncio.Event()
+            with self._pending_call(info.mid, confirmation, self._pending_publishes):
+                # asyncio.timeout, not aiomqtt's _wait_for (asyncio.wait_for): on
+                # Python 3.11 that returns normally when a PUBACK and a cancel
+                # arrive together, and the cancelled task then carries on.
+                try:
+                    async with asyncio.timeout(timeout):
+                        await confirmation.wait()
+                except TimeoutError:
+                    raise aiomqtt.MqttError("Operation timed out") from None
+        return self._refusals.pop(info.mid, None)
