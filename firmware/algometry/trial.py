@@ -43,7 +43,7 @@ import math
 import statistics
 import uuid
 from collections import deque
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Final, Literal
 
@@ -54,7 +54,7 @@ from config.plan import TherapyPlan, validate_plan
 from config.units import Force, kgf
 from firmware.protocol.payloads import utc_now_iso
 from firmware.protocol.topics import Topics
-from firmware.session.decisions import AbortDecision, CueDecision
+from firmware.session.decisions import AbortDecision, CueDecision, decision_to_event
 from firmware.session.safety import SafetyMonitor
 from firmware.session.states import AbortReason, Cue
 
@@ -120,7 +120,7 @@ AlgometryDecision = CueDecision | AbortDecision | RateTooFast | ThresholdRecorde
 
 def decision_event(decision: AlgometryDecision) -> dict[str, Any]:
     """A JSON-able dict of a decision (enums as strings), like the session's events."""
-    return {k: (str(v) if isinstance(v, StrEnum) else v) for k, v in asdict(decision).items()}
+    return decision_to_event(decision)
 
 
 @dataclass(frozen=True)
