@@ -23,8 +23,8 @@ import time
 from config.device import DeviceConfig
 from config.plan import TherapyPlan
 from firmware.realtime.engine import SessionEngine
-from firmware.realtime.runtime import SampleStream
 from firmware.realtime.sampler import Sample, Sampler, SamplerEvent
+from firmware.realtime.stream import SampleStream
 from hal.clock import MonotonicClock
 from simulator.loadcell import SIMULATED_CALIBRATION
 from simulator.pin_rig import build_pin_rig

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import statistics
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,6 +47,8 @@ class SteadyReading:
     missing: int
     waited_s: float
     message: str
+    #: The steady window itself (empty when it failed).
+    window: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,13 +134,11 @@ def wait_steady(
         window.append(raw)
         if len(window) < size:
             continue
-        mean = statistics.fmean(window)
-        std = statistics.pstdev(window, mean)
+        mean, std = window_stats(window)
         best_std = std if best_std is None else min(best_std, std)
         if std <= max_std_counts and (accept is None or accept(mean)):
-            return SteadyReading(
-                True, mean, std, samples, missing, clock.now() - start, f"steady at {mean:.0f} counts (std {std:.1f})"
-            )
+            message = f"steady at {mean:.0f} counts (std {std:.1f})"
+            return SteadyReading(True, mean, std, samples, missing, clock.now() - start, message, tuple(window))
     waited = clock.now() - start
     if samples == 0:
         why = "no readings from the sensor (check wiring and power)"
@@ -153,6 +153,24 @@ def wait_steady(
     return SteadyReading(False, None, best_std, samples, missing, waited, f"gave up after {waited:.1f} s: {why}")
 
 
+def window_stats(raws: Sequence[float]) -> tuple[float, float]:
+    """Mean and (population) standard deviation of a window of readings."""
+    mean = statistics.fmean(raws)
+    return mean, statistics.pstdev(raws, mean)
+
+
+def tare_window(raws: Sequence[int], *, max_std_counts: float = DEFAULT_MAX_STD_COUNTS) -> TareResult:
+    """The zero offset from readings taken with nothing on the tip: their mean, if they are steady.
+
+    The one tare rule: ``presspoint calibrate`` applies it to the steady
+    window it waited for, the daemon to its last second of idle readings.
+    """
+    mean, std = window_stats(raws)
+    if std > max_std_counts:
+        return TareResult(False, None, std, f"tare failed: not steady: std {std:.0f} counts > {max_std_counts:.0f}")
+    return TareResult(True, mean, std, f"tare: offset {mean:.1f} counts (std {std:.1f})")
+
+
 def tare(
     sensor: ForceSensor,
     clock: Clock,
@@ -165,12 +183,7 @@ def tare(
     steady = wait_steady(sensor, clock, timeout_s=timeout_s, window_s=window_s, max_std_counts=max_std_counts)
     if not steady.passed:
         return TareResult(False, None, steady.std_counts, "tare failed: " + steady.message)
-    return TareResult(
-        True,
-        steady.mean_counts,
-        steady.std_counts,
-        f"tare: offset {steady.mean_counts:.1f} counts (std {steady.std_counts:.1f})",
-    )
+    return tare_window(steady.window, max_std_counts=max_std_counts)
 
 
 def scale_from_known_mass(

@@ -11,8 +11,9 @@ FIX 1  ``microcontroller.disable_interrupts()/enable_interrupts()``: Blinka
        A Linux process cannot mask interrupts; the nearest useful thing is to
        keep Python's garbage collector from pausing the thread mid-transfer,
        so they switch the GC off and on around the bit loop.  The rest of the
-       remedy for pre-emption is a real-time priority for the sampling thread
-       (``try_realtime_priority``) plus FIX 4's pulse check.
+       remedy for pre-emption is a real-time priority for the sampling path
+       (on the device the systemd unit's CPUSchedulingPolicy=fifo; off it,
+       ``try_realtime_priority``) plus FIX 4's pulse check.
 FIX 2  Sign extension: ``value |= 0xFF_00_00_00`` on a Python int gives a
        large positive number (-1 reads as 4294967295).  We take the low 24
        bits and subtract 2**24 when bit 23 is set.
@@ -181,11 +182,12 @@ def default_delay_us(clock: Clock) -> DelayUs:
 def try_realtime_priority(priority: int = 50) -> bool:
     """Put the *calling thread* under SCHED_FIFO; ``False`` where not allowed or not Linux.
 
-    Call it first thing in the sampling thread.  Bit-banging from Python is
-    only safe from the 60 µs power-down if the thread is not pre-empted
-    while SCK is high; a real-time priority makes that rare (and the adapter
-    still catches the rest).  Needs CAP_SYS_NICE (root, or the systemd unit's
-    ``AmbientCapabilities=CAP_SYS_NICE`` / ``LimitRTPRIO``).
+    For benches and tests that sample outside the service: on the device the
+    systemd unit sets SCHED_FIFO for the whole process (its seccomp filter
+    forbids changing it from Python), so the daemon does not call this.
+    Bit-banging from Python is only safe from the 60 µs power-down if the
+    thread is not pre-empted while SCK is high; a real-time priority makes
+    that rare (and the adapter still catches the rest).  Needs CAP_SYS_NICE.
     """
     if not hasattr(os, "sched_setscheduler"):
         return False

@@ -27,11 +27,6 @@ class ArmedSource:
             self._arm_pending = True
             self._t0 = None
 
-    def disarm(self) -> None:
-        with self._lock:
-            self._arm_pending = False
-            self._t0 = None
-
     def force_at(self, t: float) -> float | None:
         with self._lock:
             if self._arm_pending:

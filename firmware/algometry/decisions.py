@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from firmware.session.decisions import AbortDecision, CueDecision
+from firmware.session.decisions import AbortDecision, CueDecision, decision_to_event
 
 
 class TrialOutcome(StrEnum):
@@ -49,4 +49,4 @@ AlgometryDecision = CueDecision | AbortDecision | RateTooFast | ThresholdRecorde
 
 def decision_event(decision: AlgometryDecision) -> dict[str, Any]:
     """A JSON-able dict of a decision (enums as strings), like the session's events."""
-    return {k: (str(v) if isinstance(v, StrEnum) else v) for k, v in asdict(decision).items()}
+    return decision_to_event(decision)

@@ -20,6 +20,7 @@ from config.device import DeviceConfig
 from config.errors import PresspointError
 from config.loader import check_file, load_device_config, load_plan
 from config.plan import TherapyPlan
+from firmware.cli.run import add_run_command, device_options
 from firmware.cli.text_report import LiveDisplay, format_summary
 from firmware.device.logging_setup import setup_logging
 from firmware.device.sim_setup import SimulatedRig, build_rig
@@ -63,29 +64,7 @@ def build_parser(extra: Sequence[Registrar] = ()) -> argparse.ArgumentParser:
     )
     simulate.set_defaults(func=cmd_simulate)
 
-    run = sub.add_parser("run", help="run the device runtime (real time)")
-    _add_session_options(run)
-    run.add_argument("--simulate", action="store_true", help="use simulated hardware")
-    run.add_argument("--json", action="store_true", help="print each session summary as JSON (one per line)")
-    run.add_argument(
-        "--sessions", type=int, metavar="N", help="exit after N sessions (0: never; default 1 simulated, 0 on hardware)"
-    )
-    run.add_argument("--wait-button", action="store_true", help="simulated: wait for a button press to start")
-    run.add_argument("--motor-log", type=Path, help="simulated: append every motor level change to this file")
-    run.add_argument("--flush-timeout", type=float, metavar="S", help="seconds to wait for the outbox at exit")
-    run.add_argument(
-        "--mode",
-        choices=["session", "ppt"],
-        default="session",
-        help="guided sessions, or pressure pain threshold trials (a press during a trial marks first discomfort)",
-    )
-    run.add_argument(
-        "--press-at",
-        type=float,
-        metavar="S",
-        help="simulated: the person presses the button S seconds into each session or trial",
-    )
-    run.set_defaults(func=cmd_run)
+    add_run_command(sub, _add_session_options, cmd_run)
 
     config = sub.add_parser("config", help="check config files, export JSON Schemas")
     config_sub = config.add_subparsers(dest="config_command", required=True)
@@ -185,16 +164,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     from firmware.device.app import run_device
 
     device, plan = _load(args)
-    if device.hardware.backend == "simulated":
-        args.simulate = True
-    return run_device(device, plan, args)
+    return run_device(device, plan, device_options(args, simulated_backend=device.hardware.backend == "simulated"))
 
 
 def _run_realtime(args: argparse.Namespace, device: DeviceConfig, plan: TherapyPlan, *, json_output: bool) -> int:
     """``simulate --realtime``: one session on the wall clock with a live view."""
     import signal
 
-    from firmware.realtime.runtime import StopRequest, run_realtime_session
+    from firmware.device.signals import install_stop_signals
+    from firmware.realtime.runtime import run_realtime_session
+    from firmware.realtime.stop import StopRequest
 
     run = _simulated_run(args, device, plan, MonotonicClock())
     run.sinks.append(LiveDisplay(sys.stderr if json_output else sys.stdout))
@@ -204,17 +183,16 @@ def _run_realtime(args: argparse.Namespace, device: DeviceConfig, plan: TherapyP
         loop = asyncio.get_running_loop()
         if run.rig.stop_at_s is not None:
             loop.call_later(run.rig.stop_at_s, stop.request, "button")
-        for sig, name in ((signal.SIGINT, "interrupt"), (signal.SIGTERM, "sigterm")):
-            loop.add_signal_handler(sig, stop.request, name)
-        return await run_realtime_session(
-            plan,
-            sampler=run.rig.sampler,
-            haptics=run.rig.haptics,
-            device_id=device.device_id,
-            device_max_n=device.device_max,
-            sinks=run.sinks,
-            stop=stop,
-        )
+        with install_stop_signals(stop.request, loop=loop, names={signal.SIGINT: "interrupt"}):
+            return await run_realtime_session(
+                plan,
+                sampler=run.rig.sampler,
+                haptics=run.rig.haptics,
+                device_id=device.device_id,
+                device_max_n=device.device_max,
+                sinks=run.sinks,
+                stop=stop,
+            )
 
     try:
         summary = asyncio.run(main())

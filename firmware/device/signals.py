@@ -2,8 +2,10 @@
 
 The default actions would kill the interpreter wherever it is, possibly with the
 vibration motor still driven and the session summary unwritten.  Instead the
-signal only sets an :class:`asyncio.Event`; the runtime notices it, stops the
-session (motor off, summary stored) and exits within systemd's TimeoutStopSec=.
+signal only makes a stop request - an :class:`asyncio.Event` set, or a call
+such as ``StopRequest.request(source)`` - and the runtime stops the session
+(motor off, summary stored) and exits within systemd's TimeoutStopSec=.  The
+daemon and ``simulate --realtime`` both stop this way.
 
 Handlers are installed with :meth:`asyncio.AbstractEventLoop.add_signal_handler`,
 so they run as ordinary loop callbacks, never in the middle of a control step.
@@ -14,11 +16,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 log = logging.getLogger(__name__)
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+#: Where a stop request goes: an event to set, or a function given the source (``"sigterm"``).
+StopTarget = asyncio.Event | Callable[[str], None]
 
 
 class StopSignals:
@@ -33,12 +38,15 @@ class StopSignals:
 
     def __init__(
         self,
-        stop_event: asyncio.Event,
+        stop: StopTarget,
         *,
         loop: asyncio.AbstractEventLoop | None = None,
         on_reload: Callable[[], None] | None = None,
+        names: Mapping[signal.Signals, str] | None = None,
     ) -> None:
-        self.stop_event = stop_event
+        """``names`` renames a signal's stop source (default: its lower-case name, ``"sigterm"``)."""
+        self._stop = stop
+        self._names = dict(names or {})
         self.received: signal.Signals | None = None
         self._loop = loop if loop is not None else asyncio.get_running_loop()
         self._on_reload = on_reload
@@ -67,19 +75,23 @@ class StopSignals:
             log.info("SIGHUP: reloading")
             self._on_reload()
             return
-        if self.stop_event.is_set():
+        if self.received is not None:
             log.warning("%s while already stopping; still stopping safely", sig.name)
             return
         self.received = sig
         log.info("%s: stopping the session safely", sig.name)
-        self.stop_event.set()
+        if isinstance(self._stop, asyncio.Event):
+            self._stop.set()
+        else:
+            self._stop(self._names.get(sig, sig.name.lower()))
 
 
 def install_stop_signals(
-    stop_event: asyncio.Event,
+    stop: StopTarget,
     *,
     loop: asyncio.AbstractEventLoop | None = None,
     on_reload: Callable[[], None] | None = None,
+    names: Mapping[signal.Signals, str] | None = None,
 ) -> StopSignals:
-    """Install SIGTERM/SIGINT/SIGHUP handlers that set ``stop_event``; see :class:`StopSignals`."""
-    return StopSignals(stop_event, loop=loop, on_reload=on_reload).install()
+    """Install SIGTERM/SIGINT/SIGHUP handlers that request a stop; see :class:`StopSignals`."""
+    return StopSignals(stop, loop=loop, on_reload=on_reload, names=names).install()

@@ -1,7 +1,7 @@
 """Run one pressure-pain-threshold trial on the device's live sample stream.
 
 The pure ``AlgometryTrial`` decides; this shell feeds it session-relative
-samples from the daemon's stream, turns its cues into motor patterns, routes
+samples from the device's one sample feed, turns its cues into motor patterns, routes
 the button (a press during the trial means "first discomfort") and makes sure
 the motor is off at the end, whatever ended it.
 """
@@ -14,13 +14,12 @@ from firmware.algometry.result import AlgometryResult
 from firmware.algometry.settings import AlgometrySettings
 from firmware.algometry.trial import AlgometryTrial
 from firmware.realtime.engine import session_seconds
-from firmware.realtime.runtime import GAP_TICK_PERIODS, MotorPlayer, SampleStream, StopRequest
-from firmware.realtime.sampler import NoSample, Sample, SensorFault
+from firmware.realtime.feed import SampleFeed
+from firmware.realtime.motor import FINAL_CUE_S, MotorPlayer
+from firmware.realtime.sampler import Sample, SensorFault
+from firmware.realtime.stop import StopRequest
 from firmware.session.decisions import CueDecision
 from hal.haptics import Haptics
-
-#: How long the trial's last cue may play before the runner returns.
-FINAL_CUE_S = 2.0
 
 
 class TrialButton:
@@ -34,7 +33,7 @@ class TrialButton:
 
 
 async def run_trial(
-    stream: SampleStream,
+    feed: SampleFeed,
     haptics: Haptics,
     *,
     settings: AlgometrySettings,
@@ -45,12 +44,11 @@ async def run_trial(
 ) -> AlgometryResult:
     """One trial, from the next sample to a press, an abort, a time-out or a stop."""
     loop = asyncio.get_running_loop()
-    sampler = stream.sampler
+    sampler = feed.stream.sampler
     trial = AlgometryTrial(
         settings, tolerance_n=tolerance_n, device_max_n=device_max_n, sample_rate_hz=sampler.sensor.sample_rate_hz
     )
     origin: float | None = None
-    tick = GAP_TICK_PERIODS * sampler.period_s
 
     def rel(t: float) -> float:
         return session_seconds(t, origin if origin is not None else t)
@@ -62,11 +60,9 @@ async def run_trial(
             elif not button.presses.empty():
                 decisions = trial.on_button(rel(button.presses.get_nowait()))
             else:
-                try:
-                    async with asyncio.timeout(tick):
-                        event = await stream.queue.get()
-                except TimeoutError:
-                    event = NoSample(loop.time())
+                event = await feed.next(feed.gap_tick_s, wake=stop)
+                if event is None:  # the stop request woke us: handled at the top
+                    continue
                 if isinstance(event, Sample):
                     origin = event.t if origin is None else origin
                     decisions = trial.on_sample(rel(event.t), event.force_n)

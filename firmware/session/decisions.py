@@ -4,9 +4,13 @@ stored events and MQTT messages; the core never does I/O itself."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from enum import Enum
+from typing import TYPE_CHECKING, Any
 
 from firmware.session.states import AbortReason, Cue, HoldOutcome, Outcome, Phase
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +62,6 @@ class SessionEnded:
 Decision = PhaseChange | CueDecision | HoldStarted | HoldEnded | AbortDecision | SessionEnded
 
 
-def decision_to_event(decision: Decision) -> dict[str, Any]:
-    """A JSON-able dict of a decision (enums as their string values)."""
-    event = asdict(decision)
-    return {key: (str(value) if hasattr(value, "value") else value) for key, value in event.items()}
+def decision_to_event(decision: DataclassInstance) -> dict[str, Any]:
+    """A JSON-able dict of a decision - a session's or a threshold trial's - with enums as their values."""
+    return {key: (str(value) if isinstance(value, Enum) else value) for key, value in asdict(decision).items()}

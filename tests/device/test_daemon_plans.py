@@ -6,12 +6,14 @@ In-process, real time, short: sessions are stopped by a button press.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 
 from config.plan import TherapyPlan
 from config.profile import check_start, validate_profile
 from firmware.cues.patterns import PATTERNS
-from firmware.device.daemon import DaemonOptions, DeviceDaemon, FixedPlan
+from firmware.device.contracts import DaemonHooks, DaemonOptions, FixedPlan
+from firmware.device.daemon import DeviceDaemon
 from firmware.device.sdnotify import Notifier
 from firmware.plans.updater import PlanUpdater, PlanUpdateService, UpdateStatus
 from firmware.protocol.plan_envelope import DeviceKey, sign_plan
@@ -29,7 +31,32 @@ KEY = DeviceKey(bytes(range(32)))
 GENTLE = TherapyPlan(target="2 kgf", tolerance="2.8 kgf", therapist_max="3.5 kgf")
 
 
-def daemon_for(plans: object, gate=None) -> tuple[DeviceDaemon, RecordingHaptics, ArmedSource]:  # type: ignore[no-untyped-def]
+class Hooks(DaemonHooks):
+    """The simulated person starts pressing as the session starts; gate and gesture as given."""
+
+    def __init__(
+        self,
+        source: ArmedSource,
+        gate: Callable[[TherapyPlan], TherapyPlan | str] | None = None,
+        on_hold: Callable[[], Cue] | None = None,
+    ) -> None:
+        self.source = source
+        self._gate = gate
+        self._on_hold = on_hold
+
+    def gate(self, plan: TherapyPlan) -> TherapyPlan | str:
+        return plan if self._gate is None else self._gate(plan)
+
+    def starting(self) -> None:
+        self.source.arm()
+
+    def hold_gesture(self) -> Cue | None:
+        return None if self._on_hold is None else self._on_hold()
+
+
+def daemon_for(  # type: ignore[no-untyped-def]
+    plans: object, gate=None, *, on_hold=None, options: DaemonOptions | None = None
+) -> tuple[DeviceDaemon, RecordingHaptics, ArmedSource]:
     clock = MonotonicClock()
     source = ArmedSource(parse_trace_csv("time_s,force_n\n0,0\n0.2,29.4\n", "press"))
     sensor = SimulatedLoadCell(source, clock, sample_rate_hz=80)
@@ -41,11 +68,16 @@ def daemon_for(plans: object, gate=None) -> tuple[DeviceDaemon, RecordingHaptics
         device_id="dev1",
         device_max_n=DEVICE_MAX_N,
         notifier=Notifier(None),
-        options=DaemonOptions(sessions=1, auto_start=True),
-        gate=gate,
-        on_session_start=source.arm,
+        options=options or DaemonOptions(sessions=1, auto_start=True),
+        hooks=Hooks(source, gate, on_hold),
     )
     return daemon, haptics, source
+
+
+def press(daemon: DeviceDaemon) -> None:
+    """A short press on the real button path: down, then up a tenth of a second later."""
+    daemon.button_down()
+    daemon.button_up(0.1)
 
 
 def test_plan_pushed_during_a_session_applies_only_after_it(tmp_path: Path) -> None:
@@ -64,7 +96,7 @@ def test_plan_pushed_during_a_session_applies_only_after_it(tmp_path: Path) -> N
         payload = sign_plan(GENTLE, device_id="dev1", version=2, key=KEY).to_json()
         result = await asyncio.to_thread(service.receive, payload)
         seen["during"] = (result.status, updater.version, updater.plan.target)
-        loop.call_later(0.2, daemon.press)  # stop the session
+        loop.call_later(0.2, press, daemon)  # stop the session
         await run
 
     asyncio.run(main())
@@ -115,7 +147,7 @@ def test_personal_tolerance_is_the_one_the_session_uses() -> None:
         run = asyncio.create_task(daemon.run())
         while daemon.phase != "hold":
             await asyncio.sleep(0.02)
-        daemon.press()
+        press(daemon)
         await run
 
     asyncio.run(main())
@@ -139,9 +171,9 @@ def test_button_semantics_down_stops_short_starts_long_is_the_gesture() -> None:
         gestures.append("hold")
         return Cue.ENTERED_BAND
 
-    daemon, haptics, _ = daemon_for(FixedPlan(TherapyPlan()))
-    daemon.options = DaemonOptions(sessions=1, auto_start=False)
-    daemon.on_hold = on_hold
+    daemon, haptics, _ = daemon_for(
+        FixedPlan(TherapyPlan()), on_hold=on_hold, options=DaemonOptions(sessions=1, auto_start=False)
+    )
 
     async def main() -> None:
         run = asyncio.create_task(daemon.run())
@@ -252,7 +284,7 @@ def test_threshold_trial_plays_each_cue_the_trial_decides_once() -> None:
         device_max_n=DEVICE_MAX_N,
         notifier=Notifier(None),
         options=DaemonOptions(sessions=1, auto_start=True, mode="ppt"),
-        on_session_start=source.arm,
+        hooks=Hooks(source),
     )
 
     async def main() -> None:

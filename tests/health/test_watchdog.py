@@ -7,7 +7,8 @@ import itertools
 
 import pytest
 
-from firmware.device.watchdog import LoopWatchdog, Verdict, WatchdogPolicy, run_watchdog
+from firmware.device.watchdog import run_watchdog
+from firmware.health.watchdog_policy import LoopWatchdog, Verdict, WatchdogPolicy
 
 PERIOD = 1 / 80  # 12.5 ms; defaults: sample gap 8 periods = 100 ms, lateness 250 ms
 

@@ -22,7 +22,7 @@ from config.plan import TherapyPlan
 from firmware.cli.main import main
 from firmware.cues.patterns import PATTERNS
 from firmware.cues.timeline import MotorTimeline
-from firmware.realtime.runtime import play_timeline
+from firmware.realtime.motor import play_timeline
 from firmware.realtime.sampler import Sampler
 from firmware.realtime.virtual import run_virtual_session
 from firmware.session.states import AbortReason, Cue, Outcome

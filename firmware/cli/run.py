@@ -1,0 +1,65 @@
+"""``presspoint run``: its options, parsed into the typed ``DeviceOptions`` the device app takes."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+
+from firmware.device.options import DeviceOptions, SimulationOptions
+
+
+def add_run_command(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    add_session_options: Callable[[argparse.ArgumentParser], None],
+    func: Callable[[argparse.Namespace], int],
+) -> None:
+    run = sub.add_parser("run", help="run the device runtime (real time)")
+    add_session_options(run)
+    run.add_argument("--simulate", action="store_true", help="use simulated hardware")
+    run.add_argument("--json", action="store_true", help="print each session summary as JSON (one per line)")
+    run.add_argument(
+        "--sessions", type=int, metavar="N", help="exit after N sessions (0: never; default 1 simulated, 0 on hardware)"
+    )
+    run.add_argument("--wait-button", action="store_true", help="simulated: wait for a button press to start")
+    run.add_argument("--motor-log", type=Path, help="simulated: append every motor level change to this file")
+    run.add_argument("--flush-timeout", type=float, metavar="S", help="seconds to wait for the outbox at exit")
+    run.add_argument(
+        "--mode",
+        choices=["session", "ppt"],
+        default="session",
+        help="guided sessions, or pressure pain threshold trials (a press during a trial marks first discomfort)",
+    )
+    run.add_argument(
+        "--press-at",
+        type=float,
+        metavar="S",
+        help="simulated: the person presses the button S seconds into each session or trial",
+    )
+    run.set_defaults(func=func)
+
+
+def device_options(args: argparse.Namespace, *, simulated_backend: bool) -> DeviceOptions:
+    """The parsed ``run`` arguments as ``DeviceOptions``; a simulated backend in the config means ``--simulate``."""
+    simulation = None
+    if args.simulate or simulated_backend:
+        simulation = SimulationOptions(
+            trace=args.trace,
+            scenario=args.scenario,
+            pins=args.pins,
+            noise_n=args.noise,
+            seed=args.seed,
+            motor_log=args.motor_log,
+            wait_button=args.wait_button,
+            press_at_s=args.press_at,
+        )
+    return DeviceOptions(
+        simulation=simulation,
+        verbose=args.verbose,
+        broker=args.broker,
+        json=args.json,
+        sessions=args.sessions,
+        mode=args.mode,
+        flush_timeout_s=args.flush_timeout,
+        plan_named=args.plan is not None,
+    )

@@ -1,0 +1,131 @@
+"""One start request, session or trial alike: gate, tare, then run it.
+
+The gate (profile, calibration) may refuse or hand back the plan to run;
+the tare waits up to ``TARE_TIMEOUT_S`` for a steady, contact-free reading.
+A refusal is answered with the refused cue.  Otherwise the button is handed
+to the attempt (its stop request, or a trial's first-discomfort press) for
+as long as it runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from config.plan import TherapyPlan
+from firmware.device.contracts import DaemonHooks, DaemonOptions, DaemonResult, DeviceUnit
+from firmware.device.gestures import ButtonGestures
+from firmware.device.idle import IdleListener
+from firmware.device.phase import PhaseReporter
+from firmware.device.tare import TARE_TIMEOUT_S
+from firmware.realtime.engine import SessionEngine
+from firmware.realtime.motor import play_cue
+from firmware.realtime.ppt_runner import TrialButton, run_trial
+from firmware.realtime.runtime import run_session
+from firmware.realtime.stop import StopRequest
+from firmware.session.states import Cue
+
+log = logging.getLogger(__name__)
+
+#: Longest a cue between sessions may play (every pattern is shorter).
+CUE_LIMIT_S = 5.0
+
+
+class AttemptRunner:
+    """Runs start requests for the daemon and records what came of them in its result."""
+
+    def __init__(
+        self,
+        *,
+        unit: DeviceUnit,
+        hooks: DaemonHooks,
+        options: DaemonOptions,
+        listener: IdleListener,
+        phase: PhaseReporter,
+        gestures: ButtonGestures,
+        shutdown: StopRequest,
+        result: DaemonResult,
+    ) -> None:
+        self.unit = unit
+        self.hooks = hooks
+        self.options = options
+        self.listener = listener
+        self.phase = phase
+        self.gestures = gestures
+        self.shutdown = shutdown
+        self.result = result
+
+    async def run(self, plan_in_force: TherapyPlan) -> None:
+        """Gate, tare, then the session or trial (or the refusal)."""
+        checked = self.hooks.gate(plan_in_force)
+        reason = checked if isinstance(checked, str) else None
+        plan = plan_in_force if isinstance(checked, str) else checked
+        if reason is None and self.options.tare:
+            reason = await self._tare(plan)
+        if reason is not None:
+            await self._refuse(reason)
+            return
+        self.hooks.starting()
+        self.listener.feed.drain()
+        stop = self.gestures.running = StopRequest()
+        if self.shutdown.requested:
+            stop.request(self.shutdown.source or "shutdown")
+        try:
+            if self.options.mode == "ppt":
+                await self._trial(plan, stop)
+            else:
+                await self._session(plan, stop)
+        finally:
+            self.gestures.running = None
+            self.gestures.trial_button = None
+
+    async def _tare(self, plan: TherapyPlan) -> str | None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + TARE_TIMEOUT_S
+        readings = self.listener.readings
+        reason = readings.tare(plan.contact_threshold)
+        while reason is not None and loop.time() < deadline and not self.shutdown.requested:
+            await self.listener.listen(0.25)
+            reason = readings.tare(plan.contact_threshold)
+        return reason
+
+    async def _refuse(self, reason: str) -> None:
+        log.warning("session refused: %s", reason)
+        self.result.refusals.append(reason)
+        self.hooks.status(refused=reason)
+        self.hooks.refused(reason)
+        await play_cue(self.unit.haptics, Cue.REFUSED, CUE_LIMIT_S, self.shutdown)
+
+    async def _session(self, plan: TherapyPlan, stop: StopRequest) -> None:
+        unit = self.unit
+        sampler = unit.sampler
+        glitches_at_start = sampler.glitches
+        engine = SessionEngine(
+            plan,
+            device_id=unit.device_id,
+            sample_rate_hz=sampler.sensor.sample_rate_hz,
+            device_max_n=unit.device_max_n,
+            armed_at=asyncio.get_running_loop().time(),
+            sinks=[*self.hooks.sinks(), self.phase],
+            glitch_count=lambda: sampler.glitches - glitches_at_start,
+        )
+        summary = await run_session(engine, self.listener.feed, unit.haptics, stop=stop)
+        self.result.summaries.append(summary)
+        self.phase.set("idle", last_outcome=summary.outcome.value)
+
+    async def _trial(self, plan: TherapyPlan, stop: StopRequest) -> None:
+        """A pressure pain threshold trial, with the plan's tolerance as the safety limit."""
+        button = self.gestures.trial_button = TrialButton()
+        self.phase.set("ppt")
+        result = await run_trial(
+            self.listener.feed,
+            self.unit.haptics,
+            settings=self.options.ppt,
+            tolerance_n=plan.tolerance,
+            device_max_n=self.unit.device_max_n,
+            button=button,
+            stop=stop,
+        )
+        self.result.trials.append(result)
+        self.phase.set("idle")
+        self.hooks.trial_ended(result)

@@ -1,0 +1,116 @@
+"""What the device daemon is given and what it gives back.
+
+The daemon drives a ``DeviceUnit`` (sampler, motor, identity); it asks
+``DaemonHooks`` about everything beyond the sensor and the motor (may this
+session start, where its data goes, what the long hold means) and
+``PlanSource`` for the plan in force.  The defaults do nothing, so a test or
+a simulation overrides only what it needs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+from config.plan import TherapyPlan
+from firmware.algometry.result import AlgometryResult
+from firmware.algometry.settings import AlgometrySettings
+from firmware.realtime.sampler import Sampler
+from firmware.realtime.sinks import SessionSink
+from firmware.session.states import Cue
+from firmware.session.summary import SessionSummary
+from hal.haptics import Haptics
+
+
+@dataclass(frozen=True)
+class DeviceUnit:
+    """The hardware one daemon drives, and who it is."""
+
+    sampler: Sampler
+    haptics: Haptics
+    device_id: str
+    device_max_n: float
+
+
+@dataclass
+class DaemonOptions:
+    #: Stop after this many sessions (None: run until told to stop).
+    sessions: int | None = None
+    #: Start sessions without a button press (simulation).
+    auto_start: bool = False
+    #: Noise limit for a steady reading to tare on, N (standard deviation).
+    tare_noise_n: float = 0.5
+    tare: bool = True
+    #: "session" (guided holds) or "ppt" (pressure pain threshold trials).
+    mode: Literal["session", "ppt"] = "session"
+    ppt: AlgometrySettings = field(default_factory=AlgometrySettings)
+
+
+@dataclass
+class DaemonResult:
+    summaries: list[SessionSummary] = field(default_factory=list)
+    refusals: list[str] = field(default_factory=list)
+    trials: list[AlgometryResult] = field(default_factory=list)
+    trial_payloads: list[bytes] = field(default_factory=list)
+    #: Why the daemon gave up (e.g. the sampling thread died); the process exits non-zero.
+    failure: str | None = None
+    stop_source: str | None = None
+
+    @property
+    def attempts(self) -> int:
+        """Start requests answered so far: sessions, trials and refusals."""
+        return len(self.summaries) + len(self.refusals) + len(self.trials)
+
+
+class DaemonHooks:
+    """The daemon's questions and news for the rest of the device; every default does nothing."""
+
+    def gate(self, plan: TherapyPlan) -> TherapyPlan | str:
+        """May a session start under ``plan``?  The plan to run, or a sentence saying why not."""
+        return plan
+
+    def sinks(self) -> Sequence[SessionSink]:
+        """Where a new session's data goes."""
+        return ()
+
+    def status(self, **fields: object) -> None:
+        """The daemon's state changed (MQTT status, for one)."""
+
+    def starting(self) -> None:
+        """A session or trial is about to start (a simulated person starts pressing)."""
+
+    def hold_gesture(self) -> Cue | None:
+        """The long hold while idle; the cue that answers it, or ``None``: no gesture, a plain press."""
+        return None
+
+    def trial_ended(self, result: AlgometryResult) -> None:
+        """A pain-threshold trial is over."""
+
+    def refused(self, reason: str) -> None:
+        """A start request was refused."""
+
+
+class PlanSource(Protocol):
+    """The plan in force, held for the length of a session.
+
+    ``with plans.session() as plan:`` brackets everything from choosing the
+    plan to the session's end, refusals included: a remote plan update that
+    arrives meanwhile is queued and applied when the bracket closes, never
+    half-way through a session.
+    """
+
+    def session(self) -> AbstractContextManager[TherapyPlan]: ...
+
+
+class FixedPlan:
+    """A plan that never changes (simulation, tests, no remote updates)."""
+
+    def __init__(self, plan: TherapyPlan) -> None:
+        self.plan = plan
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[TherapyPlan]:
+        yield self.plan

@@ -1,0 +1,49 @@
+"""What the button means: press = start or stop, a 2 s hold while idle = the gesture.
+
+A press during a session stops it on the way down (never waiting for the
+release); during a pain-threshold trial it marks first discomfort instead.
+The release of that press starts nothing.  Called on the event loop only
+(gpiozero's thread hands over with ``call_soon_threadsafe``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from firmware.realtime.ppt_runner import TrialButton
+from firmware.realtime.stop import StopRequest
+
+#: Holding the button this long while idle is the gesture (lower the tolerance).
+HOLD_GESTURE_S = 2.0
+
+
+class ButtonGestures:
+    """Turns button downs and ups into start requests, stops, trial presses and the gesture."""
+
+    def __init__(self, start: asyncio.Event, hold: Callable[[], bool]) -> None:
+        """``hold()`` answers a long hold while idle; ``False``: no gesture here, start as for a press."""
+        self._start = start
+        self._hold = hold
+        #: The stop request of the session or trial under way, if any.
+        self.running: StopRequest | None = None
+        #: The trial's button while a pain-threshold trial runs.
+        self.trial_button: TrialButton | None = None
+        self._down_while_running = False
+
+    def down(self) -> None:
+        """The button went down: stop a running session at once, or mark the trial's threshold."""
+        self._down_while_running = self.running is not None
+        if self.trial_button is not None:
+            self.trial_button.press()
+        elif self.running is not None:
+            self.running.request("button")
+
+    def up(self, held_s: float) -> None:
+        """The button came up: while idle a short press starts, a long hold is the gesture."""
+        if self._down_while_running or self.running is not None:
+            self._down_while_running = False
+            return
+        if held_s >= HOLD_GESTURE_S and self._hold():
+            return
+        self._start.set()

@@ -1,0 +1,74 @@
+"""What the daemon drives - real (HX711 + gpiozero) or simulated - behind one ``DeviceHardware``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from config.device import DeviceConfig
+from config.plan import TherapyPlan
+from firmware.device.options import SimulationOptions
+from firmware.device.sim_setup import build_rig
+from firmware.realtime.sampler import Sampler
+from hal.buttons import StartStopButton
+from hal.clock import MonotonicClock
+from hal.haptics import Haptics
+from hal.sensor import Calibration
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class DeviceHardware:
+    """What the daemon drives, however it is made."""
+
+    sampler: Sampler
+    haptics: Haptics
+    buttons: list[StartStopButton] = field(default_factory=list)
+    arm: Callable[[], None] | None = None
+    calibrated: bool = True
+    _closers: list[Callable[[], None]] = field(default_factory=list)
+
+    def close(self) -> None:
+        """Motor off first, then everything else; every closer runs."""
+        closers = [self.haptics.off, *self._closers]
+        for close in closers:
+            try:
+                close()
+            except Exception:
+                log.exception("error while closing hardware")
+
+
+def build_simulated_hardware(device: DeviceConfig, plan: TherapyPlan, sim: SimulationOptions) -> DeviceHardware:
+    rig = build_rig(
+        plan,
+        device,
+        MonotonicClock(),
+        trace=sim.trace,
+        scenario=sim.scenario,
+        pins=sim.pins,
+        noise_n=sim.noise_n,
+        seed=sim.seed,
+        armed=True,
+        motor_log=sim.motor_log,
+    )
+    return DeviceHardware(rig.sampler, rig.haptics, rig.buttons, rig.arm, True, [rig.close])
+
+
+def build_gpio_device_hardware(device: DeviceConfig) -> DeviceHardware:
+    from hal.factory import build_gpio_hardware
+
+    clock = MonotonicClock()
+    hw = build_gpio_hardware(device.hardware, device.sample_rate_hz, clock)
+    cal = device.hardware.calibration
+    calibration = Calibration(cal.offset_counts or 0.0, cal.counts_per_newton or 1.0)
+    sampler = Sampler(hw.sensor, calibration, clock, max_jump_n=device.device_max / 2)
+    buttons: list[StartStopButton] = [hw.button]
+    if hw.stop_button is not None:
+        buttons.append(hw.stop_button)
+    return DeviceHardware(sampler, hw.motor, buttons, None, cal.is_calibrated, [hw.close])
+
+
+def build_hardware(device: DeviceConfig, plan: TherapyPlan, sim: SimulationOptions | None) -> DeviceHardware:
+    return build_gpio_device_hardware(device) if sim is None else build_simulated_hardware(device, plan, sim)

@@ -1,0 +1,47 @@
+"""``DeviceOptions``: everything ``presspoint run`` was asked for, typed; the CLI fills it in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class SimulationOptions:
+    """Simulated hardware: where the force comes from, and what the simulated person does."""
+
+    trace: Path | None = None
+    scenario: str | None = None
+    #: Through the real HX711 driver over an emulated chip.
+    pins: bool = False
+    noise_n: float = 0.0
+    seed: int = 1
+    motor_log: Path | None = None
+    #: Wait for a button press instead of starting sessions at once.
+    wait_button: bool = False
+    #: The person presses the button this long into each session or trial.
+    press_at_s: float | None = None
+
+
+@dataclass(frozen=True)
+class DeviceOptions:
+    #: Simulated hardware, or ``None`` for the real one.
+    simulation: SimulationOptions | None = None
+    verbose: bool = False
+    #: An MQTT broker URL instead of the config's.
+    broker: str | None = None
+    #: Print summaries as JSON, one a line.
+    json: bool = False
+    #: Exit after this many attempts (``0``: never); ``None``: 1 simulated, never on hardware.
+    sessions: int | None = None
+    mode: Literal["session", "ppt"] = "session"
+    #: How long to wait for the outbox at exit (``None``: 5 s).
+    flush_timeout_s: float | None = None
+    #: A plan file was named on the command line: it wins over the profile's plan.
+    plan_named: bool = False
+
+    @property
+    def session_limit(self) -> int | None:
+        limit = self.sessions if self.sessions is not None else (1 if self.simulation is not None else 0)
+        return limit or None

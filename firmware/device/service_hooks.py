@@ -1,0 +1,102 @@
+"""The daemon's hooks on a real device: the person's profile, the store and MQTT.
+
+* the gate: an uncalibrated load cell refuses; a profile's contraindications
+  and personal tolerance decide the plan (``config.profile.check_start``);
+* the long-hold gesture: the person lowers their own tolerance one step;
+* news: trials and refusals go to the outbox, the status to MQTT.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Sequence
+
+from config.device import DeviceConfig
+from config.plan import TherapyPlan
+from config.profile import Profile, check_start, step_down_tolerance
+from firmware.algometry.message import measurement, ppt_payload, ppt_topic
+from firmware.algometry.result import AlgometryResult
+from firmware.device.contracts import DaemonHooks
+from firmware.mqtt.service import MqttService
+from firmware.plans.personal_tolerance import PersonalToleranceStore, apply_stored
+from firmware.protocol.payloads import utc_now_iso
+from firmware.realtime.sinks import SessionSink
+from firmware.session.states import Cue
+
+log = logging.getLogger(__name__)
+
+
+class ServiceHooks(DaemonHooks):
+    """Gate, gesture and news for ``presspoint run``."""
+
+    def __init__(
+        self,
+        *,
+        device: DeviceConfig,
+        service: MqttService,
+        profile: Profile | None,
+        plan_in_force: Callable[[], TherapyPlan],
+        calibrated: bool,
+        arm: Callable[[], None] | None = None,
+    ) -> None:
+        self.device = device
+        self.service = service
+        self.profile = profile
+        self.plan_in_force = plan_in_force
+        self.calibrated = calibrated
+        self.arm = arm
+        self.tolerances = PersonalToleranceStore(device.storage.state_dir)
+        self.trial_payloads: list[bytes] = []
+        #: Called as a session or trial starts (the simulated person's press, say).
+        self.on_start: list[Callable[[], None]] = []
+
+    def gate(self, plan: TherapyPlan) -> TherapyPlan | str:
+        if not self.calibrated:
+            return "the load cell is not calibrated: run presspoint calibrate"
+        if self.profile is None:
+            return plan
+        person = apply_stored(self.profile, self.tolerances, plan, self.device.device_max)
+        decision = check_start(person, plan, self.device.device_max)
+        if decision.plan is None:
+            return decision.describe()
+        return decision.plan
+
+    def sinks(self) -> Sequence[SessionSink]:
+        return [self.service.sink]
+
+    def status(self, **fields: object) -> None:
+        if self.service.publisher is not None:
+            self.service.publisher.update_status(**fields)
+
+    def starting(self) -> None:
+        if self.arm is not None:
+            self.arm()
+        for call in self.on_start:
+            call()
+
+    def hold_gesture(self) -> Cue:
+        """The long-hold gesture: the person lowers their own tolerance one step."""
+        if self.profile is None or self.device.profile_file is None:
+            log.warning("tolerance gesture ignored: no profile_file in the device config")
+            return Cue.REFUSED
+        plan = self.plan_in_force()
+        person = apply_stored(self.profile, self.tolerances, plan, self.device.device_max)
+        change = step_down_tolerance(person, plan=plan, device_max_n=self.device.device_max)
+        if not change.ok:
+            log.warning("%s", change.reason)
+            return Cue.REFUSED
+        self.tolerances.save(change.profile.personal_tolerance)
+        log.info("%s (by the person, on the device)", change.reason)
+        return Cue.ENTERED_BAND
+
+    def trial_ended(self, result: AlgometryResult) -> None:
+        payload = ppt_payload(measurement(result, device_id=self.device.device_id))
+        self.trial_payloads.append(payload)
+        self.service.writer.enqueue(ppt_topic(self.service.topics), payload, qos=1, retain=True)
+        log.info("pain threshold trial: %s", result.outcome)
+
+    def refused(self, reason: str) -> None:
+        """A refused start is an event too (not tied to a session): ``<prefix>/<device>/event``."""
+        event = {"type": "session_refused", "device_id": self.device.device_id, "reason": reason, "at": utc_now_iso()}
+        self.service.writer.enqueue(f"{self.service.topics.base}/event", json.dumps(event).encode("utf-8"), qos=1)

@@ -1,0 +1,62 @@
+"""The sampling thread: blocks on the sensor (the HX711 paces itself) and queues events on the loop.
+
+It runs for the life of the device, not one session.  If the thread dies it
+queues a ``SensorFault`` first, so the loop hears about it at once.  The
+queue has one reader, :class:`firmware.realtime.feed.SampleFeed`.
+
+The thread keeps the scheduling policy it inherits: on the device the
+systemd unit puts the whole process under SCHED_FIFO (its seccomp filter
+forbids changing that from Python).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+
+from firmware.realtime.sampler import Sampler, SamplerEvent, SensorFault
+
+log = logging.getLogger(__name__)
+
+
+class SampleStream:
+    """A sampling thread that keeps pulling events and queues them on the loop."""
+
+    def __init__(self, sampler: Sampler, loop: asyncio.AbstractEventLoop) -> None:
+        self.sampler = sampler
+        self._loop = loop
+        self.queue: asyncio.Queue[SamplerEvent] = asyncio.Queue()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="presspoint-sampler", daemon=True)
+        self.error: BaseException | None = None
+
+    def start(self) -> SampleStream:
+        self._thread.start()
+        return self
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                event = self.sampler.next()
+                self._loop.call_soon_threadsafe(self.queue.put_nowait, event)
+        except BaseException as err:  # the loop must hear about any death
+            self.error = err
+            log.exception("sampling thread died")
+            with contextlib.suppress(RuntimeError):
+                fault = SensorFault(self.sampler.clock.now(), f"sampling thread died: {err}")
+                self._loop.call_soon_threadsafe(self.queue.put_nowait, fault)
+
+    def drain(self) -> None:
+        """Forget events queued so far (stale ones from before a session)."""
+        while not self.queue.empty():
+            self.queue.get_nowait()
+
+    def stop(self, timeout_s: float = 1.0) -> None:
+        self._stop.set()
+        self._thread.join(timeout_s)
