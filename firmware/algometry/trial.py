@@ -41,24 +41,20 @@ from __future__ import annotations
 
 import math
 import statistics
-import uuid
 from collections import deque
 from dataclasses import asdict, dataclass
 from enum import StrEnum
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from config.loader import describe_validation_error
 from config.plan import TherapyPlan, validate_plan
 from config.units import Force, kgf
-from firmware.protocol.payloads import utc_now_iso
-from firmware.protocol.topics import Topics
 from firmware.session.decisions import AbortDecision, CueDecision
 from firmware.session.safety import SafetyMonitor
 from firmware.session.states import AbortReason, Cue
 
-PPT_SCHEMA: Final = "presspoint.ppt/1"
 _EPS = 1e-9
 
 
@@ -427,90 +423,3 @@ def suggested_plan(base: TherapyPlan, suggestion: LimitSuggestion, device_max_n:
     except ValidationError as err:
         where, problem = describe_validation_error(err)
         raise ValueError(f"suggested plan breaks a rule: {where}: {problem}") from None
-
-
-# ---------------------------------------------------------------- the published measurement
-
-
-class PptAbort(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    reason: AbortReason
-    at_s: float
-    force_n: float | None
-    detail: str = ""
-
-
-class PptMeasurement(BaseModel):
-    """``presspoint/<device>/ppt`` (QoS 1, retained: the latest): one threshold measurement."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-    schema_: Literal["presspoint.ppt/1"] = Field(PPT_SCHEMA, alias="schema")
-    measurement_id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="unique; consumers drop repeats")
-    device_id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
-    measured_at: str = Field(description="ISO 8601 UTC")
-    outcome: TrialOutcome
-    threshold_n: float | None = Field(description="peak of the 0.1 s mean force up to the press, N")
-    force_at_press_n: float | None
-    peak_force_n: float
-    contact_at_s: float | None
-    press_at_s: float | None
-    mean_rate_n_per_s: float | None
-    max_rate_n_per_s: float
-    rate_limit_n_per_s: float
-    rate_ok: bool | None = Field(description="mean ramp rate within the margin of the limit")
-    too_fast_cues: int = Field(ge=0)
-    abort: PptAbort | None
-    tolerance_n: float
-    device_max_n: float
-    suggestion: LimitSuggestion | None = None
-
-
-def measurement(
-    result: AlgometryResult,
-    *,
-    device_id: str,
-    band: float = 0.15,
-    measured_at: str | None = None,
-    measurement_id: str | None = None,
-) -> PptMeasurement:
-    """The payload for a finished trial, with a limit suggestion when a threshold was recorded."""
-    suggestion: LimitSuggestion | None = None
-    if result.threshold_n is not None:
-        try:
-            suggestion = suggest_limits(result.threshold_n, band=band, device_max_n=result.device_max_n)
-        except ValueError:
-            suggestion = None
-    abort = result.abort
-    return PptMeasurement(
-        measurement_id=measurement_id or uuid.uuid4().hex,
-        device_id=device_id,
-        measured_at=measured_at or utc_now_iso(),
-        outcome=result.outcome,
-        threshold_n=result.threshold_n,
-        force_at_press_n=result.force_at_press_n,
-        peak_force_n=result.peak_force_n,
-        contact_at_s=result.contact_at_s,
-        press_at_s=result.press_at_s,
-        mean_rate_n_per_s=result.mean_rate_n_per_s,
-        max_rate_n_per_s=result.max_rate_n_per_s,
-        rate_limit_n_per_s=result.rate_limit_n_per_s,
-        rate_ok=result.rate_ok,
-        too_fast_cues=result.too_fast_cues,
-        abort=None
-        if abort is None
-        else PptAbort(reason=abort.reason, at_s=abort.t, force_n=abort.force_n, detail=abort.detail),
-        tolerance_n=result.tolerance_n,
-        device_max_n=result.device_max_n,
-        suggestion=suggestion,
-    )
-
-
-def ppt_topic(topics: Topics) -> str:
-    """``<prefix>/<device>/ppt``."""
-    return f"{topics.base}/ppt"
-
-
-def ppt_payload(m: PptMeasurement) -> bytes:
-    return m.model_dump_json(by_alias=True).encode("utf-8")

@@ -25,7 +25,7 @@ from config.device import DeviceConfig
 from config.errors import PresspointError
 from config.plan import TherapyPlan
 from config.profile import check_start, load_profile, step_down_tolerance
-from firmware.algometry.trial import AlgometryResult, measurement, ppt_payload, ppt_topic
+from firmware.algometry.trial import AlgometryResult
 from firmware.cli.text_report import format_summary
 from firmware.device.daemon import DaemonOptions, DaemonResult, DeviceDaemon
 from firmware.device.logging_setup import register_secret, setup_logging
@@ -34,8 +34,9 @@ from firmware.device.signals import install_stop_signals
 from firmware.device.sim_setup import build_rig
 from firmware.mqtt.service import MqttService
 from firmware.plans.personal_tolerance import PersonalToleranceStore, apply_stored
-from firmware.plans.updater import build_plan_service
+from firmware.plans.service import build_plan_service
 from firmware.protocol.payloads import utc_now_iso
+from firmware.protocol.ppt import measurement, ppt_payload, ppt_topic
 from firmware.realtime.sampler import Sampler
 from firmware.realtime.sinks import SessionSink
 from firmware.session.states import Cue

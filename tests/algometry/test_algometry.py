@@ -15,17 +15,14 @@ from firmware.algometry.trial import (
     AlgometryDecision,
     AlgometrySettings,
     AlgometryTrial,
-    PptMeasurement,
     PressIgnored,
     RateTooFast,
     TrialOutcome,
     decision_event,
-    measurement,
-    ppt_payload,
-    ppt_topic,
     suggest_limits,
     suggested_plan,
 )
+from firmware.protocol.ppt import PptMeasurement, measurement, ppt_payload, ppt_topic
 from firmware.protocol.topics import Topics
 from firmware.session.decisions import AbortDecision, CueDecision
 from firmware.session.states import AbortReason, Cue

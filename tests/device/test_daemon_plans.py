@@ -13,7 +13,8 @@ from config.profile import check_start, validate_profile
 from firmware.cues.patterns import PATTERNS
 from firmware.device.daemon import DaemonOptions, DeviceDaemon, FixedPlan
 from firmware.device.sdnotify import Notifier
-from firmware.plans.updater import PlanUpdater, PlanUpdateService, UpdateStatus
+from firmware.plans.service import PlanUpdateService
+from firmware.plans.updater import PlanUpdater, UpdateStatus
 from firmware.protocol.plan_envelope import DeviceKey, sign_plan
 from firmware.protocol.topics import Topics
 from firmware.realtime.sampler import Sampler

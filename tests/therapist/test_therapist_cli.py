@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 
 from config.units import kgf
-from firmware.algometry.trial import AlgometrySettings, AlgometryTrial, measurement, ppt_payload
-from firmware.cli.main import main
+from firmware.algometry.trial import AlgometrySettings, AlgometryTrial
 from firmware.cli import therapist as cli_therapist
+from firmware.cli.main import main
 from firmware.protocol.plan_envelope import load_key
+from firmware.protocol.ppt import measurement, ppt_payload
 from firmware.therapist import collect, connection
 from firmware.therapist.store import CollectStore, Ingested
 from tests.conftest import PRESSPOINT
