@@ -66,6 +66,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from config.errors import one_line
 from config.mqtt import MqttConfigError, MqttSettings
 from firmware.protocol.payloads import DeviceStatus, utc_now_iso
 from firmware.protocol.topics import Topics, ha_discovery_configs
@@ -776,7 +777,7 @@ class Publisher:
                         if result is not None:
                             await result
             except Exception as exc:  # a bad message or handler never stops publishing
-                log.error("MQTT message on %s not handled: %s", message.topic, _one_line(exc))
+                log.error("MQTT message on %s not handled: %s", message.topic, one_line(exc))
 
 
 async def _cancel_and_wait(tasks: Iterable[asyncio.Task[Any]], timeout_s: float) -> set[asyncio.Task[Any]]:
@@ -806,7 +807,7 @@ async def _cancel_and_wait(tasks: Iterable[asyncio.Task[Any]], timeout_s: float)
 
 def describe_error(exc: BaseException, settings: MqttSettings) -> tuple[int, str]:
     """A log level and a one-line, secret-free explanation of a connection failure."""
-    text = _one_line(exc)
+    text = one_line(exc)
     if isinstance(exc, MqttConnectError):
         rc = exc.rc
         code = rc.value if isinstance(rc, ReasonCode) else rc
@@ -827,17 +828,12 @@ def _tls_context(settings: MqttSettings) -> ssl.SSLContext:
     try:
         context = ssl.create_default_context(cafile=str(settings.ca_file) if settings.ca_file else None)
     except (OSError, ssl.SSLError) as exc:
-        raise MqttConfigError(f"mqtt.ca_file {settings.ca_file}: cannot load it ({_one_line(exc)})") from None
+        raise MqttConfigError(f"mqtt.ca_file {settings.ca_file}: cannot load it ({one_line(exc)})") from None
     if settings.cert_file is not None and settings.key_file is not None:
         try:
             context.load_cert_chain(str(settings.cert_file), str(settings.key_file))
         except (OSError, ssl.SSLError) as exc:
             raise MqttConfigError(
-                f"mqtt.cert_file {settings.cert_file} / key_file {settings.key_file}: cannot load ({_one_line(exc)})"
+                f"mqtt.cert_file {settings.cert_file} / key_file {settings.key_file}: cannot load ({one_line(exc)})"
             ) from None
     return context
-
-
-def _one_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from config.errors import one_line
 from firmware.protocol.payloads import EventMessage, SamplesBatch, SessionEvent, dump, utc_now_iso
 from firmware.protocol.topics import Topics, check_level
 from firmware.storage.database import LocalDb
@@ -371,7 +372,7 @@ class StoreWriter:
             except _AlreadyReported:
                 pass
             except Exception as exc:  # a bad event from the core must not lose the rest
-                log.error("store writer: dropped a bad %s (%s)", op, _one_line(exc))
+                log.error("store writer: dropped a bad %s (%s)", op, one_line(exc, with_type=True))
         return ops
 
     def _ensure_session(self, ops: list[tuple[Any, ...]], sid: str) -> None:
@@ -431,7 +432,7 @@ class StoreWriter:
         except Exception as exc:
             self.outbox.resync()
             self._write_errors += 1
-            message = f"local database {self.db.path}: write failed ({_one_line(exc)}); will retry"
+            message = f"local database {self.db.path}: write failed ({one_line(exc, with_type=True)}); will retry"
             if message != self._last_error:
                 log.error("%s", message)
             self._last_error = message
@@ -572,8 +573,3 @@ class _AlreadyReported(Exception):
 
 def _is_num(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
