@@ -82,8 +82,9 @@ class PlanUpdater:
         self.rules = DeviceRules(device_id, device_max_n, key, max_payload_bytes)
         self._local_plan = local_plan
         self._now = now
-        self.store = PlanStore(state_dir / "remote-plan")
-        self.audit = AuditLog(self.store.folder / "audit.jsonl")
+        self.store = store = PlanStore(state_dir / "remote-plan")
+        self.folder, self.current_path, self.pending_path = store.folder, store.current_path, store.pending_path
+        self.audit = AuditLog(store.folder / "audit.jsonl")
         self._current, self._current_plan = self.store.load_current(device_max_n)
         self._pending = self.store.load_pending(device_max_n)
         self._floor = max(self.version, self.audit.highest_version())
@@ -93,18 +94,6 @@ class PlanUpdater:
     @property
     def device_id(self) -> str:
         return self.rules.device_id
-
-    @property
-    def folder(self) -> Path:
-        return self.store.folder
-
-    @property
-    def current_path(self) -> Path:
-        return self.store.current_path
-
-    @property
-    def pending_path(self) -> Path:
-        return self.store.pending_path
 
     @property
     def version(self) -> int:
