@@ -13,7 +13,8 @@ from config.mqtt import MqttSettings
 from config.plan import TherapyPlan
 from firmware.device.sim_setup import build_rig
 from firmware.mqtt.service import MqttService
-from firmware.plans.updater import PlanUpdater, PlanUpdateService
+from firmware.plans.service import PlanUpdateService
+from firmware.plans.updater import PlanUpdater
 from firmware.realtime.sinks import MemorySink, SessionSink
 from firmware.realtime.virtual import run_virtual_session
 from firmware.session.summary import SessionSummary

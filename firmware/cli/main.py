@@ -235,7 +235,7 @@ def cmd_config_schema(args: argparse.Namespace) -> int:
         for path in schemas.write_schemas(args.out, names):
             print(path)
         return EXIT_OK
-    documents = {name: schemas.SCHEMAS[name]() for name in names}
+    documents = {name: schemas.json_schema(name) for name in names}
     print(json.dumps(documents[names[0]] if len(names) == 1 else documents, indent=2))
     return EXIT_OK
 

@@ -11,29 +11,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
-
-from config.profile import Profile
-from firmware.algometry.message import PptMeasurement
-from firmware.plans.updater import PlanError, PlanState
-from firmware.protocol import schemas
-from firmware.protocol.plan_envelope import SignedPlan
-
 #: Defaults shown in --help (kept here so parsing imports nothing heavy).
 DEFAULT_CLIENT_ID = "presspoint-collector"
 DEFAULT_SESSION_EXPIRY_S = 7 * 24 * 3600
-
-# Exported by `presspoint config schema` (committed copies in config/schema/).
-# Registered at import: firmware.cli.main imports this module before it builds its parser.
-THERAPIST_SCHEMAS: dict[str, type[BaseModel]] = {
-    "profile": Profile,
-    "mqtt-plan-set": SignedPlan,
-    "mqtt-plan-state": PlanState,
-    "mqtt-plan-error": PlanError,
-    "mqtt-ppt": PptMeasurement,
-}
-for _name, _model in THERAPIST_SCHEMAS.items():
-    schemas.register_schema(_name, _model)
 
 
 def _command(name: str) -> Callable[[argparse.Namespace], int]:

@@ -28,7 +28,7 @@ from firmware.device.sdnotify import Notifier
 from firmware.device.service_hooks import ServiceHooks
 from firmware.device.signals import install_stop_signals
 from firmware.mqtt.service import MqttService
-from firmware.plans.updater import build_plan_service
+from firmware.plans.service import build_plan_service
 
 log = logging.getLogger("presspoint")
 

@@ -24,6 +24,8 @@ import threading
 from collections.abc import Mapping
 from typing import TextIO
 
+from config.errors import one_line
+
 REDACTED = "***"
 
 _SECRET_KEYS = r"(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|auth|authorization|credentials?)"
@@ -101,10 +103,6 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-def _one_line(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("\r", "\\r").replace("\n", "\\n")
-
-
 class OneLineFormatter(logging.Formatter):
     """``<N>name: message`` for the journal, ``LEVEL name: message`` otherwise; one line."""
 
@@ -120,7 +118,7 @@ class OneLineFormatter(logging.Formatter):
             text = f"{text}\n{record.exc_text}"
         if record.stack_info:
             text = f"{text}\n{self.formatStack(record.stack_info)}"
-        text = _one_line(text)
+        text = one_line(text, escape=True)
         if self.journal:
             return f"<{syslog_priority(record.levelno)}>{text}"
         return f"{record.levelname} {text}"

@@ -23,6 +23,8 @@ import os
 import socket
 from collections.abc import Mapping
 
+from config.errors import one_line
+
 log = logging.getLogger(__name__)
 
 
@@ -37,11 +39,6 @@ def _socket_address(raw: str) -> bytes | None:
     if raw.startswith("/"):
         return os.fsencode(raw)
     return None
-
-
-def _one_line(text: str) -> str:
-    """Fields are newline-separated, so a newline inside STATUS would forge a field."""
-    return " ".join(text.splitlines()).strip()
 
 
 class Notifier:
@@ -96,7 +93,7 @@ class Notifier:
 
     def status(self, text: str) -> bool:
         """Free-form one-line status shown by ``systemctl status`` (e.g. the phase)."""
-        return self.notify(f"STATUS={_one_line(text)}")
+        return self.notify(f"STATUS={one_line(text)}")
 
     def watchdog(self) -> bool:
         """Keep-alive ping; systemd restarts the service if these stop for WatchdogSec."""
@@ -117,7 +114,7 @@ class Notifier:
             self._sock = None
 
     def _status_field(self, status: str | None) -> tuple[str, ...]:
-        return () if status is None else (f"STATUS={_one_line(status)}",)
+        return () if status is None else (f"STATUS={one_line(status)}",)
 
     def _log_failure(self, exc: OSError, first_field: str) -> None:
         key = f"{type(exc).__name__}:{exc.errno}"

@@ -15,12 +15,12 @@ from collections.abc import Callable, Sequence
 from config.device import DeviceConfig
 from config.plan import TherapyPlan
 from config.profile import Profile, check_start, step_down_tolerance
-from firmware.algometry.message import measurement, ppt_payload, ppt_topic
 from firmware.algometry.result import AlgometryResult
 from firmware.device.contracts import DaemonHooks
 from firmware.mqtt.service import MqttService
 from firmware.plans.personal_tolerance import PersonalToleranceStore, apply_stored
 from firmware.protocol.payloads import utc_now_iso
+from firmware.protocol.ppt import measurement, ppt_payload, ppt_topic
 from firmware.realtime.sinks import SessionSink
 from firmware.session.states import Cue
 

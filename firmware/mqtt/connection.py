@@ -22,6 +22,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from config.errors import one_line
 from config.mqtt import MqttConfigError, MqttSettings
 from firmware.mqtt.aiomqtt_adapter import AdaptedClient as AdaptedClient  # the client type callers get
 
@@ -178,9 +179,3 @@ def tls_context(settings: MqttSettings) -> ssl.SSLContext:
                 f"mqtt.cert_file {settings.cert_file} / key_file {settings.key_file}: cannot load ({one_line(exc)})"
             ) from None
     return context
-
-
-def one_line(exc: BaseException) -> str:
-    """The first line of an exception's message (its type name if it has none)."""
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 
 import aiomqtt
 
-from firmware.mqtt.connection import one_line
+from config.errors import one_line
 
 log = logging.getLogger("presspoint.mqtt")
 

@@ -18,10 +18,8 @@ payload that fails as bad input, never as a reason to crash.
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -32,9 +30,9 @@ STATUS_SCHEMA: Final = "presspoint.status/1"
 _ID = r"^[A-Za-z0-9_-]{1,64}$"
 
 
-def utc_now_iso() -> str:
-    """Current UTC time, ISO 8601 with milliseconds and a ``Z``."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+def utc_now_iso(timespec: Literal["seconds", "milliseconds"] = "milliseconds") -> str:
+    """Current UTC time, ISO 8601 with a ``Z``: the one time-stamp format of every payload."""
+    return datetime.now(UTC).isoformat(timespec=timespec).replace("+00:00", "Z")
 
 
 class Envelope(BaseModel):
@@ -186,19 +184,3 @@ def parse_payload(kind: str, payload: bytes | str) -> BaseModel:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first.get("loc", ())) or "payload"
         raise BadPayload(f"bad {kind} payload: {where}: {first.get('msg', 'invalid')}") from None
-
-
-def json_schemas() -> dict[str, dict[str, Any]]:
-    """JSON Schema of every published payload model, keyed by kind."""
-    return {kind: model.model_json_schema(by_alias=True) for kind, model in MODELS.items()}
-
-
-def write_json_schemas(directory: Path) -> list[Path]:
-    """Write ``mqtt-<kind>.schema.json`` files into ``directory``; returns their paths."""
-    directory.mkdir(parents=True, exist_ok=True)
-    written = []
-    for kind, schema in json_schemas().items():
-        path = directory / f"mqtt-{kind}.schema.json"
-        path.write_text(json.dumps(schema, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        written.append(path)
-    return written

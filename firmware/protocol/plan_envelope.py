@@ -34,7 +34,6 @@ import re
 import secrets
 import stat
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, Literal
 
@@ -42,6 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 from config.errors import PresspointError
 from config.plan import TherapyPlan
+from firmware.protocol.payloads import utc_now_iso
 
 log = logging.getLogger("presspoint.plan")
 
@@ -197,10 +197,6 @@ def signing_input(fields: dict[str, Any]) -> bytes:
     return DOMAIN_TAG + canonical_json({k: v for k, v in fields.items() if k != "signature"})
 
 
-def utc_now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
 def sign_plan(
     plan: TherapyPlan,
     *,
@@ -236,7 +232,7 @@ def sign_plan_data(
         "alg": ALGORITHM,
         "device_id": device_id,
         "version": version,
-        "issued_at": issued_at or utc_now_iso(),
+        "issued_at": issued_at or utc_now_iso("seconds"),
         "request_id": request_id or uuid.uuid4().hex,
         "key_id": key.key_id,
         # Round-trip through JSON so the signed values are exactly what the device will parse.

@@ -8,6 +8,7 @@ Layout (``<p>`` is ``mqtt.topic_prefix``, default ``presspoint``)::
     <p>/<device>/session/<sid>/samples     SamplesBatch JSON (QoS 1)
     <p>/<device>/session/<sid>/summary     session summary JSON (QoS 1, retained)
     <p>/<device>/plan/set|state|error      remote plans (see the therapist tools)
+    <p>/<device>/ppt                       PptMeasurement JSON (QoS 1, retained)
     homeassistant/sensor/<device>/<object>/config   discovery (retained)
     homeassistant/status                   Home Assistant's birth message
 
@@ -86,6 +87,11 @@ class Topics:
     @property
     def plan_error(self) -> str:
         return f"{self.base}/plan/error"
+
+    @property
+    def ppt(self) -> str:
+        """The latest pressure-pain-threshold measurement (retained)."""
+        return f"{self.base}/ppt"
 
     @property
     def ha_status(self) -> str:

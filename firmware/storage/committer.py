@@ -11,8 +11,9 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Any
 
+from config.errors import one_line
 from firmware.protocol.payloads import SessionEvent, utc_now_iso
-from firmware.storage.database import LocalDb, one_line
+from firmware.storage.database import LocalDb
 from firmware.storage.messages import Outgoing, SessionMessages
 from firmware.storage.ops import Enqueue, FinishSession, Flush, StartSession, Write, WriteBatch, WriteEvent
 from firmware.storage.outbox import Outbox, OutboxMessage
@@ -88,7 +89,7 @@ class Committer:
     def _failed(self, exc: Exception, done: list[tuple[Future[Any], Any]]) -> None:
         self._outbox.resync()
         self.write_errors += 1
-        message = f"local database {self._db.path}: write failed ({one_line(exc)}); will retry"
+        message = f"local database {self._db.path}: write failed ({one_line(exc, with_type=True)}); will retry"
         if message != self._failing:
             log.error("%s", message)
         self._failing = message

@@ -141,9 +141,3 @@ class LocalDb:
 
     def close(self) -> None:
         self.conn.close()
-
-
-def one_line(exc: BaseException) -> str:
-    """An exception as one log line: its type and the first line of its message."""
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")

@@ -12,9 +12,9 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from config.errors import one_line
 from firmware.protocol.payloads import utc_now_iso
 from firmware.protocol.topics import check_level
-from firmware.storage.database import one_line
 from firmware.storage.messages import checked_event
 from firmware.storage.ops import (
     CloseBatches,
@@ -69,7 +69,8 @@ class WritePlanner:
             except _AlreadyReported:
                 pass
             except Exception as exc:  # a bad event from the core must not lose the rest
-                log.error("store writer: dropped a bad %s (%s)", _NOUN.get(type(item), "item"), one_line(exc))
+                noun = _NOUN.get(type(item), "item")
+                log.error("store writer: dropped a bad %s (%s)", noun, one_line(exc, with_type=True))
         return writes
 
     def _prepare_one(self, item: Request, writes: list[Write]) -> None:

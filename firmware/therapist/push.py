@@ -28,8 +28,8 @@ from pydantic import ValidationError
 from config.mqtt import MqttSettings
 from config.plan import TherapyPlan
 from config.units import kgf
-from firmware.plans.updater import PlanError, PlanState
 from firmware.protocol.plan_envelope import DeviceKey, SignedPlan, sign_plan
+from firmware.protocol.plan_messages import PlanError, PlanState
 from firmware.protocol.topics import Topics
 from firmware.therapist.connection import TherapistConnection, client_id, payload_bytes
 

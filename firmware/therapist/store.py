@@ -27,8 +27,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from firmware.algometry.message import PptMeasurement
 from firmware.protocol.payloads import EventMessage, SamplesBatch
+from firmware.protocol.ppt import PptMeasurement
 from firmware.session.summary import SessionSummary
 
 _SCHEMA = """

@@ -25,8 +25,8 @@ from pydantic import ValidationError
 
 from config.mqtt import MqttSettings
 from config.units import STANDARD_GRAVITY
-from firmware.plans.updater import PlanError, PlanState
 from firmware.protocol.payloads import DeviceStatus, EventMessage, SamplesBatch
+from firmware.protocol.plan_messages import PlanError, PlanState
 from firmware.protocol.topics import Topics
 from firmware.session.summary import SessionSummary
 from firmware.therapist.connection import TherapistConnection, client_id, payload_bytes

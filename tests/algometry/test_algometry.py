@@ -12,10 +12,10 @@ import pytest
 from config.plan import TherapyPlan
 from config.units import kgf
 from firmware.algometry.decisions import AlgometryDecision, PressIgnored, RateTooFast, TrialOutcome, decision_event
-from firmware.algometry.message import PptMeasurement, measurement, ppt_payload, ppt_topic
 from firmware.algometry.settings import AlgometrySettings
 from firmware.algometry.suggestions import suggest_limits, suggested_plan
 from firmware.algometry.trial import AlgometryTrial
+from firmware.protocol.ppt import PptMeasurement, measurement, ppt_payload, ppt_topic
 from firmware.protocol.topics import Topics
 from firmware.session.decisions import AbortDecision, CueDecision
 from firmware.session.states import AbortReason, Cue

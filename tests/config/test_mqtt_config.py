@@ -12,15 +12,8 @@ from pydantic import ValidationError
 from config.errors import PresspointError
 from config.mqtt import MqttConfigError, MqttSettings, parse_broker_url
 from firmware.mqtt.connection import Backoff
-from firmware.protocol.payloads import (
-    BadPayload,
-    DeviceStatus,
-    EventMessage,
-    SamplesBatch,
-    json_schemas,
-    parse_payload,
-    write_json_schemas,
-)
+from firmware.protocol.payloads import BadPayload, DeviceStatus, EventMessage, SamplesBatch, parse_payload
+from firmware.protocol.schemas import json_schemas, write_json_schemas
 from firmware.protocol.topics import Topics, ha_discovery_configs
 
 

@@ -15,7 +15,8 @@ from firmware.cues.patterns import PATTERNS
 from firmware.device.contracts import DaemonHooks, DaemonOptions, FixedPlan
 from firmware.device.daemon import DeviceDaemon
 from firmware.device.sdnotify import Notifier
-from firmware.plans.updater import PlanUpdater, PlanUpdateService, UpdateStatus
+from firmware.plans.service import PlanUpdateService
+from firmware.plans.updater import PlanUpdater, UpdateStatus
 from firmware.protocol.plan_envelope import DeviceKey, sign_plan
 from firmware.protocol.topics import Topics
 from firmware.realtime.sampler import Sampler

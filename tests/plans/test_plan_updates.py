@@ -10,15 +10,11 @@ import pytest
 
 from config.plan import TherapyPlan
 from config.units import kgf
-from firmware.plans.updater import (
-    MAX_PAYLOAD_BYTES,
-    PlanState,
-    PlanUpdater,
-    PlanUpdateService,
-    RefusalCode,
-    UpdateStatus,
-)
+from firmware.plans.service import PlanUpdateService
+from firmware.plans.updater import PlanUpdater, UpdateStatus
+from firmware.plans.validator import MAX_PAYLOAD_BYTES
 from firmware.protocol.plan_envelope import DeviceKey, sign_plan, sign_plan_data
+from firmware.protocol.plan_messages import PlanState, RefusalCode
 from firmware.protocol.topics import Topics
 
 DEVICE = "dev1"
@@ -211,7 +207,7 @@ def test_session_context_releases_even_when_the_session_never_ran(tmp_path: Path
 
 def test_build_plan_service_without_a_key_refuses_remote_plans(tmp_path: Path, caplog: pytest.LogCaptureFixture
                                                                 ) -> None:
-    from firmware.plans.updater import build_plan_service
+    from firmware.plans.service import build_plan_service
 
     service = build_plan_service(device_id=DEVICE, device_max_n=kgf(9), state_dir=tmp_path, local_plan=LOCAL,
                                  topics=Topics(DEVICE), key_file=tmp_path / "missing.key")

@@ -24,17 +24,11 @@ from config.plan import TherapyPlan
 from config.units import kgf
 from firmware.cli.main import main
 from firmware.mqtt.publisher import Publisher
-from firmware.plans.updater import (
-    MAX_PAYLOAD_BYTES,
-    PlanError,
-    PlanState,
-    PlanUpdater,
-    PlanUpdateService,
-    RefusalCode,
-    UpdateResult,
-    UpdateStatus,
-)
+from firmware.plans.service import PlanUpdateService
+from firmware.plans.updater import PlanUpdater, UpdateResult, UpdateStatus
+from firmware.plans.validator import MAX_PAYLOAD_BYTES
 from firmware.protocol.plan_envelope import DeviceKey, sign_plan, sign_plan_data, write_key_file
+from firmware.protocol.plan_messages import PlanError, PlanState, RefusalCode
 from firmware.protocol.topics import Topics
 from firmware.storage.writer import StoreWriter
 from firmware.therapist.push import push_plan, show_plan

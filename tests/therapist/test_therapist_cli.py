@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 
 from config.units import kgf
-from firmware.algometry.message import measurement, ppt_payload
 from firmware.algometry.settings import AlgometrySettings
 from firmware.algometry.trial import AlgometryTrial
 from firmware.cli import therapist as cli_therapist
 from firmware.cli.main import main
 from firmware.protocol.plan_envelope import load_key
+from firmware.protocol.ppt import measurement, ppt_payload
 from firmware.therapist import collect, connection
 from firmware.therapist.store import CollectStore, Ingested
 from tests.conftest import PRESSPOINT

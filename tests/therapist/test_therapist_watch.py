@@ -10,8 +10,8 @@ import pytest
 
 from config.plan import TherapyPlan
 from firmware.cli.main import main
-from firmware.plans.updater import PlanState, plan_digest
 from firmware.protocol.payloads import EventMessage, SamplesBatch, SessionEvent
+from firmware.protocol.plan_messages import PlanState, plan_digest
 from firmware.therapist.watch import Limits, WatchView, run_watch
 from tests.mqtt_broker import Mosquitto
 from tests.therapist_support import DEVICE, SHORT, mqtt_settings, publish_session

@@ -1,4 +1,9 @@
-"""The published PPT measurement: ``<prefix>/<device>/ppt`` (a payload model, bound for firmware/protocol/)."""
+"""``presspoint/<device>/ppt`` (QoS 1, retained: the latest): one pressure-pain-threshold measurement.
+
+The trial itself (and its limit suggestions) is pure maths in
+``firmware.algometry``; this is what goes on the wire, stamped with the time
+it was measured.
+"""
 
 from __future__ import annotations
 
@@ -94,7 +99,7 @@ def measurement(
 
 def ppt_topic(topics: Topics) -> str:
     """``<prefix>/<device>/ppt``."""
-    return f"{topics.base}/ppt"
+    return topics.ppt
 
 
 def ppt_payload(m: PptMeasurement) -> bytes:
