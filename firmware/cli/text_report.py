@@ -9,6 +9,7 @@ from config.units import STANDARD_GRAVITY
 from firmware.realtime.sinks import SessionInfo
 from firmware.session.decisions import Decision, PhaseChange
 from firmware.session.summary import SessionSummary
+from firmware.therapist.force_bar import BarMarks, LiveScreen, force_bar, legend
 
 
 def _kgf(newtons: float) -> str:
@@ -56,12 +57,19 @@ def format_summary(summary: SessionSummary, events: Sequence[dict[str, Any]] = (
 
 
 class LiveDisplay:
-    """A one-line live view for real-time runs: force bar, phase, countdown."""
+    """A live view for real-time runs: force bar, phase, countdown, cues above it.
+
+    On a terminal it is redrawn in place at the terminal's width with a
+    legend under it; otherwise (a pipe, ``--json``'s stderr) it writes the
+    status line after ``\\r`` as it always has, at a fixed width.
+    """
 
     WIDTH = 40
 
-    def __init__(self, out: TextIO) -> None:
+    def __init__(self, out: TextIO, *, live: bool | None = None) -> None:
         self.out = out
+        self.live = out.isatty() if live is None else live
+        self.screen: LiveScreen | None = None
         self.info: SessionInfo | None = None
         self.phase = "waiting_contact"
         self.repetition = 1
@@ -70,27 +78,36 @@ class LiveDisplay:
 
     def session_started(self, info: SessionInfo) -> None:
         self.info = info
+        if self.live:
+            self.screen = LiveScreen(self.out).__enter__()
 
-    def sample(self, t: float, force_n: float, raw: int) -> None:
-        if self.info is None or t - self._last_draw < 0.1:
-            return
-        self._last_draw = t
+    def _marks(self) -> BarMarks:
+        assert self.info is not None
         plan = self.info.plan
-        scale = plan["tolerance_n"] * 1.1
-        filled = max(0, min(self.WIDTH, round(force_n / scale * self.WIDTH)))
-        bar = list("#" * filled + "." * (self.WIDTH - filled))
-        for limit, mark in ((plan["band_low_n"], "["), (plan["band_high_n"], "]"), (plan["tolerance_n"], "|")):
-            i = min(self.WIDTH - 1, round(limit / scale * self.WIDTH))
-            bar[i] = mark
+        return BarMarks(plan["band_low_n"], plan["band_high_n"], plan["tolerance_n"])
+
+    def status_text(self, t: float, force_n: float) -> str:
+        """Everything on the status line but the bar."""
+        assert self.info is not None
+        plan = self.info.plan
         left = ""
         if self.phase == "hold":
             left = f"{max(0.0, plan['hold_s'] - (t - self.phase_started)):4.0f} s left"
         elif self.phase == "rest":
             left = f"rest {max(0.0, plan['rest_s'] - (t - self.phase_started)):3.0f} s"
-        self.out.write(
-            f"\r{''.join(bar)} {force_n:6.1f} N  {self.phase:<15} rep {self.repetition}/{plan['repetitions']}"
-            f"  {left:<12}"
-        )
+        return f"{force_n:6.1f} N  {self.phase:<15} rep {self.repetition}/{plan['repetitions']}  {left:<12}"
+
+    def sample(self, t: float, force_n: float, raw: int) -> None:
+        if self.info is None or t - self._last_draw < 0.1:
+            return
+        self._last_draw = t
+        text = self.status_text(t, force_n)
+        if self.screen is not None:
+            width = self.screen.width - len(text.rstrip()) - 2
+            bar = force_bar(force_n, self._marks(), width)
+            self.screen.show([f"{bar} {text.rstrip()}", legend(self._marks())])
+            return
+        self.out.write(f"\r{force_bar(force_n, self._marks(), self.WIDTH)} {text}")
         self.out.flush()
 
     def decisions(self, decisions: Sequence[Decision]) -> None:
@@ -100,8 +117,16 @@ class LiveDisplay:
                 self.repetition = decision.repetition
                 self.phase_started = decision.t
             elif decision.type == "cue":
-                self.out.write(f"\r{'':<90}\r  {decision.t:7.2f} s  cue: {decision.cue}\n")  # type: ignore[union-attr]
+                line = f"  {decision.t:7.2f} s  cue: {decision.cue}"  # type: ignore[union-attr]
+                if self.screen is not None:
+                    self.screen.print(line)
+                else:
+                    self.out.write(f"\r{'':<90}\r{line}\n")
 
     def session_ended(self, summary: SessionSummary) -> None:
+        if self.screen is not None:
+            self.screen.close()
+            self.screen = None
+            return
         self.out.write("\n")
         self.out.flush()
