@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from typing import Any, TextIO
 
@@ -11,21 +12,25 @@ from firmware.session.decisions import Decision, PhaseChange
 from firmware.session.summary import SessionSummary
 from firmware.therapist.force_bar import BarMarks, LiveScreen, force_bar, legend
 
+#: The summary fits a terminal of 80 columns.
+SUMMARY_COLUMNS = 80
+_INDENT = " " * 12
+
 
 def _kgf(newtons: float) -> str:
     return f"{newtons:6.2f} N ({newtons / STANDARD_GRAVITY:4.2f} kgf)"
 
 
 def format_summary(summary: SessionSummary, events: Sequence[dict[str, Any]] = ()) -> str:
-    """A readable account: plan, phases, holds, cues and the outcome."""
+    """A readable account: plan, phases, holds, cues and the outcome, in 80 columns."""
     plan = summary.plan
     lines = [
         f"presspoint session {summary.session_id} on {summary.device_id}",
         f"  started   {summary.started_at.isoformat()}",
         f"  plan      {plan.repetitions} × {plan.hold_s:g} s at {_kgf(plan.target_n)} ±{plan.band:.0%}, "
         f"rest {plan.rest_s:g} s, {plan.breaths_per_min:g} breaths/min",
-        f"  limits    tolerance {_kgf(plan.tolerance_n)}, therapist max {_kgf(plan.therapist_max_n)}, "
-        f"device max {_kgf(plan.device_max_n)}",
+        f"  limits    tolerance {_kgf(plan.tolerance_n)}, therapist max {_kgf(plan.therapist_max_n)},",
+        f"{_INDENT}device max {_kgf(plan.device_max_n)}",
     ]
     phases = [e for e in events if e.get("type") == "phase"]
     if phases:
@@ -37,8 +42,10 @@ def format_summary(summary: SessionSummary, events: Sequence[dict[str, Any]] = (
     for hold in summary.holds:
         lines.append(
             f"    #{hold.index}  {hold.started_at_s:8.3f} → {hold.ended_at_s:8.3f} s "
-            f"({hold.duration_s:5.1f} s)  {hold.outcome:<14} in band {hold.in_band_fraction:6.1%}  "
-            f"mean {hold.mean_force_n:5.1f} N  peak {hold.peak_force_n:5.1f} N  breaths {hold.breath_cues}"
+            f"({hold.duration_s:5.1f} s)  {hold.outcome:<14} in band {hold.in_band_fraction:6.1%}"
+        )
+        lines.append(
+            f"{_INDENT}mean {hold.mean_force_n:5.1f} N  peak {hold.peak_force_n:5.1f} N  breaths {hold.breath_cues}"
         )
     if summary.cues:
         lines.append("  cues      " + ", ".join(f"{k} ×{v}" for k, v in sorted(summary.cues.items())))
@@ -53,7 +60,14 @@ def format_summary(summary: SessionSummary, events: Sequence[dict[str, Any]] = (
     if summary.stop_source:
         outcome += f" (by {summary.stop_source})"
     lines.append(outcome)
-    return "\n".join(lines)
+    return "\n".join(wrapped for line in lines for wrapped in _fit(line))
+
+
+def _fit(line: str) -> list[str]:
+    """``line`` in lines of at most ``SUMMARY_COLUMNS``, continued under the values."""
+    return textwrap.wrap(
+        line, SUMMARY_COLUMNS, subsequent_indent=_INDENT, break_long_words=False, break_on_hyphens=False
+    ) or [line]
 
 
 class LiveDisplay:
@@ -70,6 +84,7 @@ class LiveDisplay:
         self.out = out
         self.live = out.isatty() if live is None else live
         self.screen: LiveScreen | None = None
+        self._block: list[str] = []  # what the screen shows under the cues
         self.info: SessionInfo | None = None
         self.phase = "waiting_contact"
         self.repetition = 1
@@ -105,7 +120,8 @@ class LiveDisplay:
         if self.screen is not None:
             width = self.screen.width - len(text.rstrip()) - 2
             bar = force_bar(force_n, self._marks(), width)
-            self.screen.show([f"{bar} {text.rstrip()}", legend(self._marks())])
+            self._block = [f"{bar} {text.rstrip()}", legend(self._marks())]
+            self.screen.update([], self._block)
             return
         self.out.write(f"\r{force_bar(force_n, self._marks(), self.WIDTH)} {text}")
         self.out.flush()
@@ -119,7 +135,7 @@ class LiveDisplay:
             elif decision.type == "cue":
                 line = f"  {decision.t:7.2f} s  cue: {decision.cue}"  # type: ignore[union-attr]
                 if self.screen is not None:
-                    self.screen.print(line)
+                    self.screen.update([line], self._block)
                 else:
                     self.out.write(f"\r{'':<90}\r{line}\n")
 

@@ -95,13 +95,15 @@ class LiveScreen:
     ) -> None:
         self.close()
 
-    def print(self, line: str) -> None:
-        """A line that stays (an event, a cue), above the redrawn block; long ones wrap."""
-        self._live.console.print(Text(line, overflow="fold"))
+    def update(self, news: list[str], block: list[str]) -> None:
+        """Print ``news`` (lines that stay; long ones wrap) above the block, then redraw ``block``.
 
-    def show(self, lines: list[str]) -> None:
-        """Redraw the block; each line is cut to the width, never wrapped."""
-        self._live.update(Group(*(Text(line, no_wrap=True, overflow="ellipsis") for line in lines)), refresh=True)
+        Each block line is cut to the width, never wrapped, so the block keeps its height.
+        """
+        self._live.update(Group(*(Text(line, no_wrap=True, overflow="ellipsis") for line in block)))
+        for line in news:  # each print redraws the block under it: the new block, set just above
+            self._live.console.print(Text(line, overflow="fold"))
+        self._live.refresh()
 
     def close(self) -> None:
         self._live.stop()

@@ -263,11 +263,12 @@ class WatchView:
         lines = [f"device {self.device_id}: {self.availability or 'no availability known'}"]
         if self.status is not None:
             s = self.status
-            last = f"; last session {s.last_session_id} {s.last_outcome}" if s.last_session_id else ""
             lines.append(
                 f"  firmware {s.firmware_version}, {'calibrated' if s.calibrated else 'NOT calibrated'}, "
-                f"{'session ' + s.session_id if s.session_id else 'idle'}{last}"
+                f"{'session ' + s.session_id if s.session_id else 'idle'}"
             )
+            if s.last_session_id:
+                lines.append(f"  last session {s.last_session_id} {s.last_outcome}")
         if self.last_refusal is not None:
             lines.append(f"  last start refused: {self.last_refusal}")
         if self.session_limits is not None and self.session_id is not None:
@@ -295,7 +296,7 @@ class WatchView:
         if limits is None:
             return text
         force = None if self.offline else self.force_n
-        cells = self.WIDTH if width is None else width - len(text) - 1
+        cells = self.WIDTH if width is None else width - len(text) - 2  # a column spare: no wrap at the edge
         return f"{force_bar(force, limits.marks, cells)} {text}"
 
     def _status_text(self, limits: Limits | None) -> str:
@@ -382,9 +383,7 @@ async def run_watch(
             return 0
         if live:
             with LiveScreen(out) as screen:
-                for line in notes:
-                    screen.print(line)
-                screen.show(view.screen(screen.width))
+                screen.update(notes, view.screen(screen.width))
                 await _follow(conn, view, duration_s, lambda lines, _: _redraw(screen, view, lines))
         else:
             await _follow(conn, view, duration_s, lambda lines, is_samples: _print(out, view, lines, is_samples))
@@ -396,9 +395,7 @@ def _optional(line: str | None) -> list[str]:
 
 
 def _redraw(screen: LiveScreen, view: WatchView, lines: list[str]) -> None:
-    for line in lines:
-        screen.print(line)
-    screen.show(view.screen(screen.width))
+    screen.update(lines, view.screen(screen.width))
 
 
 def _print(out: TextIO, view: WatchView, lines: list[str], is_samples: bool) -> None:
