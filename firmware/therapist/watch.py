@@ -1,15 +1,19 @@
 """``presspoint therapist watch``: a live terminal view of one device.
 
 Reads what the device already publishes - no extra traffic: availability,
-the retained status JSON, the retained ``plan/state`` (target band,
-tolerance and therapist maximum), and the session's event and sample
-topics.  A session that publishes a ``session_started`` event carrying its
-resolved ``plan`` (with the person's own, lower tolerance) overrides the
-plan limits for that session.
+the retained status JSON (with the last refused start), the retained
+``plan/state`` (the whole plan in force), the device's own events (a
+refused start) and the session's event and sample topics.  A session that
+publishes a ``session_started`` event carrying its resolved ``plan`` (with
+the person's own, lower tolerance) overrides the plan for that session.
+Once the device is offline the view says so and drops the force it last
+saw: an old force shown as live would mislead.
 
 ``WatchView`` is pure (messages in, text out) so it is tested without a
-broker; ``run_watch`` connects and prints.  On a terminal the status line
-is redrawn in place; otherwise (a pipe, a test) each update is one line.
+broker; ``run_watch`` connects and prints.  On a terminal the header,
+status line and legend are redrawn in place at the terminal's width, news
+printed above them; otherwise (a pipe, ``--once``, a test) each update is
+one plain line.
 Samples arrive in one-second batches, so the view lags the hand by about
 a second - enough to follow a session from afar, not a safety function.
 """
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TextIO
 
@@ -30,6 +35,7 @@ from firmware.protocol.plan_messages import PlanError, PlanState
 from firmware.protocol.topics import Topics
 from firmware.session.summary import SessionSummary
 from firmware.therapist.connection import TherapistConnection, client_id, payload_bytes
+from firmware.therapist.force_bar import BarMarks, LiveScreen, force_bar, legend
 
 
 @dataclass(frozen=True)
@@ -44,6 +50,7 @@ class Limits:
     hold_s: float
     rest_s: float
     repetitions: int
+    breaths_per_min: float | None = None
 
     @classmethod
     def from_plan(cls, plan: dict[str, Any]) -> Limits | None:
@@ -59,6 +66,7 @@ class Limits:
                     float(plan["hold_s"]),
                     float(plan["rest_s"]),
                     int(plan["repetitions"]),
+                    _optional_float(plan.get("breaths_per_min")),
                 )
             target, band = float(plan["target"]), float(plan["band"])
             return cls(
@@ -70,9 +78,26 @@ class Limits:
                 float(plan["hold_s"]),
                 float(plan["rest_s"]),
                 int(plan["repetitions"]),
+                _optional_float(plan.get("breaths_per_min")),
             )
         except (KeyError, TypeError, ValueError):
             return None
+
+    @property
+    def marks(self) -> BarMarks:
+        return BarMarks(self.band_low_n, self.band_high_n, self.tolerance_n, self.therapist_max_n)
+
+    def describe(self) -> list[str]:
+        """The whole plan in two short lines: the holds, then the limits."""
+        breaths = "" if self.breaths_per_min is None else f", {self.breaths_per_min:g} breaths/min"
+        return [
+            f"    {self.repetitions} × {self.hold_s:g} s hold, rest {self.rest_s:g} s{breaths}",
+            f"    tolerance {_kgf(self.tolerance_n)}, therapist max {_kgf(self.therapist_max_n)}",
+        ]
+
+
+def _optional_float(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) else None
 
 
 def _kgf(n: float) -> str:
@@ -98,7 +123,12 @@ class WatchView:
         self.phase_started_t = 0.0
         self.t: float | None = None
         self.force_n: float | None = None
+        self.last_refusal: str | None = None
         self.known = False
+
+    @property
+    def offline(self) -> bool:
+        return self.availability == "offline"
 
     # -- messages in ----------------------------------------------------------
 
@@ -112,13 +142,19 @@ class WatchView:
             if rest == "status":
                 self.availability = payload.decode("utf-8", "replace") or None
                 self.known = True
+                if self.offline:
+                    self.force_n = None  # the last force seen is not the force now
                 return [] if retained else [f"device {self.availability}"]
             if rest == "status/info" and payload:
                 self.status = DeviceStatus.model_validate_json(payload)
                 self.known = True
-                if self.status.force_n is not None and self.session_id is None:
+                if self.status.force_n is not None and self.session_id is None and not self.offline:
                     self.force_n = self.status.force_n
+                if self.status.refused is not None or self.status.session_id is not None:
+                    self.last_refusal = self.status.refused
                 return []
+            if rest == "event" and payload:
+                return self._device_event(json.loads(payload))
             if rest == "plan/state" and payload:
                 self.plan_state = PlanState.model_validate_json(payload)
                 self.limits = Limits.from_plan(self.plan_state.plan)
@@ -139,6 +175,17 @@ class WatchView:
         except (ValidationError, ValueError) as exc:
             return [f"(unreadable message on {topic}: {str(exc).splitlines()[0][:100]})"]
         return []
+
+    def _device_event(self, event: object) -> list[str]:
+        """An event not tied to a session (``<p>/<device>/event``): a refused start, so far."""
+        if not isinstance(event, dict):
+            raise ValueError("not a JSON object")
+        if event.get("type") == "session_refused":
+            self.last_refusal = str(event.get("reason"))
+            at = f" (at {event['at']})" if event.get("at") else ""
+            return [f"session refused: {self.last_refusal}{at}"]
+        extra = {k: v for k, v in event.items() if k != "type"}
+        return [f"device event {event.get('type')} {json.dumps(extra, separators=(',', ':'))[:120]}"]
 
     def _session(self, sid: str, kind: str, payload: bytes, retained: bool) -> list[str]:
         if kind == "summary":
@@ -216,38 +263,47 @@ class WatchView:
         lines = [f"device {self.device_id}: {self.availability or 'no availability known'}"]
         if self.status is not None:
             s = self.status
-            last = f"; last session {s.last_session_id} {s.last_outcome}" if s.last_session_id else ""
             lines.append(
                 f"  firmware {s.firmware_version}, {'calibrated' if s.calibrated else 'NOT calibrated'}, "
-                f"{'session ' + s.session_id if s.session_id else 'idle'}{last}"
+                f"{'session ' + s.session_id if s.session_id else 'idle'}"
             )
-        if self.plan_state is not None and self.limits is not None:
+            if s.last_session_id:
+                lines.append(f"  last session {s.last_session_id} {s.last_outcome}")
+        if self.last_refusal is not None:
+            lines.append(f"  last start refused: {self.last_refusal}")
+        if self.session_limits is not None and self.session_id is not None:
+            lim = self.session_limits
+            lines.append(f"  session plan: target {_kgf(lim.target_n)}, band {_band(lim)}")
+            lines.extend(lim.describe())
+        elif self.plan_state is not None and self.limits is not None:
             p, lim = self.plan_state, self.limits
             lines.append(
-                f"  plan version {p.version} ({p.source}): target {_kgf(lim.target_n)}, band "
-                f"{lim.band_low_n:.1f}-{lim.band_high_n:.1f} N, tolerance {_kgf(lim.tolerance_n)}, "
-                f"therapist max {_kgf(lim.therapist_max_n)}"
+                f"  plan version {p.version} ({p.source}): target {_kgf(lim.target_n)}, band {_band(lim)}"
                 + (f"; version {p.pending_version} queued" if p.pending_version else "")
             )
+            lines.extend(lim.describe())
         return lines
 
-    def status_line(self) -> str:
+    def legend(self) -> str | None:
+        """What the bar's marks mean, once there is a plan to draw a bar against."""
         limits = self.session_limits or self.limits
+        return None if limits is None else legend(limits.marks)
+
+    def status_line(self, width: int | None = None) -> str:
+        """Bar, force, phase, countdown and zone; the bar fills ``width`` (default: ``WIDTH`` cells of bar)."""
+        limits = self.session_limits or self.limits
+        text = self._status_text(limits)
+        if limits is None:
+            return text
+        force = None if self.offline else self.force_n
+        cells = self.WIDTH if width is None else width - len(text) - 2  # a column spare: no wrap at the edge
+        return f"{force_bar(force, limits.marks, cells)} {text}"
+
+    def _status_text(self, limits: Limits | None) -> str:
+        if self.offline:
+            return "OFFLINE  no live force" + (f"  (session {self.session_id} unfinished)" if self.session_id else "")
         force = self.force_n
         force_text = f"{force:6.1f} N" if force is not None else "   -   "
-        bar = ""
-        if limits is not None:
-            scale = max(limits.therapist_max_n, limits.tolerance_n) * 1.1
-            filled = 0 if force is None else max(0, min(self.WIDTH, round(force / scale * self.WIDTH)))
-            cells = list("#" * filled + "." * (self.WIDTH - filled))
-            for value, mark in (
-                (limits.band_low_n, "["),
-                (limits.band_high_n, "]"),
-                (limits.tolerance_n, "|"),
-                (limits.therapist_max_n, "!"),
-            ):
-                cells[min(self.WIDTH - 1, round(value / scale * self.WIDTH))] = mark
-            bar = "".join(cells) + " "
         left = ""
         if limits is not None and self.t is not None:
             if self.phase == "hold":
@@ -265,7 +321,17 @@ class WatchView:
                 zone = "  above band"
             elif force >= limits.band_low_n:
                 zone = "  in band"
-        return f"{bar}{force_text}  {self.phase:<15}{where}{left}{zone}"
+        return f"{force_text}  {self.phase:<15}{where}{left}{zone}"
+
+    def screen(self, width: int) -> list[str]:
+        """The live block: header, status line at ``width``, legend."""
+        lines = [*self.header(), self.status_line(width)]
+        shown = self.legend()
+        return lines if shown is None else [*lines, shown]
+
+
+def _band(limits: Limits) -> str:
+    return f"{limits.band_low_n:.1f}-{limits.band_high_n:.1f} N"
 
 
 async def run_watch(
@@ -291,6 +357,7 @@ async def run_watch(
         topics.plan_state,
         topics.plan_error,
         f"{topics.base}/ppt",
+        f"{topics.base}/event",
         f"{topics.base}/session/+/event",
         f"{topics.base}/session/+/samples",
         f"{topics.base}/session/+/summary",
@@ -301,8 +368,9 @@ async def run_watch(
         notes: list[str] = []
         for message in snapshot:
             notes += view.handle(str(message.topic), payload_bytes(message), retained=bool(message.retain))
-        for line in [*view.header(), *notes]:
-            print(line, file=out)
+        if once or not live:
+            for line in [*view.header(), *_optional(view.legend()), *notes]:
+                print(line, file=out)
         if once:
             print(view.status_line(), file=out)
             if not view.known:
@@ -313,24 +381,44 @@ async def run_watch(
                 )
                 return 2
             return 0
-        loop = asyncio.get_running_loop()
-        deadline = None if duration_s is None else loop.time() + duration_s
-        while deadline is None or loop.time() < deadline:
-            received = await conn.next(None if deadline is None else deadline - loop.time())
-            if received is None:
-                break
-            lines = view.handle(str(received.topic), payload_bytes(received), retained=bool(received.retain))
-            is_samples = str(received.topic).endswith("/samples")
-            if live:
-                for line in lines:
-                    out.write(f"\r{'':<100}\r{line}\n")
-                out.write(f"\r{view.status_line():<100}")
-            else:
-                for line in lines:
-                    print(line, file=out)
-                if is_samples:
-                    print(view.status_line(), file=out)
-            out.flush()
         if live:
-            out.write("\n")
+            with LiveScreen(out) as screen:
+                screen.update(notes, view.screen(screen.width))
+                await _follow(conn, view, duration_s, lambda lines, _: _redraw(screen, view, lines))
+        else:
+            await _follow(conn, view, duration_s, lambda lines, is_samples: _print(out, view, lines, is_samples))
     return 0
+
+
+def _optional(line: str | None) -> list[str]:
+    return [] if line is None else [line]
+
+
+def _redraw(screen: LiveScreen, view: WatchView, lines: list[str]) -> None:
+    screen.update(lines, view.screen(screen.width))
+
+
+def _print(out: TextIO, view: WatchView, lines: list[str], is_samples: bool) -> None:
+    """Plain lines for a pipe: the news, and the status line after each batch of samples."""
+    for line in lines:
+        print(line, file=out)
+    if is_samples:
+        print(view.status_line(), file=out)
+    out.flush()
+
+
+async def _follow(
+    conn: TherapistConnection,
+    view: WatchView,
+    duration_s: float | None,
+    show: Callable[[list[str], bool], None],
+) -> None:
+    """Feed every message to ``view`` and ``show`` what it said, until ``duration_s`` (or forever)."""
+    loop = asyncio.get_running_loop()
+    deadline = None if duration_s is None else loop.time() + duration_s
+    while deadline is None or loop.time() < deadline:
+        received = await conn.next(None if deadline is None else deadline - loop.time())
+        if received is None:
+            break
+        lines = view.handle(str(received.topic), payload_bytes(received), retained=bool(received.retain))
+        show(lines, str(received.topic).endswith("/samples"))
