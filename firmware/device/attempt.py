@@ -24,8 +24,23 @@ from firmware.realtime.ppt_runner import TrialButton, run_trial
 from firmware.realtime.runtime import run_session
 from firmware.realtime.stop import StopRequest
 from firmware.session.states import Cue
+from firmware.session.summary import SessionSummary
 
 log = logging.getLogger(__name__)
+
+
+def describe_session_end(summary: SessionSummary) -> str:
+    """One log line per session: outcome, holds, peak and why it ended early, if it did."""
+    done = sum(1 for hold in summary.holds if hold.outcome == "completed")
+    line = (
+        f"session {summary.session_id} ended: {summary.outcome}, holds completed {done}/{summary.plan.repetitions}, "
+        f"peak {summary.peak_force_n:.1f} N, {summary.duration_s:.1f} s"
+    )
+    if summary.abort is not None:
+        line += f"; {summary.abort.reason} at {summary.abort.at_s:.3f} s ({summary.abort.detail})"
+    if summary.stop_source:
+        line += f"; stopped by {summary.stop_source}"
+    return line
 
 #: Longest a cue between sessions may play (every pattern is shorter).
 CUE_LIMIT_S = 5.0
@@ -57,7 +72,7 @@ class AttemptRunner:
 
     async def run(self, plan_in_force: TherapyPlan) -> None:
         """Gate, tare, then the session or trial (or the refusal)."""
-        checked = self.hooks.gate(plan_in_force)
+        checked = await self.hooks.admit(plan_in_force)
         reason = checked if isinstance(checked, str) else None
         plan = plan_in_force if isinstance(checked, str) else checked
         if reason is None and self.options.tare:
@@ -110,6 +125,7 @@ class AttemptRunner:
             glitch_count=lambda: sampler.glitches - glitches_at_start,
         )
         summary = await run_session(engine, self.listener.feed, unit.haptics, stop=stop)
+        log.info("%s", describe_session_end(summary))
         self.result.summaries.append(summary)
         self.phase.set("idle", last_outcome=summary.outcome.value)
 
@@ -126,6 +142,7 @@ class AttemptRunner:
             button=button,
             stop=stop,
         )
+        log.info("pain threshold trial ended: %s", result.outcome)
         self.result.trials.append(result)
         self.phase.set("idle")
         self.hooks.trial_ended(result)

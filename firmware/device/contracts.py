@@ -47,6 +47,8 @@ class DaemonOptions:
     #: "session" (guided holds) or "ppt" (pressure pain threshold trials).
     mode: Literal["session", "ppt"] = "session"
     ppt: AlgometrySettings = field(default_factory=AlgometrySettings)
+    #: Seconds between watchdog pings; ``None``: from systemd's environment.
+    watchdog_interval_s: float | None = None
 
 
 @dataclass
@@ -72,6 +74,10 @@ class DaemonHooks:
         """May a session start under ``plan``?  The plan to run, or a sentence saying why not."""
         return plan
 
+    async def admit(self, plan: TherapyPlan) -> TherapyPlan | str:
+        """The gate as the daemon asks it: in another process the answer takes a message."""
+        return self.gate(plan)
+
     def sinks(self) -> Sequence[SessionSink]:
         """Where a new session's data goes."""
         return ()
@@ -82,8 +88,12 @@ class DaemonHooks:
     def starting(self) -> None:
         """A session or trial is about to start (a simulated person starts pressing)."""
 
-    def hold_gesture(self) -> Cue | None:
-        """The long hold while idle; the cue that answers it, or ``None``: no gesture, a plain press."""
+    def takes_hold_gesture(self) -> bool:
+        """Does a long hold while idle mean something here?  If not, it is a plain press."""
+        return False
+
+    async def hold_gesture(self) -> Cue | None:
+        """Answer the long hold while idle: the cue to play, or ``None`` for none."""
         return None
 
     def trial_ended(self, result: AlgometryResult) -> None:

@@ -65,6 +65,7 @@ class DeviceDaemon:
         self.watchdog = LoopWatchdog(WatchdogPolicy(sample_period_s=sampler.period_s), now=0.0)
         self.rate_meter = RateMeter(sampler.sensor.sample_rate_hz)
         self._background: set[asyncio.Future[None]] = set()
+        self._leave_source: str | None = None
 
     @property
     def phase(self) -> str:
@@ -87,14 +88,23 @@ class DeviceDaemon:
             self.gestures.running.request(source)
         self._start_requested.set()
 
+    def leave_after_attempt(self, source: str) -> None:
+        """Finish the session or trial under way, if any, with every safety rule; start no other."""
+        self._leave_source = source
+        if self.gestures.running is None:
+            self.request_shutdown(source)
+
     def _hold_gesture(self) -> bool:
-        cue = self.hooks.hold_gesture()
-        if cue is None:
+        if not self.hooks.takes_hold_gesture():
             return False
-        answer = play_cue(self.unit.haptics, cue, CUE_LIMIT_S, self.shutdown)
-        self._background.add(task := asyncio.ensure_future(answer))
+        self._background.add(task := asyncio.ensure_future(self._answer_hold_gesture()))
         task.add_done_callback(self._background.discard)
         return True
+
+    async def _answer_hold_gesture(self) -> None:
+        cue = await self.hooks.hold_gesture()
+        if cue is not None:
+            await play_cue(self.unit.haptics, cue, CUE_LIMIT_S, self.shutdown)
 
     # ------------------------------------------------------------- main loop
 
@@ -116,7 +126,9 @@ class DeviceDaemon:
             shutdown=self.shutdown,
             result=self.result,
         )
-        watchdog_task = asyncio.create_task(run_watchdog(self.notifier, self.watchdog), name="watchdog")
+        watchdog_task = asyncio.create_task(
+            run_watchdog(self.notifier, self.watchdog, interval=self.options.watchdog_interval_s), name="watchdog"
+        )
         try:
             await self._wait_first_sample(listener)
             self.notifier.ready("idle: waiting for the button")
@@ -126,11 +138,16 @@ class DeviceDaemon:
             while not self.shutdown.requested:
                 while not self._start_requested.is_set() and not self.shutdown.requested:
                     await listener.listen(0.25, wake=self._start_requested)
-                if self.shutdown.requested:
+                if self.shutdown.requested or not listener.sampler_alive():
                     break
                 self._start_requested.clear()
                 with self.plans.session() as plan_in_force:
                     await attempts.run(plan_in_force)
+                if not listener.sampler_alive():  # never start another attempt on a dead sampler
+                    break
+                if self._leave_source is not None:
+                    self.request_shutdown(self._leave_source)
+                    break
                 if self.options.sessions is not None and self.result.attempts >= self.options.sessions:
                     break
                 if self.options.auto_start and not self.shutdown.requested:

@@ -42,6 +42,11 @@ class IdleListener:
             self._check_stream()
         return event
 
+    def sampler_alive(self) -> bool:
+        """``False`` once the sampling thread is dead (and the daemon told to leave)."""
+        self._check_stream()
+        return self.failure is None
+
     def _check_stream(self) -> None:
         stream = self.feed.stream
         if stream.alive or self.failure is not None:

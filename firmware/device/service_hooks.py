@@ -75,7 +75,13 @@ class ServiceHooks(DaemonHooks):
         for call in self.on_start:
             call()
 
-    def hold_gesture(self) -> Cue:
+    def takes_hold_gesture(self) -> bool:
+        return True
+
+    async def hold_gesture(self) -> Cue:
+        return self.lower_tolerance()
+
+    def lower_tolerance(self) -> Cue:
         """The long-hold gesture: the person lowers their own tolerance one step."""
         if self.profile is None or self.device.profile_file is None:
             log.warning("tolerance gesture ignored: no profile_file in the device config")
@@ -94,7 +100,6 @@ class ServiceHooks(DaemonHooks):
         payload = ppt_payload(measurement(result, device_id=self.device.device_id))
         self.trial_payloads.append(payload)
         self.service.writer.enqueue(ppt_topic(self.service.topics), payload, qos=1, retain=True)
-        log.info("pain threshold trial: %s", result.outcome)
 
     def refused(self, reason: str) -> None:
         """A refused start is an event too (not tied to a session): ``<prefix>/<device>/event``."""
