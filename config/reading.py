@@ -31,6 +31,7 @@ _ERRNO_TEXT: dict[int, str] = {
     errno.ELOOP: "symbolic link loop (too many levels of links)",
     errno.ENOTDIR: "a part of the path is a file, not a directory",
     errno.ENAMETOOLONG: "path is too long",
+    errno.ENXIO: "is a socket or an absent device, not a regular file",
 }
 
 
