@@ -110,11 +110,12 @@ def check_file(path: Path, device_max_n: float = DEFAULT_DEVICE_MAX_N) -> str:
     data = read_toml(path)
     if not data:
         raise InputFileError(path, None, "empty file (no keys): neither a plan, a profile nor a device config")
+    keys = set(data)
     plan_keys = set(TherapyPlan.model_fields) | {"plan"}
-    if set(data) <= plan_keys:
-        _plan_from(data, path, device_max_n)
+    if keys & plan_keys and not keys & (_PROFILE_KEYS | set(DeviceConfig.model_fields)):
+        _plan_from(data, path, device_max_n)  # a misspelt plan key is reported as such
         return "plan"
-    if set(data) & _PROFILE_KEYS:
+    if keys & _PROFILE_KEYS:
         from config.profile import load_profile  # config.profile imports this module
 
         load_profile(path, device_max_n)

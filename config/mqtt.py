@@ -19,11 +19,13 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, ValidationError, model_validator
 
-from config.errors import PresspointError
+from config.errors import InputFileError, PresspointError
+from config.reading import read_regular
 from config.shown import clip, shown
 
 DEFAULT_PORT = 1883
 DEFAULT_TLS_PORT = 8883
+_MAX_SECRET_BYTES = 64 * 1024
 
 
 class MqttConfigError(PresspointError, ValueError):
@@ -37,7 +39,7 @@ class MqttSettings(BaseModel):
 
     enabled: StrictBool = False
     # A host name or address: no spaces, slashes or URL punctuation, so it cannot smuggle a path.
-    host: str = Field("localhost", min_length=1, max_length=253, pattern=r"^[A-Za-z0-9._:%-]+$")
+    host: str = Field("localhost", min_length=1, max_length=253, pattern=r"^[A-Za-z0-9._:-]+$")
     port: StrictInt = Field(DEFAULT_PORT, ge=1, le=65535)
     protocol: Literal["5", "3.1.1"] = "5"
     client_id: str | None = None
@@ -88,11 +90,11 @@ class MqttSettings(BaseModel):
             return self.password
         if self.password_file is not None:
             try:
-                return self.password_file.read_text(encoding="utf-8").rstrip("\r\n")
-            except OSError as exc:
-                raise MqttConfigError(
-                    f"mqtt.password_file {self.password_file}: cannot read it ({exc.strerror})"
-                ) from None
+                return read_regular(self.password_file, _MAX_SECRET_BYTES).decode("utf-8").rstrip("\r\n")
+            except InputFileError as exc:
+                raise MqttConfigError(f"mqtt.password_file {exc.path}: cannot read it ({exc.problem})") from None
+            except UnicodeDecodeError:
+                raise MqttConfigError(f"mqtt.password_file {self.password_file}: not UTF-8 text") from None
         if self.password_env is not None:
             value = os.environ.get(self.password_env)
             if value is None:

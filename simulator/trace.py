@@ -6,7 +6,8 @@ delivers no sample from that time until the next numeric row (a dropout);
 the numeric row just before a ``nan`` row holds its value up to the dropout.
 
 A trace file is read as a stream into two float arrays (16 bytes a row), and
-refused past ``MAX_TRACE_BYTES`` or ``MAX_TRACE_ROWS``.
+refused past ``MAX_TRACE_BYTES`` or ``MAX_TRACE_ROWS``; forces beyond the
+2,000 N input limit are refused too (no load cell reads them).
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from pathlib import Path
 
 from config.errors import InputFileError
 from config.reading import MIB, open_regular
-from config.shown import clip, shown
+from config.shown import clip, number, shown
+from config.units import MAX_FORCE_N
 
 TRACE_HEADER = ("time_s", "force_n")
 #: The largest trace file read, and the most data rows (80 Hz for almost 7 hours).
@@ -140,6 +142,10 @@ def _parse_rows(lines: Iterable[str], source: str) -> ForceTrace:
             raise InputFileError(source, f"line {line}", f"time_s must be a finite number, got {shown(row[0])}")
         if math.isinf(force_n):
             raise InputFileError(source, f"line {line}", f"force_n must be finite or nan, got {shown(row[1])}")
+        if abs(force_n) > MAX_FORCE_N:
+            raise InputFileError(
+                source, f"line {line}", f"force_n must be within ±{MAX_FORCE_N:.0f} N, got {number(force_n)}"
+            )
         if time_s < previous_time:
             raise InputFileError(source, f"line {line}", f"time goes backwards ({time_s} after {previous_time})")
         previous_time = time_s

@@ -136,7 +136,7 @@ def test_url_keepalive_is_parsed_to_a_number() -> None:
 def test_device_config_mqtt_port_bool_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "device.toml"
     path.write_text("[mqtt]\nport = true\n")
-    with pytest.raises(InputFileError, match="field 'mqtt.port'"):
+    with pytest.raises(InputFileError, match=r"field 'mqtt\.port'"):
         load_device_config(path)
 
 

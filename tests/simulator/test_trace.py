@@ -10,8 +10,8 @@ import pytest
 
 from config.errors import InputFileError
 from hal.clock import VirtualClock
-from simulator.loadcell import SIMULATED_CALIBRATION, SimulatedLoadCell
 from simulator import trace as trace_module
+from simulator.loadcell import SIMULATED_CALIBRATION, SimulatedLoadCell
 from simulator.trace import MAX_TRACE_BYTES, ForceTrace, Keyframe, load_trace, parse_trace_csv, trace_to_csv
 
 
@@ -72,6 +72,7 @@ def test_loadcell_returns_none_during_dropout_and_time_moves_by_timeout() -> Non
         ("time_s,force_n\n0,inf\n", "line 2", "force_n must be finite or nan"),
         ("time_s,force_n\n", None, "no data rows"),
         ('time_s,force_n\n0,1\n"1,2\n3,4\n', "line 3", "unterminated quote"),
+        ("time_s,force_n\n0,1e308\n", "line 2", "force_n must be within ±2000 N, got 1e+308"),
         ("\ufefftime_s,force_n\n0,1\n", "line 1", "byte-order mark"),
         ("time_s,force_n\n0," + "9" * 10_000 + "x\n", "line 2", "force_n is not a number"),
     ],
