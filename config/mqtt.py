@@ -4,6 +4,10 @@ Secrets are kept out of every repr, log line and error message: the password
 field is hidden from ``repr`` and ``display_url`` never shows it.  A password
 may be given inline, in a file (for systemd ``LoadCredential=``) or in an
 environment variable; exactly one source at most, so nobody wonders which won.
+
+Numbers and flags are strict (``port = true`` is refused, not read as 1), and
+a ``--broker`` URL is checked with the same rules: every problem, in the URL
+or the ``[mqtt]`` table, is one ``MqttConfigError`` line naming the option.
 """
 
 from __future__ import annotations
@@ -13,12 +17,15 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, ValidationError, model_validator
 
-from config.errors import PresspointError
+from config.errors import InputFileError, PresspointError
+from config.reading import read_regular
+from config.shown import clip, shown
 
 DEFAULT_PORT = 1883
 DEFAULT_TLS_PORT = 8883
+_MAX_SECRET_BYTES = 64 * 1024
 
 
 class MqttConfigError(PresspointError, ValueError):
@@ -30,34 +37,35 @@ class MqttSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    enabled: bool = False
-    host: str = "localhost"
-    port: int = Field(DEFAULT_PORT, ge=1, le=65535)
+    enabled: StrictBool = False
+    # A host name or address: no spaces, slashes or URL punctuation, so it cannot smuggle a path.
+    host: str = Field("localhost", min_length=1, max_length=253, pattern=r"^[A-Za-z0-9._:-]+$")
+    port: StrictInt = Field(DEFAULT_PORT, ge=1, le=65535)
     protocol: Literal["5", "3.1.1"] = "5"
     client_id: str | None = None
     username: str | None = None
     password: str | None = Field(None, repr=False)
     password_file: Path | None = None
     password_env: str | None = None
-    tls: bool = False
+    tls: StrictBool = False
     ca_file: Path | None = None
     cert_file: Path | None = None
     key_file: Path | None = None
-    keepalive_s: int = Field(30, ge=5, le=3600)
+    keepalive_s: StrictInt = Field(30, ge=5, le=3600)
     topic_prefix: str = Field("presspoint", pattern=r"^[A-Za-z0-9_-][A-Za-z0-9_/-]{0,63}$")
 
     # Reconnect: capped exponential backoff with full jitter, so a fleet that
     # lost its broker does not come back in lock step.
-    reconnect_min_s: float = Field(0.5, gt=0, le=60)
-    reconnect_max_s: float = Field(30.0, gt=0, le=3600)
+    reconnect_min_s: StrictFloat = Field(0.5, gt=0, le=60)
+    reconnect_max_s: StrictFloat = Field(30.0, gt=0, le=3600)
     # QoS 1 publishes awaiting PUBACK at once.  aiomqtt 2.5.1 warns (and slows
     # down) above 10 pending calls, so the bound stays under it.
-    max_in_flight: int = Field(8, ge=1, le=10)
+    max_in_flight: StrictInt = Field(8, ge=1, le=10)
     # A publish that gets no PUBACK in this time counts as a lost connection.
-    publish_timeout_s: float = Field(15.0, gt=0, le=600)
+    publish_timeout_s: StrictFloat = Field(15.0, gt=0, le=600)
     # Retained device state (status JSON with the live force) is sent at most this often.
-    state_min_interval_s: float = Field(1.0, ge=0, le=3600)
-    ha_discovery: bool = True
+    state_min_interval_s: StrictFloat = Field(1.0, ge=0, le=3600)
+    ha_discovery: StrictBool = True
     discovery_prefix: str = Field("homeassistant", pattern=r"^[A-Za-z0-9_-][A-Za-z0-9_/-]{0,63}$")
 
     @model_validator(mode="after")
@@ -82,11 +90,11 @@ class MqttSettings(BaseModel):
             return self.password
         if self.password_file is not None:
             try:
-                return self.password_file.read_text(encoding="utf-8").rstrip("\r\n")
-            except OSError as exc:
-                raise MqttConfigError(
-                    f"mqtt.password_file {self.password_file}: cannot read it ({exc.strerror})"
-                ) from None
+                return read_regular(self.password_file, _MAX_SECRET_BYTES).decode("utf-8").rstrip("\r\n")
+            except InputFileError as exc:
+                raise MqttConfigError(f"mqtt.password_file {exc.path}: cannot read it ({exc.problem})") from None
+            except UnicodeDecodeError:
+                raise MqttConfigError(f"mqtt.password_file {self.password_file}: not UTF-8 text") from None
         if self.password_env is not None:
             value = os.environ.get(self.password_env)
             if value is None:
@@ -113,12 +121,16 @@ class MqttSettings(BaseModel):
             data.update(username=None, password=None, password_file=None, password_env=None)
         data.update(parsed)
         data["enabled"] = True
-        return MqttSettings.model_validate(data)
+        try:
+            return MqttSettings.model_validate(data)
+        except ValidationError as err:
+            raise MqttConfigError(f"broker URL {shown(_redact(url))}: {_url_problem(err)}") from None
 
 
 _QUERY_KEYS = {
     "protocol", "client_id", "ca_file", "cert_file", "key_file", "keepalive_s", "password_file", "password_env",
 }
+_INT_QUERY_KEYS = {"keepalive_s"}
 
 
 def parse_broker_url(url: str) -> dict[str, Any]:
@@ -133,13 +145,13 @@ def parse_broker_url(url: str) -> dict[str, Any]:
         parts = urlsplit(url.strip())
         port = parts.port
     except ValueError as exc:
-        raise MqttConfigError(f"broker URL {_redact(url)!r}: bad host or port ({exc})") from None
+        raise MqttConfigError(f"broker URL {shown(_redact(url))}: bad host or port ({clip(str(exc))})") from None
     if parts.scheme not in ("mqtt", "mqtts"):
-        raise MqttConfigError(f"broker URL {_redact(url)!r}: scheme must be mqtt:// or mqtts://")
+        raise MqttConfigError(f"broker URL {shown(_redact(url))}: scheme must be mqtt:// or mqtts://")
     if not parts.hostname:
-        raise MqttConfigError(f"broker URL {_redact(url)!r}: no host")
+        raise MqttConfigError(f"broker URL {shown(_redact(url))}: no host")
     if parts.path not in ("", "/"):
-        raise MqttConfigError(f"broker URL {_redact(url)!r}: unexpected path {parts.path!r}")
+        raise MqttConfigError(f"broker URL {shown(_redact(url))}: unexpected path {shown(parts.path)}")
     tls = parts.scheme == "mqtts"
     out: dict[str, Any] = {
         "host": parts.hostname,
@@ -152,9 +164,29 @@ def parse_broker_url(url: str) -> dict[str, Any]:
         out["password"] = unquote(parts.password)
     for key, values in parse_qs(parts.query, keep_blank_values=True, strict_parsing=False).items():
         if key not in _QUERY_KEYS:
-            raise MqttConfigError(f"broker URL: unknown option {key!r} (known: {', '.join(sorted(_QUERY_KEYS))})")
-        out[key] = values[-1]
+            raise MqttConfigError(f"broker URL: unknown option {shown(key)} (known: {', '.join(sorted(_QUERY_KEYS))})")
+        out[key] = _query_value(key, values[-1])
     return out
+
+
+def _query_value(key: str, value: str) -> object:
+    """A query option as its field's type: whole numbers are parsed here, never guessed later."""
+    if key in _INT_QUERY_KEYS:
+        if not value.isascii() or not value.isdigit() or len(value) > 9:
+            raise MqttConfigError(f"broker URL option {key}: must be a whole number, got {shown(value)}")
+        return int(value)
+    return value
+
+
+def _url_problem(err: ValidationError) -> str:
+    """The first problem of settings built from a URL, named by URL part or option."""
+    first = err.errors()[0]
+    field = ".".join(str(part) for part in first["loc"])
+    message = clip(first["msg"].removeprefix("Value error, "), 160)
+    if not field:
+        return message
+    part = field if field in ("host", "port") else f"option {field}"
+    return f"{part}: {message}"
 
 
 def _redact(url: str) -> str:

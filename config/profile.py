@@ -35,17 +35,26 @@ from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import tomli_w
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    ValidationError,
+    ValidationInfo,
+    model_validator,
+)
 
 from config.atomic import atomic_write_bytes
 from config.device import DEFAULT_DEVICE_MAX_N
 from config.errors import InputFileError
 from config.loader import describe_validation_error, read_toml
 from config.plan import DEVICE_MAX_CONTEXT_KEY, TherapyPlan, validate_plan
-from config.units import Force, kgf
+from config.units import Force, force_text, kgf
 
 #: Button gesture "lower my tolerance": one press lowers it by this much.
 DEFAULT_TOLERANCE_STEP_N = kgf(0.25)
@@ -80,14 +89,25 @@ LABELS: dict[Contraindication, str] = {
 }
 
 
+def _date_not_number(value: Any) -> Any:
+    """A date is a TOML date or ``YYYY-MM-DD``; a number (read as Unix time) would screen anyone."""
+    if isinstance(value, bool | int | float):
+        raise ValueError("must be a date like 2026-11-02, not a number")
+    return value
+
+
+#: A calendar date from a file: never coerced from a number.
+InputDate = Annotated[date, BeforeValidator(_date_not_number)]
+
+
 class ContraindicationRecord(BaseModel):
     """One condition the person has.  Listed means present; cleared or not is the flag."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    cleared_by_clinician: bool = False
+    cleared_by_clinician: StrictBool = False
     cleared_by: str | None = Field(None, max_length=120, description="clinician who cleared it")
-    cleared_on: date | None = None
+    cleared_on: InputDate | None = None
     note: str | None = Field(None, max_length=500, description="what it is (required for 'other')")
 
 
@@ -97,7 +117,7 @@ class Profile(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(min_length=1, max_length=64, description="name or pseudonym")
-    screened_on: date | None = Field(
+    screened_on: InputDate | None = Field(
         None, description="when the contraindications were last reviewed; without it no session starts"
     )
     contraindications: dict[Contraindication, ContraindicationRecord] = Field(default_factory=dict)
@@ -128,16 +148,12 @@ class Profile(BaseModel):
         ]
 
 
-def _n(value: float) -> str:
-    return f"{value:.2f} N ({value / kgf(1.0):.2f} kgf)"
-
-
 def tolerance_problem(plan: TherapyPlan, tolerance_n: float, device_max_n: float = DEFAULT_DEVICE_MAX_N) -> str | None:
     """Why ``tolerance_n`` cannot be the person's tolerance under ``plan``, or ``None`` if it can."""
     if tolerance_n > plan.tolerance * (1 + 1e-9):
         return (
-            f"may only lower the tolerance: at most the therapist's tolerance {_n(plan.tolerance)}, "
-            f"got {_n(tolerance_n)}"
+            f"may only lower the tolerance: at most the therapist's tolerance {force_text(plan.tolerance)}, "
+            f"got {force_text(tolerance_n)}"
         )
     try:
         validate_plan({**plan.model_dump(), "tolerance": tolerance_n}, device_max_n)
@@ -193,9 +209,7 @@ def check_start(
     plan = plan if plan is not None else profile.plan
     reasons: list[Refusal] = []
     if profile.screened_on is None:
-        reasons.append(
-            Refusal("not_screened", "no contraindication screening recorded (screened_on is missing)")
-        )
+        reasons.append(Refusal("not_screened", "no contraindication screening recorded (screened_on is missing)"))
     for kind, record in profile.uncleared():
         text = f"{LABELS[kind]}: not cleared by a clinician"
         if record.note:
@@ -209,7 +223,7 @@ def check_start(
             reasons.append(
                 Refusal(
                     "personal_tolerance",
-                    f"your personal tolerance {_n(personal)} does not fit the plan in force ({problem}); "
+                    f"your personal tolerance {force_text(personal)} does not fit the plan in force ({problem}); "
                     "reset it or ask your therapist",
                 )
             )
@@ -244,7 +258,7 @@ def set_personal_tolerance(
     if problem is not None:
         return ToleranceChange(False, profile, f"tolerance not changed: {problem}")
     changed = profile.model_copy(update={"personal_tolerance": tolerance_n})
-    return ToleranceChange(True, changed, f"tolerance lowered to {_n(tolerance_n)}")
+    return ToleranceChange(True, changed, f"tolerance lowered to {force_text(tolerance_n)}")
 
 
 def step_down_tolerance(

@@ -4,6 +4,10 @@ Between two numeric rows the force is interpolated linearly; after the last
 row it holds the last value.  A row whose force is ``nan`` means the sensor
 delivers no sample from that time until the next numeric row (a dropout);
 the numeric row just before a ``nan`` row holds its value up to the dropout.
+
+A trace file is read as a stream into two float arrays (16 bytes a row), and
+refused past ``MAX_TRACE_BYTES`` or ``MAX_TRACE_ROWS``; forces beyond the
+2,000 N input limit are refused too (no load cell reads them).
 """
 
 from __future__ import annotations
@@ -12,13 +16,20 @@ import bisect
 import csv
 import io
 import math
+from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from config.errors import InputFileError
+from config.reading import MIB, open_regular
+from config.shown import clip, number, shown
+from config.units import MAX_FORCE_N
 
 TRACE_HEADER = ("time_s", "force_n")
+#: The largest trace file read, and the most data rows (80 Hz for almost 7 hours).
+MAX_TRACE_BYTES = 64 * MIB
+MAX_TRACE_ROWS = 2_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,13 +42,25 @@ class ForceTrace:
     """A force-over-time function built from keyframes in time order."""
 
     def __init__(self, keyframes: Sequence[Keyframe]) -> None:
-        if not keyframes:
+        self._set(array("d", (k.time_s for k in keyframes)), array("d", (k.force_n for k in keyframes)))
+
+    @classmethod
+    def from_columns(cls, times: array[float], forces: array[float]) -> ForceTrace:
+        """A trace over two equal-length columns (kept, not copied: 16 bytes a row)."""
+        trace = cls.__new__(cls)
+        trace._set(times, forces)
+        return trace
+
+    def _set(self, times: array[float], forces: array[float]) -> None:
+        if not times:
             raise ValueError("a trace needs at least one keyframe")
-        self._times = [k.time_s for k in keyframes]
-        self._forces = [k.force_n for k in keyframes]
-        for earlier, later in zip(self._times, self._times[1:], strict=False):
-            if later < earlier:
-                raise ValueError(f"trace time goes backwards ({later} after {earlier})")
+        if len(times) != len(forces):
+            raise ValueError("a trace needs one force per time")
+        for i in range(1, len(times)):
+            if times[i] < times[i - 1]:
+                raise ValueError(f"trace time goes backwards ({times[i]} after {times[i - 1]})")
+        self._times = times
+        self._forces = forces
         self._cursor = 0
 
     @property
@@ -68,61 +91,76 @@ class ForceTrace:
 
 def parse_trace_csv(text: str, source: str) -> ForceTrace:
     """Parse CSV text with header ``time_s,force_n``; errors name ``source`` and the line."""
-    rows = csv.reader(io.StringIO(text))
+    return _parse_rows(io.StringIO(text, newline=""), source)
+
+
+def load_trace(path: Path) -> ForceTrace:
+    """Read a CSV trace file, streaming: at most ``MAX_TRACE_BYTES`` and ``MAX_TRACE_ROWS`` rows."""
+    with open_regular(path, MAX_TRACE_BYTES) as raw:
+        text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
+        try:
+            return _parse_rows(text, str(path))
+        except UnicodeDecodeError:
+            raise InputFileError(path, None, "not UTF-8 text") from None
+        except OSError as err:
+            raise InputFileError(path, None, f"cannot read it ({err.strerror or type(err).__name__})") from None
+
+
+def _parse_rows(lines: Iterable[str], source: str) -> ForceTrace:
+    rows = csv.reader(lines, strict=True)
     try:
         header = next(rows)
     except StopIteration:
         raise InputFileError(source, "line 1", "empty file; expected header 'time_s,force_n'") from None
     except csv.Error as err:
         raise InputFileError(source, "line 1", f"not CSV ({err})") from None
+    if header and header[0].startswith("\ufeff"):
+        raise InputFileError(source, "line 1", "starts with a byte-order mark (BOM); save it as UTF-8 without BOM")
     if tuple(cell.strip() for cell in header) != TRACE_HEADER:
-        raise InputFileError(source, "line 1", f"header must be 'time_s,force_n', got {','.join(header)!r}")
-    keyframes: list[Keyframe] = []
+        raise InputFileError(source, "line 1", f"header must be 'time_s,force_n', got {shown(','.join(header))}")
+    times, forces = array("d"), array("d")
     previous_time = -math.inf
-    try:
-        for row in rows:
-            line = rows.line_num
-            if not row or all(not cell.strip() for cell in row):
-                continue
-            if len(row) != 2:
-                raise InputFileError(source, f"line {line}", f"expected 2 columns, got {len(row)}")
-            time_s = _number(row[0], source, line, "time_s")
-            force_n = _number(row[1], source, line, "force_n")
-            if math.isnan(time_s) or math.isinf(time_s):
-                raise InputFileError(source, f"line {line}", f"time_s must be a finite number, got {row[0]!r}")
-            if math.isinf(force_n):
-                raise InputFileError(source, f"line {line}", f"force_n must be finite or nan, got {row[1]!r}")
-            if time_s < previous_time:
-                raise InputFileError(source, f"line {line}", f"time goes backwards ({time_s} after {previous_time})")
-            previous_time = time_s
-            keyframes.append(Keyframe(time_s, force_n))
-    except csv.Error as err:
-        raise InputFileError(source, f"line {rows.line_num}", f"not CSV ({err})") from None
-    if not keyframes:
+    while True:
+        row_start = rows.line_num + 1
+        try:
+            row = next(rows)
+        except StopIteration:
+            break
+        except csv.Error as err:
+            problem = "unterminated quote" if "unexpected end of data" in str(err) else clip(str(err))
+            raise InputFileError(source, f"line {row_start}", f"not CSV ({problem})") from None
+        line = rows.line_num
+        if not row or all(not cell.strip() for cell in row):
+            continue
+        if len(row) != 2:
+            raise InputFileError(source, f"line {line}", f"expected 2 columns, got {len(row)}")
+        if len(times) >= MAX_TRACE_ROWS:
+            raise InputFileError(source, f"line {line}", f"more than {MAX_TRACE_ROWS:,} data rows (the limit)")
+        time_s = _number(row[0], source, line, "time_s")
+        force_n = _number(row[1], source, line, "force_n")
+        if math.isnan(time_s) or math.isinf(time_s):
+            raise InputFileError(source, f"line {line}", f"time_s must be a finite number, got {shown(row[0])}")
+        if math.isinf(force_n):
+            raise InputFileError(source, f"line {line}", f"force_n must be finite or nan, got {shown(row[1])}")
+        if abs(force_n) > MAX_FORCE_N:
+            raise InputFileError(
+                source, f"line {line}", f"force_n must be within ±{MAX_FORCE_N:.0f} N, got {number(force_n)}"
+            )
+        if time_s < previous_time:
+            raise InputFileError(source, f"line {line}", f"time goes backwards ({time_s} after {previous_time})")
+        previous_time = time_s
+        times.append(time_s)
+        forces.append(force_n)
+    if not times:
         raise InputFileError(source, None, "no data rows after the header")
-    return ForceTrace(keyframes)
+    return ForceTrace.from_columns(times, forces)
 
 
 def _number(cell: str, source: str, line: int, column: str) -> float:
     try:
         return float(cell.strip())
     except ValueError:
-        raise InputFileError(source, f"line {line}", f"{column} is not a number: {cell.strip()!r}") from None
-
-
-def load_trace(path: Path) -> ForceTrace:
-    """Read a CSV trace file."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputFileError(path, None, "file not found") from None
-    except IsADirectoryError:
-        raise InputFileError(path, None, "is a directory, not a file") from None
-    except UnicodeDecodeError:
-        raise InputFileError(path, None, "not UTF-8 text") from None
-    except PermissionError:
-        raise InputFileError(path, None, "permission denied") from None
-    return parse_trace_csv(text, str(path))
+        raise InputFileError(source, f"line {line}", f"{column} is not a number: {shown(cell.strip())}") from None
 
 
 def trace_to_csv(points: Iterable[tuple[float, float | None]]) -> str:

@@ -13,6 +13,11 @@ from config.units import kgf
 from tests.conftest import PRESSPOINT
 
 
+def plan_input(**fields: object) -> dict[str, object]:
+    """A plan as a file or remote payload gives it: the required keys, then ``fields``."""
+    return {"target": "3 kgf", "tolerance": "4 kgf", **fields}
+
+
 def test_defaults_match_the_product_brief() -> None:
     plan = TherapyPlan()
     assert plan.target == kgf(3.0)
@@ -47,9 +52,9 @@ def test_defaults_match_the_product_brief() -> None:
     ],
 )
 def test_each_bound_is_enforced(field: str, bad: float, good: float) -> None:
-    validate_plan({field: good})
+    validate_plan(plan_input(**{field: good}))
     with pytest.raises(ValidationError) as info:
-        validate_plan({field: bad})
+        validate_plan(plan_input(**{field: bad}))
     assert info.value.errors()[0]["loc"] == (field,)
 
 
@@ -62,32 +67,32 @@ def test_forces_accept_units() -> None:
 def test_tolerance_must_clear_the_top_of_the_band() -> None:
     # target 3 kgf, band 15 %: top of band is 3.45 kgf.
     with pytest.raises(ValidationError, match=r"tolerance: must be above target\*\(1\+band\)"):
-        validate_plan({"tolerance": "3.45 kgf"})
-    validate_plan({"tolerance": "3.46 kgf"})
+        validate_plan(plan_input(tolerance="3.45 kgf"))
+    validate_plan(plan_input(tolerance="3.46 kgf"))
 
 
 def test_tolerance_may_not_exceed_therapist_max() -> None:
     with pytest.raises(ValidationError, match="tolerance: must be <= therapist_max"):
-        validate_plan({"tolerance": "5.1 kgf"})
-    validate_plan({"tolerance": "5 kgf"})  # equal is allowed
+        validate_plan(plan_input(tolerance="5.1 kgf"))
+    validate_plan(plan_input(tolerance="5 kgf"))  # equal is allowed
 
 
 def test_therapist_max_may_not_exceed_device_max() -> None:
     with pytest.raises(ValidationError, match="therapist_max: must be <= device_max"):
-        validate_plan({"therapist_max": "9.5 kgf", "tolerance": "4 kgf"})
-    validate_plan({"therapist_max": "9 kgf"})
+        validate_plan(plan_input(therapist_max="9.5 kgf", tolerance="4 kgf"))
+    validate_plan(plan_input(therapist_max="9 kgf"))
     with pytest.raises(ValidationError, match="device_max"):
-        validate_plan({"therapist_max": "6 kgf"}, device_max_n=kgf(5.5))
+        validate_plan(plan_input(therapist_max="6 kgf"), device_max_n=kgf(5.5))
 
 
 def test_contact_threshold_must_be_below_the_band() -> None:
     with pytest.raises(ValidationError, match="contact_threshold: must be below"):
-        validate_plan({"contact_threshold": "2.6 kgf"})
+        validate_plan(plan_input(contact_threshold="2.6 kgf"))
 
 
 def test_unknown_fields_are_refused() -> None:
     with pytest.raises(ValidationError, match="Extra inputs"):
-        validate_plan({"targett": "3 kgf"})
+        validate_plan(plan_input(targett="3 kgf"))
 
 
 def test_plan_file_error_names_file_field_and_rule(tmp_path: Path) -> None:

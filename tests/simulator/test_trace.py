@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import pytest
 
 from config.errors import InputFileError
 from hal.clock import VirtualClock
+from simulator import trace as trace_module
 from simulator.loadcell import SIMULATED_CALIBRATION, SimulatedLoadCell
-from simulator.trace import ForceTrace, Keyframe, load_trace, parse_trace_csv, trace_to_csv
+from simulator.trace import MAX_TRACE_BYTES, ForceTrace, Keyframe, load_trace, parse_trace_csv, trace_to_csv
 
 
 def test_linear_interpolation_and_hold_last_value() -> None:
@@ -69,6 +71,10 @@ def test_loadcell_returns_none_during_dropout_and_time_moves_by_timeout() -> Non
         ("time_s,force_n\nnan,1\n", "line 2", "time_s must be a finite number"),
         ("time_s,force_n\n0,inf\n", "line 2", "force_n must be finite or nan"),
         ("time_s,force_n\n", None, "no data rows"),
+        ('time_s,force_n\n0,1\n"1,2\n3,4\n', "line 3", "unterminated quote"),
+        ("time_s,force_n\n0,1e308\n", "line 2", "force_n must be within ±2000 N, got 1e+308"),
+        ("\ufefftime_s,force_n\n0,1\n", "line 1", "byte-order mark"),
+        ("time_s,force_n\n0," + "9" * 10_000 + "x\n", "line 2", "force_n is not a number"),
     ],
 )
 def test_malformed_traces_name_file_and_line(text: str, where: str | None, problem: str) -> None:
@@ -92,6 +98,46 @@ def test_load_trace_file_errors(tmp_path: Path) -> None:
 def test_round_trip_through_csv() -> None:
     text = trace_to_csv([(0.0, 1.0), (0.5, None), (1.0, 2.5)])
     trace = parse_trace_csv(text, "mem")
+    assert trace.force_at(0.25) == 1.0
+    assert trace.force_at(0.75) is None
+    assert trace.force_at(1.0) == 2.5
+
+
+def test_trace_files_refuse_fifos_devices_and_giant_files(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo.csv"
+    os.mkfifo(fifo)
+    with pytest.raises(InputFileError, match="FIFO"):
+        load_trace(fifo)
+    with pytest.raises(InputFileError, match="is a device"):
+        load_trace(Path("/dev/zero"))
+    loop = tmp_path / "loop.csv"
+    loop.symlink_to(loop)
+    with pytest.raises(InputFileError, match="symbolic link loop"):
+        load_trace(loop)
+    big = tmp_path / "big.csv"
+    with big.open("wb") as out:
+        out.truncate(MAX_TRACE_BYTES + 1)  # sparse: no disk used
+    with pytest.raises(InputFileError, match="the limit is 64 MiB"):
+        load_trace(big)
+
+
+def test_error_lines_stay_short() -> None:
+    with pytest.raises(InputFileError) as info:
+        parse_trace_csv("time_s,force_n\n0," + "1" * 5000 + "q\n", "t.csv")
+    assert len(str(info.value)) < 200
+
+
+def test_row_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(trace_module, "MAX_TRACE_ROWS", 3)
+    assert parse_trace_csv("time_s,force_n\n0,1\n1,2\n2,3\n", "t.csv").end_time_s == 2
+    with pytest.raises(InputFileError, match="line 5: more than 3 data rows"):
+        parse_trace_csv("time_s,force_n\n0,1\n1,2\n2,3\n3,4\n", "t.csv")
+
+
+def test_a_trace_file_streams_into_the_same_trace(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text(trace_to_csv([(0.0, 1.0), (0.5, None), (1.0, 2.5)]))
+    trace = load_trace(path)
     assert trace.force_at(0.25) == 1.0
     assert trace.force_at(0.75) is None
     assert trace.force_at(1.0) == 2.5

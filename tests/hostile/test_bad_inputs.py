@@ -1,0 +1,115 @@
+"""Every bad file, option and URL of the corpus is refused cleanly by the real CLI.
+
+Cleanly means: exit 2, exactly one line on stderr that names the file, field
+or option, no traceback, done within ``TIMEOUT_S`` (a FIFO or ``/dev/zero``
+must not hang it), and nothing written in the folder it ran in.  The
+subprocesses run in parallel once per test session; each case checks its
+own result.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import PRESSPOINT, ROOT
+from tests.hostile.corpus import CASES, FIFO, FOLDER, HUGE_CSV, HUGE_TOML, LOOP, Case, FileContent
+
+TIMEOUT_S = 10.0
+WORKERS = 4
+_SPARSE = {HUGE_TOML: 2 * 1024 * 1024, HUGE_CSV: 65 * 1024 * 1024}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    returncode: int | None  # None: it did not finish in time
+    stderr: str
+    changed: list[str]
+
+
+def _make(path: Path, content: FileContent) -> None:
+    if content == FIFO:
+        os.mkfifo(path)
+    elif content == LOOP:
+        path.symlink_to(path.name)
+    elif content == FOLDER:
+        path.mkdir()
+    elif isinstance(content, str):
+        with path.open("wb") as out:
+            out.truncate(_SPARSE[content])  # sparse: no disk used
+    else:
+        path.write_bytes(content)
+
+
+def _snapshot(folder: Path) -> dict[str, tuple[int, int, int]]:
+    found: dict[str, tuple[int, int, int]] = {}
+    for dirpath, dirnames, filenames in os.walk(folder):
+        for name in [*dirnames, *filenames]:
+            info = os.lstat(os.path.join(dirpath, name))
+            found[os.path.relpath(os.path.join(dirpath, name), folder)] = (info.st_mode, info.st_size, info.st_mtime_ns)
+    return found
+
+
+def _run(case: Case, env: dict[str, str]) -> Outcome:
+    with tempfile.TemporaryDirectory(prefix="hostile-") as tmp:
+        folder = Path(tmp)
+        for name, content in case.files.items():
+            _make(folder / name, content)
+        before = _snapshot(folder)
+        try:
+            done = subprocess.run(
+                [PRESSPOINT, *case.argv],
+                cwd=folder,
+                env=env,
+                capture_output=True,
+                text=True,
+                errors="replace",
+                timeout=TIMEOUT_S,
+                stdin=subprocess.DEVNULL,
+            )
+        except subprocess.TimeoutExpired as err:
+            stderr = err.stderr.decode(errors="replace") if isinstance(err.stderr, bytes) else (err.stderr or "")
+            return Outcome(None, stderr, [])
+        after = _snapshot(folder)
+        changed = sorted(name for name in before.keys() | after.keys() if before.get(name) != after.get(name))
+        return Outcome(done.returncode, done.stderr, changed)
+
+
+@pytest.fixture(scope="module")
+def outcomes() -> Iterator[dict[str, Outcome]]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT)
+    env.pop("PRESSPOINT_CONFIG", None)
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        results = dict(zip((c.name for c in CASES), pool.map(lambda c: _run(c, env), CASES), strict=True))
+    yield results
+
+
+def test_the_corpus_is_large_and_names_are_unique() -> None:
+    assert len(CASES) >= 100
+    assert len({c.name for c in CASES}) == len(CASES)
+
+
+def _param(case: Case) -> object:
+    marks = [pytest.mark.xfail(reason=case.xfail, strict=False)] if case.xfail else []
+    return pytest.param(case, id=case.name, marks=marks)
+
+
+@pytest.mark.parametrize("case", [_param(c) for c in CASES])
+def test_bad_input_is_refused_cleanly(case: Case, outcomes: dict[str, Outcome]) -> None:
+    got = outcomes[case.name]
+    assert got.returncode is not None, f"did not finish within {TIMEOUT_S} s"
+    assert "Traceback" not in got.stderr, got.stderr[-2000:]
+    assert got.returncode == 2, got.stderr[-2000:]
+    lines = got.stderr.splitlines()
+    assert len(lines) == 1 and got.stderr.endswith("\n"), got.stderr[-2000:]
+    assert len(lines[0]) < 400, lines[0][:400]
+    assert case.expect in lines[0]
+    assert got.changed == [], f"wrote {got.changed}"
