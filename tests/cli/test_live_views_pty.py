@@ -114,7 +114,7 @@ def segments_wider_than(text: str, columns: int) -> list[str]:
 @pytest.mark.slow
 def test_simulate_realtime_fits_80_columns_with_a_legend(tmp_path: Path, cli_env: dict[str, str]) -> None:
     plan = tmp_path / "plan.toml"
-    plan.write_text("hold_s = 30\nrepetitions = 1\nrest_s = 5\n")
+    plan.write_text('target = "3 kgf"\ntolerance = "4 kgf"\nhold_s = 30\nrepetitions = 1\nrest_s = 5\n')
     trace = tmp_path / "slam.csv"  # into the band, a few seconds of hold, then past the tolerance: quick
     trace.write_text("time_s,force_n\n0,0\n1,0\n2,29.4\n6,29.4\n6.0125,45\n")
     child = PtyChild([PRESSPOINT, "simulate", "--realtime", "--plan", str(plan), "--trace", str(trace)], cli_env)
