@@ -161,7 +161,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from firmware.device.app import run_device
+    from firmware.service.app import run_device
 
     device, plan = _load(args)
     return run_device(device, plan, device_options(args, simulated_backend=device.hardware.backend == "simulated"))

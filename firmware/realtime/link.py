@@ -11,10 +11,12 @@ mean a corrupt stream and close the link.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import pickle
 import struct
+from collections.abc import Callable
 from typing import Any
 
 HEADER = struct.Struct("!I")
@@ -123,3 +125,77 @@ class Link:
                 with contextlib.suppress(OSError):
                     os.close(fd)
         self.read_fd = self.write_fd = None
+
+
+class LoopLink:
+    """A ``Link`` on an asyncio loop: messages in go to a handler, output waits for the pipe to drain.
+
+    Used from the loop's thread only.  ``on_closed`` is called once, when the
+    peer closes its end (its process died or left).
+    """
+
+    def __init__(
+        self,
+        link: Link,
+        loop: asyncio.AbstractEventLoop,
+        on_message: Callable[[Any], None],
+        on_closed: Callable[[str], None],
+    ) -> None:
+        self.link = link
+        self._loop = loop
+        self._on_message = on_message
+        self._on_closed = on_closed
+        self._writing = False
+        self.closed = False
+        if link.read_fd is not None:
+            loop.add_reader(link.read_fd, self._readable)
+
+    def send(self, message: object, *, droppable: bool = False) -> bool:
+        sent = self.link.send(message, droppable=droppable)
+        self._watch_output()
+        return sent
+
+    async def drain(self, timeout_s: float) -> bool:
+        """Wait (bounded) until everything sent is in the pipe; ``False`` if it is not."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout_s):
+                while self.link.pending_bytes and not self.link.peer_gone:
+                    await asyncio.sleep(0.01)
+        return self.link.pending_bytes == 0
+
+    def close(self) -> None:
+        self._stop_reading()
+        self._stop_writing()
+        self.link.close()
+
+    def _watch_output(self) -> None:
+        fd = self.link.write_fd
+        if self.link.pending_bytes and not self._writing and fd is not None:
+            self._loop.add_writer(fd, self._writable)
+            self._writing = True
+
+    def _writable(self) -> None:
+        self.link.flush()
+        if not self.link.pending_bytes or self.link.peer_gone:
+            self._stop_writing()
+
+    def _stop_writing(self) -> None:
+        if self._writing and self.link.write_fd is not None:
+            self._loop.remove_writer(self.link.write_fd)
+        self._writing = False
+
+    def _stop_reading(self) -> None:
+        if self.link.read_fd is not None:
+            self._loop.remove_reader(self.link.read_fd)
+
+    def _readable(self) -> None:
+        try:
+            messages = self.link.receive()
+        except LinkClosed as exc:
+            self._stop_reading()
+            if not self.closed:
+                self.closed = True
+                self._on_closed(str(exc))
+            return
+        for message in messages:
+            self._on_message(message)

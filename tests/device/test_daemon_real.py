@@ -8,6 +8,7 @@ is closed as ``interrupted`` by the next start.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -46,9 +47,9 @@ def procs() -> Iterator[list[subprocess.Popen[str]]]:
     started: list[subprocess.Popen[str]] = []
     yield started
     for proc in started:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate(timeout=5)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # the service and its real-time process
+        proc.communicate(timeout=5)
 
 
 def start(
@@ -65,7 +66,9 @@ def start(
     if watchdog_pid is not None:
         env["WATCHDOG_PID"] = watchdog_pid
     argv = [PRESSPOINT, "run", "--simulate", "--config", str(state / "device.toml"), "--json", *args]
-    return subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=state)
+    return subprocess.Popen(
+        argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=state, start_new_session=True
+    )
 
 
 def ready(manager: FakeServiceManager) -> float:
@@ -166,7 +169,7 @@ def test_sigkill_mid_session_is_closed_as_interrupted_on_restart(
     ready(manager)
     manager.wait_for(lambda m: "STATUS=phase: hold" in m, timeout=20)
     time.sleep(1.5)  # let a batch of samples reach the store (committed each second)
-    proc.kill()
+    os.killpg(proc.pid, signal.SIGKILL)  # a crash or a power cut: both processes at once
     proc.communicate(timeout=5)
     [(session_id, row_state, _, _)] = sessions(state)
     assert row_state == "running"

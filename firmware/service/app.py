@@ -1,10 +1,11 @@
-"""``presspoint run``: build the hardware (real or simulated), the store and MQTT, run the daemon.
+"""``presspoint run``: the service process, and the real-time process it starts.
 
-Everything comes from a typed ``DeviceOptions`` (the CLI parses its
-arguments into one; nothing here reads argparse).  The same daemon runs on
-the Pi (HX711 + gpiozero) and off-device (simulated load cell, or the real
-driver over the emulated chip).  Everything opened here is closed in
-``finally``, motor first.
+The service owns what may be slow - the store and outbox, MQTT, plans and
+profile, systemd - and starts the real-time process, which owns the sensor,
+the safety rules and the motor (``firmware.device.rt_main``).  Everything
+comes from a typed ``DeviceOptions`` (the CLI parses its arguments into one;
+nothing here reads argparse).  If the real-time process dies, the service
+drives the motor pin low and exits non-zero, so systemd restarts both.
 """
 
 from __future__ import annotations
@@ -19,16 +20,18 @@ from config.plan import TherapyPlan
 from config.profile import load_profile
 from firmware.cli.text_report import format_summary
 from firmware.device.contracts import DaemonOptions, DaemonResult
-from firmware.device.daemon import DeviceDaemon
-from firmware.device.fault_injection import FAULT_INJECTION_ENV, install_fault_injection
-from firmware.device.hardware import DeviceHardware, build_hardware
+from firmware.device.fault_injection import FAULT_INJECTION_ENV
+from firmware.device.link_messages import Setup
 from firmware.device.logging_setup import register_secret, setup_logging
 from firmware.device.options import DeviceOptions
-from firmware.device.sdnotify import Notifier
-from firmware.device.service_hooks import ServiceHooks
+from firmware.device.sdnotify import Notifier, watchdog_interval
 from firmware.device.signals import install_stop_signals
 from firmware.mqtt.service import MqttService
-from firmware.plans.service import build_plan_service
+from firmware.plans.service import PlanUpdateService, build_plan_service
+from firmware.service.dispatch import ServiceSide
+from firmware.service.failsafe import forward_abort_signal, motor_failsafe
+from firmware.service.hooks import ServiceHooks
+from firmware.service.supervisor import FORWARDED_SIGNALS, RealtimeProcess, describe_exit
 
 log = logging.getLogger("presspoint")
 
@@ -45,16 +48,15 @@ def run_device(device: DeviceConfig, plan: TherapyPlan, options: DeviceOptions) 
     setup_logging(logging.DEBUG if options.verbose else logging.INFO)
     settings = device.mqtt.with_broker_url(options.broker) if options.broker else device.mqtt
     register_secret(settings.password)
-    hardware = build_hardware(device, plan, options.simulation)
+    calibrated = options.simulation is not None or device.hardware.calibration.is_calibrated
     service: MqttService | None = None
     try:
-        service = MqttService(device, settings, calibrated=hardware.calibrated)
+        service = MqttService(device, settings, calibrated=calibrated)
         recovered = service.start()
         for session_id in recovered:
             log.warning("session %s was interrupted (crash or power cut); closed and queued for publishing", session_id)
-        result = asyncio.run(_run_daemon(device, plan, options, hardware, service))
+        result = asyncio.run(supervise(device, plan, options, service, calibrated=calibrated))
     finally:
-        hardware.close()
         if service is not None:
             timeout = options.flush_timeout_s or DEFAULT_FLUSH_TIMEOUT_S
             report = service.flush(timeout) if service.publisher else None
@@ -82,11 +84,10 @@ def _report(result: DaemonResult, options: DeviceOptions) -> int:
     return EXIT_REFUSED if result.refusals and not result.summaries else 0
 
 
-def build_daemon(
-    device: DeviceConfig, plan: TherapyPlan, options: DeviceOptions, hardware: DeviceHardware, service: MqttService
-) -> tuple[DeviceDaemon, ServiceHooks]:
-    """The daemon with its plan service (remote updates), profile and MQTT hooks."""
-    sim = options.simulation
+def build_service_side(
+    device: DeviceConfig, plan: TherapyPlan, options: DeviceOptions, service: MqttService, *, calibrated: bool
+) -> tuple[PlanUpdateService, ServiceHooks]:
+    """The plan service (remote updates) and the hooks that gate and record attempts."""
     profile = load_profile(device.profile_file, device.device_max) if device.profile_file else None
     local_plan = plan
     if profile is not None and not options.plan_named and device.plan_file is None:
@@ -106,57 +107,57 @@ def build_daemon(
         service=service,
         profile=profile,
         plan_in_force=lambda: plans.updater.plan,
-        calibrated=hardware.calibrated,
-        arm=hardware.arm,
+        calibrated=calibrated,
     )
-    daemon = DeviceDaemon(
-        plans=plans,
-        sampler=hardware.sampler,
-        haptics=hardware.haptics,
-        device_id=device.device_id,
-        device_max_n=device.device_max,
-        hooks=hooks,
-        notifier=Notifier.from_env(),
+    return plans, hooks
+
+
+def realtime_setup(device: DeviceConfig, plan: TherapyPlan, options: DeviceOptions) -> Setup:
+    sim = options.simulation
+    return Setup(
+        device=device,
+        plan=plan,
         options=DaemonOptions(
             sessions=options.session_limit,
             auto_start=sim is not None and not sim.wait_button,
             mode=options.mode,
+            watchdog_interval_s=watchdog_interval(fraction=0.25),
         ),
+        simulation=sim,
+        verbose=options.verbose,
+        fault_injection=os.environ.get(FAULT_INJECTION_ENV) == "1",
     )
-    if sim is not None and sim.press_at_s is not None:  # the simulated person's press
-        press_at_s = sim.press_at_s
-
-        def press_later() -> None:
-            asyncio.get_running_loop().call_later(press_at_s, daemon.button_down)
-
-        hooks.on_start.append(press_later)
-    return daemon, hooks
 
 
-async def _run_daemon(
-    device: DeviceConfig, plan: TherapyPlan, options: DeviceOptions, hardware: DeviceHardware, service: MqttService
+async def supervise(
+    device: DeviceConfig, plan: TherapyPlan, options: DeviceOptions, service: MqttService, *, calibrated: bool
 ) -> DaemonResult:
+    """Start the real-time process, serve it until it ends, and say how it ended."""
     loop = asyncio.get_running_loop()
-    daemon, hooks = build_daemon(device, plan, options, hardware, service)
-
-    def on_down() -> None:  # gpiozero's thread: hand over to the loop
-        loop.call_soon_threadsafe(daemon.button_down)
-
-    def on_up(held_s: float) -> None:
-        loop.call_soon_threadsafe(daemon.button_up, held_s)
-
-    for button in hardware.buttons:
-        button.set_handler(on_down)
-        button.set_release_handler(on_up)
-    signals = install_stop_signals(daemon.request_shutdown, loop=loop)
-    if os.environ.get(FAULT_INJECTION_ENV) == "1":
-        install_fault_injection(loop, hardware.sampler)
+    plans, hooks = build_service_side(device, plan, options, service, calibrated=calibrated)
+    setup = realtime_setup(device, plan, options)
+    realtime = RealtimeProcess(setup)
+    side = ServiceSide(realtime, Notifier.from_env(), hooks, plans, service.sink)
+    realtime.start(side.handle)
+    signals = install_stop_signals(realtime.shutdown, loop=loop)
+    if setup.fault_injection:
+        for signum in FORWARDED_SIGNALS:
+            loop.add_signal_handler(signum, realtime.signal, signum)
+    restore_abort = forward_abort_signal(realtime)
     try:
-        result = await daemon.run()
+        returncode = await realtime.wait()
     finally:
+        restore_abort()
         signals.remove()
-        for button in hardware.buttons:
-            button.set_handler(None)
-            button.set_release_handler(None)
+        if setup.fault_injection:
+            for signum in FORWARDED_SIGNALS:
+                loop.remove_signal_handler(signum)
+        side.close_bracket()
+    finished = realtime.finished
+    result = finished.result if finished is not None else DaemonResult()
+    if finished is None or returncode < 0:
+        why = f"the real-time process died ({describe_exit(returncode)})"
+        log.error("%s; %s; exiting for a restart", why, motor_failsafe(device, options.simulation))
+        result.failure = result.failure or f"{why}; the motor pin was driven low"
     result.trial_payloads = hooks.trial_payloads
     return result

@@ -38,18 +38,14 @@ class ServiceHooks(DaemonHooks):
         profile: Profile | None,
         plan_in_force: Callable[[], TherapyPlan],
         calibrated: bool,
-        arm: Callable[[], None] | None = None,
     ) -> None:
         self.device = device
         self.service = service
         self.profile = profile
         self.plan_in_force = plan_in_force
         self.calibrated = calibrated
-        self.arm = arm
         self.tolerances = PersonalToleranceStore(device.storage.state_dir)
         self.trial_payloads: list[bytes] = []
-        #: Called as a session or trial starts (the simulated person's press, say).
-        self.on_start: list[Callable[[], None]] = []
 
     def gate(self, plan: TherapyPlan) -> TherapyPlan | str:
         if not self.calibrated:
@@ -68,12 +64,6 @@ class ServiceHooks(DaemonHooks):
     def status(self, **fields: object) -> None:
         if self.service.publisher is not None:
             self.service.publisher.update_status(**fields)
-
-    def starting(self) -> None:
-        if self.arm is not None:
-            self.arm()
-        for call in self.on_start:
-            call()
 
     def takes_hold_gesture(self) -> bool:
         return True

@@ -1,0 +1,146 @@
+"""The daemon's hooks, sinks, notifier and plan source inside the real-time process.
+
+Each forwards over the link to the service process and never waits on it,
+except admission, which waits a bounded time and refuses without an answer.
+When the service is gone, admission refuses and news is dropped: the
+session under way goes on under every safety rule.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+from collections.abc import Callable, Iterator, Sequence
+
+from config.plan import TherapyPlan
+from firmware.algometry.result import AlgometryResult
+from firmware.device.contracts import DaemonHooks
+from firmware.device.link_messages import (
+    AdmitRequest,
+    AttemptEnded,
+    HoldGesture,
+    HookCall,
+    Notify,
+    SinkCall,
+)
+from firmware.device.sdnotify import Notifier
+from firmware.realtime.link import LoopLink
+from firmware.realtime.sinks import SessionInfo, SessionSink
+from firmware.session.decisions import Decision
+from firmware.session.summary import SessionSummary
+
+log = logging.getLogger(__name__)
+
+#: Longest wait for the service's answer to a start request.
+ADMIT_TIMEOUT_S = 3.0
+
+
+class LinkSink:
+    """A session sink in the service process: samples may be dropped if it stalls, decisions not."""
+
+    def __init__(self, link: LoopLink) -> None:
+        self._link = link
+
+    def session_started(self, info: SessionInfo) -> None:
+        self._link.send(SinkCall("session_started", (info,)))
+
+    def sample(self, t: float, force_n: float, raw: int) -> None:
+        self._link.send(SinkCall("sample", (t, force_n, raw)), droppable=True)
+
+    def decisions(self, decisions: Sequence[Decision]) -> None:
+        self._link.send(SinkCall("decisions", (list(decisions),)))
+
+    def session_ended(self, summary: SessionSummary) -> None:
+        self._link.send(SinkCall("session_ended", (summary,)))
+
+
+class LinkNotifier(Notifier):
+    """sd_notify by way of the service: only the main process may talk to systemd."""
+
+    def __init__(self, link: LoopLink) -> None:
+        super().__init__(None)
+        self._link = link
+
+    @property
+    def enabled(self) -> bool:
+        return True
+
+    def notify(self, *fields: str) -> bool:
+        return bool(fields) and self._link.send(Notify(tuple(fields)))
+
+
+class LinkPlans:
+    """The plan source: the service holds the real bracket from admission to ``AttemptEnded``."""
+
+    def __init__(self, plan: TherapyPlan, link: LoopLink) -> None:
+        self.plan = plan
+        self._link = link
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[TherapyPlan]:
+        try:
+            yield self.plan
+        finally:
+            self._link.send(AttemptEnded())
+
+
+class LinkHooks(DaemonHooks):
+    """Admission and gestures asked of the service; news told to it."""
+
+    def __init__(self, link: LoopLink, *, on_start: Sequence[Callable[[], None]] = ()) -> None:
+        self._link = link
+        self._on_start = list(on_start)
+        self._requests = itertools.count(1)
+        self._pending: dict[int, asyncio.Future[TherapyPlan | str]] = {}
+        self.service_gone = False
+
+    async def admit(self, plan: TherapyPlan) -> TherapyPlan | str:
+        if self.service_gone:
+            return "the service process is gone; no new session until it restarts"
+        request = next(self._requests)
+        answer = self._pending[request] = asyncio.get_running_loop().create_future()
+        self._link.send(AdmitRequest(request))
+        try:
+            async with asyncio.timeout(ADMIT_TIMEOUT_S):
+                result: TherapyPlan | str = await answer
+                return result
+        except TimeoutError:
+            return f"the service did not answer the start request within {ADMIT_TIMEOUT_S:g} s"
+        finally:
+            self._pending.pop(request, None)
+
+    def answer(self, request: int, answer: TherapyPlan | str) -> None:
+        future = self._pending.get(request)
+        if future is not None and not future.done():
+            future.set_result(answer)
+
+    def lost_service(self) -> None:
+        self.service_gone = True
+        for future in self._pending.values():
+            if not future.done():
+                future.set_result("the service process is gone")
+
+    def sinks(self) -> Sequence[SessionSink]:
+        return [LinkSink(self._link)]
+
+    def status(self, **fields: object) -> None:
+        self._link.send(HookCall("status", kwargs=dict(fields)))
+
+    def starting(self) -> None:
+        for call in self._on_start:
+            call()
+
+    def takes_hold_gesture(self) -> bool:
+        return True
+
+    async def hold_gesture(self) -> None:
+        """Asked of the service; its answer comes back as a ``PlayCue``."""
+        self._link.send(HoldGesture())
+
+    def trial_ended(self, result: AlgometryResult) -> None:
+        self._link.send(HookCall("trial_ended", (result,)))
+
+    def refused(self, reason: str) -> None:
+        self._link.send(HookCall("refused", (reason,)))

@@ -1,0 +1,155 @@
+"""The real-time process: sensor → safety → motor, and nothing slow.
+
+Started by the service (``python -m firmware.device.rt_main READ_FD WRITE_FD``)
+with two pipe ends.  Its first message is the ``Setup``; then it builds the
+hardware and runs the device daemon, whose hooks, sinks and notifier speak
+over the link.  It raises itself to SCHED_FIFO where allowed.  A stalled
+service cannot delay it (the link never blocks); a dead service ends it after
+the session under way, which keeps every safety rule to its end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import faulthandler
+import logging
+import os
+import select
+import sys
+import time
+
+from firmware.device.contracts import DaemonResult
+from firmware.device.daemon import DeviceDaemon
+from firmware.device.fault_injection import install_fault_injection
+from firmware.device.hardware import DeviceHardware, build_hardware
+from firmware.device.link_hooks import LinkHooks, LinkNotifier, LinkPlans
+from firmware.device.link_messages import Admitted, Finished, PlayCue, Setup, Shutdown
+from firmware.device.logging_setup import setup_logging
+from firmware.device.signals import install_stop_signals
+from firmware.realtime.link import Link, LinkClosed, LoopLink
+from firmware.realtime.motor import play_cue
+from firmware.realtime.priority import raise_to_realtime
+
+log = logging.getLogger("presspoint.realtime")
+
+#: Longest wait for the set-up message after start.
+SETUP_TIMEOUT_S = 30.0
+#: How long the result may take to reach the pipe at the end.
+RESULT_DRAIN_S = 2.0
+#: Longest a cue asked for by the service may play.
+CUE_LIMIT_S = 5.0
+
+
+def read_setup(link: Link, timeout_s: float = SETUP_TIMEOUT_S) -> Setup:
+    """The first message, which must be the set-up."""
+    assert link.read_fd is not None
+    deadline = time.monotonic() + timeout_s
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise LinkClosed("no set-up from the service in time")
+        select.select([link.read_fd], [], [], remaining)
+        messages = link.receive()
+        if messages:
+            setup = messages[0]
+            if not isinstance(setup, Setup):
+                raise LinkClosed(f"expected the set-up first, got {type(setup).__name__}")
+            return setup
+
+
+async def serve(setup: Setup, hardware: DeviceHardware, link: Link) -> DaemonResult:
+    """Run the daemon on ``hardware`` with the service at the other end of ``link``."""
+    loop = asyncio.get_running_loop()
+    daemon: DeviceDaemon | None = None
+    hooks: LinkHooks | None = None
+    background: set[asyncio.Task[None]] = set()
+
+    def on_message(message: object) -> None:
+        assert daemon is not None and hooks is not None
+        if isinstance(message, Admitted):
+            hooks.answer(message.request, message.answer)
+        elif isinstance(message, PlayCue):
+            task = loop.create_task(play_cue(hardware.haptics, message.cue, CUE_LIMIT_S, daemon.shutdown))
+            background.add(task)
+            task.add_done_callback(background.discard)
+        elif isinstance(message, Shutdown):
+            daemon.request_shutdown(message.source)
+        else:
+            log.error("unexpected message from the service: %s", type(message).__name__)
+
+    def on_closed(reason: str) -> None:
+        assert daemon is not None and hooks is not None
+        log.error("the service process is gone (%s): finishing what runs, then leaving", reason)
+        hooks.lost_service()
+        daemon.leave_after_attempt("service gone")
+
+    channel = LoopLink(link, loop, on_message, on_closed)
+    sim = setup.simulation
+    on_start = [hardware.arm] if hardware.arm is not None else []
+    if sim is not None and sim.press_at_s is not None:  # the simulated person's press
+        press_at_s = sim.press_at_s
+
+        def press_later() -> None:
+            assert daemon is not None
+            loop.call_later(press_at_s, daemon.button_down)
+
+        on_start.append(press_later)
+    hooks = LinkHooks(channel, on_start=on_start)
+    daemon = DeviceDaemon(
+        plans=LinkPlans(setup.plan, channel),
+        sampler=hardware.sampler,
+        haptics=hardware.haptics,
+        device_id=setup.device.device_id,
+        device_max_n=setup.device.device_max,
+        hooks=hooks,
+        notifier=LinkNotifier(channel),
+        options=setup.options,
+    )
+
+    def on_down() -> None:  # gpiozero's thread: hand over to the loop
+        loop.call_soon_threadsafe(daemon.button_down)
+
+    def on_up(held_s: float) -> None:
+        loop.call_soon_threadsafe(daemon.button_up, held_s)
+
+    for button in hardware.buttons:
+        button.set_handler(on_down)
+        button.set_release_handler(on_up)
+    signals = install_stop_signals(daemon.request_shutdown, loop=loop)
+    if setup.fault_injection:
+        install_fault_injection(loop, hardware.sampler)
+    try:
+        result = await daemon.run()
+    finally:
+        signals.remove()
+        for button in hardware.buttons:
+            button.set_handler(None)
+            button.set_release_handler(None)
+    channel.send(Finished(result))
+    await channel.drain(RESULT_DRAIN_S)
+    channel.close()
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    link = Link(int(args[0]), int(args[1]))
+    faulthandler.enable()  # a watchdog's SIGABRT shows where this process hung
+    try:
+        setup = read_setup(link)
+    except LinkClosed as exc:
+        print(f"presspoint real-time process: {exc}", file=sys.stderr)
+        return 2
+    setup_logging(logging.DEBUG if setup.verbose else logging.INFO)
+    raise_to_realtime(log)
+    hardware = build_hardware(setup.device, setup.plan, setup.simulation)
+    try:
+        result = asyncio.run(serve(setup, hardware, link))
+    finally:
+        hardware.close()
+    return 1 if result.failure is not None else 0
+
+
+if __name__ == "__main__":
+    os.environ.pop("NOTIFY_SOCKET", None)  # only the service talks to systemd
+    sys.exit(main())

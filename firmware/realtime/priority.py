@@ -1,0 +1,29 @@
+"""Real-time scheduling for the real-time process, where the system allows it."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+#: SCHED_FIFO priority: above ordinary work, below the kernel's own threads (50).
+REALTIME_PRIORITY = 40
+
+
+def raise_to_realtime(log: logging.Logger, priority: int = REALTIME_PRIORITY) -> bool:
+    """Put this thread, and every thread it starts later, under SCHED_FIFO; log once if not allowed.
+
+    Needs root, CAP_SYS_NICE, or a unit that sets ``CPUSchedulingPolicy=fifo``
+    (then the process already runs so and this is a no-op that succeeds).
+    """
+    if not hasattr(os, "sched_setscheduler"):
+        log.warning("real-time scheduling: not available on this system; running at normal priority")
+        return False
+    if os.sched_getscheduler(0) == os.SCHED_FIFO:
+        return True
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+    except (OSError, ValueError) as exc:
+        log.warning("real-time scheduling: not allowed (%s); running at normal priority", exc)
+        return False
+    log.info("real-time scheduling: SCHED_FIFO priority %d", priority)
+    return True
