@@ -50,7 +50,6 @@ from __future__ import annotations
 
 import gc
 import importlib
-import math
 import os
 import sys
 import threading
@@ -58,25 +57,25 @@ import types
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from hal.clock import Clock, VirtualClock
+from hal.hx711_pacing import ConversionPacer
+from hal.hx711_protocol import (  # re-exported: FIX 2 is ``fix_sign``
+    POWER_DOWN_AFTER_S,
+    POWER_ON_PULSES,
+    PULSES_FOR_GAIN,
+    RESET_HOLD_S,
+    SETTLING_PERIODS,
+    Gain,
+    fix_sign,
+)
+from hal.hx711_protocol import (
+    PULSES_CHANNEL_B_32 as PULSES_CHANNEL_B_32,
+)
 from hal.sensor import ForceSensor, SensorError
 
-#: Pulses per transfer by (channel, gain): 24 data bits + 1..3 selecting the next conversion.
-PULSES_FOR_GAIN: dict[int, int] = {128: 25, 64: 27}
-PULSES_CHANNEL_B_32 = 26
-#: After power-up (and after every power-down) the chip converts channel A at gain 128.
-POWER_ON_PULSES = 25
-#: SCK high for longer than this powers the HX711 down (datasheet).
-POWER_DOWN_AFTER_S = 60e-6
-#: Output settling after reset, in conversion periods (datasheet: 400 ms at 10 SPS, 50 ms at 80).
-SETTLING_PERIODS = 4
-#: How long SCK is held high to reset the chip (upstream's value).
-RESET_HOLD_S = 1e-3
-
 DelayUs = Callable[[float], None]
-Gain = Literal[128, 64]
 
 
 # --- the driver's "microcontroller" (FIX 1, FIX 4) ------------------------------------------
@@ -160,12 +159,6 @@ def _driver_delay(delay_us: DelayUs) -> Iterator[None]:
         yield
     finally:
         _TIMING.delay_us = previous
-
-
-def fix_sign(value: int) -> int:
-    """FIX 2: a 24-bit two's-complement reading as a Python int (right for a fixed upstream too)."""
-    value &= 0xFF_FF_FF
-    return value - (1 << 24) if value & 0x80_00_00 else value
 
 
 def default_delay_us(clock: Clock) -> DelayUs:
@@ -329,12 +322,9 @@ class HX711Sensor(ForceSensor):
     ) -> None:
         if gain not in PULSES_FOR_GAIN:
             raise ValueError(f"HX711 channel A gain must be 128 or 64, not {gain!r}")
-        if sample_rate_hz <= 0:
-            raise ValueError(f"sample rate must be positive, not {sample_rate_hz!r}")
+        self._pacer = ConversionPacer(clock, sample_rate_hz, poll_s=poll_s, early_fraction=early_fraction)
         self.sample_rate_hz = float(sample_rate_hz)
-        self._period = 1.0 / self.sample_rate_hz
-        self._poll = self._period / max(1, round(self._period / poll_s))
-        self._early = early_fraction * self._period
+        self._period = self._pacer.period_s
         self._clock = clock
         self._delay = delay_us if delay_us is not None else default_delay_us(clock)
         self._pulses = PULSES_FOR_GAIN[gain]
@@ -342,9 +332,7 @@ class HX711Sensor(ForceSensor):
         self._lock = threading.RLock()
         self._closed = False
         self.stats = HX711Stats()
-        self._anchor = clock.now()
         self._selected = POWER_ON_PULSES
-        self._expected = self._anchor
         self._factory = pin_factory
         try:
             pin_factory.reserve_pins(self, dout_pin, sck_pin)
@@ -429,9 +417,8 @@ class HX711Sensor(ForceSensor):
 
     def _after_wake(self, woke_at: float) -> None:
         """The chip (re)started: it converts at gain 128 and is ready after settling."""
-        self._anchor = woke_at
+        self._pacer.restart(woke_at, SETTLING_PERIODS)
         self._selected = POWER_ON_PULSES
-        self._expected = woke_at + SETTLING_PERIODS * self._period
 
     def _transfer(self) -> int | None:
         self._sck.max_high_s = 0.0
@@ -448,34 +435,10 @@ class HX711Sensor(ForceSensor):
             self.stats.overlong_pulses += 1
             now = self._clock.now()
             self._after_wake(now)
-            self._expected = now + self._period
+            self._pacer.restart(now, 1)
             return None
         return value
 
     def _wait_ready(self, deadline: float) -> bool:
         """FIX 3: wait for DOUT low until ``deadline`` on the clock; never spin."""
-        clock = self._clock
-        polled = False
-        while True:
-            if not self._data.value:
-                seen = clock.now()
-                # Seen by polling: the conversion came within one poll step of now.  Seen at
-                # once: it may have been waiting; keep the schedule instead of drifting late.
-                base = seen if polled else min(seen, self._expected)
-                self._expected = base + self._period
-                return True
-            now = clock.now()
-            if now >= deadline:
-                return False
-            clock.sleep_until(min(deadline, self._next_poll(now)))
-            polled = True
-
-    def _next_poll(self, now: float) -> float:
-        """The next grid point after ``now``, but not before the expected conversion - margin."""
-        earliest = self._expected - self._early
-        if earliest > now:
-            steps = math.ceil((earliest - self._anchor) / self._poll - 1e-6)
-        else:
-            steps = math.floor((now - self._anchor) / self._poll + 1e-6) + 1
-        t = self._anchor + steps * self._poll
-        return t if t > now else now + self._poll
+        return self._pacer.wait_ready(deadline, lambda: self._data.value)

@@ -60,8 +60,8 @@ def test_no_gpio_here_fails_with_one_message_not_warnings(
 def test_calibration_of() -> None:
     assert calibration_of(HardwareSettings()) is None
     hw = HardwareSettings.model_validate(
-        {"calibration": {"offset_counts": 10.0, "counts_per_newton": 2.0}})
-    assert calibration_of(hw) == Calibration(10.0, 2.0)
+        {"calibration": {"offset_counts": 10.0, "counts_per_newton": 20.0}})
+    assert calibration_of(hw) == Calibration(10.0, 20.0)
 
 
 def test_build_gpio_hardware_on_mock_pins_and_close_turns_motor_off() -> None:
