@@ -8,8 +8,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator, model_validator
 
+from config.errors import PresspointError
 from config.mqtt import MqttSettings
 from config.units import Force, kgf
 
@@ -160,3 +161,14 @@ class DeviceConfig(BaseModel):
     @property
     def sample_period_s(self) -> float:
         return 1.0 / self.sample_rate_hz
+
+    def with_backend(self, backend: str) -> DeviceConfig:
+        """This config with ``hardware.backend`` replaced (validated again: pins vs. SPI)."""
+        data = self.model_dump()
+        data["hardware"]["backend"] = backend
+        try:
+            return DeviceConfig.model_validate(data)
+        except ValidationError as err:
+            first = err.errors()[0]
+            where = ".".join(str(part) for part in first["loc"])
+            raise PresspointError(f"backend {backend!r}: {where}: {first['msg']}") from None

@@ -6,6 +6,11 @@ injected ``Clock`` until shortly before the expected conversion and then
 polls on a fixed grid (anchored at the chip's wake-up), so in virtual time a
 conversion is picked up exactly when it becomes ready and on real time
 within one poll step, with few wake-ups per sample.  Every wait is bounded.
+
+With ``adaptive_early`` the margin before the expected conversion shrinks
+(down to one poll step) while conversions keep coming on schedule, and goes
+back to the full margin as soon as one is found already waiting.  The SPI
+backend uses it: each of its looks at DOUT is a bus transfer.
 """
 
 from __future__ import annotations
@@ -19,13 +24,26 @@ from hal.clock import Clock
 class ConversionPacer:
     """Bounded, grid-aligned waiting for DOUT low; ``busy()`` reads the line."""
 
-    def __init__(self, clock: Clock, sample_rate_hz: float, *, poll_s: float, early_fraction: float) -> None:
+    def __init__(
+        self,
+        clock: Clock,
+        sample_rate_hz: float,
+        *,
+        poll_s: float,
+        early_fraction: float,
+        adaptive_early: bool = False,
+        look_s: float = 0.0,
+    ) -> None:
         if sample_rate_hz <= 0:
             raise ValueError(f"sample rate must be positive, not {sample_rate_hz!r}")
         self.clock = clock
         self.period_s = 1.0 / sample_rate_hz
         self._poll = self.period_s / max(1, round(self.period_s / poll_s))
-        self._early = early_fraction * self.period_s
+        self._max_early = early_fraction * self.period_s
+        self._early = self._max_early
+        self._adaptive = adaptive_early
+        #: How long one ``busy()`` look takes; the last look is timed to end by the deadline.
+        self._look = look_s
         self._anchor = clock.now()
         self._expected = self._anchor
         self._hold_until = -math.inf
@@ -50,13 +68,24 @@ class ConversionPacer:
                 # Seen by polling: the conversion came within one poll step of now.  Seen at
                 # once: it may have been waiting; keep the schedule instead of drifting late.
                 base = seen if polled else min(seen, self._expected)
+                if self._adaptive:
+                    self._adapt_early(self._expected - seen if polled else None)
                 self._expected = base + self.period_s
                 return True
             now = clock.now()
-            if now >= deadline:
+            last_look = deadline - self._look
+            if now >= last_look:
                 return False
-            clock.sleep_until(min(deadline, self._next_poll(now)))
+            clock.sleep_until(min(last_look, self._next_poll(now)))
             polled = True
+
+    def _adapt_early(self, lead_s: float | None) -> None:
+        """Narrow the margin while conversions come on time; widen it at once when one waited."""
+        if lead_s is None:
+            self._early = self._max_early
+            return
+        wanted = max(self._poll, 2 * max(0.0, lead_s) + self._poll, 0.9 * self._early)
+        self._early = min(self._max_early, wanted)
 
     def _next_poll(self, now: float) -> float:
         """The next grid point after ``now``, but not before the expected conversion - margin."""
