@@ -99,18 +99,22 @@ def open_hx711_spi(hw: HardwareSettings, pin_factory: Any) -> SpiBus:
     off; that would bring back the 60 µs problem, so it is refused (except on
     a ``MockFactory``, whose SPI is software by nature).
     """
+    pins = hw.spi_pins()
+    where = (
+        f"HX711 on SPI{hw.spi_port}.{hw.spi_device} (SCLK GPIO{pins['sclk']}, MOSI GPIO{pins['mosi']}, "
+        f"MISO GPIO{pins['miso']}, CE GPIO{pins['select']})"
+    )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
             spi: Any = pin_factory.spi(port=hw.spi_port, device=hw.spi_device)
         except Exception as err:
-            raise SensorError(f"HX711 on SPI{hw.spi_port}.{hw.spi_device}: {err}") from err
+            raise SensorError(f"{where}: {type(err).__name__} {err}".rstrip()) from err
     if isinstance(spi, SPISoftware) and not isinstance(pin_factory, MockFactory):
         spi.close()
         why = "; ".join(str(w.message) for w in caught) or "no hardware SPI"
         raise SensorError(
-            f"HX711 on SPI{hw.spi_port}.{hw.spi_device}: {why} - enable SPI (dtparam=spi=on), "
-            f"check /dev/spidev{hw.spi_port}.{hw.spi_device}"
+            f"{where}: {why} - enable SPI (dtparam=spi=on), check /dev/spidev{hw.spi_port}.{hw.spi_device}"
         )
     try:
         spi.rate = hw.spi_clock_hz
@@ -118,7 +122,7 @@ def open_hx711_spi(hw: HardwareSettings, pin_factory: Any) -> SpiBus:
         pass  # MockFactory's software SPI has no rate; hardware SPI always takes it
     except Exception as err:
         spi.close()
-        raise SensorError(f"HX711 on SPI{hw.spi_port}.{hw.spi_device}: {err}") from err
+        raise SensorError(f"{where}: {type(err).__name__} {err}".rstrip()) from err
     return spi  # type: ignore[no-any-return]
 
 

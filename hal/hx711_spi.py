@@ -19,9 +19,10 @@ conversion made at an old gain is dropped, as on the GPIO backend.
 
 Desync: after the 25th-27th pulse DOUT must go high.  When it does not,
 the chip and we disagree on the pulse count; the reading is dropped,
-counted in ``stats.desyncs``, and DOUT is not trusted again until the next
-conversion is due.  A floating DOUT (broken wire) reads as "ready, all
-zeros" on SPI - no pull-up - and is caught the same way.
+counted in ``stats.desyncs``, DOUT is not trusted again until the next
+conversion is due, and that conversion is dropped too (its gain is
+unknown).  A floating DOUT (broken wire) reads as "ready, all zeros" on
+SPI - no pull-up - and is caught the same way.
 """
 
 from __future__ import annotations
@@ -33,7 +34,13 @@ from typing import Protocol
 from hal.clock import Clock
 from hal.hx711_pacing import ConversionPacer
 from hal.hx711_protocol import POWER_ON_PULSES, PULSES_FOR_GAIN, RESET_HOLD_S, SETTLING_PERIODS, Gain
-from hal.hx711_spi_bits import READY_PROBE, conversion_pattern, decode_conversion, reset_pattern
+from hal.hx711_spi_bits import (
+    READY_PROBE,
+    RESET_TAIL_BYTES,
+    conversion_pattern,
+    decode_conversion,
+    reset_pattern,
+)
 from hal.sensor import ForceSensor, SensorError
 
 #: SPI mode 0: MOSI set up before SCLK rises, MISO sampled as SCLK rises (mid-bit).
@@ -95,7 +102,8 @@ class HX711SpiSensor(ForceSensor):
         self._gain: Gain = gain
         self._pulses = PULSES_FOR_GAIN[gain]
         self._pattern = conversion_pattern(self._pulses)
-        self._selected = POWER_ON_PULSES
+        #: Pulses that chose the conversion the chip is making now; ``None``: unknown (after a desync).
+        self._selected: int | None = POWER_ON_PULSES
         self._lock = threading.RLock()
         self._closed = False
         #: ``_settle`` saw a settled conversion waiting: the first ``read`` need not look again.
@@ -104,7 +112,8 @@ class HX711SpiSensor(ForceSensor):
         try:
             spi.clock_mode = SPI_MODE
             self._transfer(reset_pattern(clock_hz, RESET_HOLD_S))
-            self._pacer.restart(clock.now(), SETTLING_PERIODS)
+            woke_at = clock.now() - 8 * RESET_TAIL_BYTES / clock_hz
+            self._pacer.restart(woke_at, SETTLING_PERIODS)
             self._settle()
         except BaseException:
             spi.close()
@@ -163,12 +172,15 @@ class HX711SpiSensor(ForceSensor):
     def _busy(self) -> bool:
         return self._transfer(READY_PROBE) != READY_PROBE
 
-    def _convert(self) -> tuple[int, int | None]:
+    def _convert(self) -> tuple[int | None, int | None]:
         """One conversion transfer: (pulses it was made with, reading or ``None`` on desync)."""
         value = decode_conversion(self._transfer(self._pattern))
         made_with, self._selected = self._selected, self._pulses
         if value is None:
+            # The chip counted our pulses differently: it may have taken any gain for the next
+            # conversion, so that one is dropped too, and DOUT is not trusted until it is due.
             self.stats.desyncs += 1
+            self._selected = None
             self._pacer.hold_off()
         return made_with, value
 

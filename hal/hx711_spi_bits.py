@@ -59,6 +59,11 @@ def decode_conversion(miso: list[int]) -> int | None:
     return raw - (1 << 24) if raw & 0x80_00_00 else raw
 
 
+#: The reset ends with this many zero bytes: PD_SCK is low when the transfer ends, whatever
+#: the controller does with MOSI between transfers; the chip wakes as they start.
+RESET_TAIL_BYTES = 1
+
+
 def reset_pattern(clock_hz: int, hold_s: float) -> list[int]:
-    """All-ones MOSI bytes holding PD_SCK high for at least ``hold_s`` at ``clock_hz``."""
-    return [0xFF] * (math.ceil(hold_s * clock_hz / 8) + 1)
+    """MOSI bytes holding PD_SCK high for at least ``hold_s`` at ``clock_hz``, then low."""
+    return [0xFF] * (math.ceil(hold_s * clock_hz / 8) + 1) + [0x00] * RESET_TAIL_BYTES
