@@ -66,7 +66,7 @@ def test_spi_pins_are_not_free_for_motor_or_buttons(pins: dict[str, int], device
 def test_with_backend_revalidates() -> None:
     device = DeviceConfig.model_validate({"hardware": {"pins": {"motor": 10}}})
     assert device.with_backend("hx711-gpio").hardware.backend == "hx711-gpio"
-    with pytest.raises(PresspointError, match="pins.motor: GPIO10 is taken"):
+    with pytest.raises(PresspointError, match=r"pins\.motor: GPIO10 is taken"):
         device.with_backend("hx711-spi")
 
 
@@ -90,7 +90,7 @@ def test_plausible_calibration_at_the_bounds(offset: float, scale: float) -> Non
 
 def test_calibration_object_refuses_what_cannot_convert() -> None:
     for offset, scale in [(0.0, math.inf), (math.nan, 1.0), (0.0, 0.0), (0.0, 1e-320)]:
-        with pytest.raises(ValueError, match="calibration|counts_per_newton"):
+        with pytest.raises(ValueError, match=r"calibration|counts_per_newton"):
             Calibration(offset, scale)
 
 
@@ -134,6 +134,6 @@ def test_selfcheck_and_calibrate_refuse_it_in_one_line(argv: list[str], tmp_path
 def test_calibrate_never_writes_an_implausible_scale(tmp_path: Path) -> None:
     path = tmp_path / "device.toml"
     path.write_text('device_id = "x"\n')
-    with pytest.raises(InputFileError, match="counts_per_newton.*at least 10"):
+    with pytest.raises(InputFileError, match=r"counts_per_newton.*at least 10"):
         write_calibration(path, 100.0, 3.0)
     assert path.read_text() == 'device_id = "x"\n'
