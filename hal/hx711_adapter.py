@@ -60,20 +60,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from hal.clock import Clock, VirtualClock
+from hal.hx711_channel import HX711ChannelA, HX711ReadStats
 from hal.hx711_pacing import ConversionPacer
-from hal.hx711_protocol import (  # re-exported: FIX 2 is ``fix_sign``
+from hal.hx711_protocol import (  # ``fix_sign`` is FIX 2
     POWER_DOWN_AFTER_S,
     POWER_ON_PULSES,
-    PULSES_FOR_GAIN,
     RESET_HOLD_S,
     SETTLING_PERIODS,
     Gain,
     fix_sign,
 )
-from hal.hx711_protocol import (
-    PULSES_CHANNEL_B_32 as PULSES_CHANNEL_B_32,
-)
-from hal.sensor import ForceSensor, SensorError
+from hal.sensor import SensorError
 
 DelayUs = Callable[[float], None]
 
@@ -284,19 +281,15 @@ class _PatchedHX711(_HX711Base):  # type: ignore[misc]
 
 
 @dataclass(slots=True)
-class HX711Stats:
+class HX711Stats(HX711ReadStats):
     """What the adapter saw; the sampler and ``selfcheck`` report these."""
 
-    reads: int = 0
-    timeouts: int = 0
-    #: Conversions read and dropped because they were made at the previous gain.
-    gain_discards: int = 0
     #: Reads dropped because SCK stayed high > 60 µs (the chip powered down mid-read).
     overlong_pulses: int = 0
     max_high_s: float = 0.0
 
 
-class HX711Sensor(ForceSensor):
+class HX711Sensor(HX711ChannelA):
     """Channel A of an HX711 on two GPIO pins, paced by the chip's data-ready.
 
     ``read(timeout_s)`` waits for DOUT to fall (bounded, on ``clock``), then
@@ -320,19 +313,11 @@ class HX711Sensor(ForceSensor):
         poll_s: float = 0.25e-3,
         early_fraction: float = 0.15,
     ) -> None:
-        if gain not in PULSES_FOR_GAIN:
-            raise ValueError(f"HX711 channel A gain must be 128 or 64, not {gain!r}")
+        super().__init__(clock, gain, sample_rate_hz)
         self._pacer = ConversionPacer(clock, sample_rate_hz, poll_s=poll_s, early_fraction=early_fraction)
-        self.sample_rate_hz = float(sample_rate_hz)
         self._period = self._pacer.period_s
-        self._clock = clock
         self._delay = delay_us if delay_us is not None else default_delay_us(clock)
-        self._pulses = PULSES_FOR_GAIN[gain]
-        self._gain: Gain = gain
-        self._lock = threading.RLock()
-        self._closed = False
-        self.stats = HX711Stats()
-        self._selected = POWER_ON_PULSES
+        self.stats: HX711Stats = HX711Stats()
         self._factory = pin_factory
         try:
             pin_factory.reserve_pins(self, dout_pin, sck_pin)
@@ -369,37 +354,6 @@ class HX711Sensor(ForceSensor):
 
     # -- public ------------------------------------------------------------------------------
 
-    @property
-    def gain(self) -> Gain:
-        return self._gain
-
-    def set_gain(self, gain: Gain) -> None:
-        """Switch channel A gain; the next ``read`` drops the conversion made at the old gain."""
-        if gain not in PULSES_FOR_GAIN:
-            raise ValueError(f"HX711 channel A gain must be 128 or 64, not {gain!r}")
-        with self._lock:
-            self._gain = gain
-            self._pulses = PULSES_FOR_GAIN[gain]
-
-    def read(self, timeout_s: float) -> int | None:
-        with self._lock:
-            if self._closed:
-                raise SensorError("HX711 sensor is closed")
-            deadline = self._clock.now() + max(0.0, timeout_s)
-            while True:
-                if not self._wait_ready(deadline):
-                    self.stats.timeouts += 1
-                    return None
-                value = self._transfer()
-                if value is None:
-                    continue  # chip reset mid-read: wait for a fresh conversion
-                made_with, self._selected = self._selected, self._pulses
-                if made_with != self._pulses:
-                    self.stats.gain_discards += 1
-                    continue
-                self.stats.reads += 1
-                return value
-
     def close(self) -> None:
         """Power the chip down (SCK high) and release the pins.  Idempotent."""
         with self._lock:
@@ -420,10 +374,10 @@ class HX711Sensor(ForceSensor):
         self._pacer.restart(woke_at, SETTLING_PERIODS)
         self._selected = POWER_ON_PULSES
 
-    def _transfer(self) -> int | None:
+    def _clock_out(self, pulses: int) -> int | None:
         self._sck.max_high_s = 0.0
         with _driver_delay(self._delay):
-            value = self._driver.transfer(self._pulses)
+            value = self._driver.transfer(pulses)
         high = self._sck.max_high_s
         self.stats.max_high_s = max(self.stats.max_high_s, high)
         if high > POWER_DOWN_AFTER_S:

@@ -27,13 +27,13 @@ SPI - no pull-up - and is caught the same way.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from typing import Protocol
 
 from hal.clock import Clock
+from hal.hx711_channel import HX711ChannelA, HX711ReadStats
 from hal.hx711_pacing import ConversionPacer
-from hal.hx711_protocol import POWER_ON_PULSES, PULSES_FOR_GAIN, RESET_HOLD_S, SETTLING_PERIODS, Gain
+from hal.hx711_protocol import RESET_HOLD_S, SETTLING_PERIODS, Gain
 from hal.hx711_spi_bits import (
     READY_PROBE,
     RESET_TAIL_BYTES,
@@ -41,7 +41,7 @@ from hal.hx711_spi_bits import (
     decode_conversion,
     reset_pattern,
 )
-from hal.sensor import ForceSensor, SensorError
+from hal.sensor import SensorError
 
 #: SPI mode 0: MOSI set up before SCLK rises, MISO sampled as SCLK rises (mid-bit).
 SPI_MODE = 0
@@ -58,21 +58,21 @@ class SpiBus(Protocol):
     def close(self) -> None: ...
 
 
+#: The MOSI bytes of a conversion by pulse count (25 A/128, 26 B/32, 27 A/64).
+PATTERNS = {pulses: conversion_pattern(pulses) for pulses in (25, 26, 27)}
+
+
 @dataclass(slots=True)
-class HX711SpiStats:
+class HX711SpiStats(HX711ReadStats):
     """What the SPI backend saw; ``selfcheck`` and the logs report these."""
 
-    reads: int = 0
-    timeouts: int = 0
     #: Readings dropped because DOUT stayed low after the gain pulses.
     desyncs: int = 0
-    #: Conversions read and dropped because they were made at the previous gain.
-    gain_discards: int = 0
     #: Conversions dropped at start-up while the chip settled after reset or gain change.
     settling_discards: int = 0
 
 
-class HX711SpiSensor(ForceSensor):
+class HX711SpiSensor(HX711ChannelA):
     """Channel A of an HX711 on an SPI bus, paced by the chip's data-ready."""
 
     def __init__(
@@ -86,8 +86,7 @@ class HX711SpiSensor(ForceSensor):
         poll_s: float = 0.25e-3,
         early_fraction: float = 0.15,
     ) -> None:
-        if gain not in PULSES_FOR_GAIN:
-            raise ValueError(f"HX711 channel A gain must be 128 or 64, not {gain!r}")
+        super().__init__(clock, gain, sample_rate_hz)
         self._pacer = ConversionPacer(
             clock,
             sample_rate_hz,
@@ -96,19 +95,10 @@ class HX711SpiSensor(ForceSensor):
             adaptive_early=True,
             look_s=8 * len(READY_PROBE) / clock_hz,
         )
-        self.sample_rate_hz = float(sample_rate_hz)
-        self._clock = clock
         self._spi = spi
-        self._gain: Gain = gain
-        self._pulses = PULSES_FOR_GAIN[gain]
-        self._pattern = conversion_pattern(self._pulses)
-        #: Pulses that chose the conversion the chip is making now; ``None``: unknown (after a desync).
-        self._selected: int | None = POWER_ON_PULSES
-        self._lock = threading.RLock()
-        self._closed = False
         #: ``_settle`` saw a settled conversion waiting: the first ``read`` need not look again.
         self._ready_known = False
-        self.stats = HX711SpiStats()
+        self.stats: HX711SpiStats = HX711SpiStats()
         try:
             spi.clock_mode = SPI_MODE
             self._transfer(reset_pattern(clock_hz, RESET_HOLD_S))
@@ -120,38 +110,6 @@ class HX711SpiSensor(ForceSensor):
             raise
 
     # -- public ------------------------------------------------------------------------------
-
-    @property
-    def gain(self) -> Gain:
-        return self._gain
-
-    def set_gain(self, gain: Gain) -> None:
-        """Switch channel A gain; the next ``read`` drops the conversion made at the old gain."""
-        if gain not in PULSES_FOR_GAIN:
-            raise ValueError(f"HX711 channel A gain must be 128 or 64, not {gain!r}")
-        with self._lock:
-            self._gain = gain
-            self._pulses = PULSES_FOR_GAIN[gain]
-            self._pattern = conversion_pattern(self._pulses)
-
-    def read(self, timeout_s: float) -> int | None:
-        with self._lock:
-            if self._closed:
-                raise SensorError("HX711 sensor is closed")
-            deadline = self._clock.now() + max(0.0, timeout_s)
-            while True:
-                known, self._ready_known = self._ready_known, False
-                if not (known or self._pacer.wait_ready(deadline, self._busy)):
-                    self.stats.timeouts += 1
-                    return None
-                made_with, value = self._convert()
-                if value is None:
-                    continue
-                if made_with != self._pulses:
-                    self.stats.gain_discards += 1
-                    continue
-                self.stats.reads += 1
-                return value
 
     def close(self) -> None:
         """Release the SPI device.  Idempotent.  (MOSI idles low: the chip keeps converting.)"""
@@ -172,17 +130,20 @@ class HX711SpiSensor(ForceSensor):
     def _busy(self) -> bool:
         return self._transfer(READY_PROBE) != READY_PROBE
 
-    def _convert(self) -> tuple[int | None, int | None]:
-        """One conversion transfer: (pulses it was made with, reading or ``None`` on desync)."""
-        value = decode_conversion(self._transfer(self._pattern))
-        made_with, self._selected = self._selected, self._pulses
+    def _wait_ready(self, deadline: float) -> bool:
+        known, self._ready_known = self._ready_known, False
+        return known or self._pacer.wait_ready(deadline, self._busy)
+
+    def _clock_out(self, pulses: int) -> int | None:
+        """One conversion transfer: the reading, or ``None`` on a desync."""
+        value = decode_conversion(self._transfer(PATTERNS[pulses]))
         if value is None:
             # The chip counted our pulses differently: it may have taken any gain for the next
             # conversion, so that one is dropped too, and DOUT is not trusted until it is due.
             self.stats.desyncs += 1
             self._selected = None
             self._pacer.hold_off()
-        return made_with, value
+        return value
 
     def _settle(self) -> None:
         """Discard conversions until the chip has settled at the configured gain (bounded).
@@ -197,7 +158,9 @@ class HX711SpiSensor(ForceSensor):
             if self._selected == self._pulses and self._clock.now() >= settled_at - period / 2:
                 self._ready_known = True
                 return
-            made_with, _ = self._convert()
+            made_with = self._selected
+            if self._clock_out(self._pulses) is not None:
+                self._selected = self._pulses
             self.stats.settling_discards += 1
             if made_with != self._pulses:  # the gain changes with this transfer: settle again
                 settled_at = self._clock.now() + SETTLING_PERIODS * period
