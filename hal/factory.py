@@ -1,19 +1,26 @@
-"""Build the GPIO hardware (HX711, motor, buttons) from the device config.
+"""Build the hardware on the Pi's header (HX711, motor, buttons) from the device config.
 
 One pin factory serves every device so the firmware has a single GPIO stack:
 lgpio on the Pi, gpiozero's ``MockFactory`` with PWM-capable pins in tests and
-``simulate --pins``.  The simulated (non-pin) backends live in ``simulator/``;
-the firmware calls ``build_gpio_hardware`` only for ``backend = "hx711"``.
+``simulate --pins``.  The HX711 backend is chosen by name like gpiozero's pin
+factories (``SENSOR_BACKENDS``): ``hx711-spi`` opens the factory's hardware
+SPI, ``hx711-gpio`` bit-bangs two of its pins.  The simulated (non-pin)
+backend lives in ``simulator/``; the firmware calls ``build_gpio_hardware``
+only for the ``hx711-*`` backends.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any
 
+from gpiozero.exc import SPIFixedRate
 from gpiozero.pins.mock import MockFactory, MockPWMPin
+from gpiozero.pins.spi import SPISoftware
 
 from config.device import HardwareSettings
 from config.errors import PresspointError
@@ -21,7 +28,8 @@ from hal.clock import Clock
 from hal.gpio_buttons import GpioButton
 from hal.gpio_haptics import PwmMotor
 from hal.hx711_adapter import HX711Sensor
-from hal.sensor import Calibration
+from hal.hx711_spi import HX711SpiSensor, SpiBus
+from hal.sensor import Calibration, SensorError
 
 #: gpiozero's own order of preference when nothing is named (pigpio left out: it needs a daemon).
 DEFAULT_FACTORY_ORDER = ("lgpio", "rpigpio", "native")
@@ -66,10 +74,14 @@ def calibration_of(hw: HardwareSettings) -> Calibration | None:
     return Calibration(cal.offset_counts, cal.counts_per_newton)
 
 
-def build_hx711_sensor(
+HX711 = HX711SpiSensor | HX711Sensor
+SensorBuilder = Callable[[HardwareSettings, float, Clock, Any], HX711]
+
+
+def build_hx711_gpio_sensor(
     hw: HardwareSettings, sample_rate_hz: float, clock: Clock, pin_factory: Any
 ) -> HX711Sensor:
-    """The HX711 on the configured pins and gain; waits (bounded) for the chip to settle."""
+    """The HX711 bit-banged on ``pins.hx711_dout``/``hx711_sck``; waits (bounded) for it to settle."""
     return HX711Sensor(
         dout_pin=hw.pins.hx711_dout,
         sck_pin=hw.pins.hx711_sck,
@@ -78,6 +90,68 @@ def build_hx711_sensor(
         gain=hw.gain,
         sample_rate_hz=sample_rate_hz,
     )
+
+
+def open_hx711_spi(hw: HardwareSettings, pin_factory: Any) -> SpiBus:
+    """The factory's hardware SPI device for the HX711, at ``spi_clock_hz``.
+
+    gpiozero falls back to bit-banged software SPI when the kernel's SPI is
+    off; that would bring back the 60 µs problem, so it is refused (except on
+    a ``MockFactory``, whose SPI is software by nature).
+    """
+    pins = hw.spi_pins()
+    where = (
+        f"HX711 on SPI{hw.spi_port}.{hw.spi_device} (SCLK GPIO{pins['sclk']}, MOSI GPIO{pins['mosi']}, "
+        f"MISO GPIO{pins['miso']}, CE GPIO{pins['select']})"
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            spi: Any = pin_factory.spi(port=hw.spi_port, device=hw.spi_device)
+        except Exception as err:
+            raise SensorError(f"{where}: {type(err).__name__} {err}".rstrip()) from err
+    if isinstance(spi, SPISoftware) and not isinstance(pin_factory, MockFactory):
+        spi.close()
+        why = "; ".join(str(w.message) for w in caught) or "no hardware SPI"
+        raise SensorError(
+            f"{where}: {why} - enable SPI (dtparam=spi=on), check /dev/spidev{hw.spi_port}.{hw.spi_device}"
+        )
+    try:
+        spi.rate = hw.spi_clock_hz
+    except SPIFixedRate:
+        pass  # MockFactory's software SPI has no rate; hardware SPI always takes it
+    except Exception as err:
+        spi.close()
+        raise SensorError(f"{where}: {type(err).__name__} {err}".rstrip()) from err
+    return spi  # type: ignore[no-any-return]
+
+
+def build_hx711_spi_sensor(
+    hw: HardwareSettings, sample_rate_hz: float, clock: Clock, pin_factory: Any, *, spi: SpiBus | None = None
+) -> HX711SpiSensor:
+    """The HX711 on SPI (``spi`` given: that bus, e.g. the emulator's); settles before returning."""
+    bus = spi if spi is not None else open_hx711_spi(hw, pin_factory)
+    return HX711SpiSensor(
+        bus, clock=clock, gain=hw.gain, sample_rate_hz=sample_rate_hz, clock_hz=hw.spi_clock_hz
+    )
+
+
+#: HX711 backends by config name, like gpiozero's pin factories by name.
+SENSOR_BACKENDS: dict[str, SensorBuilder] = {
+    "hx711-spi": build_hx711_spi_sensor,
+    "hx711-gpio": build_hx711_gpio_sensor,
+}
+
+
+def build_hx711_sensor(hw: HardwareSettings, sample_rate_hz: float, clock: Clock, pin_factory: Any) -> HX711:
+    """The HX711 through the configured ``hardware.backend``; waits (bounded) for it to settle."""
+    try:
+        builder = SENSOR_BACKENDS[hw.backend]
+    except KeyError:
+        raise ValueError(
+            f"hardware.backend {hw.backend!r} is not on the pins; choose one of {', '.join(SENSOR_BACKENDS)}"
+        ) from None
+    return builder(hw, sample_rate_hz, clock, pin_factory)
 
 
 def build_motor(hw: HardwareSettings, pin_factory: Any) -> PwmMotor:
@@ -103,7 +177,7 @@ class GpioHardware:
     """Everything on the pins, closed together (motor first: off on every exit path)."""
 
     pin_factory: Any
-    sensor: HX711Sensor
+    sensor: HX711
     motor: PwmMotor
     button: GpioButton
     stop_button: GpioButton | None = None
@@ -140,7 +214,7 @@ def build_gpio_hardware(
     *,
     button_clock: Clock | None = None,
 ) -> GpioHardware:
-    """Sensor, motor and buttons for ``backend = "hx711"``; the factory from config if not given.
+    """Sensor, motor and buttons for the ``hx711-*`` backends; the factory from config if not given.
 
     If any part fails, the parts already built are closed (motor off) before
     the error propagates.

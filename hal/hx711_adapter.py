@@ -51,7 +51,6 @@ from __future__ import annotations
 
 import gc
 import importlib
-import math
 import os
 import sys
 import threading
@@ -59,25 +58,22 @@ import types
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from hal.clock import Clock, VirtualClock
-from hal.sensor import ForceSensor, SensorError
-
-#: Pulses per transfer by (channel, gain): 24 data bits + 1..3 selecting the next conversion.
-PULSES_FOR_GAIN: dict[int, int] = {128: 25, 64: 27}
-PULSES_CHANNEL_B_32 = 26
-#: After power-up (and after every power-down) the chip converts channel A at gain 128.
-POWER_ON_PULSES = 25
-#: SCK high for longer than this powers the HX711 down (datasheet).
-POWER_DOWN_AFTER_S = 60e-6
-#: Output settling after reset, in conversion periods (datasheet: 400 ms at 10 SPS, 50 ms at 80).
-SETTLING_PERIODS = 4
-#: How long SCK is held high to reset the chip (upstream's value).
-RESET_HOLD_S = 1e-3
+from hal.hx711_channel import HX711ChannelA, HX711ReadStats
+from hal.hx711_pacing import ConversionPacer
+from hal.hx711_protocol import (  # ``fix_sign`` is FIX 2
+    POWER_DOWN_AFTER_S,
+    POWER_ON_PULSES,
+    RESET_HOLD_S,
+    SETTLING_PERIODS,
+    Gain,
+    fix_sign,
+)
+from hal.sensor import SensorError
 
 DelayUs = Callable[[float], None]
-Gain = Literal[128, 64]
 
 
 # --- the driver's "microcontroller" (FIX 1, FIX 4) ------------------------------------------
@@ -161,12 +157,6 @@ def _driver_delay(delay_us: DelayUs) -> Iterator[None]:
         yield
     finally:
         _TIMING.delay_us = previous
-
-
-def fix_sign(value: int) -> int:
-    """FIX 2: a 24-bit two's-complement reading as a Python int (right for a fixed upstream too)."""
-    value &= 0xFF_FF_FF
-    return value - (1 << 24) if value & 0x80_00_00 else value
 
 
 def default_delay_us(clock: Clock) -> DelayUs:
@@ -293,19 +283,15 @@ class _PatchedHX711(_HX711Base):  # type: ignore[misc]
 
 
 @dataclass(slots=True)
-class HX711Stats:
+class HX711Stats(HX711ReadStats):
     """What the adapter saw; the sampler and ``selfcheck`` report these."""
 
-    reads: int = 0
-    timeouts: int = 0
-    #: Conversions read and dropped because they were made at the previous gain.
-    gain_discards: int = 0
     #: Reads dropped because SCK stayed high > 60 µs (the chip powered down mid-read).
     overlong_pulses: int = 0
     max_high_s: float = 0.0
 
 
-class HX711Sensor(ForceSensor):
+class HX711Sensor(HX711ChannelA):
     """Channel A of an HX711 on two GPIO pins, paced by the chip's data-ready.
 
     ``read(timeout_s)`` waits for DOUT to fall (bounded, on ``clock``), then
@@ -329,24 +315,11 @@ class HX711Sensor(ForceSensor):
         poll_s: float = 0.25e-3,
         early_fraction: float = 0.15,
     ) -> None:
-        if gain not in PULSES_FOR_GAIN:
-            raise ValueError(f"HX711 channel A gain must be 128 or 64, not {gain!r}")
-        if sample_rate_hz <= 0:
-            raise ValueError(f"sample rate must be positive, not {sample_rate_hz!r}")
-        self.sample_rate_hz = float(sample_rate_hz)
-        self._period = 1.0 / self.sample_rate_hz
-        self._poll = self._period / max(1, round(self._period / poll_s))
-        self._early = early_fraction * self._period
-        self._clock = clock
+        super().__init__(clock, gain, sample_rate_hz)
+        self._pacer = ConversionPacer(clock, sample_rate_hz, poll_s=poll_s, early_fraction=early_fraction)
+        self._period = self._pacer.period_s
         self._delay = delay_us if delay_us is not None else default_delay_us(clock)
-        self._pulses = PULSES_FOR_GAIN[gain]
-        self._gain: Gain = gain
-        self._lock = threading.RLock()
-        self._closed = False
-        self.stats = HX711Stats()
-        self._anchor = clock.now()
-        self._selected = POWER_ON_PULSES
-        self._expected = self._anchor
+        self.stats: HX711Stats = HX711Stats()
         self._factory = pin_factory
         try:
             pin_factory.reserve_pins(self, dout_pin, sck_pin)
@@ -383,37 +356,6 @@ class HX711Sensor(ForceSensor):
 
     # -- public ------------------------------------------------------------------------------
 
-    @property
-    def gain(self) -> Gain:
-        return self._gain
-
-    def set_gain(self, gain: Gain) -> None:
-        """Switch channel A gain; the next ``read`` drops the conversion made at the old gain."""
-        if gain not in PULSES_FOR_GAIN:
-            raise ValueError(f"HX711 channel A gain must be 128 or 64, not {gain!r}")
-        with self._lock:
-            self._gain = gain
-            self._pulses = PULSES_FOR_GAIN[gain]
-
-    def read(self, timeout_s: float) -> int | None:
-        with self._lock:
-            if self._closed:
-                raise SensorError("HX711 sensor is closed")
-            deadline = self._clock.now() + max(0.0, timeout_s)
-            while True:
-                if not self._wait_ready(deadline):
-                    self.stats.timeouts += 1
-                    return None
-                value = self._transfer()
-                if value is None:
-                    continue  # chip reset mid-read: wait for a fresh conversion
-                made_with, self._selected = self._selected, self._pulses
-                if made_with != self._pulses:
-                    self.stats.gain_discards += 1
-                    continue
-                self.stats.reads += 1
-                return value
-
     def close(self) -> None:
         """Power the chip down (SCK high) and release the pins.  Idempotent."""
         with self._lock:
@@ -431,14 +373,13 @@ class HX711Sensor(ForceSensor):
 
     def _after_wake(self, woke_at: float) -> None:
         """The chip (re)started: it converts at gain 128 and is ready after settling."""
-        self._anchor = woke_at
+        self._pacer.restart(woke_at, SETTLING_PERIODS)
         self._selected = POWER_ON_PULSES
-        self._expected = woke_at + SETTLING_PERIODS * self._period
 
-    def _transfer(self) -> int | None:
+    def _clock_out(self, pulses: int) -> int | None:
         self._sck.max_high_s = 0.0
         with _driver_delay(self._delay):
-            value = self._driver.transfer(self._pulses)
+            value = self._driver.transfer(pulses)
         high = self._sck.max_high_s
         self.stats.max_high_s = max(self.stats.max_high_s, high)
         if high > POWER_DOWN_AFTER_S:
@@ -450,34 +391,10 @@ class HX711Sensor(ForceSensor):
             self.stats.overlong_pulses += 1
             now = self._clock.now()
             self._after_wake(now)
-            self._expected = now + self._period
+            self._pacer.restart(now, 1)
             return None
         return value
 
     def _wait_ready(self, deadline: float) -> bool:
         """FIX 3: wait for DOUT low until ``deadline`` on the clock; never spin."""
-        clock = self._clock
-        polled = False
-        while True:
-            if not self._data.value:
-                seen = clock.now()
-                # Seen by polling: the conversion came within one poll step of now.  Seen at
-                # once: it may have been waiting; keep the schedule instead of drifting late.
-                base = seen if polled else min(seen, self._expected)
-                self._expected = base + self._period
-                return True
-            now = clock.now()
-            if now >= deadline:
-                return False
-            clock.sleep_until(min(deadline, self._next_poll(now)))
-            polled = True
-
-    def _next_poll(self, now: float) -> float:
-        """The next grid point after ``now``, but not before the expected conversion - margin."""
-        earliest = self._expected - self._early
-        if earliest > now:
-            steps = math.ceil((earliest - self._anchor) / self._poll - 1e-6)
-        else:
-            steps = math.floor((now - self._anchor) / self._poll + 1e-6) + 1
-        t = self._anchor + steps * self._poll
-        return t if t > now else now + self._poll
+        return self._pacer.wait_ready(deadline, lambda: self._data.value)

@@ -8,6 +8,7 @@ firmware's sampler, so every backend is checked by the same code.
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
@@ -17,13 +18,33 @@ HX711_MIN_COUNTS = -0x800000
 
 @dataclass(frozen=True, slots=True)
 class Calibration:
-    """Linear map from ADC counts to newtons: ``force = (raw - offset) / counts_per_newton``."""
+    """Linear map from ADC counts to newtons: ``force = (raw - offset) / counts_per_newton``.
+
+    Refused at construction unless every 24-bit reading maps to a finite force
+    (finite offset, finite non-zero scale not so small that the quotient
+    overflows), so a bad calibration fails at start-up, not as 0 N or inf N
+    in the middle of a session.  The config applies tighter, physical bounds.
+    """
 
     offset_counts: float
     counts_per_newton: float
 
+    def __post_init__(self) -> None:
+        span = HX711_MAX_COUNTS - HX711_MIN_COUNTS + abs(self.offset_counts)
+        if not (math.isfinite(self.offset_counts) and math.isfinite(self.counts_per_newton)):
+            raise ValueError(f"calibration must be finite, not {self.offset_counts!r}, {self.counts_per_newton!r}")
+        if self.counts_per_newton == 0 or not math.isfinite(span / self.counts_per_newton):
+            raise ValueError(f"counts_per_newton {self.counts_per_newton!r} cannot convert HX711 readings")
+
     def to_newtons(self, raw: int) -> float:
-        return (raw - self.offset_counts) / self.counts_per_newton
+        """Newtons for ``raw``; a non-finite result (a reading outside 24 bits) is a ``SensorError``."""
+        try:
+            force = (raw - self.offset_counts) / self.counts_per_newton
+        except OverflowError:
+            force = math.inf
+        if not math.isfinite(force):
+            raise SensorError(f"reading {raw} converts to a non-finite force ({force})")
+        return force
 
     def to_counts(self, force_n: float) -> int:
         return round(force_n * self.counts_per_newton + self.offset_counts)

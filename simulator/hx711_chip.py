@@ -1,7 +1,10 @@
-"""An HX711 load-cell ADC emulated on two gpiozero mock pins.
+"""An HX711 load-cell ADC emulator: one chip model, reached through two fronts.
 
-The chip is what the real driver talks to in tests and ``simulate --pins``,
-so it follows the datasheet's serial protocol rather than the driver's
+The pins front (this module) puts DOUT and PD_SCK on two gpiozero mock pins
+for the bit-banging GPIO driver; the SPI front (``simulator.hx711_spi_front``)
+answers whole SPI transfers (MOSI = PD_SCK, MISO = DOUT) for the SPI backend.
+The chip is what the real drivers talk to in tests and ``simulate --pins``,
+so it follows the datasheet's serial protocol rather than a driver's
 habits, and it notes every protocol violation in ``errors``:
 
 * conversions at ``sample_rate_hz`` on the injected ``Clock``, the first one
@@ -13,7 +16,9 @@ habits, and it notes every protocol violation in ``errors``:
   means no conversion), scaled by gain/128 and clamped to 0x7FFFFF/-0x800000;
 * SCK high for more than 60 µs powers the chip down (DOUT high); SCK low
   again wakes it at channel A gain 128 with a fresh settling time;
-* ``disconnected = True`` leaves DOUT stuck high and ignores SCK.
+* ``disconnected = True`` leaves DOUT stuck high and ignores SCK;
+* ``desync = True`` leaves DOUT low after the gain pulses (a chip that lost
+  count of the pulses), where a healthy chip raises it.
 
 The model is lazy: nothing runs in the background.  The DOUT pin computes
 its level from the clock when read and the SCK pin reports edges when
@@ -108,12 +113,14 @@ class SckPWMPin(_SckMixin, MockPWMPin):  # type: ignore[misc]
 class HX711Chip:
     """The emulated chip; create it *before* the driver asks the factory for the pins."""
 
+    _pulses: int  # pulses of the transfer in progress (0 = idle)
+
     def __init__(
         self,
-        factory: Any,
+        factory: Any = None,
         *,
-        dout_pin: int,
-        sck_pin: int,
+        dout_pin: int | None = None,
+        sck_pin: int | None = None,
         clock: Clock,
         force_source: CountsSource,
         sample_rate_hz: float = 80.0,
@@ -132,6 +139,8 @@ class HX711Chip:
         self.last_ready_at: float | None = None
         self._lock = threading.RLock()
         self._disconnected = False
+        #: Test control: DOUT stays low after the 25th-27th pulse instead of going high.
+        self.desync = False
         self._powered = True
         self._sck_high = False
         self._stray_pulse = False
@@ -140,10 +149,15 @@ class HX711Chip:
         self.pulses_after_lost_transfer = 0
         self._sck_rise = clock.now()
         self._wake(clock.now())
-        pwm = issubclass(factory.pin_class, MockPWMPin)
-        self.dout = self._make_pin(factory, dout_pin, DoutPWMPin if pwm else DoutPin)
-        self.sck = self._make_pin(factory, sck_pin, SckPWMPin if pwm else SckPin)
-        self.attach()
+        self.dout: Any = None
+        self.sck: Any = None
+        if factory is not None:  # the pins front; without a factory, reach it through another front
+            if dout_pin is None or sck_pin is None:
+                raise ValueError("the pins front needs dout_pin and sck_pin")
+            pwm = issubclass(factory.pin_class, MockPWMPin)
+            self.dout = self._make_pin(factory, dout_pin, DoutPWMPin if pwm else DoutPin)
+            self.sck = self._make_pin(factory, sck_pin, SckPWMPin if pwm else SckPin)
+            self.attach()
 
     @staticmethod
     def _make_pin(factory: Any, number: int, pin_class: type[Any]) -> Any:
@@ -157,13 +171,15 @@ class HX711Chip:
 
     def attach(self) -> None:
         """Connect the pins to this chip (done by ``__init__``; undone by ``close``)."""
-        self.dout.chip = self
-        self.sck.chip = self
+        if self.dout is not None:
+            self.dout.chip = self
+            self.sck.chip = self
 
     def close(self) -> None:
         """Detach from the pins; they go back to plain mock pins."""
-        self.dout.chip = None
-        self.sck.chip = None
+        if self.dout is not None:
+            self.dout.chip = None
+            self.sck.chip = None
 
     # -- test controls --------------------------------------------------------------------------
 
@@ -196,19 +212,23 @@ class HX711Chip:
 
     # -- pin callbacks ----------------------------------------------------------------------------
 
-    def dout_level(self) -> bool:
+    def dout_level(self, at: float | None = None) -> bool:
+        """DOUT now (or at ``at``, a moment inside a transfer a front is replaying)."""
         with self._lock:
-            now = self.clock.now()
+            now = self.clock.now() if at is None else at
             self._update(now)
             if self._disconnected or not self._powered:
                 return True
             if self._pulses:
-                return self._pulses > 24 or bool(self._bits >> (24 - self._pulses) & 1)
+                if self._pulses > 24:
+                    return not self.desync
+                return bool(self._bits >> (24 - self._pulses) & 1)
             return self._ready_index(now) is None
 
-    def on_sck(self, high: bool) -> None:
+    def on_sck(self, high: bool, at: float | None = None) -> None:
+        """PD_SCK changed now (or at ``at``)."""
         with self._lock:
-            now = self.clock.now()
+            now = self.clock.now() if at is None else at
             self._update(now)
             if high == self._sck_high:
                 return
@@ -227,6 +247,35 @@ class HX711Chip:
                     self.pulses_after_lost_transfer += 1
                 else:
                     self._error(now, "clock_while_not_ready", "SCK pulse while DOUT was high")
+
+    def read_out(self, at: float, pulses: int) -> int | None:
+        """A whole well-formed transfer at once: ``pulses`` (25-27) short pulses from ``at``.
+
+        Returns the 24 data bits the pulses clock out, with the same effect on
+        the chip as the pulses one by one - or ``None`` (nothing changed) when
+        that transfer would not be a plain read: no conversion ready, chip
+        disconnected or powered down, SCK high, or a transfer in progress.
+        The SPI front then replays the transfer edge by edge instead.
+        """
+        if not 25 <= pulses <= 27:
+            raise ValueError(f"a read is 25-27 pulses, not {pulses}")
+        with self._lock:
+            self._update(at)
+            if self._disconnected or not self._powered or self._sck_high or self._pulses:
+                return None
+            index = self._ready_index(at)
+            if index is None:
+                return None
+            assert self._cache[1] is not None
+            self._bits = self._cache[1] & 0xFF_FF_FF
+            self._after_lost_transfer = False
+            self._stray_pulse = False
+            self._consumed = index
+            self.conversions_read += 1
+            self.last_ready_at = self.conversion_time(index)
+            self._sck_rise = at
+            self._pulses = pulses
+            return self._bits
 
     # -- the model --------------------------------------------------------------------------------
 

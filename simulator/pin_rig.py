@@ -1,15 +1,21 @@
-"""The whole HAL on emulated pins: for ``presspoint simulate --pins`` and the tests.
+"""The whole HAL over the HX711 emulator: for ``presspoint simulate --pins`` and the tests.
 
-force (N) -> ``Calibration.to_counts`` -> emulated HX711 chip on mock pins ->
-the real ``HX711Sensor`` (Adafruit driver + adapter) -> counts back, which the
-firmware's sampler converts with the same calibration.  So a session over
-the rig sees the same forces as one over the simulated load cell, plus
-whatever the pin path really does (quantisation, saturation, timing).
+force (N) -> ``Calibration.to_counts`` -> emulated HX711 chip -> the real
+sensor backend -> counts back, which the firmware's sampler converts with
+the same calibration.  So a session over the rig sees the same forces as
+one over the simulated load cell, plus whatever the hardware path really
+does (quantisation, saturation, timing).  Motor and button are on mock pins.
+
+Two rigs, one chip model, as the two backends: ``build_pin_rig`` puts the
+chip on mock pins under the bit-banging ``HX711Sensor`` (``hx711-gpio``);
+``build_spi_rig`` puts it behind the SPI front under ``HX711SpiSensor``
+(``hx711-spi``).  ``build_emulated_rig`` picks by ``hardware.backend``.
 
 Timing: the chip's conversions fall at ``wake + (4 + k) / rate`` (the
 datasheet's settling, then one per period); the rig returns with the chip
-settled, at its first conversion.  On a ``VirtualClock`` each read finishes
-52 µs (gain 128) or 56 µs (gain 64) of virtual time after its conversion.
+settled, at its first conversion.  On a ``VirtualClock`` each GPIO read
+finishes 52 µs (gain 128) or 56 µs (gain 64) of virtual time after its
+conversion, each SPI read 128 µs (an 8-bit probe and a 56-bit transfer at 500 kHz).
 """
 
 from __future__ import annotations
@@ -17,33 +23,38 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
-from config.device import HardwareSettings
+from config.device import DEFAULT_HARDWARE_BACKEND, HardwareSettings
 from hal.calibrate import kg_to_newtons
 from hal.clock import Clock
-from hal.factory import build_button, build_hx711_sensor, build_motor
+from hal.factory import HX711, build_button, build_hx711_gpio_sensor, build_hx711_spi_sensor, build_motor
 from hal.gpio_buttons import GpioButton
 from hal.gpio_haptics import PwmMotor
 from hal.hx711_adapter import HX711Sensor
+from hal.hx711_spi import HX711SpiSensor
 from hal.sensor import Calibration
 from simulator.hx711_chip import HX711Chip
+from simulator.hx711_spi_front import HX711SpiFront
 
 ForceSource = Callable[[float], float | None]
+SensorT = TypeVar("SensorT", HX711Sensor, HX711SpiSensor, HX711)
 
 
 @dataclass
-class PinRig:
-    """Emulated chip, real sensor adapter and PWM motor, on one ``MockFactory``."""
+class PinRig(Generic[SensorT]):
+    """Emulated chip, real sensor backend and PWM motor, on one ``MockFactory``."""
 
     factory: MockFactory
     chip: HX711Chip
-    sensor: HX711Sensor
+    sensor: SensorT
     motor: PwmMotor
     button: GpioButton
     owns_factory: bool = True
+    #: The SPI front the sensor talks to (``build_spi_rig``); ``None`` on the pins.
+    spi: HX711SpiFront | None = None
     _closed: bool = field(default=False, repr=False)
 
     @property
@@ -76,7 +87,7 @@ class PinRig:
                 if self.owns_factory:
                     self.factory.reset()
 
-    def __enter__(self) -> PinRig:
+    def __enter__(self) -> PinRig[SensorT]:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -117,8 +128,8 @@ def build_pin_rig(
     sample_rate_hz: float = 80.0,
     factory: MockFactory | None = None,
     relative_time: bool = False,
-) -> PinRig:
-    """Set up the rig: chip on the configured DOUT/SCK pins, sensor over it, motor, button.
+) -> PinRig[HX711Sensor]:
+    """Set up the GPIO rig: chip on the configured DOUT/SCK pins, ``HX711Sensor`` over it, motor, button.
 
     ``force_source(t)`` gives newtons at clock time ``t`` (``None``: the chip
     delivers no conversion).  Pass ``hardware`` for pins and gain (defaults:
@@ -128,19 +139,93 @@ def build_pin_rig(
     sample for sample.  The caller owns ``close()``.
     """
     hw = hardware or HardwareSettings()
-    if relative_time:
-        force_source = _from_first_call(force_source)
     pin_factory = factory or MockFactory(pin_class=MockPWMPin)
     chip = HX711Chip(
         pin_factory,
         dout_pin=hw.pins.hx711_dout,
         sck_pin=hw.pins.hx711_sck,
         clock=clock,
-        force_source=counts_source(force_source, calibration, hw.gain),
+        force_source=_chip_source(force_source, calibration, hw, relative_time),
         sample_rate_hz=sample_rate_hz,
     )
+
+    def sensor() -> HX711Sensor:
+        return build_hx711_gpio_sensor(hw, sample_rate_hz, clock, pin_factory)
+
+    return _finish_rig(chip, sensor, None, hw, pin_factory, owns_factory=factory is None)
+
+
+def build_spi_rig(
+    force_source: ForceSource,
+    calibration: Calibration,
+    clock: Clock,
+    *,
+    hardware: HardwareSettings | None = None,
+    sample_rate_hz: float = 80.0,
+    factory: MockFactory | None = None,
+    relative_time: bool = False,
+) -> PinRig[HX711SpiSensor]:
+    """Like ``build_pin_rig``, with the chip behind the SPI front under ``HX711SpiSensor``."""
+    hw = hardware or HardwareSettings()
+    pin_factory = factory or MockFactory(pin_class=MockPWMPin)
+    chip = HX711Chip(
+        clock=clock,
+        force_source=_chip_source(force_source, calibration, hw, relative_time),
+        sample_rate_hz=sample_rate_hz,
+    )
+    front = HX711SpiFront(chip, rate_hz=hw.spi_clock_hz)
+
+    def sensor() -> HX711SpiSensor:
+        return build_hx711_spi_sensor(hw, sample_rate_hz, clock, pin_factory, spi=front)
+
+    return _finish_rig(chip, sensor, front, hw, pin_factory, owns_factory=factory is None)
+
+
+def build_emulated_rig(
+    force_source: ForceSource,
+    calibration: Calibration,
+    clock: Clock,
+    *,
+    hardware: HardwareSettings | None = None,
+    sample_rate_hz: float = 80.0,
+    factory: MockFactory | None = None,
+    relative_time: bool = False,
+) -> PinRig[HX711]:
+    """The rig of ``hardware.backend`` (``hx711-gpio``: pins; otherwise the default, SPI)."""
+    hw = hardware or HardwareSettings()
+    backend = hw.backend if hw.backend != "simulated" else DEFAULT_HARDWARE_BACKEND
+    build = build_pin_rig if backend == "hx711-gpio" else build_spi_rig
+    rig: PinRig[Any] = build(
+        force_source,
+        calibration,
+        clock,
+        hardware=hw,
+        sample_rate_hz=sample_rate_hz,
+        factory=factory,
+        relative_time=relative_time,
+    )
+    return rig
+
+
+def _chip_source(
+    force_source: ForceSource, calibration: Calibration, hw: HardwareSettings, relative_time: bool
+) -> Callable[[float], int | None]:
+    return counts_source(_from_first_call(force_source) if relative_time else force_source, calibration, hw.gain)
+
+
+def _finish_rig(
+    chip: HX711Chip,
+    make_sensor: Callable[[], SensorT],
+    front: HX711SpiFront | None,
+    hw: HardwareSettings,
+    pin_factory: MockFactory,
+    *,
+    owns_factory: bool,
+) -> PinRig[SensorT]:
+    """The sensor over the chip (or its SPI front), then motor and button; all closed on failure."""
+    clock = chip.clock
     try:
-        sensor = build_hx711_sensor(hw, sample_rate_hz, clock, pin_factory)
+        sensor = make_sensor()
     except BaseException:
         chip.close()
         raise
@@ -156,7 +241,7 @@ def build_pin_rig(
         chip.close()
         raise
     button.pin.clear_states()  # the pull-up's [False, True] at creation is not a press
-    return PinRig(pin_factory, chip, sensor, motor, button, owns_factory=factory is None)
+    return PinRig(pin_factory, chip, sensor, motor, button, owns_factory=owns_factory, spi=front)
 
 
 #: What the emulated load cell "really" is when the config is not calibrated: a 10 kg

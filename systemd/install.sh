@@ -5,7 +5,7 @@
 #   systemd/install.sh --dry-run                print every step, change nothing
 #   systemd/install.sh --root DIR [--no-venv]   stage the files under DIR (also: DESTDIR=DIR)
 #
-# What it does: a system user and group "presspoint" (member of "gpio"), a venv in
+# What it does: a system user and group "presspoint" (member of "gpio" and "spi"), a venv in
 # /opt/presspoint/venv with `pip install <source>[pi]`, /etc/presspoint/device.toml
 # and plan.toml from config/defaults (never overwriting existing ones), the unit in
 # /etc/systemd/system, enabled.  Re-running upgrades the code and keeps the config.
@@ -69,6 +69,7 @@ fi
 UNIT=presspoint.service
 SVC_USER=presspoint
 GPIO_GROUP=gpio
+SPI_GROUP=spi
 PREFIX=/opt/presspoint
 VENV="$PREFIX/venv"
 CONF_DIR=/etc/presspoint
@@ -103,16 +104,20 @@ fi
 if [ "$DRY_RUN" = 1 ]; then note "dry run: nothing will be changed"; fi
 note "installing from $SRC into ${ROOT:-/}"
 
-# --- account: the unit runs as presspoint with supplementary group gpio ------------
+# --- account: the unit runs as presspoint with supplementary groups gpio and spi ---
 if ! has_account group "$GPIO_GROUP"; then
     note "group $GPIO_GROUP missing (Raspberry Pi OS has it, with a udev rule for /dev/gpiochip*)"
     live groupadd --system "$GPIO_GROUP"
+fi
+if ! has_account group "$SPI_GROUP"; then
+    note "group $SPI_GROUP missing (Raspberry Pi OS has it, with a udev rule for /dev/spidev*)"
+    live groupadd --system "$SPI_GROUP"
 fi
 if ! has_account passwd "$SVC_USER"; then
     live useradd --system --user-group --home-dir "$STATE_DIR" --no-create-home \
         --shell /usr/sbin/nologin --comment "presspoint firmware" "$SVC_USER"
 fi
-live usermod --append --groups "$GPIO_GROUP" "$SVC_USER"
+live usermod --append --groups "$GPIO_GROUP,$SPI_GROUP" "$SVC_USER"
 
 # --- code: a venv of its own, so Debian's Python packages are not touched -----------
 if [ "$WITH_VENV" = 1 ]; then
@@ -148,7 +153,7 @@ fi
 if [ -e "$(at "$CONF_DIR/device.toml")" ]; then
     note "keeping existing $CONF_DIR/device.toml"
 else
-    # The defaults describe the simulator; on the device: the HX711 backend, state in
+    # The defaults describe the simulator; on the device: the HX711 over SPI, state in
     # the StateDirectory, the installed plan, and an id unique on the broker.
     note "writing $CONF_DIR/device.toml from config/defaults/device.toml (device_id $DEVICE_ID)"
     if [ "$DRY_RUN" = 1 ]; then
@@ -156,7 +161,7 @@ else
     else
         sed -E \
             -e "s|^(device_id[[:space:]]*=[[:space:]]*)\"[^\"]*\"|\\1\"$DEVICE_ID\"|" \
-            -e 's|^(backend[[:space:]]*=[[:space:]]*)"simulated"|\1"hx711"|' \
+            -e 's|^(backend[[:space:]]*=[[:space:]]*)"simulated"|\1"hx711-spi"|' \
             -e "s|^(state_dir[[:space:]]*=[[:space:]]*)\"[^\"]*\"|\\1\"$STATE_DIR\"|" \
             -e "s|^#[[:space:]]*(plan_file[[:space:]]*=[[:space:]]*)\"[^\"]*\"|\\1\"$CONF_DIR/plan.toml\"|" \
             -e "s|^#[[:space:]]*(plan_key_file[[:space:]]*=[[:space:]]*)\"[^\"]*\"|\\1\"$CONF_DIR/plan.key\"|" \

@@ -129,10 +129,10 @@ def _open_hardware(config: DeviceConfig, *, pins: bool, mass_kg: float | None, c
         finally:
             rig.close()
         return
-    if hw.backend != "hx711":
+    if hw.backend == "simulated":
         raise UsageError(
             f"{config_name}: hardware.backend is {hw.backend!r}; set it to "
-            '"hx711" for the real load cell, or use --pins for the emulator'
+            '"hx711-spi" (or "hx711-gpio") for the real load cell, or use --pins for the emulator'
         )
     real_clock = MonotonicClock()
     hardware = build_gpio_hardware(hw, config.sample_rate_hz, real_clock)

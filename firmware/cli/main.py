@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from config.device import DeviceConfig
+from config.device import DEFAULT_HARDWARE_BACKEND, HARDWARE_BACKENDS, DeviceConfig
 from config.errors import PresspointError
 from config.loader import check_file, load_device_config, load_plan
 from config.plan import TherapyPlan
@@ -45,6 +45,12 @@ def _add_session_options(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--trace", type=Path, help="CSV force trace with header time_s,force_n")
     source.add_argument("--scenario", choices=sorted(SCENARIOS), help="scripted pressing profile (default: normal)")
     parser.add_argument("--pins", action="store_true", help="go through the real HX711 driver over an emulated chip")
+    parser.add_argument(
+        "--backend",
+        choices=HARDWARE_BACKENDS,
+        help="HX711 backend, overriding hardware.backend (with --pins: the emulator's SPI or GPIO front; "
+        f"default {DEFAULT_HARDWARE_BACKEND})",
+    )
     parser.add_argument("--noise", type=float, default=0.0, metavar="N", help="sensor noise, standard deviation in N")
     parser.add_argument("--seed", type=int, default=1, help="seed for the noise")
     parser.add_argument("--broker", help="publish to mqtt[s]://[user:pass@]host:port")
@@ -90,6 +96,8 @@ def build_parser(extra: Sequence[Registrar] = ()) -> argparse.ArgumentParser:
 
 def _load(args: argparse.Namespace) -> tuple[DeviceConfig, TherapyPlan]:
     device = load_device_config(args.config)
+    if args.backend is not None:
+        device = device.with_backend(args.backend)
     plan_path = args.plan if args.plan is not None else device.plan_file
     plan = load_plan(plan_path, device.device_max)
     return device, plan

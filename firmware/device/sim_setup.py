@@ -97,11 +97,12 @@ def build_rig(
         source = armed_source = ArmedSource(source)
         arm = armed_source.arm
     if pins:
-        from simulator.pin_rig import build_pin_rig
+        from simulator.pin_rig import build_emulated_rig
 
         # relative_time: the chip's first conversion is the source's t = 0,
         # as with the plain load cell, so both give the same session.
-        rig = build_pin_rig(
+        # The emulator's front follows hardware.backend (SPI unless "hx711-gpio").
+        rig = build_emulated_rig(
             force_source=source.force_at,
             relative_time=True,
             calibration=SIMULATED_CALIBRATION,

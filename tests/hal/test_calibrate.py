@@ -204,10 +204,10 @@ def test_write_keeps_every_other_key(config_file: Path) -> None:
 
 
 def test_write_replaces_an_old_calibration(config_file: Path) -> None:
-    write_calibration(config_file, 1.0, 2.0)
-    write_calibration(config_file, 3.0, -4.0)
+    write_calibration(config_file, 1.0, 20.0)
+    write_calibration(config_file, 3.0, -40.0)
     cal = tomllib.loads(config_file.read_text())["hardware"]["calibration"]
-    assert cal == {"offset_counts": 3.0, "counts_per_newton": -4.0}
+    assert cal == {"offset_counts": 3.0, "counts_per_newton": -40.0}
 
 
 def test_crash_before_the_rename_leaves_the_old_file(config_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -216,7 +216,7 @@ def test_crash_before_the_rename_leaves_the_old_file(config_file: Path, monkeypa
 
     monkeypatch.setattr(os, "replace", power_cut)
     with pytest.raises(OSError, match="power cut"):
-        write_calibration(config_file, 1.0, 2.0)
+        write_calibration(config_file, 1.0, 20.0)
     assert config_file.read_text() == CONFIG
     assert os.listdir(config_file.parent) == ["device.toml"]  # no temp file left behind
 
@@ -229,7 +229,7 @@ def test_crash_while_writing_the_temp_file_leaves_the_old_file(
 
     monkeypatch.setattr(os, "fsync", disk_full)
     with pytest.raises(OSError, match="No space"):
-        write_calibration(config_file, 1.0, 2.0)
+        write_calibration(config_file, 1.0, 20.0)
     assert config_file.read_text() == CONFIG
     assert os.listdir(config_file.parent) == ["device.toml"]
 
@@ -243,14 +243,14 @@ def test_a_result_that_would_not_load_is_not_written(config_file: Path) -> None:
 def test_writes_through_a_symlink(config_file: Path) -> None:
     link = config_file.parent / "current.toml"
     link.symlink_to(config_file)
-    write_calibration(link, 5.0, 6.0)
+    write_calibration(link, 5.0, 60.0)
     assert link.is_symlink()
-    assert "counts_per_newton = 6.0" in config_file.read_text()
+    assert "counts_per_newton = 60.0" in config_file.read_text()
 
 
 def test_missing_file_is_an_input_error(tmp_path: Path) -> None:
     with pytest.raises(InputFileError, match="file not found"):
-        write_calibration(tmp_path / "nope.toml", 1.0, 2.0)
+        write_calibration(tmp_path / "nope.toml", 1.0, 20.0)
 
 
 def test_rewritten_config_keeps_mode_and_group(tmp_path: Path) -> None:

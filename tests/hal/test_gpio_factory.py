@@ -60,13 +60,13 @@ def test_no_gpio_here_fails_with_one_message_not_warnings(
 def test_calibration_of() -> None:
     assert calibration_of(HardwareSettings()) is None
     hw = HardwareSettings.model_validate(
-        {"calibration": {"offset_counts": 10.0, "counts_per_newton": 2.0}})
-    assert calibration_of(hw) == Calibration(10.0, 2.0)
+        {"calibration": {"offset_counts": 10.0, "counts_per_newton": 20.0}})
+    assert calibration_of(hw) == Calibration(10.0, 20.0)
 
 
 def test_build_gpio_hardware_on_mock_pins_and_close_turns_motor_off() -> None:
     factory = MockFactory(pin_class=MockPWMPin)
-    hw = HardwareSettings(pins=Pins(stop_button=23), gain=64)
+    hw = HardwareSettings(backend="hx711-gpio", pins=Pins(stop_button=23), gain=64)
     try:
         # No chip on the pins: DOUT reads high through the pull-up, reads time out.
         hardware = build_gpio_hardware(hw, 80, VirtualClock(), factory)
@@ -84,7 +84,7 @@ def test_build_gpio_hardware_on_mock_pins_and_close_turns_motor_off() -> None:
 
 def test_a_failing_part_closes_what_was_built() -> None:
     factory = MockFactory(pin_class=MockPWMPin)
-    hw = HardwareSettings()
+    hw = HardwareSettings(backend="hx711-gpio")
     try:
         holder = DigitalOutputDevice(hw.pins.hx711_sck, pin_factory=factory)  # SCK taken
         with pytest.raises(SensorError, match="SCK=6: pin GPIO6 is already in use"):

@@ -17,13 +17,8 @@ from typing import Any
 
 import pytest
 
-from hal.hx711_adapter import (
-    DRIVER_MODULE,
-    MICROCONTROLLER_SHIM,
-    PULSES_CHANNEL_B_32,
-    PULSES_FOR_GAIN,
-    fix_sign,
-)
+from hal.hx711_adapter import DRIVER_MODULE, MICROCONTROLLER_SHIM, fix_sign
+from hal.hx711_protocol import PULSES_CHANNEL_B_32, PULSES_FOR_GAIN
 
 HX711: Any = DRIVER_MODULE.HX711
 

@@ -69,7 +69,7 @@ def test_staged_install_lays_out_unit_and_config(tmp_path: Path) -> None:
     assert stat.S_IMODE((conf / "device.toml").stat().st_mode) == 0o640
     device = load_device_config(conf / "device.toml")
     assert device.device_id == "pp-test"
-    assert device.hardware.backend == "hx711"
+    assert device.hardware.backend == "hx711-spi"
     assert device.storage.state_dir == Path("/var/lib/presspoint")
     assert device.plan_file == Path("/etc/presspoint/plan.toml")
     load_plan(conf / "plan.toml", device.device_max)

@@ -80,8 +80,8 @@ def test_service_contract() -> None:
     (stop,) = unit_values(UNIT, "TimeoutStopSec")
     assert re.fullmatch(r"\d+s", stop) and int(stop[:-1]) <= 10
     assert unit_values(UNIT, "User") == ["presspoint"]
-    assert unit_values(UNIT, "SupplementaryGroups") == ["gpio"]
-    assert unit_values(UNIT, "DeviceAllow") == ["char-gpiochip rw"]
+    assert unit_values(UNIT, "SupplementaryGroups") == ["gpio spi"]
+    assert unit_values(UNIT, "DeviceAllow") == ["char-gpiochip rw", "/dev/spidev0.0 rw"]
     assert unit_values(UNIT, "LimitCORE") == ["0"]
     assert unit_values(UNIT, "WantedBy", section="Install") == ["multi-user.target"]
 

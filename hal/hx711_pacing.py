@@ -1,0 +1,98 @@
+"""When to look for the HX711's next conversion, shared by the GPIO and SPI backends.
+
+The chip announces a conversion by pulling DOUT low, ``1 / rate`` after the
+previous one.  Rather than poll all the time, a backend sleeps on the
+injected ``Clock`` until shortly before the expected conversion and then
+polls on a fixed grid (anchored at the chip's wake-up), so in virtual time a
+conversion is picked up exactly when it becomes ready and on real time
+within one poll step, with few wake-ups per sample.  Every wait is bounded.
+
+With ``adaptive_early`` the margin before the expected conversion shrinks
+(down to one poll step) while conversions keep coming on schedule, and goes
+back to the full margin as soon as one is found already waiting.  The SPI
+backend uses it: each of its looks at DOUT is a bus transfer.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+from hal.clock import Clock
+
+
+class ConversionPacer:
+    """Bounded, grid-aligned waiting for DOUT low; ``busy()`` reads the line."""
+
+    def __init__(
+        self,
+        clock: Clock,
+        sample_rate_hz: float,
+        *,
+        poll_s: float,
+        early_fraction: float,
+        adaptive_early: bool = False,
+        look_s: float = 0.0,
+    ) -> None:
+        if sample_rate_hz <= 0:
+            raise ValueError(f"sample rate must be positive, not {sample_rate_hz!r}")
+        self.clock = clock
+        self.period_s = 1.0 / sample_rate_hz
+        self._poll = self.period_s / max(1, round(self.period_s / poll_s))
+        self._max_early = early_fraction * self.period_s
+        self._early = self._max_early
+        self._adaptive = adaptive_early
+        #: How long one ``busy()`` look takes; the last look is timed to end by the deadline.
+        self._look = look_s
+        self._anchor = clock.now()
+        self._expected = self._anchor
+        self._hold_until = -math.inf
+
+    def restart(self, woke_at: float, periods_to_first: float) -> None:
+        """The chip (re)started at ``woke_at``; its first conversion is due ``periods_to_first`` later."""
+        self._anchor = woke_at
+        self._expected = woke_at + periods_to_first * self.period_s
+        self._hold_until = -math.inf
+
+    def hold_off(self) -> None:
+        """Do not trust DOUT before the next conversion is due (after a garbled read)."""
+        self._hold_until = self._expected - self._early
+
+    def wait_ready(self, deadline: float, busy: Callable[[], bool]) -> bool:
+        """Wait until ``busy()`` is false or ``deadline`` passes on the clock; never spin."""
+        clock = self.clock
+        polled = False
+        while True:
+            if clock.now() >= self._hold_until and not busy():
+                seen = clock.now()
+                # Seen by polling: the conversion came within one poll step of now.  Seen at
+                # once: it may have been waiting; keep the schedule instead of drifting late.
+                base = seen if polled else min(seen, self._expected)
+                if self._adaptive:
+                    self._adapt_early(self._expected - seen if polled else None)
+                self._expected = base + self.period_s
+                return True
+            now = clock.now()
+            last_look = deadline - self._look
+            if now >= last_look:
+                return False
+            clock.sleep_until(min(last_look, self._next_poll(now)))
+            polled = True
+
+    def _adapt_early(self, lead_s: float | None) -> None:
+        """Narrow the margin while conversions come on time; widen it at once when one waited."""
+        if lead_s is None:
+            self._early = self._max_early
+            return
+        wanted = max(self._poll, 2 * max(0.0, lead_s) + self._poll, 0.9 * self._early)
+        self._early = min(self._max_early, wanted)
+
+    def _next_poll(self, now: float) -> float:
+        """The next grid point after ``now``, but not before the expected conversion - margin."""
+        earliest = self._expected - self._early
+        if earliest > now:
+            steps = math.ceil((earliest - self._anchor) / self._poll - 1e-6)
+        else:
+            steps = math.floor((now - self._anchor) / self._poll + 1e-6) + 1
+        t = self._anchor + steps * self._poll
+        return t if t > now else now + self._poll
