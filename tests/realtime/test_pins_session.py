@@ -135,7 +135,9 @@ def test_real_overload_is_not_mistaken_for_a_glitch() -> None:
     assert summary.abort.at_s == pytest.approx(15.0, abs=1e-6)  # type: ignore[attr-defined]
 
 
-SHORT_PLAN = 'target = "3 kgf"\ntolerance = "4 kgf"\nhold_s = 30\nrepetitions = 1\nrest_s = 5\nmax_wait_for_contact_s = 5\n'
+SHORT_PLAN = (
+    'target = "3 kgf"\ntolerance = "4 kgf"\nhold_s = 30\nrepetitions = 1\nrest_s = 5\nmax_wait_for_contact_s = 5\n'
+)
 #: Summary fields that identify a run or are diagnostics of the pins path alone.
 NOT_COMPARED = {"session_id", "started_at", "sensor_glitches"}
 
