@@ -147,6 +147,9 @@ class DeviceConfig(BaseModel):
     device_id: str = Field("presspoint-sim", pattern=r"^[A-Za-z0-9_-]{1,64}$")
     sample_rate_hz: Literal[10, 80] = 80
     device_max: Force = Field(DEFAULT_DEVICE_MAX_N, gt=0, description="load cell safe range, N")
+    probe_area_cm2: FiniteFloat = Field(
+        1.0, gt=0, le=10, strict=True, description="tip area: every pressure threshold is given in N and kPa"
+    )
     plan_file: Path | None = None
     profile_file: Path | None = Field(
         None, description="the person's profile (contraindications, personal tolerance); sessions check it"

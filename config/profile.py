@@ -44,6 +44,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StrictBool,
+    StrictInt,
     ValidationError,
     ValidationInfo,
     model_validator,
@@ -111,6 +112,19 @@ class ContraindicationRecord(BaseModel):
     note: str | None = Field(None, max_length=500, description="what it is (required for 'other')")
 
 
+class PptProtocol(BaseModel):
+    """``[ppt]``: the standard pressure-pain-threshold protocol (DFNS: 50 kPa/s, three trials, the mean)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rate_kpa_s: float = Field(50.0, ge=10, le=200, strict=True, allow_inf_nan=False, description="ramp rate, kPa/s")
+    trials: StrictInt = Field(3, ge=1, le=5, description="trials per spot")
+    trial_rest_s: float = Field(10.0, ge=5, le=120, strict=True, allow_inf_nan=False, description="rest, s")
+    mdc_kpa: float = Field(
+        40.0, gt=0, le=500, strict=True, allow_inf_nan=False, description="minimum detectable change: larger is real"
+    )
+
+
 class Profile(BaseModel):
     """One person: pseudonym, plan, contraindications, optional lowered tolerance."""
 
@@ -125,6 +139,12 @@ class Profile(BaseModel):
     personal_tolerance: Force | None = Field(
         None, gt=0, description="the person's own, lower tolerance, N (never above the plan's)"
     )
+    reevaluate_after: StrictInt = Field(
+        3, ge=2, le=5, description="rated sessions without significant relief before 'see your therapist'"
+    )
+    stop_on_reevaluate: StrictBool = Field(False, description="refuse sessions while the reevaluate flag is set")
+    pause_on_soreness: StrictBool = Field(True, description="refuse sessions while soreness is not improving")
+    ppt: PptProtocol = Field(default_factory=PptProtocol)
 
     @model_validator(mode="after")
     def _check(self, info: ValidationInfo) -> Profile:

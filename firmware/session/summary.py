@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from config.plan import TherapyPlan, validate_plan
+from firmware.outcomes.records import CourseStatus, PainRating
 from firmware.session.states import AbortReason, HoldOutcome, Outcome
 
 if TYPE_CHECKING:
@@ -88,6 +89,9 @@ class SessionSummary(BaseModel):
     sensor_glitches: int = Field(0, ge=0, description="implausible readings counted (all used)")
     cues: dict[str, int] = Field(default_factory=dict, description="haptic cues given, by kind")
     stop_source: str | None = Field(None, description="what stopped the session, if it was stopped")
+    pain_before: PainRating | None = Field(None, description="the person's 0-10 rating before the session")
+    pain_after: PainRating | None = Field(None, description="the person's 0-10 rating after the session")
+    course: CourseStatus | None = Field(None, description="the person's course after this session (with a profile)")
 
     def to_json(self) -> str:
         return self.model_dump_json(by_alias=True)

@@ -1,0 +1,62 @@
+"""The changes the device and the CLI make to a person's record, as edits for ``OutcomeStore.change``.
+
+Each takes the record and returns the new record and what the caller needs;
+the time and a fresh course id come in from the caller, so the rules stay
+pure and testable at their edges.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from firmware.outcomes.course import add_session, course_for, course_status, start_course
+from firmware.outcomes.records import CourseStatus, PersonRecord, SessionOutcome
+
+
+@dataclass(frozen=True)
+class FinishedSession:
+    """What the outcomes need from a finished session."""
+
+    session_id: str
+    ended_at: datetime
+    had_hold: bool
+    pain_before: int | None = None
+    pain_after: int | None = None
+
+
+def record_session(
+    record: PersonRecord,
+    finished: FinishedSession,
+    *,
+    person: str,
+    plan_version: int,
+    reevaluate_after: int,
+    new_course_id: str,
+) -> tuple[PersonRecord, CourseStatus]:
+    """Add a session to the person's course (a new course under a new plan version); the course after it."""
+    record = course_for(
+        record, person=person, plan_version=plan_version, now=finished.ended_at, course_id=new_course_id
+    )
+    assert record.course is not None
+    outcome = SessionOutcome(
+        session_id=finished.session_id,
+        course_id=record.course.id,
+        ended_at=finished.ended_at,
+        had_hold=finished.had_hold,
+        pain_before=finished.pain_before,
+        pain_after=finished.pain_after,
+    )
+    record = add_session(record, outcome)
+    status = course_status(record, reevaluate_after)
+    assert status is not None
+    return record, status
+
+
+def reset_course(record: PersonRecord, *, person: str, now: datetime, new_course_id: str) -> tuple[PersonRecord, str]:
+    """``presspoint person course-reset``: a new course under the same plan version; its id."""
+    version = record.course.plan_version if record.course is not None else 0
+    record = start_course(
+        record, person=person, plan_version=version, now=now, course_id=new_course_id, because="reset on the device"
+    )
+    return record, new_course_id
