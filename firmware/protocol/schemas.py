@@ -19,6 +19,7 @@ from config.device import DeviceConfig
 from config.plan import TherapyPlan
 from config.profile import Profile
 from firmware.protocol.payloads import MODELS
+from firmware.protocol.person import FollowUpMessage, PersonStatus, SignedClear
 from firmware.protocol.plan_envelope import SignedPlan
 from firmware.protocol.plan_messages import PlanError, PlanState
 from firmware.protocol.ppt import PptMeasurement
@@ -35,6 +36,9 @@ SCHEMAS: Mapping[str, type[BaseModel]] = MappingProxyType(
         "mqtt-plan-state": PlanState,
         "mqtt-plan-error": PlanError,
         "mqtt-ppt": PptMeasurement,
+        "mqtt-person-status": PersonStatus,
+        "mqtt-follow-up": FollowUpMessage,
+        "mqtt-person-clear": SignedClear,
     }
 )
 

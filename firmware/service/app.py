@@ -108,6 +108,8 @@ def build_service_side(
         profile=profile,
         plan_in_force=lambda: plans.updater.plan,
         calibrated=calibrated,
+        plan_version=lambda: plans.updater.version,
+        key=plans.updater.rules.key,
     )
     return plans, hooks
 
@@ -137,7 +139,8 @@ async def supervise(
     plans, hooks = build_service_side(device, plan, options, service, calibrated=calibrated)
     setup = realtime_setup(device, plan, options)
     realtime = RealtimeProcess(setup)
-    side = ServiceSide(realtime, Notifier.from_env(), hooks, plans, service.sink)
+    outcome_sink = hooks.session_sink(service.sink)
+    side = ServiceSide(realtime, Notifier.from_env(), hooks, plans, outcome_sink)
     realtime.start(side.handle)
     signals = install_stop_signals(realtime.shutdown, loop=loop)
     if setup.fault_injection:
@@ -160,4 +163,5 @@ async def supervise(
         log.error("%s; %s; exiting for a restart", why, motor_failsafe(device, options.simulation))
         result.failure = result.failure or f"{why}; the motor pin was driven low"
     result.trial_payloads = hooks.trial_payloads
+    result.summaries = outcome_sink.as_stored(result.summaries)
     return result

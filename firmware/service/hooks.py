@@ -2,8 +2,10 @@
 
 * the gate: an uncalibrated load cell refuses; a profile's contraindications
   and personal tolerance decide the plan (``config.profile.check_start``);
+  the person's outcomes may refuse too (soreness not improving);
 * the long-hold gesture: the person lowers their own tolerance one step;
-* news: trials and refusals go to the outbox, the status to MQTT.
+* news: trials and refusals go to the outbox, the status to MQTT; after each
+  session the course is updated (``firmware.service.person_outcomes``).
 """
 
 from __future__ import annotations
@@ -18,10 +20,14 @@ from config.profile import Profile, check_start, step_down_tolerance
 from firmware.algometry.result import AlgometryResult
 from firmware.device.contracts import DaemonHooks
 from firmware.mqtt.service import MqttService
+from firmware.outcomes.store import OutcomeStore
 from firmware.plans.personal_tolerance import PersonalToleranceStore, apply_stored
 from firmware.protocol.payloads import utc_now_iso
+from firmware.protocol.person import person_clear_topic
+from firmware.protocol.plan_envelope import DeviceKey
 from firmware.protocol.ppt import measurement, ppt_payload, ppt_topic
 from firmware.realtime.sinks import SessionSink
+from firmware.service.person_outcomes import OutcomeSink, PersonOutcomes
 from firmware.session.states import Cue
 
 log = logging.getLogger(__name__)
@@ -38,6 +44,8 @@ class ServiceHooks(DaemonHooks):
         profile: Profile | None,
         plan_in_force: Callable[[], TherapyPlan],
         calibrated: bool,
+        plan_version: Callable[[], int] = lambda: 0,
+        key: DeviceKey | None = None,
     ) -> None:
         self.device = device
         self.service = service
@@ -46,6 +54,19 @@ class ServiceHooks(DaemonHooks):
         self.calibrated = calibrated
         self.tolerances = PersonalToleranceStore(device.storage.state_dir)
         self.trial_payloads: list[bytes] = []
+        self.outcomes = PersonOutcomes(
+            store=OutcomeStore(device.storage.state_dir),
+            profile=profile,
+            device_id=device.device_id,
+            topics=service.topics,
+            enqueue=service.writer.enqueue,
+            plan_version=plan_version,
+            key=key,
+        )
+        if profile is not None:
+            self.outcomes.publish()
+        if service.publisher is not None:
+            service.publisher.subscribe(person_clear_topic(service.topics), self.outcomes.on_message)
 
     def gate(self, plan: TherapyPlan) -> TherapyPlan | str:
         if not self.calibrated:
@@ -56,7 +77,14 @@ class ServiceHooks(DaemonHooks):
         decision = check_start(person, plan, self.device.device_max)
         if decision.plan is None:
             return decision.describe()
+        refusal = self.outcomes.refusal()
+        if refusal is not None:
+            return f"session refused: {refusal}"
         return decision.plan
+
+    def session_sink(self, inner: SessionSink) -> OutcomeSink:
+        """``inner`` with the outcomes added to each summary (ratings, course)."""
+        return OutcomeSink(inner, self.outcomes)
 
     def sinks(self) -> Sequence[SessionSink]:
         return [self.service.sink]

@@ -1,0 +1,202 @@
+"""The person's outcomes on the wire: ``person/status``, ``session/<sid>/follow_up`` and the signed clear.
+
+* ``<p>/<device>/person/status`` (retained): the course, the flags and the
+  pending follow-up, republished whenever one of them changes;
+* ``<p>/<device>/session/<sid>/follow_up`` (QoS 1, retained): the answer to
+  the next-day soreness check of that session;
+* ``<p>/<device>/person/clear``: the therapist clears a flag.  Signed like a
+  plan - same key, same HMAC and canonical JSON (``plan_envelope``), its own
+  ``schema`` inside what is signed (so neither message passes for the other)
+  and a ``version`` that must rise, so a replayed clear is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime
+from typing import Any, Final, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
+
+from config.loader import describe_validation_error
+from config.profile import Profile
+from firmware.outcomes.course import course_status
+from firmware.outcomes.follow_up import CLOSES_AFTER, OPENS_AFTER, due_follow_up
+from firmware.outcomes.records import CourseStatus, Flag, FollowUpAnswer, PersonRecord, SessionOutcome
+from firmware.protocol.payloads import utc_now_iso
+from firmware.protocol.plan_envelope import ALGORITHM, DeviceKey, signing_input, verify_fields
+from firmware.protocol.plan_messages import RefusalCode
+from firmware.protocol.topics import Topics, check_level
+
+PERSON_STATUS_SCHEMA: Final = "presspoint.person-status/1"
+FOLLOW_UP_SCHEMA: Final = "presspoint.follow-up/1"
+CLEAR_SCHEMA: Final = "presspoint.person-clear/1"
+MAX_CLEAR_BYTES: Final = 4096
+_ID = r"^[A-Za-z0-9_-]{1,64}$"
+
+
+class PendingFollowUp(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    session_id: str
+    ended_at: AwareDatetime
+    due_until: AwareDatetime
+
+
+class PersonStatus(BaseModel):
+    """``<p>/<device>/person/status`` (retained)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    schema_: Literal["presspoint.person-status/1"] = Field(PERSON_STATUS_SCHEMA, alias="schema")
+    device_id: str = Field(pattern=_ID)
+    person: str | None = Field(description="the profile's name; null without a profile")
+    updated_at: str = Field(description="ISO 8601 UTC")
+    course: CourseStatus | None
+    flags: list[Flag] = Field(description="soreness_not_improving and/or reevaluate")
+    soreness_since: AwareDatetime | None = None
+    pending_follow_up: PendingFollowUp | None = Field(None, description="a session whose follow-up is due now")
+
+
+class FollowUpMessage(BaseModel):
+    """``<p>/<device>/session/<sid>/follow_up`` (QoS 1, retained)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    schema_: Literal["presspoint.follow-up/1"] = Field(FOLLOW_UP_SCHEMA, alias="schema")
+    device_id: str = Field(pattern=_ID)
+    session_id: str = Field(pattern=_ID)
+    answer: FollowUpAnswer
+    answered_at: AwareDatetime
+    answered_by: str | None = None
+    hours_after: float = Field(description="hours from the session's end to the answer")
+
+
+class SignedClear(BaseModel):
+    """``<p>/<device>/person/clear``: the therapist clears a flag; strict, as a signed plan."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, populate_by_name=True)
+
+    schema_: Literal["presspoint.person-clear/1"] = Field(CLEAR_SCHEMA, alias="schema")
+    alg: Literal["HMAC-SHA256"] = ALGORITHM
+    device_id: StrictStr = Field(pattern=_ID)
+    version: StrictInt = Field(ge=1, le=2**53, description="must be higher than every clear used before")
+    issued_at: StrictStr = Field(max_length=40)
+    request_id: StrictStr = Field(pattern=_ID)
+    key_id: StrictStr | None = Field(None, pattern=r"^[0-9a-f]{16}$")
+    flag: Literal["soreness_not_improving"]
+    signature: StrictStr = Field(pattern=r"^[0-9a-f]{64}$")
+
+    def to_json(self) -> bytes:
+        return json.dumps(self.model_dump(by_alias=True, exclude_none=True), allow_nan=False).encode("utf-8")
+
+
+class ClearRefused(ValueError):
+    """A clear message the device will not act on: a ``RefusalCode`` and one line."""
+
+    def __init__(self, code: RefusalCode, reason: str) -> None:
+        super().__init__(f"clear refused ({code.value}): {reason}")
+        self.code = code
+
+
+def sign_clear(
+    flag: Flag, *, device_id: str, version: int, key: DeviceKey, issued_at: str | None = None
+) -> SignedClear:
+    fields: dict[str, Any] = {
+        "schema": CLEAR_SCHEMA,
+        "alg": ALGORITHM,
+        "device_id": device_id,
+        "version": version,
+        "issued_at": issued_at or utc_now_iso("seconds"),
+        "request_id": uuid.uuid4().hex,
+        "key_id": key.key_id,
+        "flag": flag.value,
+    }
+    fields["signature"] = key.mac(signing_input(fields))
+    return SignedClear.model_validate(fields)
+
+
+def check_clear(payload: bytes, *, device_id: str, key: DeviceKey | None, floor: int) -> SignedClear:
+    """The clear if it is signed with this device's key, for this device, and newer than ``floor``."""
+    if len(payload) > MAX_CLEAR_BYTES:
+        raise ClearRefused(RefusalCode.TOO_LARGE, f"message is {len(payload)} bytes; the limit is {MAX_CLEAR_BYTES}")
+    try:
+        data = json.loads(payload.decode("utf-8"), parse_constant=_no_constant)
+    except (UnicodeDecodeError, ValueError):
+        raise ClearRefused(RefusalCode.NOT_JSON, "message is not UTF-8 JSON") from None
+    if not isinstance(data, dict) or not data.get("signature"):
+        raise ClearRefused(RefusalCode.UNSIGNED, "message is not a signed clear")
+    try:
+        clear = SignedClear.model_validate(data)
+    except ValidationError as err:
+        where, problem = describe_validation_error(err)
+        raise ClearRefused(RefusalCode.BAD_ENVELOPE, f"field {where!r}: {problem}") from None
+    if clear.device_id != device_id:
+        raise ClearRefused(RefusalCode.WRONG_DEVICE, f"clear is for device {clear.device_id!r}, this is {device_id!r}")
+    if key is None:
+        raise ClearRefused(RefusalCode.NO_KEY, "this device has no signing key installed")
+    if not verify_fields(data, key):
+        raise ClearRefused(RefusalCode.BAD_SIGNATURE, "signature does not match (wrong key or altered message)")
+    if clear.version <= floor:
+        raise ClearRefused(
+            RefusalCode.OLD_VERSION, f"version {clear.version} is not newer than {floor} (replayed or stale)"
+        )
+    return clear
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not allowed in JSON")
+
+
+def person_status(record: PersonRecord, profile: Profile | None, *, device_id: str, now: datetime) -> PersonStatus:
+    """What ``person/status`` says now."""
+    status = course_status(record, profile.reevaluate_after) if profile is not None else None
+    flags: list[Flag] = [flag for flag in record.flags if flag is Flag.SORENESS_NOT_IMPROVING]
+    if status is not None and status.reevaluate:
+        flags.append(Flag.REEVALUATE)
+    soreness = record.flags.get(Flag.SORENESS_NOT_IMPROVING)
+    due = due_follow_up(record, now)
+    pending = (
+        None
+        if due is None
+        else PendingFollowUp(session_id=due.session_id, ended_at=due.ended_at, due_until=due.ended_at + CLOSES_AFTER)
+    )
+    return PersonStatus(
+        device_id=device_id,
+        person=profile.name if profile is not None else None,
+        updated_at=now.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        course=status,
+        flags=flags,
+        soreness_since=soreness.set_at if soreness is not None else None,
+        pending_follow_up=pending,
+    )
+
+
+def follow_up_message(session: SessionOutcome, *, device_id: str) -> FollowUpMessage:
+    if session.follow_up is None or session.answered_at is None:
+        raise ValueError(f"session {session.session_id} has no follow-up answer")
+    return FollowUpMessage(
+        device_id=device_id,
+        session_id=session.session_id,
+        answer=session.follow_up,
+        answered_at=session.answered_at,
+        answered_by=session.answered_by,
+        hours_after=round((session.answered_at - session.ended_at).total_seconds() / 3600, 3),
+    )
+
+
+def person_status_topic(topics: Topics) -> str:
+    return f"{topics.base}/person/status"
+
+
+def person_clear_topic(topics: Topics) -> str:
+    return f"{topics.base}/person/clear"
+
+
+def follow_up_topic(topics: Topics, session_id: str) -> str:
+    return f"{topics.base}/session/{check_level(session_id, 'session id')}/follow_up"
+
+
+#: The follow-up window, for texts.
+WINDOW_TEXT: Final = f"{OPENS_AFTER.total_seconds() / 3600:g}-{CLOSES_AFTER.total_seconds() / 3600:g} h"

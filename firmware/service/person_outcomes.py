@@ -1,0 +1,180 @@
+"""The person's outcomes in the service process: the start gate's say, the course after each session, MQTT.
+
+The real-time process knows nothing of courses or follow-ups: its summary
+passes through ``OutcomeSink`` on the way to the store, which adds the pain
+ratings and the course and records the session.  Every change is published
+through the outbox: ``person/status`` (retained) and each answered
+``session/<sid>/follow_up`` (QoS 1, retained).  A signed clear arriving on
+``person/clear`` is checked like a plan (key, device, rising version).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from config.errors import PresspointError, one_line
+from config.profile import Profile
+from firmware.outcomes.actions import FinishedSession, record_session
+from firmware.outcomes.follow_up import clear_flag, mark_published, unpublished
+from firmware.outcomes.gate import see_therapist, start_refusal
+from firmware.outcomes.records import Flag, PersonRecord
+from firmware.outcomes.store import OutcomeStore
+from firmware.protocol.person import (
+    ClearRefused,
+    check_clear,
+    follow_up_message,
+    follow_up_topic,
+    person_status,
+    person_status_topic,
+)
+from firmware.protocol.plan_envelope import DeviceKey
+from firmware.protocol.topics import Topics
+from firmware.realtime.sinks import SessionInfo, SessionSink
+from firmware.session.decisions import Decision
+from firmware.session.summary import SessionSummary
+
+log = logging.getLogger("presspoint.outcomes")
+
+Enqueue = Callable[..., object]
+
+
+class PersonOutcomes:
+    """One person's outcomes on this device, for the service's hooks."""
+
+    def __init__(
+        self,
+        *,
+        store: OutcomeStore,
+        profile: Profile | None,
+        device_id: str,
+        topics: Topics,
+        enqueue: Enqueue,
+        plan_version: Callable[[], int],
+        key: DeviceKey | None = None,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.store = store
+        self.profile = profile
+        self.device_id = device_id
+        self.topics = topics
+        self.enqueue = enqueue
+        self.plan_version = plan_version
+        self.key = key
+        self.now = now
+        #: Ratings for the next session (from the device's gesture or the clinic app).
+        self.pain_before: int | None = None
+        self.pain_after: int | None = None
+
+    def refusal(self) -> str | None:
+        """Why the outcomes refuse a start now, or ``None``; an unreadable record refuses (it holds flags)."""
+        if self.profile is None:
+            return None
+        try:
+            record = self.store.load()
+        except PresspointError as err:
+            return f"the outcome record cannot be read ({one_line(err)})"
+        refused = start_refusal(record, self.profile)
+        if refused is not None:
+            return refused.text
+        reason = see_therapist(record, self.profile)
+        if reason is not None:
+            log.warning("see your therapist: %s", reason)
+        return None
+
+    def session_ended(self, summary: SessionSummary) -> SessionSummary:
+        """The summary with ratings and the course, once the session is recorded in the course."""
+        rated = summary.model_copy(update={"pain_before": self.pain_before, "pain_after": self.pain_after})
+        self.pain_before = self.pain_after = None
+        profile = self.profile
+        if profile is None:
+            return rated
+        finished = FinishedSession(
+            session_id=summary.session_id,
+            ended_at=summary.started_at + timedelta(seconds=summary.duration_s),
+            had_hold=bool(summary.holds),
+            pain_before=rated.pain_before,
+            pain_after=rated.pain_after,
+        )
+        status = self.store.change(
+            lambda record: record_session(
+                record,
+                finished,
+                person=profile.name,
+                plan_version=self.plan_version(),
+                reevaluate_after=profile.reevaluate_after,
+                new_course_id=uuid.uuid4().hex[:12],
+            )
+        )
+        self.publish()
+        return rated.model_copy(update={"course": status})
+
+    def publish(self) -> None:
+        """``person/status`` and every follow-up not yet handed to the outbox."""
+        record = self.store.load()
+        sent = set()
+        for session in unpublished(record):
+            message = follow_up_message(session, device_id=self.device_id)
+            payload = message.model_dump_json(by_alias=True).encode("utf-8")
+            self.enqueue(follow_up_topic(self.topics, session.session_id), payload, qos=1, retain=True)
+            sent.add(session.session_id)
+        if sent:
+            self.store.change(lambda r: (mark_published(r, sent), None))
+        status = person_status(record, self.profile, device_id=self.device_id, now=self.now())
+        self.enqueue(
+            person_status_topic(self.topics), status.model_dump_json(by_alias=True).encode(), qos=1, retain=True
+        )
+
+    def receive_clear(self, payload: bytes) -> str:
+        """A signed ``person/clear`` message: applied, or refused in the log; what happened, one line."""
+
+        def edit(record: PersonRecord) -> tuple[PersonRecord, int]:
+            clear = check_clear(payload, device_id=self.device_id, key=self.key, floor=record.clear_floor)
+            return clear_flag(record, Flag(clear.flag)).model_copy(update={"clear_floor": clear.version}), clear.version
+
+        try:
+            version = self.store.change(edit)
+        except (ClearRefused, PresspointError) as err:
+            log.warning("person/clear: %s", one_line(err))
+            return one_line(err)
+        self.publish()
+        log.info("soreness_not_improving cleared by the therapist (signed clear version %d)", version)
+        return f"cleared (version {version})"
+
+    def on_message(self, message: Any) -> None:
+        raw = message.payload
+        self.receive_clear(raw if isinstance(raw, bytes) else str(raw).encode("utf-8"))
+
+
+class OutcomeSink:
+    """A session sink that adds the outcomes to the summary before passing everything on."""
+
+    def __init__(self, inner: SessionSink, outcomes: PersonOutcomes) -> None:
+        self.inner = inner
+        self.outcomes = outcomes
+        #: Each summary as stored, by session id (what ``run`` prints).
+        self.stored: dict[str, SessionSummary] = {}
+
+    def session_started(self, info: SessionInfo) -> None:
+        self.inner.session_started(info)
+
+    def sample(self, t: float, force_n: float, raw: int) -> None:
+        self.inner.sample(t, force_n, raw)
+
+    def decisions(self, decisions: Sequence[Decision]) -> None:
+        self.inner.decisions(decisions)
+
+    def session_ended(self, summary: SessionSummary) -> None:
+        try:
+            summary = self.outcomes.session_ended(summary)
+        except Exception:  # the summary is stored whatever happens to the outcomes
+            log.exception("outcomes: recording session %s failed", summary.session_id)
+        self.stored[summary.session_id] = summary
+        self.inner.session_ended(summary)
+
+    def as_stored(self, summaries: Sequence[SessionSummary]) -> list[SessionSummary]:
+        """``summaries`` as this sink passed them on (with ratings and course)."""
+        return [self.stored.get(summary.session_id, summary) for summary in summaries]
