@@ -20,6 +20,7 @@ from config.device import DEFAULT_HARDWARE_BACKEND, HARDWARE_BACKENDS, DeviceCon
 from config.errors import PresspointError
 from config.loader import check_file, load_device_config, load_plan
 from config.plan import TherapyPlan
+from firmware.cli.person import add_rating_options, simulated_outcomes
 from firmware.cli.run import add_run_command, device_options
 from firmware.cli.text_report import LiveDisplay, format_summary
 from firmware.device.logging_setup import setup_logging
@@ -33,6 +34,7 @@ from simulator.profiles import SCENARIOS
 
 EXIT_OK = 0
 EXIT_USAGE = 2
+EXIT_REFUSED = 3
 EXIT_INTERRUPTED = 130
 
 Registrar = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
@@ -68,6 +70,7 @@ def build_parser(extra: Sequence[Registrar] = ()) -> argparse.ArgumentParser:
     simulate.add_argument(
         "--flush-timeout", type=float, metavar="S", help="seconds to wait for the outbox after the session (default 10)"
     )
+    add_rating_options(simulate)
     simulate.set_defaults(func=cmd_simulate)
 
     add_run_command(sub, _add_session_options, cmd_run)
@@ -147,8 +150,12 @@ def _simulated_run(args: argparse.Namespace, device: DeviceConfig, plan: Therapy
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     device, plan = _load(args)
+    outcomes = simulated_outcomes(args, device)
+    if outcomes.refusal is not None:
+        print(f"presspoint: {outcomes.refusal}", file=sys.stderr)
+        return EXIT_REFUSED
     if args.realtime:
-        return _run_realtime(args, device, plan, json_output=args.json)
+        return _run_realtime(args, device, plan, json_output=args.json, rated=outcomes.apply)
     clock = VirtualClock()
     run = _simulated_run(args, device, plan, clock)
     try:
@@ -164,7 +171,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         )
     finally:
         run.close()
-    run.finish(summary, args.json)
+    run.finish(outcomes.apply(summary), args.json)
     return EXIT_OK
 
 
@@ -175,7 +182,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run_device(device, plan, device_options(args, simulated_backend=device.hardware.backend == "simulated"))
 
 
-def _run_realtime(args: argparse.Namespace, device: DeviceConfig, plan: TherapyPlan, *, json_output: bool) -> int:
+def _run_realtime(
+    args: argparse.Namespace,
+    device: DeviceConfig,
+    plan: TherapyPlan,
+    *,
+    json_output: bool,
+    rated: Callable[[SessionSummary], SessionSummary] = lambda summary: summary,
+) -> int:
     """``simulate --realtime``: one session on the wall clock with a live view."""
     import signal
 
@@ -206,7 +220,7 @@ def _run_realtime(args: argparse.Namespace, device: DeviceConfig, plan: TherapyP
         summary = asyncio.run(main())
     finally:
         run.close()
-    run.finish(summary, json_output)
+    run.finish(rated(summary), json_output)
     return EXIT_INTERRUPTED if summary.stop_source == "interrupt" else EXIT_OK
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,10 +21,12 @@ from config.profile import Profile, load_profile
 from config.reading import read_regular
 from firmware.outcomes.actions import reset_course
 from firmware.outcomes.follow_up import FollowUpError, answer, clear_flag
+from firmware.outcomes.gate import start_refusal
 from firmware.outcomes.records import Flag, FollowUpAnswer, PersonRecord
 from firmware.outcomes.store import OutcomeStore
 from firmware.protocol.person import MAX_CLEAR_BYTES, ClearRefused, PersonStatus, check_clear, person_status
 from firmware.protocol.plan_envelope import load_key
+from firmware.session.summary import SessionSummary
 
 ANSWERS = (FollowUpAnswer.BETTER.value, FollowUpAnswer.NOT_BETTER.value)
 CLEARABLE = (Flag.SORENESS_NOT_IMPROVING.value,)
@@ -154,3 +157,44 @@ def cmd_course_reset(args: argparse.Namespace) -> int:
     course_id = store.change(edit)
     print(f"new course {course_id}: the next rated session sets its baseline")
     return 0
+
+
+# ---------------------------------------------------------------- simulate --pain-before / --pain-after
+
+
+def add_rating_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--pain-before", metavar="N", help="the person's pain rating before the session, 0-10")
+    parser.add_argument("--pain-after", metavar="N", help="the person's pain rating after the session, 0-10")
+
+
+def pain_rating(text: str | None, option: str) -> int | None:
+    """A 0-10 rating from the command line; ``PresspointError`` in one line otherwise."""
+    if text is None:
+        return None
+    if not (text.isascii() and text.isdigit()) or int(text) > 10:
+        raise PresspointError(f"{option} {text!r}: must be a whole number from 0 to 10")
+    return int(text)
+
+
+@dataclass(frozen=True)
+class SimulatedOutcomes:
+    """What ``simulate`` takes from the outcomes: the ratings, and a refusal from the stored flags."""
+
+    pain_before: int | None
+    pain_after: int | None
+    refusal: str | None
+
+    def apply(self, summary: SessionSummary) -> SessionSummary:
+        return summary.model_copy(update={"pain_before": self.pain_before, "pain_after": self.pain_after})
+
+
+def simulated_outcomes(args: argparse.Namespace, device: DeviceConfig) -> SimulatedOutcomes:
+    """Checked before anything runs: bad ratings exit 2, a soreness flag refuses (exit 3)."""
+    before = pain_rating(args.pain_before, "--pain-before")
+    after = pain_rating(args.pain_after, "--pain-after")
+    refusal = None
+    if device.profile_file is not None:
+        profile = load_profile(device.profile_file, device.device_max)
+        refused = start_refusal(OutcomeStore(device.storage.state_dir).load(), profile)
+        refusal = None if refused is None else f"session refused: {refused.text}"
+    return SimulatedOutcomes(before, after, refusal)
