@@ -61,5 +61,5 @@ def device_options(args: argparse.Namespace, *, simulated_backend: bool) -> Devi
         sessions=args.sessions,
         mode=args.mode,
         flush_timeout_s=args.flush_timeout,
-        plan_named=args.plan is not None,
+        plan_file=args.plan,
     )

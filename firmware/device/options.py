@@ -38,8 +38,8 @@ class DeviceOptions:
     mode: Literal["session", "ppt"] = "session"
     #: How long to wait for the outbox at exit (``None``: 5 s).
     flush_timeout_s: float | None = None
-    #: A plan file was named on the command line: it wins over the profile's plan.
-    plan_named: bool = False
+    #: The plan file named on the command line (``--plan``): it wins over the profile's plan.
+    plan_file: Path | None = None
 
     @property
     def session_limit(self) -> int | None:
