@@ -20,7 +20,7 @@ from config.plan import TherapyPlan
 from firmware.cli.text_report import format_summary
 from firmware.device.contracts import DaemonOptions, DaemonResult
 from firmware.device.fault_injection import FAULT_INJECTION_ENV
-from firmware.device.link_messages import Setup
+from firmware.device.link_messages import Press, Setup
 from firmware.device.logging_setup import register_secret, setup_logging
 from firmware.device.options import DeviceOptions
 from firmware.device.sdnotify import Notifier, watchdog_interval
@@ -30,6 +30,7 @@ from firmware.plans.service import PlanInForce, PlanUpdateService, build_plan_se
 from firmware.service.dispatch import ServiceSide
 from firmware.service.failsafe import forward_abort_signal, motor_failsafe
 from firmware.service.hooks import ServiceHooks, load_person, local_plan
+from firmware.service.stdin_button import forward_line_presses
 from firmware.service.supervisor import FORWARDED_SIGNALS, RealtimeProcess, describe_exit
 
 log = logging.getLogger("presspoint")
@@ -144,6 +145,8 @@ async def supervise(
     realtime = RealtimeProcess(setup)
     side = ServiceSide(realtime, Notifier.from_env(), hooks, plans, service.sink)
     realtime.start(side.handle)
+    if setup.simulation is not None and setup.simulation.press_on_stdin:
+        forward_line_presses(sys.stdin.buffer, loop, lambda: realtime.send(Press()))
     signals = install_stop_signals(realtime.shutdown, loop=loop)
     if setup.fault_injection:
         for signum in FORWARDED_SIGNALS:
