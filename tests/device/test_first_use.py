@@ -98,6 +98,27 @@ async def test_the_simulated_person_follows_the_remote_plan_in_force_from_rest(
     assert (status["plan_source"], status["plan_version"]) == ("remote", 1)
 
 
+def test_a_session_after_one_that_never_let_go_starts_from_rest(tmp_path: Path, cli_env: dict[str, str]) -> None:
+    """The trace never lets go, so the first session times out pressed; the person lets go at its end.
+
+    Without that, samples taken just before the next start (still pressed) reached the next session: a
+    hold "at 0.00 s".  How many did depended on the scheduler; with the rest there are none, every time.
+    """
+    trace = tmp_path / "press.csv"
+    trace.write_text("time_s,force_n\n0,0\n1,0\n2,29.4\n")
+    config = device_config(tmp_path, "first-0")
+    run = presspoint(
+        "run", "--simulate", "--config", str(config), "--plan", str(QUICK_PLAN), "--trace", str(trace),
+        "--sessions", "3", "--speed", "50", "--json", env=cli_env,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    done = summaries(run.stdout)
+    assert [s["outcome"] for s in done] == ["timed_out"] * 3  # held, then never let go
+    assert {decisions(s)["holds"][0]["outcome"] for s in done} == {"completed"}
+    # Each from rest: the trace's 1 s at 0 N and its ramp come first (give or take a resting sample).
+    assert all(s["holds"][0]["started_at_s"] > 1.8 for s in done), [s["holds"] for s in done]
+
+
 def test_without_a_remote_plan_the_log_names_the_local_one(tmp_path: Path, cli_env: dict[str, str]) -> None:
     config = device_config(tmp_path, "first-2")
     run = presspoint(
