@@ -29,7 +29,7 @@ from firmware.mqtt.service import MqttService
 from firmware.plans.service import PlanInForce, PlanUpdateService, build_plan_service
 from firmware.service.dispatch import ServiceSide
 from firmware.service.failsafe import forward_abort_signal, motor_failsafe
-from firmware.service.hooks import ServiceHooks, load_person, local_plan
+from firmware.service.hooks import ServiceHooks, load_person, local_plan, report_plan_in_force
 from firmware.service.stdin_button import forward_line_presses
 from firmware.service.supervisor import FORWARDED_SIGNALS, RealtimeProcess, describe_exit
 
@@ -91,11 +91,6 @@ def build_service_side(
     profile = load_person(device)
     local = local_plan(device, plan, profile, cli_plan=options.plan_file)
 
-    def report_plan(in_force: PlanInForce) -> None:
-        log.info("%s", in_force.describe(local.origin))
-        if service.publisher is not None:
-            service.publisher.update_status(plan_source=in_force.source, plan_version=in_force.version)
-
     plans = build_plan_service(
         device_id=device.device_id,
         device_max_n=device.device_max,
@@ -103,9 +98,9 @@ def build_service_side(
         local_plan=local.plan,
         topics=service.topics,
         key_file=device.plan_key_file,
-        on_applied=lambda _plan, version: report_plan(PlanInForce("remote", version)),
+        on_applied=lambda _plan, version: report_plan_in_force(service, PlanInForce("remote", version), local.origin),
     )
-    report_plan(plans.in_force())
+    report_plan_in_force(service, plans.in_force(), local.origin)
     if service.publisher is not None:
         plans.attach(service.publisher)
     hooks = ServiceHooks(

@@ -22,6 +22,7 @@ from config.profile import Profile, check_start, load_profile, step_down_toleran
 from firmware.algometry.result import AlgometryResult
 from firmware.device.contracts import DaemonHooks
 from firmware.plans.personal_tolerance import PersonalToleranceStore, apply_stored
+from firmware.plans.service import PlanInForce
 from firmware.protocol.payloads import utc_now_iso
 from firmware.protocol.ppt import measurement, ppt_payload, ppt_topic
 from firmware.realtime.sinks import SessionSink
@@ -55,6 +56,13 @@ def local_plan(device: DeviceConfig, plan: TherapyPlan, profile: Profile | None,
     if profile is not None:
         return LocalPlan(profile.plan, f"profile {device.profile_file}")
     return LocalPlan(plan, "the default plan")
+
+
+def report_plan_in_force(service: MqttService, in_force: PlanInForce, local_origin: str) -> None:
+    """Say which plan is in force: one log line, and ``plan_source``/``plan_version`` in ``status/info``."""
+    log.info("%s", in_force.describe(local_origin))
+    if service.publisher is not None:
+        service.publisher.update_status(plan_source=in_force.source, plan_version=in_force.version)
 
 
 def start_gate(
