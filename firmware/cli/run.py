@@ -53,12 +53,14 @@ def add_run_command(
     run.set_defaults(func=func)
 
 
-def parse_speed(text: str | None, *, simulated: bool) -> float:
-    """``--speed``: a number from 1 to ``MAX_SPEED``, for simulated hardware only."""
+def parse_speed(text: str | None, *, simulated: bool, pins: bool) -> float:
+    """``--speed``: a number from 1 to ``MAX_SPEED``, for the simulated load cell only."""
     if text is None:
         return 1.0
     if not simulated:
         raise PresspointError("--speed: only with --simulate (real hardware runs at the wall clock)")
+    if pins:
+        raise PresspointError("--speed: not with --pins (the emulated HX711's pulse timing is in wall time)")
     try:
         speed = float(text)
     except ValueError:
@@ -71,7 +73,7 @@ def parse_speed(text: str | None, *, simulated: bool) -> float:
 def device_options(args: argparse.Namespace, *, simulated_backend: bool) -> DeviceOptions:
     """The parsed ``run`` arguments as ``DeviceOptions``; a simulated backend in the config means ``--simulate``."""
     simulation = None
-    speed = parse_speed(args.speed, simulated=args.simulate or simulated_backend)
+    speed = parse_speed(args.speed, simulated=args.simulate or simulated_backend, pins=args.pins)
     if args.press_on_stdin and not (args.simulate or simulated_backend):
         raise PresspointError("--press-on-stdin: only with --simulate (on the device, press its button)")
     if args.simulate or simulated_backend:

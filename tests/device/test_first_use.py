@@ -195,6 +195,7 @@ def test_run_at_20x_decides_the_default_plan_as_simulate_does(tmp_path: Path, cl
         ("nan", (), "--speed: must be a number from 1 to 100"),
         ("fast", (), "--speed: must be a number from 1 to 100, got 'fast'"),
         ("5", ("--backend", "hx711-spi"), "--speed: only with --simulate"),
+        ("5", ("--simulate", "--pins"), "--speed: not with --pins"),
     ],
 )
 def test_a_bad_speed_is_one_line_and_exit_2(
