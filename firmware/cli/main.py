@@ -34,8 +34,15 @@ from simulator.profiles import SCENARIOS
 
 EXIT_OK = 0
 EXIT_USAGE = 2
+#: ``simulate``: the gate refused the session (an uncleared profile, say); nothing ran.
 EXIT_REFUSED = 3
+#: ``simulate``: the session aborted (over tolerance, over the device's range, sensor fault).
+EXIT_ABORTED = 4
+#: ``simulate``: the session timed out (no contact, band never reached, never let go).
+EXIT_TIMED_OUT = 5
 EXIT_INTERRUPTED = 130
+#: ``simulate``'s exit code by outcome; completed and stopped (by the person) are 0.
+OUTCOME_EXIT = {"aborted": EXIT_ABORTED, "timed_out": EXIT_TIMED_OUT}
 
 Registrar = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
 
@@ -148,12 +155,33 @@ def _simulated_run(args: argparse.Namespace, device: DeviceConfig, plan: Therapy
     return _SimulatedRun(rig, memory, sinks, publishing)
 
 
+def outcome_exit_code(summary: SessionSummary) -> int:
+    """``simulate``'s exit code for a session that ran (see ``OUTCOME_EXIT``)."""
+    return OUTCOME_EXIT.get(summary.outcome.value, EXIT_OK)
+
+
+def _admitted_plan(args: argparse.Namespace, device: DeviceConfig, plan: TherapyPlan) -> TherapyPlan | str:
+    """The device's own gate, as ``run`` applies it: the profile's plan and limits, or why not."""
+    from firmware.plans.personal_tolerance import PersonalToleranceStore
+    from firmware.service.hooks import load_person, local_plan, start_gate
+
+    profile = load_person(device)
+    local = local_plan(device, plan, profile, cli_plan=args.plan)
+    tolerances = PersonalToleranceStore(device.storage.state_dir)
+    return start_gate(local.plan, profile=profile, tolerances=tolerances, device_max_n=device.device_max)
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     device, plan = _load(args)
     outcomes = simulated_outcomes(args, device)
     if outcomes.refusal is not None:
         print(f"presspoint: {outcomes.refusal}", file=sys.stderr)
         return EXIT_REFUSED
+    admitted = _admitted_plan(args, device, plan)
+    if isinstance(admitted, str):
+        print(f"presspoint: session refused: {admitted}", file=sys.stderr)
+        return EXIT_REFUSED
+    plan = admitted
     if args.realtime:
         return _run_realtime(args, device, plan, json_output=args.json, rated=outcomes.apply)
     clock = VirtualClock()
@@ -172,7 +200,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     finally:
         run.close()
     run.finish(outcomes.apply(summary), args.json)
-    return EXIT_OK
+    return outcome_exit_code(summary)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -221,7 +249,7 @@ def _run_realtime(
     finally:
         run.close()
     run.finish(rated(summary), json_output)
-    return EXIT_INTERRUPTED if summary.stop_source == "interrupt" else EXIT_OK
+    return EXIT_INTERRUPTED if summary.stop_source == "interrupt" else outcome_exit_code(summary)
 
 
 def _publishing(args: argparse.Namespace, device: DeviceConfig) -> _Publishing | None:

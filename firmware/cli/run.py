@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Callable
 from pathlib import Path
 
+from config.errors import PresspointError
 from firmware.device.options import DeviceOptions, SimulationOptions
+from simulator.fast_time import MAX_SPEED
 
 
 def add_run_command(
@@ -36,12 +39,43 @@ def add_run_command(
         metavar="S",
         help="simulated: the person presses the button S seconds into each session or trial",
     )
+    run.add_argument(
+        "--press-on-stdin",
+        action="store_true",
+        help="simulated: each line on standard input (Enter) is a short press of the button",
+    )
+    run.add_argument(
+        "--speed",
+        metavar="N",
+        help=f"simulated: the hardware's clock runs N times the wall clock (1 to {MAX_SPEED:g}; sessions, "
+        "cues and timeouts all in simulated seconds)",
+    )
     run.set_defaults(func=func)
+
+
+def parse_speed(text: str | None, *, simulated: bool, pins: bool) -> float:
+    """``--speed``: a number from 1 to ``MAX_SPEED``, for the simulated load cell only."""
+    if text is None:
+        return 1.0
+    if not simulated:
+        raise PresspointError("--speed: only with --simulate (real hardware runs at the wall clock)")
+    if pins:
+        raise PresspointError("--speed: not with --pins (the emulated HX711's pulse timing is in wall time)")
+    try:
+        speed = float(text)
+    except ValueError:
+        speed = math.nan
+    if not 1.0 <= speed <= MAX_SPEED:  # nan too
+        raise PresspointError(f"--speed: must be a number from 1 to {MAX_SPEED:g}, got {text[:60]!r}")
+    return speed
 
 
 def device_options(args: argparse.Namespace, *, simulated_backend: bool) -> DeviceOptions:
     """The parsed ``run`` arguments as ``DeviceOptions``; a simulated backend in the config means ``--simulate``."""
     simulation = None
+    speed = parse_speed(args.speed, simulated=args.simulate or simulated_backend, pins=args.pins)
+    if args.press_on_stdin and not (args.simulate or simulated_backend):
+        raise PresspointError("--press-on-stdin: only with --simulate (on the device, press its button)")
     if args.simulate or simulated_backend:
         simulation = SimulationOptions(
             trace=args.trace,
@@ -52,6 +86,8 @@ def device_options(args: argparse.Namespace, *, simulated_backend: bool) -> Devi
             motor_log=args.motor_log,
             wait_button=args.wait_button,
             press_at_s=args.press_at,
+            speed=speed,
+            press_on_stdin=args.press_on_stdin,
         )
     return DeviceOptions(
         simulation=simulation,
@@ -61,5 +97,5 @@ def device_options(args: argparse.Namespace, *, simulated_backend: bool) -> Devi
         sessions=args.sessions,
         mode=args.mode,
         flush_timeout_s=args.flush_timeout,
-        plan_named=args.plan is not None,
+        plan_file=args.plan,
     )

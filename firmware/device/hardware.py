@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -9,12 +11,13 @@ from dataclasses import dataclass, field
 from config.device import DeviceConfig
 from config.plan import TherapyPlan
 from firmware.device.options import SimulationOptions
-from firmware.device.sim_setup import build_rig
+from firmware.device.sim_setup import ForceScript, SimulatedPerson, build_rig
 from firmware.realtime.sampler import Sampler
 from hal.buttons import StartStopButton
 from hal.clock import MonotonicClock
 from hal.haptics import Haptics
 from hal.sensor import Calibration
+from simulator.fast_time import FastClock, FastClockLoop
 
 log = logging.getLogger(__name__)
 
@@ -26,8 +29,13 @@ class DeviceHardware:
     sampler: Sampler
     haptics: Haptics
     buttons: list[StartStopButton] = field(default_factory=list)
-    arm: Callable[[], None] | None = None
+    #: Simulated hardware's person: presses to each admitted plan, lets go after.
+    person: SimulatedPerson | None = None
     calibrated: bool = True
+    #: The event loop to run the daemon on: one on the hardware's own clock (``--speed``), or the default.
+    loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None
+    #: The hardware clock's seconds per wall second: waits on the service (a 1x process) are scaled by it.
+    speed: float = 1.0
     _closers: list[Callable[[], None]] = field(default_factory=list)
 
     def close(self) -> None:
@@ -41,19 +49,18 @@ class DeviceHardware:
 
 
 def build_simulated_hardware(device: DeviceConfig, plan: TherapyPlan, sim: SimulationOptions) -> DeviceHardware:
-    rig = build_rig(
-        plan,
-        device,
-        MonotonicClock(),
-        trace=sim.trace,
-        scenario=sim.scenario,
-        pins=sim.pins,
-        noise_n=sim.noise_n,
-        seed=sim.seed,
-        armed=True,
-        motor_log=sim.motor_log,
-    )
-    return DeviceHardware(rig.sampler, rig.haptics, rig.buttons, rig.arm, True, [rig.close])
+    """The simulated rig and person; with ``sim.speed`` above 1 on a ``FastClock`` with its own loop."""
+    script = ForceScript(device, trace=sim.trace, scenario=sim.scenario, noise_n=sim.noise_n, seed=sim.seed)
+    fast = FastClock(sim.speed) if sim.speed != 1.0 else None
+    clock = fast if fast is not None else MonotonicClock()
+    rig = build_rig(plan, device, clock, script=script, pins=sim.pins, armed=True, motor_log=sim.motor_log)
+    assert rig.armed is not None
+    person = SimulatedPerson(script, rig.armed, press_at_s=sim.press_at_s)
+    hardware = DeviceHardware(rig.sampler, rig.haptics, rig.buttons, person, True, _closers=[rig.close])
+    if fast is not None:
+        hardware.loop_factory = functools.partial(FastClockLoop, fast)
+        hardware.speed = fast.speed
+    return hardware
 
 
 def build_gpio_device_hardware(device: DeviceConfig) -> DeviceHardware:
@@ -67,7 +74,7 @@ def build_gpio_device_hardware(device: DeviceConfig) -> DeviceHardware:
     buttons: list[StartStopButton] = [hw.button]
     if hw.stop_button is not None:
         buttons.append(hw.stop_button)
-    return DeviceHardware(sampler, hw.motor, buttons, None, cal.is_calibrated, [hw.close])
+    return DeviceHardware(sampler, hw.motor, buttons, None, cal.is_calibrated, _closers=[hw.close])
 
 
 def build_hardware(device: DeviceConfig, plan: TherapyPlan, sim: SimulationOptions | None) -> DeviceHardware:

@@ -74,24 +74,36 @@ class LinkNotifier(Notifier):
 class LinkPlans:
     """The plan source: the service holds the real bracket from admission to ``AttemptEnded``."""
 
-    def __init__(self, plan: TherapyPlan, link: LoopLink) -> None:
+    def __init__(self, plan: TherapyPlan, link: LoopLink, *, on_end: Sequence[Callable[[], None]] = ()) -> None:
         self.plan = plan
         self._link = link
+        self._on_end = list(on_end)
 
     @contextlib.contextmanager
     def session(self) -> Iterator[TherapyPlan]:
         try:
             yield self.plan
         finally:
+            for call in self._on_end:
+                call()
             self._link.send(AttemptEnded())
 
 
 class LinkHooks(DaemonHooks):
     """Admission and gestures asked of the service; news told to it."""
 
-    def __init__(self, link: LoopLink, *, on_start: Sequence[Callable[[], None]] = ()) -> None:
+    def __init__(
+        self,
+        link: LoopLink,
+        *,
+        on_start: Sequence[Callable[[TherapyPlan], None]] = (),
+        admit_timeout_s: float = ADMIT_TIMEOUT_S,
+    ) -> None:
         self._link = link
+        self._admit_timeout_s = admit_timeout_s
+        #: Called with the admitted plan as a session or trial starts.
         self._on_start = list(on_start)
+        self._admitted: TherapyPlan | None = None
         self._requests = itertools.count(1)
         self._pending: dict[int, asyncio.Future[TherapyPlan | str]] = {}
         self.service_gone = False
@@ -103,11 +115,13 @@ class LinkHooks(DaemonHooks):
         answer = self._pending[request] = asyncio.get_running_loop().create_future()
         self._link.send(AdmitRequest(request))
         try:
-            async with asyncio.timeout(ADMIT_TIMEOUT_S):
+            async with asyncio.timeout(self._admit_timeout_s):
                 result: TherapyPlan | str = await answer
-                return result
+            if not isinstance(result, str):
+                self._admitted = result
+            return result
         except TimeoutError:
-            return f"the service did not answer the start request within {ADMIT_TIMEOUT_S:g} s"
+            return f"the service did not answer the start request within {self._admit_timeout_s:g} s"
         finally:
             self._pending.pop(request, None)
 
@@ -129,8 +143,9 @@ class LinkHooks(DaemonHooks):
         self._link.send(HookCall("status", kwargs=dict(fields)))
 
     def starting(self) -> None:
+        assert self._admitted is not None, "an attempt starts only once admitted"
         for call in self._on_start:
-            call()
+            call(self._admitted)
 
     def takes_hold_gesture(self) -> bool:
         return True

@@ -3,7 +3,7 @@
 Real-time → service: systemd notifications, hook calls (status, refusals,
 trials), session sink calls (samples, decisions, summary), admission and
 gesture questions, and at the end the daemon's result.
-Service → real-time: the set-up, admission answers, cues to play, shutdown.
+Service → real-time: the set-up, admission answers, cues to play, simulated presses, shutdown.
 Every message is a small frozen dataclass; both ends are our own processes.
 """
 
@@ -39,6 +39,11 @@ class Admitted:
 
     request: int
     answer: TherapyPlan | str
+
+
+@dataclass(frozen=True)
+class Press:
+    """A short press of the simulated button (``run --simulate --press-on-stdin``)."""
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,10 @@ class SimulationOptions:
     wait_button: bool = False
     #: The person presses the button this long into each session or trial.
     press_at_s: float | None = None
+    #: Each line on the service's standard input is a short press of the simulated button.
+    press_on_stdin: bool = False
+    #: The simulated hardware's clock runs this many times faster than the wall clock (1 to 100).
+    speed: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -38,8 +42,8 @@ class DeviceOptions:
     mode: Literal["session", "ppt"] = "session"
     #: How long to wait for the outbox at exit (``None``: 5 s).
     flush_timeout_s: float | None = None
-    #: A plan file was named on the command line: it wins over the profile's plan.
-    plan_named: bool = False
+    #: The plan file named on the command line (``--plan``): it wins over the profile's plan.
+    plan_file: Path | None = None
 
     @property
     def session_limit(self) -> int | None:

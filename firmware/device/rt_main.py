@@ -17,13 +17,14 @@ import os
 import select
 import sys
 import time
+from collections.abc import Sequence
 
 from firmware.device.contracts import DaemonResult
 from firmware.device.daemon import DeviceDaemon
 from firmware.device.fault_injection import install_fault_injection
 from firmware.device.hardware import DeviceHardware, build_hardware
-from firmware.device.link_hooks import LinkHooks, LinkNotifier, LinkPlans
-from firmware.device.link_messages import Admitted, Finished, PlayCue, Setup, Shutdown
+from firmware.device.link_hooks import ADMIT_TIMEOUT_S, LinkHooks, LinkNotifier, LinkPlans
+from firmware.device.link_messages import Admitted, Finished, PlayCue, Press, Setup, Shutdown
 from firmware.device.logging_setup import setup_logging
 from firmware.device.signals import install_stop_signals
 from firmware.realtime.link import Link, LinkClosed, LoopLink
@@ -40,8 +41,8 @@ RESULT_DRAIN_S = 2.0
 CUE_LIMIT_S = 5.0
 
 
-def read_setup(link: Link, timeout_s: float = SETUP_TIMEOUT_S) -> Setup:
-    """The first message, which must be the set-up."""
+def read_setup(link: Link, timeout_s: float = SETUP_TIMEOUT_S) -> tuple[Setup, list[object]]:
+    """The first message, which must be the set-up, and any that came with it (kept for the daemon)."""
     assert link.read_fd is not None
     deadline = time.monotonic() + timeout_s
     while True:
@@ -54,11 +55,16 @@ def read_setup(link: Link, timeout_s: float = SETUP_TIMEOUT_S) -> Setup:
             setup = messages[0]
             if not isinstance(setup, Setup):
                 raise LinkClosed(f"expected the set-up first, got {type(setup).__name__}")
-            return setup
+            return setup, messages[1:]
 
 
-async def serve(setup: Setup, hardware: DeviceHardware, link: Link) -> DaemonResult:
-    """Run the daemon on ``hardware`` with the service at the other end of ``link``."""
+async def serve(
+    setup: Setup, hardware: DeviceHardware, link: Link, early: Sequence[object] = ()
+) -> DaemonResult:
+    """Run the daemon on ``hardware`` with the service at the other end of ``link``.
+
+    ``early`` messages came with the set-up (a press already made, say); they are handled first.
+    """
     loop = asyncio.get_running_loop()
     daemon: DeviceDaemon | None = None
     hooks: LinkHooks | None = None
@@ -72,6 +78,8 @@ async def serve(setup: Setup, hardware: DeviceHardware, link: Link) -> DaemonRes
             task = loop.create_task(play_cue(hardware.haptics, message.cue, CUE_LIMIT_S, daemon.shutdown))
             background.add(task)
             task.add_done_callback(background.discard)
+        elif isinstance(message, Press) and hardware.person is not None:
+            hardware.person.press_button()
         elif isinstance(message, Shutdown):
             daemon.request_shutdown(message.source)
         else:
@@ -84,19 +92,15 @@ async def serve(setup: Setup, hardware: DeviceHardware, link: Link) -> DaemonRes
         daemon.leave_after_attempt("service gone")
 
     channel = LoopLink(link, loop, on_message, on_closed)
-    sim = setup.simulation
-    on_start = [hardware.arm] if hardware.arm is not None else []
-    if sim is not None and sim.press_at_s is not None:  # the simulated person's press
-        press_at_s = sim.press_at_s
-
-        def press_later() -> None:
-            assert daemon is not None
-            loop.call_later(press_at_s, daemon.button_down)
-
-        on_start.append(press_later)
-    hooks = LinkHooks(channel, on_start=on_start)
+    person = hardware.person  # simulated: presses to each admitted plan, lets go after
+    # The service runs at 1x: waits on it last as long in wall time at any --speed.
+    hooks = LinkHooks(
+        channel,
+        on_start=[person.start] if person is not None else [],
+        admit_timeout_s=ADMIT_TIMEOUT_S * hardware.speed,
+    )
     daemon = DeviceDaemon(
-        plans=LinkPlans(setup.plan, channel),
+        plans=LinkPlans(setup.plan, channel, on_end=[person.rest] if person is not None else []),
         sampler=hardware.sampler,
         haptics=hardware.haptics,
         device_id=setup.device.device_id,
@@ -105,6 +109,8 @@ async def serve(setup: Setup, hardware: DeviceHardware, link: Link) -> DaemonRes
         notifier=LinkNotifier(channel),
         options=setup.options,
     )
+    if person is not None:
+        person.bind(daemon.button_down, daemon.button_up)
 
     def on_down() -> None:  # gpiozero's thread: hand over to the loop
         loop.call_soon_threadsafe(daemon.button_down)
@@ -115,6 +121,8 @@ async def serve(setup: Setup, hardware: DeviceHardware, link: Link) -> DaemonRes
     for button in hardware.buttons:
         button.set_handler(on_down)
         button.set_release_handler(on_up)
+    for message in early:
+        loop.call_soon(on_message, message)
     signals = install_stop_signals(daemon.request_shutdown, loop=loop)
     if setup.fault_injection:
         install_fault_injection(loop, hardware.sampler)
@@ -126,7 +134,7 @@ async def serve(setup: Setup, hardware: DeviceHardware, link: Link) -> DaemonRes
             button.set_handler(None)
             button.set_release_handler(None)
     channel.send(Finished(result))
-    await channel.drain(RESULT_DRAIN_S)
+    await channel.drain(RESULT_DRAIN_S * hardware.speed)
     channel.close()
     return result
 
@@ -136,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     link = Link(int(args[0]), int(args[1]))
     faulthandler.enable()  # a watchdog's SIGABRT shows where this process hung
     try:
-        setup = read_setup(link)
+        setup, early = read_setup(link)
     except LinkClosed as exc:
         print(f"presspoint real-time process: {exc}", file=sys.stderr)
         return 2
@@ -144,7 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     raise_to_realtime(log)
     hardware = build_hardware(setup.device, setup.plan, setup.simulation)
     try:
-        result = asyncio.run(serve(setup, hardware, link))
+        with asyncio.Runner(loop_factory=hardware.loop_factory) as runner:
+            result = runner.run(serve(setup, hardware, link, early))
     finally:
         hardware.close()
     return 1 if result.failure is not None else 0

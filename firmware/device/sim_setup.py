@@ -3,10 +3,13 @@
 Picks the force source (a CSV trace or a named scenario), wraps it in the
 simulated load cell - or, with ``pins=True``, in the emulated HX711 chip
 under the real driver - and returns the sensor, motor and sampler together.
+For the daemon (``armed``) it also gives the simulated person, who presses
+as the plan admitted for each session says and lets go when it is over.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +34,83 @@ class UnknownScenarioError(PresspointError):
         super().__init__(f"unknown scenario {name!r}; choose one of: {', '.join(SCENARIOS)}")
 
 
+#: How long a simulated short press holds the button down, s.
+SHORT_PRESS_S = 0.1
+
+
+class ForceScript:
+    """What the simulated person does: a trace, played as it is, or a scenario laid out for a plan."""
+
+    def __init__(
+        self,
+        device: DeviceConfig,
+        *,
+        trace: Path | None = None,
+        scenario: str | None = None,
+        noise_n: float = 0.0,
+        seed: int = 1,
+    ) -> None:
+        self.scenario = None if trace is not None else (scenario or "normal")
+        if self.scenario is not None and self.scenario not in SCENARIOS:
+            raise UnknownScenarioError(self.scenario)
+        self._trace = load_trace(trace) if trace is not None else None
+        self._device_max_n = device.device_max
+        self._noise_n = noise_n
+        self._seed = seed
+
+    def source(self, plan: TherapyPlan) -> ForceSource:
+        """The force from the session's t = 0, for ``plan``."""
+        if self._trace is not None:
+            return self._trace
+        assert self.scenario is not None
+        return build_scenario_source(self.scenario, plan, self._device_max_n, noise_n=self._noise_n, seed=self._seed)
+
+    def stop_at(self, plan: TherapyPlan) -> float | None:
+        """When (session seconds) the script presses the stop button under ``plan``, if it does."""
+        return None if self.scenario is None else scenario_stop_time(SCENARIOS[self.scenario], plan)
+
+
+class SimulatedPerson:
+    """The daemon's simulated person: at each start presses to the admitted plan, at each end lets go.
+
+    ``press_at_s`` (``run --press-at``) or the script's own stop time makes
+    them press the button that far into the session; a press still due when
+    the session ends is cancelled, so it cannot stop the next one.
+    """
+
+    def __init__(self, script: ForceScript, source: ArmedSource, *, press_at_s: float | None = None) -> None:
+        self.script = script
+        self.source = source
+        self.press_at_s = press_at_s
+        self._down: Callable[[], None] | None = None
+        self._up: Callable[[float], None] | None = None
+        self._pending: asyncio.TimerHandle | None = None
+
+    def bind(self, down: Callable[[], None], up: Callable[[float], None]) -> None:
+        """The button the person presses: what its way down and its release (after so long) do."""
+        self._down, self._up = down, up
+
+    def press_button(self) -> None:
+        """One short press, down and up (starts a session while idle, stops a running one)."""
+        if self._down is not None and self._up is not None:
+            self._down()
+            self._up(SHORT_PRESS_S)
+
+    def start(self, plan: TherapyPlan) -> None:
+        """A session under ``plan`` starts: press from rest, as it says."""
+        self.source.arm(self.script.source(plan))
+        press_at = self.press_at_s if self.press_at_s is not None else self.script.stop_at(plan)
+        if press_at is not None and self._down is not None:
+            self._pending = asyncio.get_running_loop().call_later(press_at, self._down)
+
+    def rest(self) -> None:
+        """The attempt is over: let go (and forget a press not yet made)."""
+        if self._pending is not None:
+            self._pending.cancel()
+            self._pending = None
+        self.source.rest()
+
+
 @dataclass
 class SimulatedRig:
     """Simulated hardware for one run, closed together (motor first)."""
@@ -41,8 +121,8 @@ class SimulatedRig:
     stop_at_s: float | None
     #: Buttons a simulated person can press (the pin rig's mock button).
     buttons: list[StartStopButton] = field(default_factory=list)
-    #: For a daemon whose sampler runs all the time: the scenario starts at the next reading.
-    arm: Callable[[], None] | None = None
+    #: For a daemon whose sampler runs all the time: the force rests until a session starts.
+    armed: ArmedSource | None = None
     _close: Callable[[], None] | None = None
 
     def close(self) -> None:
@@ -54,30 +134,12 @@ class SimulatedRig:
             self.sensor.close()
 
 
-def force_source(
-    plan: TherapyPlan,
-    device: DeviceConfig,
-    *,
-    trace: Path | None,
-    scenario: str | None,
-    noise_n: float = 0.0,
-    seed: int = 1,
-) -> tuple[ForceSource, float | None]:
-    """The force source and scenario stop-button time for a simulated session."""
-    if trace is not None:
-        return load_trace(trace), None
-    name = scenario or "normal"
-    if name not in SCENARIOS:
-        raise UnknownScenarioError(name)
-    source = build_scenario_source(name, plan, device.device_max, noise_n=noise_n, seed=seed)
-    return source, scenario_stop_time(SCENARIOS[name], plan)
-
-
 def build_rig(
     plan: TherapyPlan,
     device: DeviceConfig,
     clock: Clock,
     *,
+    script: ForceScript | None = None,
     trace: Path | None = None,
     scenario: str | None = None,
     pins: bool = False,
@@ -88,14 +150,17 @@ def build_rig(
 ) -> SimulatedRig:
     """Simulated sensor + recording motor (or the pin-level rig) + sampler.
 
-    With ``armed`` the force is 0 N until ``rig.arm()`` and the scenario or
-    trace starts at the next reading (the daemon samples all the time).
+    With ``armed`` the force is 0 N until ``rig.armed.arm()`` and the
+    scenario or trace starts at the next reading (the daemon samples all the
+    time).
     """
-    source, stop_at = force_source(plan, device, trace=trace, scenario=scenario, noise_n=noise_n, seed=seed)
-    arm: Callable[[], None] | None = None
-    if armed:
-        source = armed_source = ArmedSource(source)
-        arm = armed_source.arm
+    if script is None:
+        script = ForceScript(device, trace=trace, scenario=scenario, noise_n=noise_n, seed=seed)
+    source = script.source(plan)
+    armed_source = ArmedSource(source) if armed else None
+    if armed_source is not None:
+        source = armed_source
+    stop_at = script.stop_at(plan)
     if pins:
         from simulator.pin_rig import build_emulated_rig
 
@@ -111,8 +176,8 @@ def build_rig(
             sample_rate_hz=device.sample_rate_hz,
         )
         sampler = Sampler(rig.sensor, SIMULATED_CALIBRATION, clock, max_jump_n=device.device_max / 2)
-        return SimulatedRig(rig.sensor, rig.motor, sampler, stop_at, [rig.button], arm, rig.close)
+        return SimulatedRig(rig.sensor, rig.motor, sampler, stop_at, [rig.button], armed_source, rig.close)
     sensor = SimulatedLoadCell(source, clock, sample_rate_hz=device.sample_rate_hz)
     recorder = RecordingHaptics(clock, log_path=motor_log)
     sampler = Sampler(sensor, SIMULATED_CALIBRATION, clock)
-    return SimulatedRig(sensor, recorder, sampler, stop_at, [], arm)
+    return SimulatedRig(sensor, recorder, sampler, stop_at, [], armed_source)

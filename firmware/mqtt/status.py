@@ -98,6 +98,8 @@ class DeviceState:
             last_outcome=self._status.get("last_outcome"),
             refused=self._status.get("refused"),
             measured_rate_hz=self._status.get("measured_rate_hz"),
+            plan_source=self._status.get("plan_source"),
+            plan_version=self._status.get("plan_version"),
             outbox_pending=self._source.pending(),
             outbox_dropped=self._source.dropped_batches(),
             updated_at=utc_now_iso(),

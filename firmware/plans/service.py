@@ -17,8 +17,9 @@ import contextlib
 import logging
 import threading
 from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from config.plan import TherapyPlan
 from firmware.plans.updater import PlanUpdater, UpdateResult, UpdateStatus
@@ -40,6 +41,20 @@ class RetainedTransport(Protocol):
     def subscribe(self, topic_filter: str, handler: Callable[[Any], Awaitable[None] | None]) -> None: ...
 
     def set_retained(self, topic: str, payload: bytes | None) -> None: ...
+
+
+@dataclass(frozen=True)
+class PlanInForce:
+    """Which plan a session started now would run: the local one (version 0) or a remote one."""
+
+    source: Literal["local", "remote"]
+    version: int
+
+    def describe(self, local_origin: str) -> str:
+        """One line for the log; ``local_origin`` says where the local plan came from."""
+        if self.source == "remote":
+            return f"plan in force: remote version {self.version} (pushed by the therapist), overriding {local_origin}"
+        return f"plan in force: local, from {local_origin} (no remote plan stored)"
 
 
 class PlanUpdateService:
@@ -111,6 +126,12 @@ class PlanUpdateService:
             if result is not None:
                 self._publish(result)
         return result
+
+    def in_force(self) -> PlanInForce:
+        """Which plan is in force now (thread-safe)."""
+        with self._lock:
+            state = self.updater.state()
+        return PlanInForce(state.source, state.version)
 
     @property
     def session_running(self) -> bool:

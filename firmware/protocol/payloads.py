@@ -117,6 +117,10 @@ class DeviceStatus(BaseModel):
     last_outcome: str | None = None
     refused: str | None = Field(None, description="why the last start was refused (cleared when a session starts)")
     measured_rate_hz: float | None = Field(None, description="sample rate measured at start-up")
+    plan_source: Literal["local", "remote"] | None = Field(
+        None, description="the plan in force: the device's own (local) or one the therapist pushed (remote)"
+    )
+    plan_version: int | None = Field(None, ge=0, description="version of the plan in force (0: the local plan)")
     outbox_pending: int = Field(0, ge=0)
     outbox_dropped: int = Field(0, ge=0, description="sample batches dropped since first start")
     updated_at: str

@@ -17,20 +17,20 @@ import sys
 
 from config.device import DeviceConfig
 from config.plan import TherapyPlan
-from config.profile import load_profile
 from firmware.cli.text_report import format_summary
 from firmware.device.contracts import DaemonOptions, DaemonResult
 from firmware.device.fault_injection import FAULT_INJECTION_ENV
-from firmware.device.link_messages import Setup
+from firmware.device.link_messages import Press, Setup
 from firmware.device.logging_setup import register_secret, setup_logging
 from firmware.device.options import DeviceOptions
 from firmware.device.sdnotify import Notifier, watchdog_interval
 from firmware.device.signals import install_stop_signals
 from firmware.mqtt.service import MqttService
-from firmware.plans.service import PlanUpdateService, build_plan_service
+from firmware.plans.service import PlanInForce, PlanUpdateService, build_plan_service
 from firmware.service.dispatch import ServiceSide
 from firmware.service.failsafe import forward_abort_signal, motor_failsafe
-from firmware.service.hooks import ServiceHooks
+from firmware.service.hooks import ServiceHooks, load_person, local_plan, report_plan_in_force
+from firmware.service.stdin_button import forward_line_presses
 from firmware.service.supervisor import FORWARDED_SIGNALS, RealtimeProcess, describe_exit
 
 log = logging.getLogger("presspoint")
@@ -77,7 +77,7 @@ def _report(result: DaemonResult, options: DeviceOptions) -> int:
     for payload in result.trial_payloads:
         sys.stdout.write(payload.decode("utf-8") + "\n")
     for reason in result.refusals:
-        print(f"presspoint: {reason}", file=sys.stderr)
+        print(f"presspoint: session refused: {reason}", file=sys.stderr)
     if result.failure is not None:
         print(f"presspoint: {result.failure}", file=sys.stderr)
         return EXIT_FAILURE
@@ -88,18 +88,19 @@ def build_service_side(
     device: DeviceConfig, plan: TherapyPlan, options: DeviceOptions, service: MqttService, *, calibrated: bool
 ) -> tuple[PlanUpdateService, ServiceHooks]:
     """The plan service (remote updates) and the hooks that gate and record attempts."""
-    profile = load_profile(device.profile_file, device.device_max) if device.profile_file else None
-    local_plan = plan
-    if profile is not None and not options.plan_named and device.plan_file is None:
-        local_plan = profile.plan  # the profile's plan, unless a plan file was named
+    profile = load_person(device)
+    local = local_plan(device, plan, profile, cli_plan=options.plan_file)
+
     plans = build_plan_service(
         device_id=device.device_id,
         device_max_n=device.device_max,
         state_dir=device.storage.state_dir,
-        local_plan=local_plan,
+        local_plan=local.plan,
         topics=service.topics,
         key_file=device.plan_key_file,
+        on_applied=lambda _plan, version: report_plan_in_force(service, PlanInForce("remote", version), local.origin),
     )
+    report_plan_in_force(service, plans.in_force(), local.origin)
     if service.publisher is not None:
         plans.attach(service.publisher)
     hooks = ServiceHooks(
@@ -142,6 +143,8 @@ async def supervise(
     outcome_sink = hooks.session_sink(service.sink)
     side = ServiceSide(realtime, Notifier.from_env(), hooks, plans, outcome_sink)
     realtime.start(side.handle)
+    if setup.simulation is not None and setup.simulation.press_on_stdin:
+        forward_line_presses(sys.stdin.buffer, loop, lambda: realtime.send(Press()))
     signals = install_stop_signals(realtime.shutdown, loop=loop)
     if setup.fault_injection:
         for signum in FORWARDED_SIGNALS:

@@ -1,8 +1,9 @@
 """The daemon's hooks on a real device: the person's profile, the store and MQTT.
 
-* the gate: an uncalibrated load cell refuses; a profile's contraindications
-  and personal tolerance decide the plan (``config.profile.check_start``);
-  the person's outcomes may refuse too (soreness not improving);
+* the gate (``start_gate``, which ``presspoint simulate`` applies too): an
+  uncalibrated load cell refuses; a profile's contraindications and personal
+  tolerance decide the plan (``config.profile.check_start``); the person's
+  outcomes may refuse too (soreness not improving);
 * the long-hold gesture: the person lowers their own tolerance one step;
 * news: trials and refusals go to the outbox, the status to MQTT; after each
   session the course is updated (``firmware.service.person_outcomes``).
@@ -13,15 +14,19 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from config.device import DeviceConfig
 from config.plan import TherapyPlan
-from config.profile import Profile, check_start, step_down_tolerance
+from config.profile import Profile, check_start, load_profile, step_down_tolerance
 from firmware.algometry.result import AlgometryResult
 from firmware.device.contracts import DaemonHooks
 from firmware.mqtt.service import MqttService
 from firmware.outcomes.store import OutcomeStore
 from firmware.plans.personal_tolerance import PersonalToleranceStore, apply_stored
+from firmware.plans.service import PlanInForce
 from firmware.protocol.payloads import utc_now_iso
 from firmware.protocol.person import person_clear_topic
 from firmware.protocol.plan_envelope import DeviceKey
@@ -30,7 +35,64 @@ from firmware.realtime.sinks import SessionSink
 from firmware.service.person_outcomes import OutcomeSink, PersonOutcomes
 from firmware.session.states import Cue
 
+if TYPE_CHECKING:
+    from firmware.mqtt.service import MqttService
+
 log = logging.getLogger(__name__)
+
+
+def load_person(device: DeviceConfig) -> Profile | None:
+    """The person's profile named by the device config, if it names one."""
+    return load_profile(device.profile_file, device.device_max) if device.profile_file else None
+
+
+@dataclass(frozen=True)
+class LocalPlan:
+    """The plan to run while no remote plan is in force, and where it came from (for people)."""
+
+    plan: TherapyPlan
+    origin: str
+
+
+def local_plan(device: DeviceConfig, plan: TherapyPlan, profile: Profile | None, *, cli_plan: Path | None) -> LocalPlan:
+    """A plan file (``--plan``, then ``plan_file``) wins over the profile's plan, which wins over the default."""
+    if cli_plan is not None:
+        return LocalPlan(plan, f"--plan {cli_plan}")
+    if device.plan_file is not None:
+        return LocalPlan(plan, f"plan_file {device.plan_file}")
+    if profile is not None:
+        return LocalPlan(profile.plan, f"profile {device.profile_file}")
+    return LocalPlan(plan, "the default plan")
+
+
+def report_plan_in_force(service: MqttService, in_force: PlanInForce, local_origin: str) -> None:
+    """Say which plan is in force: one log line, and ``plan_source``/``plan_version`` in ``status/info``."""
+    log.info("%s", in_force.describe(local_origin))
+    if service.publisher is not None:
+        service.publisher.update_status(plan_source=in_force.source, plan_version=in_force.version)
+
+
+def start_gate(
+    plan: TherapyPlan,
+    *,
+    profile: Profile | None,
+    tolerances: PersonalToleranceStore,
+    device_max_n: float,
+    calibrated: bool = True,
+) -> TherapyPlan | str:
+    """May a session start under ``plan``?  The plan to run (personal tolerance applied), or why not.
+
+    The reason is the bare sentence; whoever reports it says "session refused" once.
+    """
+    if not calibrated:
+        return "the load cell is not calibrated: run presspoint calibrate"
+    if profile is None:
+        return plan
+    person = apply_stored(profile, tolerances, plan, device_max_n)
+    decision = check_start(person, plan, device_max_n)
+    if decision.plan is None:
+        return "; ".join(reason.text for reason in decision.reasons)
+    return decision.plan
 
 
 class ServiceHooks(DaemonHooks):
@@ -69,18 +131,19 @@ class ServiceHooks(DaemonHooks):
             service.publisher.subscribe(person_clear_topic(service.topics), self.outcomes.on_message)
 
     def gate(self, plan: TherapyPlan) -> TherapyPlan | str:
-        if not self.calibrated:
-            return "the load cell is not calibrated: run presspoint calibrate"
-        if self.profile is None:
-            return plan
-        person = apply_stored(self.profile, self.tolerances, plan, self.device.device_max)
-        decision = check_start(person, plan, self.device.device_max)
-        if decision.plan is None:
-            return decision.describe()
+        decision = start_gate(
+            plan,
+            profile=self.profile,
+            tolerances=self.tolerances,
+            device_max_n=self.device.device_max,
+            calibrated=self.calibrated,
+        )
+        if isinstance(decision, str):
+            return decision
         refusal = self.outcomes.refusal()
         if refusal is not None:
-            return f"session refused: {refusal}"
-        return decision.plan
+            return refusal
+        return decision
 
     def session_sink(self, inner: SessionSink) -> OutcomeSink:
         """``inner`` with the outcomes added to each summary (ratings, course)."""

@@ -201,9 +201,13 @@ def cmd_keygen(args: argparse.Namespace, out: TextIO | None = None) -> int:
 On this computer (the therapist's): keep {path} private; sign and push plans with
     presspoint therapist plan push --device {device_id} --key {path} --file PLAN.toml --broker mqtts://HOST:8883
 
-On device {device_id}: install the same file where only the service can read it, then restart:
+On device {device_id}: install the same file where only the service can read it,
     scp {path} pi@DEVICE:/tmp/plan.key
     ssh pi@DEVICE 'sudo install -m 0640 -o root -g presspoint /tmp/plan.key {target} && shred -u /tmp/plan.key'
+
+and name it in the device config, /etc/presspoint/device.toml (top level, before any [table]):
+    plan_key_file = "{target}"
+then restart the service:
     ssh pi@DEVICE 'sudo systemctl restart presspoint'
 
 The device refuses every plan not signed with this key. Compare key ids (never the key) to check both sides.""",

@@ -38,6 +38,10 @@ HOLD_KEYS = {
 }
 
 
+#: ``simulate``'s documented exit code for each outcome.
+EXIT_FOR = {"completed": 0, "stopped": 0, "aborted": 4, "timed_out": 5}
+
+
 def run_cli(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run([PRESSPOINT, *args], capture_output=True, text=True, env=env, timeout=timeout, cwd=ROOT)
 
@@ -64,9 +68,10 @@ def test_simulate_json_prints_exactly_one_summary_object(cli_env: dict[str, str]
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
 def test_each_scenario_ends_as_described(name: str, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["simulate", "--scenario", name, "--json", "--noise", "0.05"]) == 0
+    code = main(["simulate", "--scenario", name, "--json", "--noise", "0.05"])
     summary = json.loads(capsys.readouterr().out)
     assert summary["outcome"] == SCENARIOS[name].expected_outcome
+    assert code == EXIT_FOR[summary["outcome"]]
 
 
 def test_scenario_details(capsys: pytest.CaptureFixture[str]) -> None:
@@ -88,7 +93,7 @@ def test_scenario_details(capsys: pytest.CaptureFixture[str]) -> None:
 def test_trace_file_drives_the_session(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     trace = tmp_path / "t.csv"
     trace.write_text("time_s,force_n\n0,0\n1,0\n2,29.4\n20,29.4\n20.0125,45\n")
-    assert main(["simulate", "--trace", str(trace), "--json"]) == 0
+    assert main(["simulate", "--trace", str(trace), "--json"]) == 4
     summary = json.loads(capsys.readouterr().out)
     assert summary["outcome"] == "aborted"
     assert summary["abort"]["reason"] == "over_tolerance"
@@ -214,7 +219,7 @@ def test_ctrl_c_during_a_realtime_session_stops_it(cli_env: dict[str, str]) -> N
     ],
 )
 def test_shipped_traces(trace: str, outcome: str, reason: str | None, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["simulate", "--trace", str(ROOT / "simulator" / "traces" / trace), "--json"]) == 0
+    assert main(["simulate", "--trace", str(ROOT / "simulator" / "traces" / trace), "--json"]) == EXIT_FOR[outcome]
     summary = json.loads(capsys.readouterr().out)
     assert summary["outcome"] == outcome
     assert (summary["abort"] or {}).get("reason") == reason
@@ -229,7 +234,7 @@ def test_a_dead_broker_changes_no_decision(tmp_path: Path, cli_env: dict[str, st
     common = ["simulate", "--config", str(config), "--scenario", "overshoot", "--noise", "0.05", "--json"]
     plain = run_cli(*common, env=cli_env)
     dead = run_cli(*common, "--broker", f"mqtt://127.0.0.1:{free_port()}", "--flush-timeout", "1", env=cli_env)
-    assert plain.returncode == dead.returncode == 0, dead.stderr
+    assert plain.returncode == dead.returncode == 4, dead.stderr  # aborted, both
     a, b = json.loads(plain.stdout), json.loads(dead.stdout)
     for key in ("outcome", "abort", "holds", "cues", "samples", "duration_s", "peak_force_n"):
         assert a[key] == b[key], key
