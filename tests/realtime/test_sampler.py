@@ -6,7 +6,7 @@ import asyncio
 import math
 
 from config.plan import TherapyPlan
-from firmware.realtime.sampler import Sample, Sampler, SensorFault
+from firmware.realtime.sampler import Sample, Sampler, SamplerEvent, SensorFault
 from firmware.realtime.stream import SampleStream
 from firmware.realtime.virtual import run_virtual_session
 from firmware.session.states import AbortReason, Outcome
@@ -47,7 +47,7 @@ def test_an_unconvertible_reading_is_a_sensor_fault_and_the_next_read_goes_on() 
 
 
 def test_the_sampling_thread_outlives_an_unconvertible_reading() -> None:
-    async def main() -> tuple[list[object], bool]:
+    async def main() -> tuple[list[SamplerEvent], bool]:
         clock = VirtualClock()
         stream = SampleStream(Sampler(BrokenReadingSensor(clock, bad_at=2), SIMULATED_CALIBRATION, clock),
                               asyncio.get_running_loop()).start()
