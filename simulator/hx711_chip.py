@@ -11,7 +11,8 @@ habits, and it notes every protocol violation in ``errors``:
   ``settling_periods`` after wake-up; DOUT is low while one is ready;
 * on SCK rising edges 1..24 DOUT shows the 24-bit two's-complement value,
   MSB first; pulses 25..27 raise DOUT and choose channel/gain for the *next*
-  conversion (25: A/128, 26: B/32, 27: A/64);
+  conversion (25: A/128, 26: B/32, 27: A/64); DOUT stays high until a
+  conversion comes due after the last pulse (one due mid-transfer is lost);
 * the value is ``force_source(t)`` (counts at channel A gain 128; ``None``
   means no conversion), scaled by gain/128 and clamped to 0x7FFFFF/-0x800000;
 * SCK high for more than 60 µs powers the chip down (DOUT high); SCK low
@@ -248,20 +249,24 @@ class HX711Chip:
                 else:
                     self._error(now, "clock_while_not_ready", "SCK pulse while DOUT was high")
 
-    def read_out(self, at: float, pulses: int) -> int | None:
-        """A whole well-formed transfer at once: ``pulses`` (25-27) short pulses from ``at``.
+    def read_out(self, at: float, pulses: int, *, ends_at: float) -> int | None:
+        """A whole well-formed transfer at once: ``pulses`` (25-27) short pulses in ``[at, ends_at]``.
 
         Returns the 24 data bits the pulses clock out, with the same effect on
         the chip as the pulses one by one - or ``None`` (nothing changed) when
         that transfer would not be a plain read: no conversion ready, chip
-        disconnected or powered down, SCK high, or a transfer in progress.
-        The SPI front then replays the transfer edge by edge instead.
+        disconnected or powered down, SCK high, a transfer in progress, or the
+        next conversion coming due before ``ends_at`` (DOUT's level after the
+        25th pulse then depends on exactly when).  The SPI front then replays
+        the transfer edge by edge instead.
         """
         if not 25 <= pulses <= 27:
             raise ValueError(f"a read is 25-27 pulses, not {pulses}")
         with self._lock:
             self._update(at)
             if self._disconnected or not self._powered or self._sck_high or self._pulses:
+                return None
+            if self._latest_index(ends_at) != self._latest_index(at):
                 return None
             index = self._ready_index(at)
             if index is None:
@@ -292,12 +297,17 @@ class HX711Chip:
         """Apply what happened since the last event: power-down, end of a transfer."""
         if self._powered and self._sck_high and not self._disconnected and now - self._sck_rise > POWER_DOWN_AFTER_S:
             self._power_down(self._sck_rise + POWER_DOWN_AFTER_S)
-        if self._pulses:
-            # A complete transfer ends when the next conversion is due; a stalled one
-            # (fewer than 25 pulses) only when a whole further period has gone by.
-            behind = self._latest_index(now) - self._consumed
-            if behind >= (1 if self._pulses >= 25 else 2):
+        if self._pulses >= 25:
+            # The 25th pulse raised DOUT; it falls at the first conversion due after the
+            # transfer's last pulse.  One that came due while the bits were shifting out
+            # never reaches DOUT: the chip announces the next one.
+            shifting = self._latest_index(self._sck_rise)
+            if self._latest_index(now) > shifting:
+                self._consumed = max(self._consumed, shifting)
                 self._finish_transfer(now)
+        elif self._pulses and self._latest_index(now) - self._consumed >= 2:
+            # A stalled transfer (fewer than 25 pulses) ends once a whole further period went by.
+            self._finish_transfer(now)
 
     def _power_down(self, at: float) -> None:
         if self._pulses and not self._disconnected:

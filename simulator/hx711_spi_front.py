@@ -102,7 +102,7 @@ class HX711SpiFront:
             fast = None
             plain = 25 <= wave.rises <= 27 and wave.starts_high
             if plain and not self.exact and wave.longest_high_bits * bit_s <= POWER_DOWN_AFTER_S:
-                fast = self.chip.read_out(start, wave.rises)
+                fast = self.chip.read_out(start, wave.rises, ends_at=end)
             miso = self._read_out(wave, fast) if fast is not None else self._replay(wave, start, bit_s)
         self.clock.sleep_until(end)
         return miso

@@ -6,8 +6,10 @@ passed, 1 a check or calibration step failed, 2 an error (bad config, no
 GPIO, sensor absent at start), 130 interrupted.  Errors are one line on
 stderr, never a traceback, and the motor is off on every way out.
 
-``--pins`` runs against the HX711 emulator on mock pins in virtual time, so
-both commands can be tried (and tested) without a Pi.
+``--pins`` runs against the HX711 emulator in virtual time, through the
+configured backend (``--backend`` overrides it): over the emulator's SPI front
+for ``hx711-spi`` (the default), on its mock pins for ``hx711-gpio``.  So both
+commands can be tried (and tested) without a Pi.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from config.device import DeviceConfig
+from config.device import DEFAULT_HARDWARE_BACKEND, HARDWARE_BACKENDS, DeviceConfig
 from config.errors import PresspointError
 from config.loader import load_device_config
 from hal.calibrate import (
@@ -97,7 +99,14 @@ def _common_options(parser: argparse.ArgumentParser) -> None:
         "--config", type=Path, metavar="FILE", help="device config (TOML); built-in defaults if omitted"
     )
     parser.add_argument(
-        "--pins", action="store_true", help="run against the emulated HX711 on mock pins (virtual time)"
+        "--pins",
+        action="store_true",
+        help="run against the emulated HX711 through the configured backend (virtual time)",
+    )
+    parser.add_argument(
+        "--backend",
+        choices=HARDWARE_BACKENDS,
+        help=f"HX711 backend, overriding hardware.backend (default {DEFAULT_HARDWARE_BACKEND})",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
@@ -110,22 +119,25 @@ class _Bench:
     sensor: ForceSensor
     motor: Haptics
     clock: Clock
+    #: What reads the chip: ``hx711-spi`` or ``hx711-gpio``, and "(emulated)" on --pins.
+    backend: str
 
 
 @contextmanager
 def _open_hardware(config: DeviceConfig, *, pins: bool, mass_kg: float | None, config_name: str) -> Iterator[_Bench]:
-    """The real GPIO hardware, or the pin rig with a scripted load; closed (motor off) after."""
+    """The real hardware, or the configured backend's emulated rig with a scripted load; closed (motor off) after."""
     hw = config.hardware
     if pins:
-        from simulator.pin_rig import EMULATED_CALIBRATION, bench_load, build_pin_rig
+        from simulator.pin_rig import EMULATED_CALIBRATION, bench_load, build_emulated_rig
 
         clock = VirtualClock()
         truth = calibration_of(hw) or EMULATED_CALIBRATION
-        rig = build_pin_rig(
+        rig = build_emulated_rig(
             bench_load(clock.now(), mass_kg=mass_kg), truth, clock, hardware=hw, sample_rate_hz=config.sample_rate_hz
         )
+        backend = "hx711-spi" if rig.spi is not None else "hx711-gpio"
         try:
-            yield _Bench(rig.sensor, rig.motor, clock)
+            yield _Bench(rig.sensor, rig.motor, clock, f"{backend} (emulated)")
         finally:
             rig.close()
         return
@@ -137,9 +149,14 @@ def _open_hardware(config: DeviceConfig, *, pins: bool, mass_kg: float | None, c
     real_clock = MonotonicClock()
     hardware = build_gpio_hardware(hw, config.sample_rate_hz, real_clock)
     try:
-        yield _Bench(hardware.sensor, hardware.motor, real_clock)
+        yield _Bench(hardware.sensor, hardware.motor, real_clock, hw.backend)
     finally:
         hardware.close()
+
+
+def _load_config(args: argparse.Namespace) -> DeviceConfig:
+    config = load_device_config(args.config)
+    return config.with_backend(args.backend) if args.backend is not None else config
 
 
 def _run(body: Callable[[], int], err: TextIO) -> int:
@@ -175,7 +192,7 @@ def run_calibrate(args: argparse.Namespace, out: TextIO | None = None, err: Text
             raise UsageError(
                 "calibrate writes into the device config: give --config FILE (or --dry-run to only measure)"
             )
-        config = load_device_config(args.config)
+        config = _load_config(args)
         name = str(args.config) if args.config else "built-in defaults"
 
         def ask_for_mass(tared: TareResult) -> None:
@@ -196,7 +213,7 @@ def run_calibrate(args: argparse.Namespace, out: TextIO | None = None, err: Text
                 on_tared=ask_for_mass,
             )
         written = _store(result, config, args)
-        _print_calibration(result, written, args, out)
+        _print_calibration(result, written, bench.backend, args, out)
         return EXIT_OK if result.passed else EXIT_FAILED
 
     return _run(body, err)
@@ -214,10 +231,13 @@ def _store(result: CalibrationResult, config: DeviceConfig, args: argparse.Names
     return str(args.config)
 
 
-def _print_calibration(result: CalibrationResult, written: str | None, args: argparse.Namespace, out: TextIO) -> None:
+def _print_calibration(
+    result: CalibrationResult, written: str | None, backend: str, args: argparse.Namespace, out: TextIO
+) -> None:
     if args.json:
         doc = {
             "passed": result.passed,
+            "backend": backend,
             "offset_counts": result.offset_counts,
             "counts_per_newton": result.counts_per_newton,
             "tare": asdict(result.tare),
@@ -227,6 +247,7 @@ def _print_calibration(result: CalibrationResult, written: str | None, args: arg
         print(json.dumps(doc), file=out)
         return
     print(f"calibrate: {'PASS' if result.passed else 'FAIL'}", file=out)
+    print(f"  read over {backend}", file=out)
     print(f"  {result.tare.message}", file=out)
     if result.scale is not None:
         print(f"  {result.scale.message}", file=out)
@@ -246,7 +267,7 @@ def run_selfcheck_command(args: argparse.Namespace, out: TextIO | None = None, e
     err = err or sys.stderr
 
     def body() -> int:
-        config = load_device_config(args.config)
+        config = _load_config(args)
         name = str(args.config) if args.config else "built-in defaults"
         calibration: Calibration | None = calibration_of(config.hardware)
         with _open_hardware(config, pins=args.pins, mass_kg=None, config_name=name) as bench:
@@ -258,17 +279,18 @@ def run_selfcheck_command(args: argparse.Namespace, out: TextIO | None = None, e
                 calibration=calibration,
                 noise_limit_counts=args.noise_limit,
             )
-        _print_report(report, args, out)
+        _print_report(report, bench.backend, args, out)
         return EXIT_OK if report.passed else EXIT_FAILED
 
     return _run(body, err)
 
 
-def _print_report(report: SelfcheckReport, args: argparse.Namespace, out: TextIO) -> None:
+def _print_report(report: SelfcheckReport, backend: str, args: argparse.Namespace, out: TextIO) -> None:
     if args.json:
-        print(json.dumps(report.to_dict()), file=out)
+        print(json.dumps({**report.to_dict(), "backend": backend}), file=out)
         return
     print(f"selfcheck: {'PASS' if report.passed else 'FAIL'}", file=out)
+    print(f"  read over {backend}", file=out)
     for item in report.items:
         print(f"  [{'PASS' if item.passed else 'FAIL'}] {item.name:<12} {item.message}", file=out)
 

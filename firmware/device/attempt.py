@@ -22,6 +22,7 @@ from firmware.realtime.engine import SessionEngine
 from firmware.realtime.motor import play_cue
 from firmware.realtime.ppt_runner import TrialButton, run_trial
 from firmware.realtime.runtime import run_session
+from firmware.realtime.stats import DecisionLatency
 from firmware.realtime.stop import StopRequest
 from firmware.session.states import Cue
 from firmware.session.summary import SessionSummary
@@ -124,7 +125,8 @@ class AttemptRunner:
             sinks=[*self.hooks.sinks(), self.phase],
             glitch_count=lambda: sampler.glitches - glitches_at_start,
         )
-        summary = await run_session(engine, self.listener.feed, unit.haptics, stop=stop)
+        latency = DecisionLatency(self.result.stats.latency, sampler.clock)
+        summary = await run_session(engine, self.listener.feed, unit.haptics, stop=stop, latency=latency)
         log.info("%s", describe_session_end(summary))
         self.result.summaries.append(summary)
         self.phase.set("idle", last_outcome=summary.outcome.value)

@@ -20,6 +20,7 @@ from firmware.algometry.result import AlgometryResult
 from firmware.algometry.settings import AlgometrySettings
 from firmware.realtime.sampler import Sampler
 from firmware.realtime.sinks import SessionSink
+from firmware.realtime.stats import RealtimeStats
 from firmware.session.states import Cue
 from firmware.session.summary import SessionSummary
 from hal.haptics import Haptics
@@ -60,6 +61,8 @@ class DaemonResult:
     #: Why the daemon gave up (e.g. the sampling thread died); the process exits non-zero.
     failure: str | None = None
     stop_source: str | None = None
+    #: Data-ready → decision latencies, CPU share and peak RSS of the process that ran the sessions.
+    stats: RealtimeStats = field(default_factory=RealtimeStats)
 
     @property
     def attempts(self) -> int:

@@ -30,6 +30,7 @@ from firmware.device.signals import install_stop_signals
 from firmware.realtime.link import Link, LinkClosed, LoopLink
 from firmware.realtime.motor import play_cue
 from firmware.realtime.priority import raise_to_realtime
+from firmware.realtime.stats import UsageMeter
 
 log = logging.getLogger("presspoint.realtime")
 
@@ -126,6 +127,8 @@ async def serve(
     signals = install_stop_signals(daemon.request_shutdown, loop=loop)
     if setup.fault_injection:
         install_fault_injection(loop, hardware.sampler)
+    usage = UsageMeter()
+    usage.start()
     try:
         result = await daemon.run()
     finally:
@@ -133,6 +136,9 @@ async def serve(
         for button in hardware.buttons:
             button.set_handler(None)
             button.set_release_handler(None)
+    usage.stop()
+    result.stats.usage = usage
+    log.info("real-time stats: %s", result.stats.describe())
     channel.send(Finished(result))
     await channel.drain(RESULT_DRAIN_S * hardware.speed)
     channel.close()

@@ -27,6 +27,7 @@ from firmware.realtime.feed import SampleFeed
 from firmware.realtime.motor import FINAL_CUE_S, MotorPlayer
 from firmware.realtime.sampler import Sampler
 from firmware.realtime.sinks import SessionSink
+from firmware.realtime.stats import DecisionLatency
 from firmware.realtime.stop import StopRequest
 from firmware.realtime.stream import SampleStream
 from firmware.session.summary import SessionSummary
@@ -70,9 +71,11 @@ async def run_session(
     *,
     stop: StopRequest | None = None,
     final_cue_s: float = FINAL_CUE_S,
+    latency: DecisionLatency | None = None,
 ) -> SessionSummary:
     """Feed the sample feed to ``engine`` until the session ends.
 
+    ``latency`` records how long each sample took from its stamp to its decision.
     The motor is off when this returns or raises, whatever the reason.
     """
     loop = asyncio.get_running_loop()
@@ -84,6 +87,8 @@ async def run_session(
                 decisions = engine.stop(loop.time(), stop.source or "stop")
             else:
                 decisions = engine.handle(event)
+                if latency is not None:
+                    latency.handled(event)
             if decisions:
                 motor.changed()
         await motor.finish(final_cue_s, stop)  # the last cue (done / abort)

@@ -6,8 +6,9 @@ newtons and classifies what the sensor delivered:
 * ``Sample``      - a reading, passed on as it is with its own timestamp;
 * ``NoSample``    - nothing arrived within one sample period (the core decides
                     when a gap becomes a fault: more than three periods);
-* ``SensorFault`` - a saturated conversion (0x7FFFFF / -0x800000), or a
-                    sensor backend that raised.
+* ``SensorFault`` - a saturated conversion (0x7FFFFF / -0x800000), a
+                    reading that converts to no finite force, or a sensor
+                    backend that raised ``SensorError``.
 
 Every reading reaches the safety rules: none is removed, delayed or smoothed
 here, so a flickering or over-range sensor aborts on the reading that shows
@@ -121,4 +122,8 @@ class Sampler:
             return NoSample(t)
         if raw >= HX711_MAX_COUNTS or raw <= HX711_MIN_COUNTS:
             return SensorFault(t, f"saturated reading {raw:#x}")
-        return Sample(t, self.calibration.to_newtons(raw), raw)
+        try:
+            force_n = self.calibration.to_newtons(raw)
+        except SensorError as err:  # a reading no calibration can convert: the thread goes on
+            return SensorFault(t, f"unconvertible reading: {err}")
+        return Sample(t, force_n, raw)

@@ -27,6 +27,7 @@ from firmware.device.sdnotify import Notifier, watchdog_interval
 from firmware.device.signals import install_stop_signals
 from firmware.mqtt.service import MqttService
 from firmware.plans.service import PlanInForce, PlanUpdateService, build_plan_service
+from firmware.realtime.stats import peak_rss_mib
 from firmware.service.dispatch import ServiceSide
 from firmware.service.failsafe import forward_abort_signal, motor_failsafe
 from firmware.service.hooks import ServiceHooks, load_person, local_plan, report_plan_in_force
@@ -63,6 +64,7 @@ def run_device(device: DeviceConfig, plan: TherapyPlan, options: DeviceOptions) 
             if report is not None and report.left:
                 log.warning("%s", report.describe(settings.display_url()))
             service.close()
+        log.info("service stats: peak RSS %.1f MiB", peak_rss_mib())
     return _report(result, options)
 
 

@@ -131,6 +131,18 @@ def test_selfcheck_and_calibrate_refuse_it_in_one_line(argv: list[str], tmp_path
     assert err.count("\n") == 1 and FIELD in err
 
 
+@pytest.mark.parametrize("mode", [[], ["--simulate", "--pins"], ["--simulate", "--pins", "--backend", "hx711-gpio"]])
+def test_the_daemon_refuses_it_before_starting_anything(mode: list[str], tmp_path: Path) -> None:
+    path = tmp_path / "device.toml"
+    path.write_text(INF_CONFIG + f'[storage]\nstate_dir = "{tmp_path / "state"}"\n')
+    result = subprocess.run([PRESSPOINT, "run", *mode, "--sessions", "1", "--config", str(path)],
+                            capture_output=True, text=True, cwd=ROOT, check=False, timeout=60)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1 and FIELD in result.stderr and "finite" in result.stderr
+    assert not (tmp_path / "state").exists()  # no store opened, no real-time process started
+
+
 def test_calibrate_never_writes_an_implausible_scale(tmp_path: Path) -> None:
     path = tmp_path / "device.toml"
     path.write_text('device_id = "x"\n')

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from hal.clock import VirtualClock
@@ -128,6 +128,13 @@ def test_bad_bytes_and_closed_bus() -> None:
     ),
     gaps=st.lists(st.floats(0.0, 2 * PERIOD), min_size=12, max_size=12),
 )
+# The next conversion comes due while the 25 pulses shift the last one out: DOUT still
+# goes high at the 25th pulse and stays high until a conversion due after it.
+@example(
+    values=[0],
+    patterns=[[0], [0], [0], conversion_pattern(25)],
+    gaps=[0.015625, 0.0228, 0.00537, 0.00613] + [0.0] * 8,
+)
 def test_the_shortcut_answers_exactly_as_the_edge_by_edge_replay(
     values: list[int], patterns: list[list[int]], gaps: list[float]
 ) -> None:
@@ -146,3 +153,15 @@ def test_the_shortcut_answers_exactly_as_the_edge_by_edge_replay(
             answers.append(front.transfer(list(data)))
         results.append((answers, chip.conversions_read, chip.next_gain, [e.kind for e in chip.errors], clock.now()))
     assert results[0] == results[1]
+
+
+@pytest.mark.parametrize("exact", [False, True])
+def test_a_conversion_due_mid_transfer_leaves_dout_high_after_the_25th_pulse(exact: bool) -> None:
+    clock, chip, front = front_at_first_conversion(0x0A_0B_0C, exact=exact)
+    clock.sleep_until(SETTLED + PERIOD - 30e-6)  # conversion 1 comes due 30 µs into the 112 µs read
+    miso = front.transfer(conversion_pattern(25))
+    assert decode_conversion(miso) == 0x0A_0B_0C  # MISO high after the 25th pulse: no desync
+    assert front.transfer(READY_PROBE) == [0xFF]  # conversion 1 never reached DOUT
+    clock.sleep_until(SETTLED + 2 * PERIOD)
+    assert front.transfer(READY_PROBE) == [0x00]  # conversion 2 does
+    assert chip.conversions_read == 1 and chip.errors == []

@@ -1,0 +1,182 @@
+"""Benchmark: does the safety loop hold in real time?  ``presspoint run`` as it runs on the device.
+
+For each backend - ``simulated`` (``run --simulate``: the simulated load
+cell), ``hx711-spi`` and ``hx711-gpio`` (``run --simulate --pins --backend
+…``: the real driver over the HX711 emulator) - and each load (0: idle; 2:
+two ordinary busy processes, one per core, for the whole run), it runs the
+two-process daemon in real time for ``--sessions`` sessions of ``--plan`` and
+prints:
+
+* sessions completed / aborted with ``sensor_fault`` / other outcomes;
+* reads lost per 10,000: samples expected from each summary's duration × rate
+  against the samples it counted;
+* data-ready → decision latency p50 / p99 / max, measured inside the
+  real-time process (its ``real-time stats:`` line at exit);
+* the real-time process's CPU share of one core, and the peak RSS of each
+  process (``service stats:`` line) and their sum.
+
+    .venv/bin/python bench/bench_realtime.py --quick --load 0 2
+    .venv/bin/python bench/bench_realtime.py --sessions 3 --load 2 --backend hx711-spi   # acceptance: ~12 min
+
+Aims: no false ``sensor_fault``, no lost reads, CPU < 5 % at 80/s, RSS of
+both processes together < 80 MiB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_PLAN = ROOT / "config" / "defaults" / "plan.toml"
+QUICK_PLAN = ROOT / "config" / "examples" / "quick-test.toml"
+BACKENDS = ("simulated", "hx711-spi", "hx711-gpio")
+
+RT_STATS = re.compile(
+    r"real-time stats: (?P<samples>\d+) samples, (?:data-ready→decision p50 (?P<p50>[\d.]+) ms, "
+    r"p99 (?P<p99>[\d.]+) ms, max (?P<max>[\d.]+) ms|no samples); CPU (?P<cpu>[\d.]+) % of one core "
+    r"over (?P<wall>[\d.]+) s; peak RSS (?P<rss>[\d.]+) MiB"
+)
+SERVICE_STATS = re.compile(r"service stats: peak RSS (?P<rss>[\d.]+) MiB")
+
+
+def busy_loop() -> None:  # pragma: no cover - runs in the load processes
+    while True:
+        pass
+
+
+@contextmanager
+def cpu_load(processes: int) -> Iterator[None]:
+    """``processes`` ordinary busy loops for as long as the block runs."""
+    workers = [multiprocessing.Process(target=busy_loop, daemon=True) for _ in range(processes)]
+    for worker in workers:
+        worker.start()
+    try:
+        yield
+    finally:
+        for worker in workers:
+            worker.terminate()
+        for worker in workers:
+            worker.join()
+
+
+@dataclass
+class RunFigures:
+    backend: str
+    load: int
+    returncode: int
+    outcomes: dict[str, int]
+    expected_samples: int
+    samples: int
+    rt: dict[str, float] | None
+    service_rss_mib: float | None
+
+    @property
+    def lost_per_10k(self) -> float:
+        if self.expected_samples == 0:
+            return 0.0
+        return max(0, self.expected_samples - self.samples) * 10_000 / self.expected_samples
+
+
+def command(backend: str, plan: Path, sessions: int, config: Path) -> list[str]:
+    argv = [sys.executable, "-m", "firmware.cli.main", "run", "--simulate", "--json"]
+    argv += ["--sessions", str(sessions), "--plan", str(plan), "--config", str(config)]
+    if backend != "simulated":
+        argv += ["--pins", "--backend", backend]
+    return argv
+
+
+def outcome_of(summary: dict[str, Any]) -> str:
+    abort = summary.get("abort")
+    return f"aborted {abort['reason']}" if abort else str(summary["outcome"])
+
+
+def run_once(backend: str, load: int, plan: Path, sessions: int) -> RunFigures:
+    with tempfile.TemporaryDirectory(prefix="bench-rt-") as folder:
+        config = Path(folder) / "device.toml"
+        config.write_text(f'device_id = "bench-rt"\n[storage]\nstate_dir = "{Path(folder) / "state"}"\n')
+        env = dict(os.environ, PYTHONPATH=str(ROOT))
+        env.pop("NOTIFY_SOCKET", None)
+        with cpu_load(load):
+            done = subprocess.run(
+                command(backend, plan, sessions, config), capture_output=True, text=True, env=env, check=False
+            )
+    summaries = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    outcomes: dict[str, int] = {}
+    expected = samples = 0
+    for summary in summaries:
+        name = outcome_of(summary)
+        outcomes[name] = outcomes.get(name, 0) + 1
+        expected += round(summary["duration_s"] * summary["sample_rate_hz"]) + 1
+        samples += summary["samples"]
+    rt = next((m.groupdict() for line in done.stderr.splitlines() if (m := RT_STATS.search(line))), None)
+    service = next((m for line in done.stderr.splitlines() if (m := SERVICE_STATS.search(line))), None)
+    return RunFigures(
+        backend=backend,
+        load=load,
+        returncode=done.returncode,
+        outcomes=outcomes,
+        expected_samples=expected,
+        samples=samples,
+        rt={k: float(v) for k, v in rt.items() if v is not None} if rt else None,
+        service_rss_mib=float(service["rss"]) if service else None,
+    )
+
+
+def row(fig: RunFigures) -> str:
+    completed = fig.outcomes.get("completed", 0)
+    faults = fig.outcomes.get("aborted sensor_fault", 0)
+    other = sum(fig.outcomes.values()) - completed - faults
+    rt = fig.rt or {}
+    rt_rss, svc_rss = rt.get("rss"), fig.service_rss_mib
+    total = f"{rt_rss + svc_rss:.1f}" if rt_rss is not None and svc_rss is not None else "-"
+
+    def ms(key: str) -> str:
+        return f"{rt[key]:.3f}" if key in rt else "-"
+
+    cpu = f"{rt['cpu']:.2f}" if "cpu" in rt else "-"
+    return (
+        f"{fig.backend:<11} {fig.load:>4} {completed:>4}/{faults:<3}/{other:<3} {fig.lost_per_10k:>9.1f} "
+        f"{ms('p50'):>8} {ms('p99'):>8} {ms('max'):>8} {cpu:>6} {rt_rss or 0:>7.1f} {svc_rss or 0:>7.1f} {total:>7}"
+        f"  exit {fig.returncode}"
+    )
+
+
+HEADER = (
+    f"{'backend':<11} {'load':>4} {'ok/fault/other':>14} {'lost/10k':>9} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
+    f"{'CPU %':>6} {'rt MiB':>7} {'svc MiB':>7} {'sum MiB':>7}"
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--sessions", type=int, default=None, help="sessions per run (default 3; 1 with --quick)")
+    parser.add_argument("--plan", type=Path, default=None, help=f"plan file (default {DEFAULT_PLAN.relative_to(ROOT)})")
+    parser.add_argument("--quick", action="store_true", help=f"use {QUICK_PLAN.relative_to(ROOT)} (one 30 s hold)")
+    parser.add_argument("--load", type=int, nargs="+", choices=(0, 2), default=[2], help="busy processes (0 and/or 2)")
+    parser.add_argument("--backend", nargs="+", choices=BACKENDS, default=list(BACKENDS), help="backends to run")
+    args = parser.parse_args(argv)
+    plan = args.plan or (QUICK_PLAN if args.quick else DEFAULT_PLAN)
+    sessions = args.sessions if args.sessions is not None else (1 if args.quick else 3)
+    cores = os.cpu_count()
+    print(f"plan {plan.name}, {sessions} session(s) a run, {cores} cores; load = busy processes", flush=True)
+    print(HEADER, flush=True)
+    for backend in args.backend:
+        for load in args.load:
+            print(row(run_once(backend, load, plan, sessions)), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

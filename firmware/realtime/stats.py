@@ -1,0 +1,150 @@
+"""What the real-time process costs and how fast it decides, measured where it runs.
+
+``LatencyHistogram`` counts data-ready → decision latencies in a fixed set
+of geometric bins (8 a doubling, from 10 µs to about 10 s), so recording one
+sample allocates nothing and a whole day of samples takes the same 161
+counters.  A quantile is read as the upper edge of the bin that holds it
+(at most 9 % above the true value, never below it), capped at the largest
+latency seen.  ``UsageMeter`` measures CPU time over wall time and the peak
+resident set of this process.
+"""
+
+from __future__ import annotations
+
+import math
+import resource
+import time
+from dataclasses import dataclass, field
+
+from firmware.realtime.sampler import Sample, SamplerEvent
+from hal.clock import Clock
+
+#: Upper edge of bin 0: anything up to 10 µs.
+SMALLEST_S = 10e-6
+#: Bins per doubling: each bin is 2**(1/8) ≈ 1.09 times as wide as the one before.
+BINS_PER_DOUBLING = 8
+#: Doublings above ``SMALLEST_S``; the last bin also takes everything longer (≈ 10.5 s).
+DOUBLINGS = 20
+BIN_COUNT = BINS_PER_DOUBLING * DOUBLINGS + 1
+
+
+def bin_edge(index: int) -> float:
+    """Upper edge of bin ``index``, in seconds."""
+    return SMALLEST_S * math.pow(2.0, index / BINS_PER_DOUBLING)
+
+
+_LAST_BUT_ONE_EDGE_S = bin_edge(BIN_COUNT - 2)
+
+
+def bin_index(latency_s: float) -> int:
+    """The bin that holds ``latency_s``: bin ``i`` is ``(edge(i - 1), edge(i)]``."""
+    if not latency_s > SMALLEST_S:  # NaN, negative or tiny: the first bin
+        return 0
+    if latency_s > _LAST_BUT_ONE_EDGE_S:  # infinity included
+        return BIN_COUNT - 1
+    index = math.ceil(BINS_PER_DOUBLING * math.log2(latency_s / SMALLEST_S))
+    if index > 0 and latency_s <= bin_edge(index - 1):  # float rounding right at an edge
+        index -= 1
+    return index
+
+
+@dataclass
+class LatencyHistogram:
+    """Counts of latencies per geometric bin, plus the exact count, total and maximum."""
+
+    counts: list[int] = field(default_factory=lambda: [0] * BIN_COUNT)
+    count: int = 0
+    total_s: float = 0.0
+    max_s: float = 0.0
+
+    def record(self, latency_s: float) -> None:
+        self.counts[bin_index(latency_s)] += 1
+        self.count += 1
+        self.total_s += latency_s
+        if latency_s > self.max_s:
+            self.max_s = latency_s
+
+    def quantile(self, q: float) -> float | None:
+        """The nearest-rank ``q`` quantile's bin edge (``None`` with nothing recorded).
+
+        The smallest bin edge at or under which at least ``ceil(q * count)``
+        latencies fall, capped at the maximum seen.
+        """
+        if not 0.0 < q <= 1.0:
+            raise ValueError(f"a quantile is in (0, 1], not {q!r}")
+        if self.count == 0:
+            return None
+        rank = max(1, math.ceil(q * self.count))
+        seen = 0
+        for index, n in enumerate(self.counts):
+            seen += n
+            if seen >= rank:
+                return min(bin_edge(index), self.max_s)
+        raise AssertionError("bin counts do not add up to count")  # pragma: no cover
+
+
+class DecisionLatency:
+    """Records ``clock.now() - sample.t`` once the engine has handled each sample."""
+
+    __slots__ = ("clock", "histogram")
+
+    def __init__(self, histogram: LatencyHistogram, clock: Clock) -> None:
+        self.histogram = histogram
+        self.clock = clock
+
+    def handled(self, event: SamplerEvent) -> None:
+        if isinstance(event, Sample):
+            self.histogram.record(self.clock.now() - event.t)
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident set size so far, MiB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+@dataclass
+class UsageMeter:
+    """CPU time over wall time of this process, from ``start()`` to ``stop()``."""
+
+    cpu_s: float = 0.0
+    wall_s: float = 0.0
+    peak_rss_mib: float = 0.0
+    _started: tuple[float, float] | None = None
+
+    def start(self) -> None:
+        self._started = (time.process_time(), time.monotonic())
+
+    def stop(self) -> None:
+        if self._started is not None:
+            cpu0, wall0 = self._started
+            self.cpu_s = time.process_time() - cpu0
+            self.wall_s = time.monotonic() - wall0
+        self.peak_rss_mib = peak_rss_mib()
+
+    @property
+    def cpu_share(self) -> float:
+        """Fraction of one core used (0.05 = 5 %)."""
+        return self.cpu_s / self.wall_s if self.wall_s > 0 else 0.0
+
+
+@dataclass
+class RealtimeStats:
+    """What the real-time process reports at exit (part of ``DaemonResult``)."""
+
+    latency: LatencyHistogram = field(default_factory=LatencyHistogram)
+    usage: UsageMeter = field(default_factory=UsageMeter)
+
+    def describe(self) -> str:
+        """One line for the log; ``bench/bench_realtime.py`` reads it back."""
+        lat = self.latency
+        p50, p99 = lat.quantile(0.5), lat.quantile(0.99)
+        figures = (
+            "no samples"
+            if p50 is None or p99 is None
+            else (f"data-ready→decision p50 {p50 * 1e3:.3f} ms, p99 {p99 * 1e3:.3f} ms, max {lat.max_s * 1e3:.3f} ms")
+        )
+        use = self.usage
+        return (
+            f"{lat.count} samples, {figures}; CPU {use.cpu_share * 100:.2f} % of one core over {use.wall_s:.1f} s; "
+            f"peak RSS {use.peak_rss_mib:.1f} MiB"
+        )
