@@ -27,3 +27,19 @@ def raise_to_realtime(log: logging.Logger, priority: int = REALTIME_PRIORITY) ->
         return False
     log.info("real-time scheduling: SCHED_FIFO priority %d", priority)
     return True
+
+
+def lower_to_normal(log: logging.Logger) -> bool:
+    """Step this thread (and the threads it starts later) down to SCHED_OTHER, if it runs real-time.
+
+    The service process does this right after starting the real-time process,
+    which keeps the unit's SCHED_FIFO: slow work must never share its priority.
+    """
+    if not hasattr(os, "sched_getscheduler") or os.sched_getscheduler(0) not in (os.SCHED_FIFO, os.SCHED_RR):
+        return True
+    try:
+        os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+    except (OSError, ValueError) as exc:
+        log.warning("service process: cannot step down from real-time scheduling (%s)", exc)
+        return False
+    return True

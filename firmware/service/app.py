@@ -27,6 +27,7 @@ from firmware.device.sdnotify import Notifier, watchdog_interval
 from firmware.device.signals import install_stop_signals
 from firmware.mqtt.service import MqttService
 from firmware.plans.service import PlanInForce, PlanUpdateService, build_plan_service
+from firmware.realtime.priority import lower_to_normal
 from firmware.realtime.stats import peak_rss_mib
 from firmware.service.dispatch import ServiceSide
 from firmware.service.failsafe import forward_abort_signal, motor_failsafe
@@ -50,14 +51,20 @@ def run_device(device: DeviceConfig, plan: TherapyPlan, options: DeviceOptions) 
     settings = device.mqtt.with_broker_url(options.broker) if options.broker else device.mqtt
     register_secret(settings.password)
     calibrated = options.simulation is not None or device.hardware.calibration.is_calibrated
+    # The real-time process is started first, so it inherits the unit's SCHED_FIFO;
+    # then the service steps down to normal scheduling before it starts any thread.
+    realtime = RealtimeProcess(realtime_setup(device, plan, options))
+    realtime.spawn()
+    lower_to_normal(log)
     service: MqttService | None = None
     try:
         service = MqttService(device, settings, calibrated=calibrated)
         recovered = service.start()
         for session_id in recovered:
             log.warning("session %s was interrupted (crash or power cut); closed and queued for publishing", session_id)
-        result = asyncio.run(supervise(device, plan, options, service, calibrated=calibrated))
+        result = asyncio.run(supervise(device, plan, options, service, realtime, calibrated=calibrated))
     finally:
+        realtime.abandon()
         if service is not None:
             timeout = options.flush_timeout_s or DEFAULT_FLUSH_TIMEOUT_S
             report = service.flush(timeout) if service.publisher else None
@@ -135,16 +142,21 @@ def realtime_setup(device: DeviceConfig, plan: TherapyPlan, options: DeviceOptio
 
 
 async def supervise(
-    device: DeviceConfig, plan: TherapyPlan, options: DeviceOptions, service: MqttService, *, calibrated: bool
+    device: DeviceConfig,
+    plan: TherapyPlan,
+    options: DeviceOptions,
+    service: MqttService,
+    realtime: RealtimeProcess,
+    *,
+    calibrated: bool,
 ) -> DaemonResult:
-    """Start the real-time process, serve it until it ends, and say how it ended."""
+    """Serve the real-time process until it ends, and say how it ended."""
     loop = asyncio.get_running_loop()
     plans, hooks = build_service_side(device, plan, options, service, calibrated=calibrated)
-    setup = realtime_setup(device, plan, options)
-    realtime = RealtimeProcess(setup)
+    setup = realtime.setup
     outcome_sink = hooks.session_sink(service.sink)
     side = ServiceSide(realtime, Notifier.from_env(), hooks, plans, outcome_sink)
-    realtime.start(side.handle)
+    realtime.attach(side.handle)
     if setup.simulation is not None and setup.simulation.press_on_stdin:
         forward_line_presses(sys.stdin.buffer, loop, lambda: realtime.send(Press()))
     signals = install_stop_signals(realtime.shutdown, loop=loop)

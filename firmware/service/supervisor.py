@@ -40,13 +40,14 @@ class RealtimeProcess:
         self.finished: Finished | None = None
         self._closed = asyncio.Event()
         self._kill_timer: asyncio.TimerHandle | None = None
+        self._link: Link | None = None
 
     @property
     def pid(self) -> int | None:
         return self.proc.pid if self.proc is not None else None
 
-    def start(self, on_message: Callable[[Any], None]) -> None:
-        """Start the child and send it the set-up; its messages go to ``on_message``."""
+    def spawn(self) -> None:
+        """Start the child (it inherits this thread's scheduling); it waits for its set-up."""
         to_child_r, to_child_w = os.pipe()
         from_child_r, from_child_w = os.pipe()
         try:
@@ -59,16 +60,33 @@ class RealtimeProcess:
         finally:
             os.close(to_child_r)
             os.close(from_child_w)
-        link = Link(from_child_r, to_child_w)
+        self._link = Link(from_child_r, to_child_w)
+        log.info("real-time process started (pid %d)", self.proc.pid)
+
+    def attach(self, on_message: Callable[[Any], None]) -> None:
+        """On the running loop: send the set-up; the child's messages go to ``on_message``."""
+        if self.proc is None:
+            self.spawn()
+        assert self._link is not None
 
         def handle(message: Any) -> None:
             if isinstance(message, Finished):
                 self.finished = message
             on_message(message)
 
-        self.channel = LoopLink(link, asyncio.get_running_loop(), handle, self._on_closed)
+        self.channel = LoopLink(self._link, asyncio.get_running_loop(), handle, self._on_closed)
         self.channel.send(self.setup)
-        log.info("real-time process started (pid %d)", self.proc.pid)
+
+    def abandon(self) -> None:
+        """The service could not start: close the link (the child leaves on its own), reap it."""
+        if self.channel is None and self._link is not None:
+            self._link.close()
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                self.proc.wait(STOP_GRACE_S)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
 
     def send(self, message: object) -> None:
         if self.channel is not None:

@@ -33,13 +33,13 @@ ABORT_LINE = re.compile(r"ended: aborted.*over_tolerance at (\d+\.\d+) s")
 class Daemon:
     """``presspoint run --simulate`` in its own process group, stderr read line by line as it comes."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, prefix: tuple[str, ...] = ()) -> None:
         self.motor_log = folder / "motor.log"
         (folder / "plan.toml").write_text(PLAN)
         (folder / "trace.csv").write_text(TRACE)
         (folder / "device.toml").write_text(f'device_id = "rt-split"\n[storage]\nstate_dir = "{folder / "state"}"\n')
         argv = [
-            PRESSPOINT, "run", "--simulate", "--json", "--sessions", "1",
+            *prefix, PRESSPOINT, "run", "--simulate", "--json", "--sessions", "1",
             "--config", str(folder / "device.toml"), "--plan", str(folder / "plan.toml"),
             "--trace", str(folder / "trace.csv"), "--motor-log", str(self.motor_log),
         ]  # fmt: skip
@@ -93,11 +93,11 @@ class Daemon:
 
 
 @pytest.fixture
-def daemon(tmp_path: Path) -> Iterator[Callable[[], Daemon]]:
+def daemon(tmp_path: Path) -> Iterator[Callable[..., Daemon]]:
     started: list[Daemon] = []
 
-    def start() -> Daemon:
-        started.append(Daemon(tmp_path))
+    def start(*prefix: str) -> Daemon:
+        started.append(Daemon(tmp_path, prefix))
         return started[-1]
 
     yield start
@@ -111,7 +111,7 @@ def assert_aborted_at_the_bound(at_s: float) -> None:
 
 
 def test_a_killed_service_leaves_the_realtime_process_to_abort_and_stop_the_motor(
-    daemon: Callable[[], Daemon],
+    daemon: Callable[..., Daemon],
 ) -> None:
     run = daemon()
     realtime_pid = run.realtime_pid()
@@ -131,7 +131,7 @@ def test_a_killed_service_leaves_the_realtime_process_to_abort_and_stop_the_moto
     assert 1.0 in levels and levels[-1] == 0.0  # the abort buzz was played, and the motor ended off
 
 
-def test_a_stalled_service_never_delays_an_abort_and_loses_nothing(daemon: Callable[[], Daemon]) -> None:
+def test_a_stalled_service_never_delays_an_abort_and_loses_nothing(daemon: Callable[..., Daemon]) -> None:
     run = daemon()
     run.realtime_pid()
     run.wait_for("tared")
@@ -153,7 +153,7 @@ def test_a_stalled_service_never_delays_an_abort_and_loses_nothing(daemon: Calla
 
 
 def test_a_killed_realtime_process_makes_the_service_drive_the_motor_low_and_exit_1(
-    daemon: Callable[[], Daemon],
+    daemon: Callable[..., Daemon],
 ) -> None:
     run = daemon()
     realtime_pid = run.realtime_pid()
@@ -174,3 +174,25 @@ def _stored(run: Daemon) -> tuple[str, int]:
         [(state,)] = db.execute("SELECT state FROM sessions").fetchall()
         [(samples,)] = db.execute("SELECT SUM(n) FROM session_samples").fetchall()
     return state, int(samples)
+
+
+def _policies(pid: int) -> set[int]:
+    """The scheduling policy of every thread of ``pid``."""
+    return {os.sched_getscheduler(int(tid)) for tid in os.listdir(f"/proc/{pid}/task")}
+
+
+def test_under_the_units_fifo_only_the_realtime_process_keeps_it(daemon: Callable[..., Daemon]) -> None:
+    """As systemd starts it (CPUSchedulingPolicy=fifo): the child inherits FIFO, the service steps down."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
+    except PermissionError:
+        pytest.skip("real-time scheduling is not allowed here (needs root or CAP_SYS_NICE)")
+    os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+    run = daemon("chrt", "-f", "10")
+    realtime_pid = run.realtime_pid()
+    run.wait_for("tared")
+    assert _policies(realtime_pid) == {os.SCHED_FIFO}
+    assert _policies(run.proc.pid) == {os.SCHED_OTHER}
+    os.killpg(run.proc.pid, signal.SIGTERM)
+    _, code = run.finish()
+    assert code == 0, "\n".join(run.lines)

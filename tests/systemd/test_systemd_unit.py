@@ -91,6 +91,10 @@ def test_no_settings_known_to_break_the_hardware_stack() -> None:
     assert unit_values(UNIT, "ProcSubset") == []
     # lgpio creates FIFOs in the working directory: it must be writable state, not /.
     assert unit_values(UNIT, "WorkingDirectory") == ["%S/presspoint"]
-    # Real-time priority is set by systemd; the seccomp filter forbids it from Python.
+    # Real-time priority is set by systemd; the seccomp filter forbids raising it from Python.
     assert unit_values(UNIT, "CPUSchedulingPolicy") == ["fifo"]
     assert "~@privileged @resources" in unit_values(UNIT, "SystemCallFilter")
+    # The real-time process is forked from the service and must keep it; the service steps down.
+    assert unit_values(UNIT, "CPUSchedulingResetOnFork") == ["no"]
+    assert unit_values(UNIT, "RestrictRealtime") == ["yes"]
+    assert "sched_setscheduler sched_getscheduler sched_getparam" in unit_values(UNIT, "SystemCallFilter")
