@@ -11,6 +11,7 @@ import contextlib
 import os
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
@@ -29,19 +30,22 @@ _COLUMNS = (
 )
 
 
-def open_db(path: Path) -> CollectStore:
+@contextlib.contextmanager
+def opened(path: Path) -> Iterator[CollectStore]:
+    """The collected database at ``path`` (never a new empty one by mistake), closed after use."""
     if not path.exists():
         raise PresspointError(f"{path}: no such database (make one with: presspoint therapist collect --db {path})")
-    return CollectStore(path)
+    store = CollectStore(path)
+    try:
+        yield store
+    finally:
+        store.close()
 
 
 def cmd_sessions(args: argparse.Namespace, out: TextIO | None = None) -> int:
     out = out or sys.stdout
-    store = open_db(args.db)
-    try:
+    with opened(args.db) as store:
         rows = store.sessions(args.device)
-    finally:
-        store.close()
     if not rows:
         print(f"no sessions in {args.db}", file=out)
         return 0
@@ -69,12 +73,9 @@ def _f(value: float | None, width: int, digits: int) -> str:
 
 def cmd_report(args: argparse.Namespace, out: TextIO | None = None) -> int:
     out = out or sys.stdout
-    store = open_db(args.db)
-    try:
+    with opened(args.db) as store:
         session_id = resolve_session(store, args.session_id, args.db)
         data = store.session(session_id)
-    finally:
-        store.close()
     assert data is not None  # resolve_session found it in the same database
     render_report(data, args.out)
     print(f"wrote {args.out} (session {session_id})", file=out)
@@ -83,11 +84,8 @@ def cmd_report(args: argparse.Namespace, out: TextIO | None = None) -> int:
 
 def cmd_ppt(args: argparse.Namespace, out: TextIO | None = None) -> int:
     out = out or sys.stdout
-    store = open_db(args.db)
-    try:
+    with opened(args.db) as store:
         rows = store.ppt_measurements(args.device)
-    finally:
-        store.close()
     if args.plan_out is not None:
         return _write_suggested_plan(rows, args, out)
     if not rows:
