@@ -26,7 +26,8 @@ Options:
   --python PY       interpreter for the venv (default: python3, must be >= 3.11)
   --package SPEC    what pip installs (default: "<src>[pi]"), e.g. a wheel path
   --pip-args ARGS   extra pip arguments, e.g. "--no-index --find-links /media/wheels"
-  --device-id ID    device_id for a new device.toml (default: presspoint-<machine id>)
+  --device-id ID    device_id for a new device.toml (default: presspoint-<first 8 of /etc/machine-id>;
+                    refused when ROOT has no machine id yet, e.g. an image before its first boot)
   --no-venv         skip the venv (config and unit only)
   --no-enable       do not enable the unit
   --start           (re)start the service now (needs systemd as PID 1)
@@ -42,6 +43,7 @@ PYTHON=python3
 PACKAGE=""
 PIP_ARGS=""
 DEVICE_ID=""
+DEVICE_ID_GIVEN=0
 SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 while [ $# -gt 0 ]; do
@@ -53,7 +55,7 @@ while [ $# -gt 0 ]; do
         --python) PYTHON="${2:?}"; shift 2 ;;
         --package) PACKAGE="${2:?}"; shift 2 ;;
         --pip-args) PIP_ARGS="${2?}"; shift 2 ;;
-        --device-id) DEVICE_ID="${2:?}"; shift 2 ;;
+        --device-id) DEVICE_ID="${2?--device-id needs an id}"; DEVICE_ID_GIVEN=1; shift 2 ;;
         --no-venv) WITH_VENV=0; shift ;;
         --no-enable) ENABLE=0; shift ;;
         --start) START=1; shift ;;
@@ -95,12 +97,40 @@ has_account() {  # has_account passwd|group NAME
 }
 note() { echo "install.sh: $*"; }
 die() { echo "install.sh: $*" >&2; exit 1; }
+bad() { echo "install.sh: $*" >&2; exit 2; }  # bad input: nothing has been changed
 
 [ -f "$SRC/pyproject.toml" ] || die "no pyproject.toml in $SRC (use --src)"
 [ -f "$SRC/systemd/$UNIT" ] || die "no systemd/$UNIT in $SRC"
 if [ "$DRY_RUN" = 0 ] && [ -z "$ROOT" ] && [ "$(id -u)" != 0 ]; then
     die "run as root (sudo), or use --dry-run / --root DIR"
 fi
+
+# --- device id: decided before anything changes, unique per device or refused ------
+# The default comes from ROOT's /etc/machine-id (32 hex digits, made by systemd at first
+# boot).  An image before its first boot has none (or "uninitialized"), and a hostname
+# is no identity (every Pi is "raspberrypi"): refuse rather than give many devices one id.
+trim() {  # leading and trailing white space (a file's newline) off; inner spaces stay, to be refused
+    local v="$1"
+    v="${v#"${v%%[![:space:]]*}"}"
+    printf '%s' "${v%"${v##*[![:space:]]}"}"
+}
+if [ "$DEVICE_ID_GIVEN" = 1 ]; then
+    DEVICE_ID="$(trim "$DEVICE_ID")"
+    [ -n "$DEVICE_ID" ] || bad "empty --device-id: give the id this device has on the broker"
+elif [ ! -e "$(at "$CONF_DIR/device.toml")" ]; then
+    machine_id="$(trim "$(head -c 64 "$(at /etc/machine-id)" 2>/dev/null || true)")"
+    if [[ ! "$machine_id" =~ ^[0-9a-f]{32}$ ]]; then
+        what="missing or empty"
+        [ -z "$machine_id" ] || what="not a machine id (\"$machine_id\")"
+        bad "no unique device id: $(at /etc/machine-id) is $what (an image before its first boot?);" \
+            "pass --device-id ID, or run install.sh on the device after its first boot (see systemd/README.md)"
+    fi
+    DEVICE_ID="presspoint-${machine_id:0:8}"
+fi
+if [ -n "$DEVICE_ID" ] && [[ ! "$DEVICE_ID" =~ ^[A-Za-z0-9_-]{1,64}$ ]]; then
+    bad "bad --device-id \"$DEVICE_ID\": use 1-64 of A-Z a-z 0-9 _ -"
+fi
+
 if [ "$DRY_RUN" = 1 ]; then note "dry run: nothing will be changed"; fi
 note "installing from $SRC into ${ROOT:-/}"
 
@@ -135,13 +165,6 @@ else
 fi
 
 # --- config: never overwrite what the admin (or `presspoint calibrate`) wrote ------
-if [ -z "$DEVICE_ID" ]; then
-    ident="$(head -c 8 "$(at /etc/machine-id)" 2>/dev/null || true)"
-    [ -n "$ident" ] || ident="$(hostname 2>/dev/null | tr -c 'A-Za-z0-9_-' '-' | head -c 40)"
-    DEVICE_ID="presspoint-${ident:-device}"
-fi
-[[ "$DEVICE_ID" =~ ^[A-Za-z0-9_-]{1,64}$ ]] || die "bad --device-id $DEVICE_ID"
-
 run install -d -m 0750 "$(at "$CONF_DIR")"
 live chgrp "$SVC_USER" "$CONF_DIR"
 if [ -e "$(at "$CONF_DIR/plan.toml")" ]; then

@@ -7,6 +7,7 @@ work is done in ``firmware.therapist.commands``.
 from __future__ import annotations
 
 import argparse
+import importlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,12 +17,14 @@ DEFAULT_CLIENT_ID = "presspoint-collector"
 DEFAULT_SESSION_EXPIRY_S = 7 * 24 * 3600
 
 
-def _command(name: str) -> Callable[[argparse.Namespace], int]:
-    """Import ``firmware.therapist.commands`` (aiomqtt, matplotlib hooks) only when a command runs."""
+def _command(name: str, module: str = "commands") -> Callable[[argparse.Namespace], int]:
+    """Import ``firmware.therapist.<module>`` (aiomqtt, matplotlib) only when a command runs.
+
+    ``commands`` talks to the broker; ``review`` reads a collected database.
+    """
 
     def run(args: argparse.Namespace) -> int:
-        from firmware.therapist import commands
-
+        commands = importlib.import_module(f"firmware.therapist.{module}")
         result: int = getattr(commands, name)(args)
         return result
 
@@ -46,12 +49,21 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     push.add_argument("--version", type=int, help="plan version (default: one above the device's)")
     push.add_argument("--timeout", type=float, default=15.0, help="seconds to wait for the answer (default 15)")
     push.add_argument("--device-max", help="the device's safe range for the local check (default 9 kgf)")
+    push.add_argument(
+        "--force",
+        action="store_true",
+        help="push even if the device never published its status (not connected yet); otherwise refused",
+    )
     _broker_options(push)
     push.set_defaults(func=_command("cmd_plan_push"))
-    show = psub.add_parser("show", help="the plan in force on a device and its last refusal")
+    show = psub.add_parser("show", help="the whole plan in force on a device and its last refusal")
     show.add_argument("--device", required=True)
     _broker_options(show)
     show.set_defaults(func=_command("cmd_plan_show"))
+    clear = psub.add_parser("clear", help="remove the retained signed plan of a device id from the broker")
+    clear.add_argument("--device", required=True)
+    _broker_options(clear)
+    clear.set_defaults(func=_command("cmd_plan_clear"))
 
     watch = tsub.add_parser("watch", help="live view of a device: force, band, phase, countdown, cues, events")
     watch.add_argument("--device", required=True)
@@ -80,18 +92,20 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     sessions = tsub.add_parser("sessions", help="list the sessions in a collected database")
     sessions.add_argument("--db", required=True, type=Path)
     sessions.add_argument("--device", help="only this device")
-    sessions.set_defaults(func=_command("cmd_sessions"))
+    sessions.set_defaults(func=_command("cmd_sessions", "review"))
 
-    report = tsub.add_parser("report", help="plot one session to PNG or SVG")
-    report.add_argument("session_id")
+    report = tsub.add_parser("report", help="plot one session to PNG, SVG or PDF")
+    report.add_argument("session_id", help="a session id, a unique prefix of one, or 'latest'")
     report.add_argument("--db", required=True, type=Path)
-    report.add_argument("--out", required=True, type=Path, help="FILE.png or FILE.svg")
-    report.set_defaults(func=_command("cmd_report"))
+    report.add_argument("--out", required=True, type=Path, help="FILE.png, FILE.svg or FILE.pdf")
+    report.set_defaults(func=_command("cmd_report", "review"))
 
     ppt = tsub.add_parser("ppt", help="pressure pain thresholds in a collected database, with suggested limits")
     ppt.add_argument("--db", required=True, type=Path)
     ppt.add_argument("--device", help="only this device")
-    ppt.set_defaults(func=_command("cmd_ppt"))
+    ppt.add_argument("--plan-out", type=Path, help="write the latest suggestion as a plan TOML file for plan push")
+    ppt.add_argument("--base", type=Path, help="with --plan-out: take hold, repetitions, rest... from this plan")
+    ppt.set_defaults(func=_command("cmd_ppt", "review"))
 
     keygen = tsub.add_parser("keygen", help="make a device's plan-signing key and say how to install it")
     keygen.add_argument("--device", required=True)

@@ -10,11 +10,13 @@ from __future__ import annotations
 import uuid
 from typing import Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from config.plan import TherapyPlan
+from config.units import STANDARD_GRAVITY, parse_force
 from firmware.algometry.decisions import TrialOutcome
 from firmware.algometry.result import AlgometryResult
-from firmware.algometry.suggestions import LimitSuggestion, suggest_limits
+from firmware.algometry.suggestions import LimitSuggestion, suggest_limits, suggested_plan
 from firmware.protocol.payloads import utc_now_iso
 from firmware.protocol.topics import Topics
 from firmware.session.states import AbortReason
@@ -104,3 +106,22 @@ def ppt_topic(topics: Topics) -> str:
 
 def ppt_payload(m: PptMeasurement) -> bytes:
     return m.model_dump_json(by_alias=True).encode("utf-8")
+
+
+def suggestion_plan(m: PptMeasurement, base: TherapyPlan) -> TherapyPlan:
+    """``base`` with the measurement's suggested forces, checked against its device; ``ValueError`` if none."""
+    if m.suggestion is None:
+        raise ValueError(f"measurement {m.measurement_id} has no limit suggestion (no threshold was recorded)")
+    return suggested_plan(base, m.suggestion, m.device_max_n)
+
+
+def plan_toml(plan: TherapyPlan, header: list[str]) -> str:
+    """``plan`` as a plan file ``plan push`` and ``config check`` accept: every key, forces in newtons."""
+    lines = [f"# {line}" if line else "#" for line in header]
+    for name, field in TherapyPlan.model_fields.items():
+        value = getattr(plan, name)
+        text = str(value) if isinstance(value, int) else repr(round(float(value), 3))
+        is_force = any(isinstance(m, BeforeValidator) and m.func is parse_force for m in field.metadata)
+        note = f"  # N ({value / STANDARD_GRAVITY:.1f} kgf)" if is_force else ""
+        lines.append(f"{name} = {text}{note}")
+    return "\n".join(lines) + "\n"

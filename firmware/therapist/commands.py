@@ -14,14 +14,13 @@ from typing import TextIO
 
 from config.errors import PresspointError
 from config.loader import load_plan
-from config.units import STANDARD_GRAVITY, parse_force
+from config.units import parse_force
 from firmware.protocol.plan_envelope import DEFAULT_DEVICE_KEY_FILE, DeviceKey, load_key, write_key_file
 from firmware.protocol.topics import check_level
 from firmware.therapist.collect import Collector
 from firmware.therapist.connection import resolve_settings
-from firmware.therapist.push import describe_plan, push_plan, show_plan
-from firmware.therapist.report import render_report
-from firmware.therapist.store import CollectStore
+from firmware.therapist.push import clear_plan, describe_plan, push_plan, show_plan
+from firmware.therapist.readable import local_time
 from firmware.therapist.watch import run_watch
 
 
@@ -30,10 +29,6 @@ def _device(value: str) -> str:
         return check_level(value, "device id")
     except ValueError as exc:
         raise PresspointError(str(exc)) from None
-
-
-def _kgf(n: float | None) -> str:
-    return "-" if n is None else f"{n:.1f} N ({n / STANDARD_GRAVITY:.2f} kgf)"
 
 
 def cmd_plan_push(args: argparse.Namespace, out: TextIO | None = None) -> int:
@@ -57,6 +52,7 @@ def cmd_plan_push(args: argparse.Namespace, out: TextIO | None = None) -> int:
             key=key,
             version=args.version,
             timeout_s=args.timeout,
+            require_known=not args.force,
             note=lambda text: print(text, file=out, flush=True),
         )
     )
@@ -74,13 +70,36 @@ def cmd_plan_show(args: argparse.Namespace, out: TextIO | None = None) -> int:
     else:
         pending = f"; version {state.pending_version} queued behind a session" if state.pending_version else ""
         print(
-            f"{device_id}: plan version {state.version} ({state.source}), applied {state.applied_at or '-'}"
-            f"{pending}\n  {describe_plan(state.plan)}",
+            f"{device_id}: plan version {state.version} ({state.source}), applied {local_time(state.applied_at)}"
+            f"{pending}\n{describe_plan(state.plan)}",
             file=out,
         )
     if error is not None:
-        print(f"  last refusal: version {error.version} [{error.code}] {error.reason} ({error.at})", file=out)
+        print(
+            f"  last refusal: version {error.version} [{error.code}] {error.reason} ({local_time(error.at)})",
+            file=out,
+        )
     return 0 if state is not None else 2
+
+
+def cmd_plan_clear(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    """Take a retained plan off ``plan/set`` (a push to a wrong id, or one a reset device must not get)."""
+    out = out or sys.stdout
+    device_id = _device(args.device)
+    settings, _ = resolve_settings(args.broker, args.config)
+    found = asyncio.run(clear_plan(settings, device_id=device_id))
+    where = f"{settings.topic_prefix}/{device_id}/plan/set on {settings.display_url()}"
+    if found is None:
+        print(f"nothing retained on {where}; nothing to clear", file=out)
+    elif isinstance(found, bytes):
+        print(f"removed a retained message ({len(found)} bytes, not a plan envelope) from {where}", file=out)
+    else:
+        print(
+            f"removed the retained plan version {found.version} (signed {local_time(found.issued_at)}) from "
+            f"{where}; a device ignores the empty message and keeps its plan in force",
+            file=out,
+        )
+    return 0
 
 
 def cmd_watch(args: argparse.Namespace, out: TextIO | None = None) -> int:
@@ -112,80 +131,6 @@ def cmd_collect(args: argparse.Namespace, out: TextIO | None = None) -> int:
         collector.close()
     print(f"collected: {collector.stats.describe()}", file=out)
     return 0
-
-
-def cmd_sessions(args: argparse.Namespace, out: TextIO | None = None) -> int:
-    out = out or sys.stdout
-    store = _open_db(args.db)
-    try:
-        rows = store.sessions(args.device)
-    finally:
-        store.close()
-    if not rows:
-        print(f"no sessions in {args.db}", file=out)
-        return 0
-    print(
-        f"{'session':<28} {'device':<16} {'started':<20} {'outcome':<11} {'dur s':>7} {'holds':>5} "
-        f"{'peak N':>7} {'events':>6} {'samples':>7}",
-        file=out,
-    )
-    for r in rows:
-        holds = f"{r.holds_completed}/{r.holds}" if r.holds is not None else "-"
-        print(
-            f"{r.session_id:<28} {r.device_id:<16} {(r.started_at or '-')[:19]:<20} {r.outcome or '(open)':<11} "
-            f"{_f(r.duration_s, 7, 1)} {holds:>5} {_f(r.peak_force_n, 7, 1)} {r.events:>6} {r.samples:>7}",
-            file=out,
-        )
-    return 0
-
-
-def _f(value: float | None, width: int, digits: int) -> str:
-    return f"{'-':>{width}}" if value is None else f"{value:{width}.{digits}f}"
-
-
-def cmd_report(args: argparse.Namespace, out: TextIO | None = None) -> int:
-    out = out or sys.stdout
-    store = _open_db(args.db)
-    try:
-        data = store.session(args.session_id)
-    finally:
-        store.close()
-    if data is None:
-        raise PresspointError(f"{args.db}: no session {args.session_id!r} (see: presspoint therapist sessions)")
-    render_report(data, args.out)
-    print(f"wrote {args.out}", file=out)
-    return 0
-
-
-def cmd_ppt(args: argparse.Namespace, out: TextIO | None = None) -> int:
-    out = out or sys.stdout
-    store = _open_db(args.db)
-    try:
-        rows = store.ppt_measurements(args.device)
-    finally:
-        store.close()
-    if not rows:
-        print(f"no pressure pain threshold measurements in {args.db}", file=out)
-        return 0
-    for m in rows:
-        line = f"{m.measured_at}  {m.device_id:<16} {m.outcome:<9} threshold {_kgf(m.threshold_n)}"
-        if m.rate_ok is False:
-            line += f"  (ramp too fast: {m.mean_rate_n_per_s or 0:.1f} N/s)"
-        print(line, file=out)
-        if m.suggestion is not None:
-            s = m.suggestion
-            print(
-                f"    suggested: target {_kgf(s.target_n)}, tolerance {_kgf(s.tolerance_n)}, "
-                f"therapist max {_kgf(s.therapist_max_n)}",
-                file=out,
-            )
-    return 0
-
-
-def _open_db(path: Path) -> CollectStore:
-    if not path.exists():
-        raise PresspointError(f"{path}: no such database (make one with: presspoint therapist collect --db {path})")
-    return CollectStore(path)
 
 
 def cmd_keygen(args: argparse.Namespace, out: TextIO | None = None) -> int:

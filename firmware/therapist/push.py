@@ -27,17 +27,17 @@ from pydantic import ValidationError
 
 from config.mqtt import MqttSettings
 from config.plan import TherapyPlan
-from config.units import kgf
 from firmware.protocol.plan_envelope import DeviceKey, SignedPlan, sign_plan
 from firmware.protocol.plan_messages import PlanError, PlanState
 from firmware.protocol.topics import Topics
 from firmware.therapist.connection import TherapistConnection, client_id, payload_bytes
+from firmware.therapist.readable import force
 
 EXIT_APPLIED = 0
 EXIT_REFUSED = 2
 EXIT_QUEUED = 3
 
-Status = Literal["applied", "unchanged", "queued", "refused", "timeout"]
+Status = Literal["applied", "unchanged", "queued", "refused", "timeout", "unknown_device"]
 
 
 @dataclass(frozen=True)
@@ -75,14 +75,34 @@ def parse_error(payload: bytes) -> PlanError | None:
         return None
 
 
-def describe_plan(plan: dict[str, object]) -> str:
+def plan_lines(plan: dict[str, object]) -> list[str]:
+    """The whole plan in force, as a therapist reads it: schedule, forces, limits and timing."""
+
     def n(key: str) -> str:
         value = plan.get(key)
-        return f"{value:.2f} N ({value / kgf(1):.2f} kgf)" if isinstance(value, float | int) else "?"
+        return force(float(value)) if isinstance(value, float | int) else "?"
+
+    def v(key: str, fmt: str = "g") -> str:
+        value = plan.get(key)
+        return format(value, fmt) if _number(value) else "?"
 
     band = plan.get("band")
-    band_text = f" ±{band:.0%}" if isinstance(band, float | int) else ""
-    return f"target {n('target')}{band_text}, tolerance {n('tolerance')}, therapist max {n('therapist_max')}"
+    band_text = f" ±{band:.0%}" if _number(band) else ""
+    return [
+        f"holds   {v('repetitions')} × {v('hold_s')} s at {n('target')}{band_text}, rest {v('rest_s')} s, "
+        f"{v('breaths_per_min')} breaths/min",
+        f"limits  tolerance {n('tolerance')}, therapist max {n('therapist_max')}",
+        f"timing  contact at {n('contact_threshold')}, release grace {v('release_grace_s')} s, "
+        f"abort debounce {v('abort_debounce_ms')} ms, wait for contact at most {v('max_wait_for_contact_s')} s",
+    ]
+
+
+def describe_plan(plan: dict[str, object], indent: str = "  ") -> str:
+    return "\n".join(indent + line for line in plan_lines(plan))
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, float | int) and not isinstance(value, bool)
 
 
 def next_version(state: PlanState | None) -> int:
@@ -101,16 +121,27 @@ async def push_plan(
     version: int | None = None,
     timeout_s: float = 15.0,
     sync_timeout_s: float = 2.0,
+    require_known: bool = False,
     note: Callable[[str], None] = lambda _text: None,
 ) -> PushOutcome:
-    """Sign and publish ``plan`` for ``device_id`` and wait (bounded) for ``plan/state`` or ``plan/error``."""
+    """Sign and publish ``plan`` for ``device_id`` and wait (bounded) for ``plan/state`` or ``plan/error``.
+
+    ``require_known``: publish nothing unless the device has ever said it is
+    there (a retained ``status``), so a typo in the id leaves no retained plan
+    that no device will ever take.
+    """
     topics = Topics(device_id, settings.topic_prefix)
     async with TherapistConnection(settings, identifier=client_id("push")) as conn:
-        await conn.subscribe([topics.plan_state, topics.plan_error])
+        await conn.subscribe([topics.plan_state, topics.plan_error, status_filter(settings.topic_prefix)])
         current: PlanState | None = None
+        known: set[str] = set()
         for message in await conn.sync(sync_timeout_s):
             if message.topic.matches(topics.plan_state):
                 current = parse_state(payload_bytes(message)) or current
+            elif (device := status_device(str(message.topic), settings.topic_prefix)) and payload_bytes(message):
+                known.add(device)
+        if require_known and device_id not in known:
+            return PushOutcome("unknown_device", 0, unknown_device_message(device_id, known, settings))
         if version is None:
             version = next_version(current)
         envelope: SignedPlan = sign_plan(plan, device_id=device_id, version=version, key=key)
@@ -134,7 +165,7 @@ async def push_plan(
                     return PushOutcome(
                         "applied",
                         version,
-                        f"{device_id} applied plan version {version}: {describe_plan(state.plan)}",
+                        f"{device_id} applied plan version {version}:\n{describe_plan(state.plan)}",
                         state=state,
                     )
                 if state.pending_request_id == request_id and queued is None:
@@ -169,6 +200,53 @@ async def push_plan(
             f"no answer from {device_id} within {timeout_s:g} s (device offline?); the signed plan stays retained "
             f"on the broker and the device applies it when it connects",
         )
+
+
+def status_filter(prefix: str) -> str:
+    """Every device's retained availability (``online``/``offline``): who has ever connected."""
+    return f"{prefix}/+/status"
+
+
+def status_device(topic: str, prefix: str) -> str | None:
+    """The device id of a ``<prefix>/<device>/status`` topic, else ``None``."""
+    parts = topic.split("/")
+    if len(parts) == 3 and parts[0] == prefix and parts[2] == "status":
+        return parts[1]
+    return None
+
+
+def unknown_device_message(device_id: str, known: set[str], settings: MqttSettings) -> str:
+    seen = ", ".join(sorted(known)) if known else "none"
+    return (
+        f"device {device_id!r} is unknown on {settings.display_url()}: it never published "
+        f"{settings.topic_prefix}/{device_id}/status (a typo? known devices: {seen}); nothing was published. "
+        "Use --force for a device that has not connected yet"
+    )
+
+
+async def clear_plan(
+    settings: MqttSettings, *, device_id: str, sync_timeout_s: float = 2.0
+) -> SignedPlan | bytes | None:
+    """Remove the retained ``plan/set`` of ``device_id`` from the broker (an empty retained message).
+
+    Returns what was retained: the envelope, the raw bytes if it was not one,
+    or ``None`` when nothing was (then nothing is published).  A device
+    ignores an empty ``plan/set``; its plan in force stays.
+    """
+    topics = Topics(device_id, settings.topic_prefix)
+    found: SignedPlan | bytes | None = None
+    async with TherapistConnection(settings, identifier=client_id("clear")) as conn:
+        await conn.subscribe([topics.plan_set])
+        for message in await conn.sync(sync_timeout_s):
+            payload = payload_bytes(message)
+            if message.topic.matches(topics.plan_set) and payload:
+                try:
+                    found = SignedPlan.model_validate_json(payload)
+                except ValidationError:
+                    found = payload
+        if found is not None:
+            await conn.publish(topics.plan_set, b"", qos=1, retain=True)
+    return found
 
 
 async def show_plan(

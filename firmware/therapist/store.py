@@ -30,6 +30,7 @@ from pydantic import ValidationError
 from firmware.protocol.payloads import EventMessage, SamplesBatch
 from firmware.protocol.ppt import PptMeasurement
 from firmware.session.summary import SessionSummary
+from firmware.therapist.readable import MISSING, person_of
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
@@ -107,8 +108,8 @@ class SessionListing:
     outcome: str | None
     duration_s: float | None
     peak_force_n: float | None
-    holds_completed: int | None
-    holds: int | None
+    summary: SessionSummary | None
+    person: str
     events: int
     samples: int
 
@@ -123,6 +124,21 @@ class SessionData:
     events: list[dict[str, Any]]
     times: list[float]
     forces: list[float | None]
+    person: str = MISSING
+
+
+def read_summary(summary_json: str) -> tuple[SessionSummary, str]:
+    """A stored summary and the person it names (``-`` for summaries from before ``person``).
+
+    ``person`` is read from the stored JSON itself, so summaries with and
+    without it both list; a model that does not know the field yet is given
+    the rest.
+    """
+    fields = json.loads(summary_json)
+    person = person_of(fields)
+    if "person" not in SessionSummary.model_fields:
+        fields.pop("person", None)
+    return SessionSummary.model_validate(fields), person
 
 
 class CollectStore:
@@ -290,16 +306,21 @@ class CollectStore:
             (device_id, device_id),
         ).fetchall()
         out = []
-        for sid, dev, started, outcome, duration, peak, summary, n_events, n_samples in rows:
-            holds = completed = None
-            if summary:
-                data = json.loads(summary)
-                holds = len(data.get("holds", []))
-                completed = sum(1 for h in data.get("holds", []) if h.get("outcome") == "completed")
+        for sid, dev, started, outcome, duration, peak, summary_json, n_events, n_samples in rows:
+            summary, person = read_summary(summary_json) if summary_json else (None, MISSING)
             out.append(
-                SessionListing(sid, dev, started, outcome, duration, peak, completed, holds, n_events, int(n_samples))
+                SessionListing(sid, dev, started, outcome, duration, peak, summary, person, n_events, int(n_samples))
             )
         return out
+
+    def session_ids(self, prefix: str = "") -> list[str]:
+        """Ids starting with ``prefix``, oldest first (the order ``sessions`` lists them in)."""
+        rows = self.conn.execute(
+            "SELECT session_id FROM sessions WHERE substr(session_id, 1, ?) = ? "
+            "ORDER BY COALESCE(started_at, first_seen), session_id",
+            (len(prefix), prefix),
+        ).fetchall()
+        return [sid for (sid,) in rows]
 
     def session(self, session_id: str) -> SessionData | None:
         row = self.conn.execute(
@@ -308,7 +329,7 @@ class CollectStore:
         if row is None:
             return None
         device_id, summary_json = row
-        summary = SessionSummary.model_validate_json(summary_json) if summary_json else None
+        summary, person = read_summary(summary_json) if summary_json else (None, MISSING)
         events = [
             json.loads(body)
             for (body,) in self.conn.execute("SELECT body FROM events WHERE session_id = ? ORDER BY idx", (session_id,))
@@ -321,7 +342,7 @@ class CollectStore:
             batch = SamplesBatch.model_validate_json(payload)
             times.extend(batch.times())
             forces.extend(batch.force_n)
-        return SessionData(session_id, device_id, summary, events, times, forces)
+        return SessionData(session_id, device_id, summary, events, times, forces, person)
 
     def ppt_measurements(self, device_id: str | None = None) -> list[PptMeasurement]:
         return [

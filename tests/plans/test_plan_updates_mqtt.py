@@ -112,7 +112,7 @@ async def test_push_applies_and_answers_on_retained_state(tmp_path: Path, mosqui
     async with device(tmp_path / "dev", mosquitto) as dev:
         outcome = await push_plan(settings(mosquitto), device_id=DEVICE, plan=GENTLE, key=KEY, timeout_s=10)
         assert outcome.status == "applied" and outcome.exit_code == 0 and outcome.version == 1
-        assert "dev1 applied plan version 1: target 19.61 N (2.00 kgf)" in outcome.message
+        assert "dev1 applied plan version 1:\n  holds   3 × 60 s at 19.6 N (2.0 kgf) ±15%" in outcome.message
         assert dev.updater.version == 1 and dev.updater.plan == GENTLE
         state, error = await retained_state(mosquitto)  # a fresh subscriber sees the retained answer
         assert state is not None and state.version == 1 and TherapyPlan.model_validate(state.plan) == GENTLE
@@ -226,6 +226,7 @@ async def test_cli_push_exit_codes_and_messages(
     push = ["plan", "push", "--device", DEVICE, "--file", str(plan_file), "--key", str(key_file),
             "--broker", mosquitto.url, "--timeout", "10"]
     async with device(tmp_path / "dev", mosquitto, device_max_n=kgf(3.0)) as dev:
+        await wait_state(mosquitto, lambda s: s is not None)  # online: the CLI refuses a device never seen
         # Valid locally (default 9 kgf) but beyond this device's 3 kgf load cell: the device refuses.
         assert await asyncio.to_thread(_cli, *push) == 2
         err = capsys.readouterr().err

@@ -39,7 +39,7 @@ def staged(root: Path, *extra: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_dry_run_changes_nothing(tmp_path: Path) -> None:
-    result = sh(INSTALL, "--dry-run", "--root", str(tmp_path))
+    result = sh(INSTALL, "--dry-run", "--root", str(tmp_path), "--device-id", "pp-dry")
     assert tree(tmp_path) == set()
     out = result.stdout
     assert "would run: useradd --system" in out
@@ -113,6 +113,34 @@ def test_uninstall_keeps_data_unless_purged(tmp_path: Path) -> None:
     assert not (tmp_path / "var/lib/presspoint").exists()
     assert not (tmp_path / "etc/presspoint").exists()
     assert "would run: userdel presspoint" in result.stdout
+
+
+@pytest.mark.parametrize("machine_id", [None, "", "\n", "uninitialized\n"])
+def test_an_image_without_a_machine_id_gets_no_shared_device_id(tmp_path: Path, machine_id: str | None) -> None:
+    """No machine id in the staged root (an image before first boot): refused before anything is written."""
+    if machine_id is not None:
+        (tmp_path / "etc").mkdir()
+        (tmp_path / "etc/machine-id").write_text(machine_id)
+    before = tree(tmp_path)
+    result = sh(INSTALL, "--root", str(tmp_path), "--no-venv", check=False)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.count("\n") == 1 and "no unique device id" in result.stderr and "--device-id" in result.stderr
+    assert tree(tmp_path) == before
+
+
+def test_device_id_from_machine_id_or_option_is_stripped(tmp_path: Path) -> None:
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc/machine-id").write_text("0123456789abcdef0123456789abcdef\n")
+    sh(INSTALL, "--root", str(tmp_path), "--no-venv")
+    assert load_device_config(tmp_path / "etc/presspoint/device.toml").device_id == "presspoint-01234567"
+
+    given = tmp_path / "given"
+    sh(INSTALL, "--root", str(given), "--no-venv", "--device-id", "  pp-7\n")
+    assert load_device_config(given / "etc/presspoint/device.toml").device_id == "pp-7"
+    for bad in ("  ", "pp 7"):
+        refused = tmp_path / f"refused-{len(bad)}"
+        result = sh(INSTALL, "--root", str(refused), "--no-venv", "--device-id", bad, check=False)
+        assert result.returncode == 2 and "device-id" in result.stderr and not refused.exists()
 
 
 def test_bad_option_is_refused(tmp_path: Path) -> None:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
+from config.loader import load_plan
+from config.plan import TherapyPlan
 from config.units import kgf
 from firmware.algometry.settings import AlgometrySettings
 from firmware.algometry.trial import AlgometryTrial
@@ -86,3 +90,66 @@ def test_report_of_unknown_session(tmp_path: Path, capsys: pytest.CaptureFixture
 def test_help_defaults_match_the_implementation() -> None:
     assert cli_therapist.DEFAULT_CLIENT_ID == collect.DEFAULT_CLIENT_ID
     assert cli_therapist.DEFAULT_SESSION_EXPIRY_S == connection.DEFAULT_SESSION_EXPIRY_S
+
+
+def ppt_db(tmp_path: Path, *devices: str) -> Path:
+    """A database with one recorded threshold per device, stored as the collector stores it."""
+    db = tmp_path / "ppt.sqlite3"
+    store = CollectStore(db)
+    for device in devices:
+        trial = AlgometryTrial(AlgometrySettings(), tolerance_n=kgf(8), device_max_n=kgf(9), sample_rate_hz=80)
+        for n in range(400):
+            trial.on_sample(n / 80, n / 80 * kgf(0.8))
+        trial.on_button(5.0)
+        assert store.ingest(f"presspoint/{device}/ppt", ppt_payload(measurement(trial.result(), device_id=device)))
+    store.close()
+    return db
+
+
+def test_ppt_prints_readable_forces_and_local_time(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        assert main(["therapist", "ppt", "--db", str(ppt_db(tmp_path, "dev1"))]) == 0
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    text = capsys.readouterr().out
+    assert "{" not in text and not re.search(r"\d\.\d{2,}", text), text  # no JSON, no long decimals
+    assert re.search(r"threshold \d+\.\d N \(\d+\.\d kgf\)", text) and re.search(r" E[SD]T ", text)  # local, zoned
+    assert re.search(r"suggested: target \d+\.\d N \(\d+\.\d kgf\), tolerance", text)
+
+
+def test_ppt_plan_out_writes_a_plan_file_plan_push_accepts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = ppt_db(tmp_path, "dev1")
+    (m,) = CollectStore(db).ppt_measurements()
+    assert m.suggestion is not None
+    out = tmp_path / "suggested.toml"
+    assert main(["therapist", "ppt", "--db", str(db), "--plan-out", str(out)]) == 0
+    assert f"wrote {out}" in capsys.readouterr().out
+    plan = load_plan(out, m.device_max_n)  # the loader plan push uses
+    assert plan.target == pytest.approx(m.suggestion.target_n, abs=1e-3)
+    assert plan.tolerance == pytest.approx(m.suggestion.tolerance_n, abs=1e-3)
+    assert plan.therapist_max == pytest.approx(m.suggestion.therapist_max_n, abs=1e-3)
+    assert (plan.hold_s, plan.repetitions) == (TherapyPlan().hold_s, TherapyPlan().repetitions)
+    assert main(["config", "check", str(out)]) == 0
+    capsys.readouterr()
+
+    base = tmp_path / "base.toml"
+    base.write_text('target = "1 kgf"\ntolerance = "2 kgf"\nhold_s = 45\nrepetitions = 5\n')
+    second = tmp_path / "second.toml"
+    assert main(["therapist", "ppt", "--db", str(db), "--plan-out", str(second), "--base", str(base)]) == 0
+    assert load_plan(second).repetitions == 5 and load_plan(second).hold_s == 45
+
+    before = out.read_text()
+    assert main(["therapist", "ppt", "--db", str(db), "--plan-out", str(out)]) == 2  # never overwrites
+    assert "already exists" in capsys.readouterr().err and out.read_text() == before
+    several = ppt_db(tmp_path / "two", "dev1", "dev2")
+    assert main(["therapist", "ppt", "--db", str(several), "--plan-out", str(tmp_path / "x.toml")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "choose one with --device" in err and not (tmp_path / "x.toml").exists()
+    chosen = ["therapist", "ppt", "--db", str(several), "--device", "dev2", "--plan-out", str(tmp_path / "x.toml")]
+    assert main(chosen) == 0
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no temp file left
