@@ -161,6 +161,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             device_max_n=device.device_max,
             sinks=run.sinks,
             stop_at_s=run.rig.stop_at_s,
+            presses=run.rig.presses,
+            buttons=run.rig.buttons,
         )
     finally:
         run.close()

@@ -23,7 +23,7 @@ from simulator.armed_source import ArmedSource
 from simulator.haptics import RecordingHaptics
 from simulator.loadcell import SIMULATED_CALIBRATION, ForceSource, SimulatedLoadCell
 from simulator.profiles import SCENARIOS, build_scenario_source, scenario_stop_time
-from simulator.trace import load_trace
+from simulator.trace import ForceTrace, load_trace
 
 
 class UnknownScenarioError(PresspointError):
@@ -44,6 +44,8 @@ class SimulatedRig:
     #: For a daemon whose sampler runs all the time: the scenario starts at the next reading.
     arm: Callable[[], None] | None = None
     _close: Callable[[], None] | None = None
+    #: Button presses of a trace's ``button`` column: (session time, "stop" | "less" | "more").
+    presses: tuple[tuple[float, str], ...] = ()
 
     def close(self) -> None:
         self.haptics.off()
@@ -92,6 +94,7 @@ def build_rig(
     trace starts at the next reading (the daemon samples all the time).
     """
     source, stop_at = force_source(plan, device, trace=trace, scenario=scenario, noise_n=noise_n, seed=seed)
+    presses = tuple((p.time_s, p.name) for p in source.presses) if isinstance(source, ForceTrace) else ()
     arm: Callable[[], None] | None = None
     if armed:
         source = armed_source = ArmedSource(source)
@@ -111,8 +114,8 @@ def build_rig(
             sample_rate_hz=device.sample_rate_hz,
         )
         sampler = Sampler(rig.sensor, SIMULATED_CALIBRATION, clock, max_jump_n=device.device_max / 2)
-        return SimulatedRig(rig.sensor, rig.motor, sampler, stop_at, [rig.button], arm, rig.close)
+        return SimulatedRig(rig.sensor, rig.motor, sampler, stop_at, [rig.button], arm, rig.close, presses)
     sensor = SimulatedLoadCell(source, clock, sample_rate_hz=device.sample_rate_hz)
     recorder = RecordingHaptics(clock, log_path=motor_log)
     sampler = Sampler(sensor, SIMULATED_CALIBRATION, clock)
-    return SimulatedRig(sensor, recorder, sampler, stop_at, [], arm)
+    return SimulatedRig(sensor, recorder, sampler, stop_at, [], arm, presses=presses)
