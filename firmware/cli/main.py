@@ -29,7 +29,7 @@ from firmware.realtime.sinks import MemorySink, SessionSink
 from firmware.realtime.virtual import run_virtual_session
 from firmware.session.summary import SessionSummary
 from hal.clock import Clock, MonotonicClock, VirtualClock
-from simulator.profiles import SCENARIOS
+from simulator.profiles import SCENARIOS, scenario_plan
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -147,6 +147,7 @@ def _simulated_run(args: argparse.Namespace, device: DeviceConfig, plan: Therapy
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     device, plan = _load(args)
+    plan = scenario_plan(args.scenario, plan)
     if args.realtime:
         return _run_realtime(args, device, plan, json_output=args.json)
     clock = VirtualClock()

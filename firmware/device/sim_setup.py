@@ -22,7 +22,7 @@ from hal.sensor import ForceSensor
 from simulator.armed_source import ArmedSource
 from simulator.haptics import RecordingHaptics
 from simulator.loadcell import SIMULATED_CALIBRATION, ForceSource, SimulatedLoadCell
-from simulator.profiles import SCENARIOS, build_scenario_source, scenario_stop_time
+from simulator.profiles import SCENARIOS, ProfileSource, build_scenario_source, scenario_stop_time
 from simulator.trace import ForceTrace, load_trace
 
 
@@ -94,7 +94,8 @@ def build_rig(
     trace starts at the next reading (the daemon samples all the time).
     """
     source, stop_at = force_source(plan, device, trace=trace, scenario=scenario, noise_n=noise_n, seed=seed)
-    presses = tuple((p.time_s, p.name) for p in source.presses) if isinstance(source, ForceTrace) else ()
+    scripted = source.presses if isinstance(source, ForceTrace | ProfileSource) else ()
+    presses = tuple((press.time_s, press.name) for press in scripted)
     arm: Callable[[], None] | None = None
     if armed:
         source = armed_source = ArmedSource(source)
