@@ -93,6 +93,7 @@ class AttemptRunner:
         finally:
             self.gestures.running = None
             self.gestures.trial_button = None
+            self.gestures.check_in = None
 
     async def _tare(self, plan: TherapyPlan) -> str | None:
         loop = asyncio.get_running_loop()
@@ -124,6 +125,7 @@ class AttemptRunner:
             sinks=[*self.hooks.sinks(), self.phase],
             glitch_count=lambda: sampler.glitches - glitches_at_start,
         )
+        self.gestures.check_in = engine.gesture
         summary = await run_session(engine, self.listener.feed, unit.haptics, stop=stop)
         log.info("%s", describe_session_end(summary))
         self.result.summaries.append(summary)
