@@ -24,10 +24,9 @@ from collections import Counter
 from collections.abc import Sequence
 
 from config.plan import TherapyPlan
+from firmware.session.check_ins import CheckIns
 from firmware.session.decisions import (
     AbortDecision,
-    Adjusted,
-    AdjustRefused,
     CueDecision,
     Decision,
     HoldEnded,
@@ -36,7 +35,8 @@ from firmware.session.decisions import (
     SessionEnded,
     TimedOut,
 )
-from firmware.session.hold import TIME_EPS, Adjustment, HoldTracker
+from firmware.session.hold import TIME_EPS, HoldTracker
+from firmware.session.rest import RestWatch
 from firmware.session.safety import SafetyMonitor
 from firmware.session.spots import SpotProgress
 from firmware.session.states import AbortReason, Cue, Gesture, HoldOutcome, Outcome, Phase, Wait
@@ -80,26 +80,19 @@ class SessionController:
         self.ended_at: float | None = None
         self.timeout: TimedOut | None = None
         self.spots = SpotProgress(plan.spot_plans())
-        self.target = self._new_target()
+        self.check_ins = CheckIns(plan, self.spots.current)
         #: The target each spot ended with, for the spots left behind.
         self.final_targets: list[float] = []
         self._hold: HoldTracker | None = None
-        self._rested: HoldTracker | None = None  # the hold whose rest is under way
-        self._rest_hard_cued = False
+        self._last_hold: HoldTracker | None = None
+        self._rest = RestWatch(plan.contact_threshold, plan.stroke_max_n)
         self._reminded = False
-        self._stroke_max = plan.stroke_max_n
-        self._gestures: list[Gesture] = []
-        self._ramp_adjustments: list[Adjustment] = []
         self._out: list[Decision] = []
 
-    def _new_target(self) -> SpotTarget:
-        plan = self.plan
-        return SpotTarget(
-            self.spots.current,
-            step=plan.adjust_step,
-            max_increments=plan.max_increments,
-            contact_threshold_n=plan.contact_threshold,
-        )
+    @property
+    def target(self) -> SpotTarget:
+        """The target of the spot under way, as check-ins moved it."""
+        return self.check_ins.target
 
     # ------------------------------------------------------------------ inputs
 
@@ -127,15 +120,15 @@ class SessionController:
         if violation is not None:
             self._abort(t, violation.reason, violation.force_n, violation.detail)
             return out
-        if self._gestures:
-            self._apply_gestures(t)
+        if self.check_ins.pending:
+            self._apply_check_ins(t)
         self._step_phase(t, force_n)
         return out
 
     def on_gesture(self, kind: Gesture) -> None:
         """A check-in (``less`` / ``more``): it takes effect on the next sample, in a ramp or hold."""
         if self.outcome is None:
-            self._gestures.append(kind)
+            self.check_ins.say(kind)
 
     def on_gap(self, t: float) -> Sequence[Decision]:
         """Time ``t`` passed without a sample (a missed slot or a timer tick)."""
@@ -225,7 +218,8 @@ class SessionController:
                 if t - self.phase_started_at >= self.spots.current.rest_s - TIME_EPS:
                     self._end_rest(t)
                     continue
-                self._rest_sample(t, force_n)
+                if (rest_cue := self._rest.on_sample(force_n)) is not None:
+                    self._cue(t, rest_cue)
                 return
             return  # ENDED
 
@@ -233,45 +227,23 @@ class SessionController:
     def _reminder_after_s(self) -> float:
         return RELEASE_REMINDER_FRACTION * self.plan.max_wait_for_contact_s
 
-    def _rest_sample(self, t: float, force_n: float) -> None:
-        """Light stroking (contact up to ``stroke_max``) is counted; pressing harder gets ``too_hard``."""
-        if force_n > self._stroke_max:
-            if not self._rest_hard_cued:
-                self._rest_hard_cued = True
-                self._cue(t, Cue.TOO_HARD)
-            return
-        self._rest_hard_cued = False
-        if force_n >= self.plan.contact_threshold and self._rested is not None:
-            self._rested.rest_stroke_samples += 1
-
     def _end_rest(self, t: float) -> None:
-        self._rested = None
+        self._rest.start(None)
         self.repetition += 1
         if self.spots.current_done:
             self.final_targets.append(self.target.target_n)
-            self.spots.advance()
-            self.target = self._new_target()
+            self.check_ins.next_spot(self.spots.advance())
             self.repetition = 1
             self._cue(t, Cue.NEXT_SPOT)
         self._enter(t, Phase.WAITING_CONTACT)
 
-    def _apply_gestures(self, t: float) -> None:
-        gestures, self._gestures = self._gestures, []
+    def _apply_check_ins(self, t: float) -> None:
         if self.phase not in _ADJUSTABLE:
+            self.check_ins.drop()
             return
-        spot = self.spots.current.index
-        for kind in gestures:
-            result = self.target.adjust(kind)
-            if result.refused is not None:
-                self._out.append(AdjustRefused(t, kind, result.target_n, spot, result.refused))
-                self._cue(t, Cue.ADJUST_REFUSED)
-                continue
-            self._out.append(Adjusted(t, kind, result.target_n, spot))
-            self._cue(t, Cue.ADJUSTED)
-            if self._hold is not None:
-                self._hold.adjusted(t, kind, result.target_n)
-            else:
-                self._ramp_adjustments.append(Adjustment(t, kind, result.target_n))
+        for decision, cue in self.check_ins.apply(t, self.spots.current.index, self._hold):
+            self._out.append(decision)
+            self._cue(t, cue)
 
     def _enter(self, t: float, phase: Phase) -> None:
         self.phase = phase
@@ -281,8 +253,8 @@ class SessionController:
     def _start_hold(self, t: float) -> None:
         spot = self.spots.current
         hold = HoldTracker(len(self.holds) + 1, t, self.plan, spot, self.target.target_n)
-        hold.adjustments.extend(self._ramp_adjustments)
-        self._ramp_adjustments = []
+        hold.adjustments.extend(self.check_ins.before_hold)
+        self.check_ins.before_hold = []
         self.holds.append(hold)
         self._hold = hold
         self._enter(t, Phase.HOLD)
@@ -296,7 +268,7 @@ class SessionController:
             return
         hold.end(t, outcome)
         self._hold = None
-        self._rested = hold
+        self._last_hold = hold
         self._out.append(HoldEnded(t, hold.index, outcome))
         if cue is not None:
             self._cue(t, cue)
@@ -307,7 +279,7 @@ class SessionController:
             if self.spots.is_last:
                 self._finish(t, Outcome.COMPLETED)
                 return
-        self._rest_hard_cued = False
+        self._rest.start(self._last_hold)
         self._enter(t, Phase.REST)
 
     def _cue(self, t: float, cue: Cue) -> None:
