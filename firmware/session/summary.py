@@ -195,40 +195,40 @@ def plan_from_resolved(resolved: ResolvedPlan) -> TherapyPlan:
 
     Checked against the device maximum the session ran with, as when it started.
     """
-    return validate_plan(
-        {
-            "target": resolved.target_n,
-            "band": resolved.band,
-            "hold_s": resolved.hold_s,
-            "repetitions": resolved.repetitions,
-            "rest_s": resolved.rest_s,
-            "breaths_per_min": resolved.breaths_per_min,
-            "tolerance": resolved.tolerance_n,
-            "therapist_max": resolved.therapist_max_n,
-            "contact_threshold": resolved.contact_threshold_n,
-            "release_grace_s": resolved.release_grace_s,
-            "abort_debounce_ms": resolved.abort_debounce_ms,
-            "max_wait_for_contact_s": resolved.max_wait_for_contact_s,
-            "spots": [
-                {
-                    "name": spot.name,
-                    "target": spot.target_n,
-                    "band": spot.band,
-                    "hold_s": spot.hold_s,
-                    "repetitions": spot.repetitions,
-                    "rest_s": spot.rest_s,
-                    "breaths_per_min": spot.breaths_per_min,
-                    "tolerance": spot.tolerance_n,
-                }
-                for spot in resolved.spots
-            ],
-            "adjust_step": resolved.adjust_step,
-            "max_increments": resolved.max_increments,
-            "check_in_s": resolved.check_in_s,
-            "stroke_max": resolved.stroke_max_n,
-        },
-        resolved.device_max_n,
-    )
+    data: dict[str, object] = {
+        "target": resolved.target_n,
+        "band": resolved.band,
+        "hold_s": resolved.hold_s,
+        "repetitions": resolved.repetitions,
+        "rest_s": resolved.rest_s,
+        "breaths_per_min": resolved.breaths_per_min,
+        "tolerance": resolved.tolerance_n,
+        "therapist_max": resolved.therapist_max_n,
+        "contact_threshold": resolved.contact_threshold_n,
+        "release_grace_s": resolved.release_grace_s,
+        "abort_debounce_ms": resolved.abort_debounce_ms,
+        "max_wait_for_contact_s": resolved.max_wait_for_contact_s,
+        "spots": [
+            {
+                "name": spot.name,
+                "target": spot.target_n,
+                "band": spot.band,
+                "hold_s": spot.hold_s,
+                "repetitions": spot.repetitions,
+                "rest_s": spot.rest_s,
+                "breaths_per_min": spot.breaths_per_min,
+                "tolerance": spot.tolerance_n,
+            }
+            for spot in resolved.spots
+        ],
+        "adjust_step": resolved.adjust_step,
+        "max_increments": resolved.max_increments,
+        "check_in_s": resolved.check_in_s,
+    }
+    plan = validate_plan(data, resolved.device_max_n)
+    if resolved.stroke_max_n is None or resolved.stroke_max_n == plan.stroke_max_n:
+        return plan  # the default limit (or a summary from before the key)
+    return validate_plan({**data, "stroke_max": resolved.stroke_max_n}, resolved.device_max_n)
 
 
 def build_summary(

@@ -128,3 +128,13 @@ def test_no_contact_at_the_next_spot_times_out_there() -> None:
     assert controller.timeout is not None and controller.timeout.wait is Wait.CONTACT
     summary = build_summary(controller, session_id="s", device_id="d", started_at=datetime.now(UTC))
     assert [s.outcome for s in summary.spots] == [SpotOutcome.COMPLETED, SpotOutcome.TIMED_OUT]
+
+
+def test_a_summary_gives_back_a_plan_that_runs_the_same_spots() -> None:
+    from firmware.session.summary import plan_from_resolved, resolve_plan
+
+    plan = body_plan(spots=TWO_SPOTS, check_in_s=20, stroke_max="0.8 kgf", adjust_step=0.2)
+    again = plan_from_resolved(resolve_plan(plan, 120.0))
+    assert again.spot_plans() == plan.spot_plans()
+    assert (again.check_in_s, again.stroke_max_n, again.adjust_step) == (20.0, kgf(0.8), 0.2)
+    assert plan_from_resolved(resolve_plan(body_plan(), 120.0)).stroke_max is None
