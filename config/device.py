@@ -50,6 +50,9 @@ class Pins(BaseModel):
     motor: int = Field(12, ge=0, le=27)
     button: int = Field(17, ge=0, le=27)
     stop_button: int | None = Field(None, ge=0, le=27)
+    second_button_role: Literal["stop", "less_more"] = Field(
+        "stop", description="what pins.stop_button does: stop, or check-ins (short press less, long press more)"
+    )
 
     @model_validator(mode="after")
     def _distinct(self) -> Pins:

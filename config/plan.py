@@ -21,6 +21,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, ValidationInfo, model_validator
 
 from config.device import DEFAULT_DEVICE_MAX_N
+from config.spots import WHOLE_PLAN_SPOT, Spot, SpotPlan, resolve_spot
 from config.units import Force, force_text, kgf
 
 DEVICE_MAX_CONTEXT_KEY = "device_max_n"
@@ -28,6 +29,10 @@ DEVICE_MAX_CONTEXT_KEY = "device_max_n"
 PLAN_INPUT_CONTEXT_KEY = "plan_input"
 #: What every plan file and remote plan must state; the rest has safe defaults.
 REQUIRED_KEYS = ("target", "tolerance")
+#: Light stroking in the rest goes up to this force unless the plan says otherwise.
+DEFAULT_STROKE_MAX_N = kgf(1.0)
+#: ``check_in_s`` is 0 (off) or within these bounds, s.
+CHECK_IN_BOUNDS_S = (10.0, 60.0)
 
 
 class TherapyPlan(BaseModel):
@@ -47,6 +52,40 @@ class TherapyPlan(BaseModel):
     release_grace_s: StrictFloat = Field(2.0, ge=0.2, le=10.0)
     abort_debounce_ms: StrictFloat = Field(25.0, ge=0.0, le=100.0)
     max_wait_for_contact_s: StrictFloat = Field(30.0, ge=5.0, le=600.0)
+    spots: tuple[Spot, ...] = Field((), max_length=20, description="sore spots, done in order (none: one spot)")
+    adjust_step: StrictFloat = Field(0.10, ge=0.05, le=0.25, description="'less' / 'more' change the target by this")
+    max_increments: StrictInt = Field(3, ge=0, le=5, description="'more' accepted at most this often per spot")
+    check_in_s: StrictFloat = Field(0.0, ge=0.0, le=60.0, description="check-in cue interval in a hold, s (0 = off)")
+    stroke_max: Force | None = Field(
+        None, gt=0, description="light stroking in the rest up to this, N (default 1 kgf, below every band)"
+    )
+
+    def spot_plans(self) -> tuple[SpotPlan, ...]:
+        """Every spot with its values resolved; a plan without spots is one spot."""
+        base = SpotPlan(
+            index=1,
+            name=WHOLE_PLAN_SPOT,
+            target=self.target,
+            band=self.band,
+            hold_s=self.hold_s,
+            repetitions=self.repetitions,
+            rest_s=self.rest_s,
+            breaths_per_min=self.breaths_per_min,
+            tolerance=self.tolerance,
+        )
+        if not self.spots:
+            return (base,)
+        return tuple(resolve_spot(i, spot, base) for i, spot in enumerate(self.spots, start=1))
+
+    @property
+    def stroke_max_n(self) -> float:
+        """The light-stroke limit in force: as set, else 1 kgf, or halfway to the lowest band if that is lower."""
+        if self.stroke_max is not None:
+            return self.stroke_max
+        lowest_band = min(spot.band_low_n for spot in self.spot_plans())
+        if strictly_below(DEFAULT_STROKE_MAX_N, lowest_band):
+            return DEFAULT_STROKE_MAX_N
+        return (self.contact_threshold + lowest_band) / 2.0
 
     @property
     def band_low_n(self) -> float:
@@ -80,19 +119,78 @@ class TherapyPlan(BaseModel):
 _REL_EQ = 1e-9
 
 
-def _below(a: float, b: float) -> bool:
-    """a < b, treating values within float noise as equal."""
+def strictly_below(a: float, b: float) -> bool:
+    """a < b, treating values within float noise as equal (how every force rule compares)."""
     return a < b and not abs(a - b) <= _REL_EQ * max(abs(a), abs(b))
 
 
 def _at_most(a: float, b: float) -> bool:
-    return not _below(b, a)
+    return not strictly_below(b, a)
 
 
 def force_rule_violations(plan: TherapyPlan, device_max_n: float) -> list[tuple[str, str]]:
-    """Every broken force rule, as (field, readable rule), in the order they matter."""
+    """Every broken force rule, as (field, readable rule), in the order they matter: the plan's, then each spot's."""
+    problems = _plan_force_violations(plan, device_max_n)
+    if 0 < plan.check_in_s < CHECK_IN_BOUNDS_S[0]:
+        low, high = CHECK_IN_BOUNDS_S
+        problems.append(("check_in_s", f"must be 0 (off) or {low:g} ... {high:g} s, got {plan.check_in_s:g}"))
+    if plan.stroke_max is not None:
+        problems.extend(_stroke_violations(plan, plan.stroke_max))
+    for spot in plan.spot_plans() if plan.spots else ():
+        where = f"spots.{spot.index - 1}"
+        problems.extend(
+            (f"{where}.{name}", f"{problem} (spot {spot.index}, {spot.name!r})")
+            for name, problem in _spot_force_violations(spot, plan.contact_threshold)
+        )
+    return problems
+
+
+def _stroke_violations(plan: TherapyPlan, stroke_max: float) -> list[tuple[str, str]]:
     problems: list[tuple[str, str]] = []
-    if not _below(plan.band_high_n, plan.tolerance):
+    if not strictly_below(plan.contact_threshold, stroke_max):
+        problems.append(
+            (
+                "stroke_max",
+                f"must be above contact_threshold {force_text(plan.contact_threshold)}, got {force_text(stroke_max)}",
+            )
+        )
+    for spot in plan.spot_plans():
+        if not strictly_below(stroke_max, spot.band_low_n):
+            where = "" if not plan.spots else f" at spot {spot.index} ({spot.name!r})"
+            problems.append(
+                (
+                    "stroke_max",
+                    f"must be below target*(1-band) = {force_text(spot.band_low_n)}{where}, "
+                    f"got {force_text(stroke_max)}",
+                )
+            )
+    return problems
+
+
+def _spot_force_violations(spot: SpotPlan, contact_threshold: float) -> list[tuple[str, str]]:
+    """A spot's own cross-field rules (therapist and device maximum are the plan's and checked there)."""
+    problems: list[tuple[str, str]] = []
+    if not strictly_below(spot.band_high_n, spot.tolerance):
+        problems.append(
+            (
+                "tolerance",
+                f"must be above target*(1+band) = {force_text(spot.band_high_n)}, got {force_text(spot.tolerance)}",
+            )
+        )
+    if not strictly_below(contact_threshold, spot.band_low_n):
+        problems.append(
+            (
+                "target",
+                f"target*(1-band) = {force_text(spot.band_low_n)} must be above contact_threshold "
+                f"{force_text(contact_threshold)}",
+            )
+        )
+    return problems
+
+
+def _plan_force_violations(plan: TherapyPlan, device_max_n: float) -> list[tuple[str, str]]:
+    problems: list[tuple[str, str]] = []
+    if not strictly_below(plan.band_high_n, plan.tolerance):
         problems.append(
             (
                 "tolerance",
@@ -113,7 +211,7 @@ def force_rule_violations(plan: TherapyPlan, device_max_n: float) -> list[tuple[
                 f"must be <= device_max {force_text(device_max_n)}, got {force_text(plan.therapist_max)}",
             )
         )
-    if not _below(plan.contact_threshold, plan.band_low_n):
+    if not strictly_below(plan.contact_threshold, plan.band_low_n):
         problems.append(
             (
                 "contact_threshold",

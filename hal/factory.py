@@ -166,10 +166,10 @@ def build_button(hw: HardwareSettings, pin_factory: Any, *, clock: Clock | None 
 def build_stop_button(
     hw: HardwareSettings, pin_factory: Any, *, clock: Clock | None = None
 ) -> GpioButton | None:
-    """The optional separate stop button (``pins.stop_button``)."""
+    """The optional second button (``pins.stop_button``): stop, or less/more (``pins.second_button_role``)."""
     if hw.pins.stop_button is None:
         return None
-    return GpioButton(hw.pins.stop_button, pin_factory=pin_factory, clock=clock)
+    return GpioButton(hw.pins.stop_button, pin_factory=pin_factory, clock=clock, role=hw.pins.second_button_role)
 
 
 @dataclass

@@ -14,7 +14,7 @@ from typing import Any
 
 from gpiozero import Button
 
-from hal.buttons import StartStopButton
+from hal.buttons import ButtonRole, StartStopButton
 from hal.clock import Clock, MonotonicClock
 
 DEFAULT_BOUNCE_S = 0.03
@@ -35,7 +35,9 @@ class GpioButton(StartStopButton):
         bounce_time_s: float | None = DEFAULT_BOUNCE_S,
         pull_up: bool = True,
         clock: Clock | None = None,
+        role: ButtonRole = "start_stop",
     ) -> None:
+        self.role = role
         self._bounce_s = bounce_time_s or 0.0
         self._clock: Clock = clock or MonotonicClock()
         self._handler: Callable[[], None] | None = None

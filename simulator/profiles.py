@@ -14,7 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from config.plan import TherapyPlan
-from simulator.trace import ForceTrace, Keyframe
+from config.spots import Spot
+from firmware.session.states import Gesture
+from firmware.session.targets import SpotTarget
+from simulator.trace import ButtonPress, ForceTrace, Keyframe
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,10 @@ class ScenarioEvents:
     overshoot_peak_n: float = 0.0
     no_contact: bool = False
     ramp_from: tuple[float, float, float] | None = None  # (start, N/s, final force): one slow ramp
+    check_ins: list[tuple[float, str]] = field(default_factory=list)  # (offset into every hold, less|more)
+    rest_strokes_n: float | None = None  # light stroking in every rest, N
+    rest_press_n: float | None = None  # one firmer press in the first rest, N
+    presses: list[ButtonPress] = field(default_factory=list)  # filled by build_keyframes
 
 
 class ProfileSource:
@@ -52,6 +59,7 @@ class ProfileSource:
     def __init__(
         self,
         trace: ForceTrace,
+        presses: tuple[ButtonPress, ...] = (),
         *,
         tremor_n: float = 0.25,
         tremor_hz: float = 9.0,
@@ -60,6 +68,8 @@ class ProfileSource:
         contact_n: float = 1.0,
     ) -> None:
         self.trace = trace
+        #: Button presses the scripted person makes (the check-ins), in time order.
+        self.presses = presses
         self.tremor_n = tremor_n
         self._omega = 2.0 * math.pi * tremor_hz
         self.noise_n = noise_n
@@ -79,7 +89,7 @@ class ProfileSource:
 
 
 def build_keyframes(plan: TherapyPlan, style: PressingStyle, events: ScenarioEvents) -> list[Keyframe]:
-    """Lay out every repetition of ``plan`` as keyframes, then apply ``events``."""
+    """Lay out every repetition of every spot of ``plan`` as keyframes, then apply ``events``."""
     frames: list[Keyframe] = [Keyframe(0.0, 0.0)]
     t = 0.0
     if events.no_contact:
@@ -87,39 +97,65 @@ def build_keyframes(plan: TherapyPlan, style: PressingStyle, events: ScenarioEve
     if events.ramp_from is not None:
         start, rate, final = events.ramp_from
         return [*frames, Keyframe(start, 0.0), Keyframe(start + final / rate, final)]
-    target = plan.target * style.target_fraction
-    for rep in range(1, plan.repetitions + 1):
-        t += style.lead_in_s
-        frames.append(Keyframe(t, 0.0))
-        ramp_end = t + style.ramp_s
-        if events.overshoot_rep == rep:
-            frames.append(Keyframe(ramp_end - 0.3, events.overshoot_peak_n))
-            frames.append(Keyframe(ramp_end + 0.2, events.overshoot_peak_n))
-            frames.append(Keyframe(ramp_end + 0.6, target))
-        else:
-            peak = target + style.overshoot_n
-            frames.append(Keyframe(ramp_end, peak))
-        # The hold starts roughly when the ramp enters the band; stay long enough.
-        hold_start = ramp_end - style.ramp_s * plan.band
-        hold_end = hold_start + plan.hold_s + style.hold_margin_s
-        if events.early_release and events.early_release[0] == rep:
-            _, offset, off_s = events.early_release
-            lift = hold_start + offset
-            frames.append(Keyframe(lift, target - style.drift_n * offset / plan.hold_s))
-            frames.append(Keyframe(lift + style.release_s, 0.0))
-            t = lift + style.release_s + off_s
+    spots = plan.spot_plans()
+    total = sum(spot.repetitions for spot in spots)
+    rep = 0
+    for spot in spots:
+        followed = SpotTarget(
+            spot, step=plan.adjust_step, max_increments=plan.max_increments, contact_threshold_n=plan.contact_threshold
+        )
+        for _ in range(spot.repetitions):
+            rep += 1
+            target = followed.target_n * style.target_fraction
+            t += style.lead_in_s
             frames.append(Keyframe(t, 0.0))
-            t += plan.rest_s - off_s + style.rest_margin_s if plan.rest_s > off_s else style.rest_margin_s
+            ramp_end = t + style.ramp_s
+            if events.overshoot_rep == rep:
+                frames.append(Keyframe(ramp_end - 0.3, events.overshoot_peak_n))
+                frames.append(Keyframe(ramp_end + 0.2, events.overshoot_peak_n))
+                frames.append(Keyframe(ramp_end + 0.6, target))
+            else:
+                frames.append(Keyframe(ramp_end, target + style.overshoot_n))
+            # The hold starts roughly when the ramp enters the band; stay long enough.
+            hold_start = ramp_end - style.ramp_s * spot.band
+            hold_end = hold_start + spot.hold_s + style.hold_margin_s
+            if events.early_release and events.early_release[0] == rep:
+                _, offset, off_s = events.early_release
+                lift = hold_start + offset
+                frames.append(Keyframe(lift, target - style.drift_n * offset / spot.hold_s))
+                frames.append(Keyframe(lift + style.release_s, 0.0))
+                t = lift + style.release_s + off_s
+                frames.append(Keyframe(t, 0.0))
+                t += spot.rest_s - off_s + style.rest_margin_s if spot.rest_s > off_s else style.rest_margin_s
+                frames.append(Keyframe(t, 0.0))
+                continue
+            for offset, kind in events.check_ins:
+                at = hold_start + offset
+                frames.append(Keyframe(at, target - style.drift_n * offset / spot.hold_s))
+                events.presses.append(ButtonPress(at, kind))
+                target = followed.adjust(Gesture(kind)).target_n * style.target_fraction
+                frames.append(Keyframe(at + 0.5, target - style.drift_n * (offset + 0.5) / spot.hold_s))
+            frames.append(Keyframe(hold_end, target - style.drift_n))
+            t = hold_end + style.release_s
             frames.append(Keyframe(t, 0.0))
-            continue
-        frames.append(Keyframe(hold_end, target - style.drift_n))
-        t = hold_end + style.release_s
-        frames.append(Keyframe(t, 0.0))
-        if rep < plan.repetitions:
-            t += plan.rest_s + style.rest_margin_s - style.lead_in_s
-            frames.append(Keyframe(t, 0.0))
+            if rep < total:
+                _rest_touches(frames, t, spot.rest_s, events, first=rep == 1)
+                t += spot.rest_s + style.rest_margin_s - style.lead_in_s
+                frames.append(Keyframe(t, 0.0))
     frames.append(Keyframe(t + 5.0, 0.0))
     return _apply_overlays(frames, events)
+
+
+def _rest_touches(frames: list[Keyframe], released: float, rest_s: float, events: ScenarioEvents, first: bool) -> None:
+    """Light strokes through the rest (and one firmer press in the first), ending before it does."""
+    at = released + 1.0
+    if first and events.rest_press_n is not None:
+        frames.extend([Keyframe(at, 0.0), Keyframe(at + 0.3, events.rest_press_n), Keyframe(at + 1.3, 0.0)])
+        at += 2.0
+    if events.rest_strokes_n is not None and rest_s - (at - released) > 2.0:
+        end = released + rest_s - 1.0
+        frames.extend([Keyframe(at, 0.0), Keyframe(at + 0.3, events.rest_strokes_n)])
+        frames.extend([Keyframe(end - 0.3, events.rest_strokes_n), Keyframe(end, 0.0)])
 
 
 def _value_at(frames: list[Keyframe], t: float) -> float:
@@ -235,6 +271,30 @@ SCENARIOS: dict[str, Scenario] = {
             lambda p, d: ScenarioEvents(ramp_from=(1.0, 0.8 * 9.80665, p.tolerance + 2.0)),
         ),
         Scenario(
+            "spots",
+            "two sore spots (the plan's own, or left and right upper trapezius), twice each",
+            "completed",
+            lambda p, d: ScenarioEvents(),
+        ),
+        Scenario(
+            "check-in-less",
+            "says 'less' 10 s into every hold and follows the lighter target",
+            "completed",
+            lambda p, d: ScenarioEvents(check_ins=[(10.0, "less")]),
+        ),
+        Scenario(
+            "progressive",
+            "says 'more' 15 s and 30 s into every hold as the spot eases (one reaching the tolerance is refused)",
+            "completed",
+            lambda p, d: ScenarioEvents(check_ins=[(15.0, "more"), (30.0, "more")]),
+        ),
+        Scenario(
+            "strokes",
+            "strokes lightly through every rest, and presses too firmly once in the first",
+            "completed",
+            lambda p, d: ScenarioEvents(rest_strokes_n=0.6 * 9.80665, rest_press_n=1.5 * 9.80665),
+        ),
+        Scenario(
             "stop",
             "the stop button is pressed during the second hold",
             "stopped",
@@ -252,10 +312,24 @@ def scenario_stop_time(scenario: Scenario, plan: TherapyPlan) -> float | None:
     return scenario.stop_at_s
 
 
+def scenario_plan(name: str | None, plan: TherapyPlan) -> TherapyPlan:
+    """The plan scenario ``name`` runs with: ``spots`` gives a plan without spots two of them."""
+    if name != "spots" or plan.spots:
+        return plan
+    spots = (
+        Spot(name="left upper trapezius", repetitions=2),
+        Spot(name="right upper trapezius", repetitions=2, target=plan.target * 0.9),
+    )
+    return plan.model_copy(update={"spots": spots})
+
+
 def build_scenario_source(
     name: str, plan: TherapyPlan, device_max_n: float, *, noise_n: float = 0.0, seed: int = 1
 ) -> ProfileSource:
-    """The force source of scenario ``name`` for ``plan``."""
+    """The force source of scenario ``name`` for ``plan`` (give it ``scenario_plan(name, plan)``)."""
     scenario = SCENARIOS[name]
-    frames = build_keyframes(plan, scenario.style, scenario.build(plan, device_max_n))
-    return ProfileSource(ForceTrace(frames), noise_n=noise_n, seed=seed, contact_n=plan.contact_threshold)
+    events = scenario.build(plan, device_max_n)
+    frames = build_keyframes(plan, scenario.style, events)
+    return ProfileSource(
+        ForceTrace(frames), tuple(events.presses), noise_n=noise_n, seed=seed, contact_n=plan.contact_threshold
+    )

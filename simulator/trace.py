@@ -5,6 +5,11 @@ row it holds the last value.  A row whose force is ``nan`` means the sensor
 delivers no sample from that time until the next numeric row (a dropout);
 the numeric row just before a ``nan`` row holds its value up to the dropout.
 
+A third column ``button`` (header ``time_s,force_n,button``) presses a
+button at that row's time: empty, or one of ``stop``, ``less``, ``more``.
+A row with a button may leave its force empty; the force column is then
+interpolated across it as if the row were not there.
+
 A trace file is read as a stream into two float arrays (16 bytes a row), and
 refused past ``MAX_TRACE_BYTES`` or ``MAX_TRACE_ROWS``; forces beyond the
 2,000 N input limit are refused too (no load cell reads them).
@@ -27,9 +32,20 @@ from config.shown import clip, number, shown
 from config.units import MAX_FORCE_N
 
 TRACE_HEADER = ("time_s", "force_n")
+BUTTON_HEADER = (*TRACE_HEADER, "button")
+#: What the ``button`` column may say (empty: no press).
+BUTTON_NAMES = ("stop", "less", "more")
 #: The largest trace file read, and the most data rows (80 Hz for almost 7 hours).
 MAX_TRACE_BYTES = 64 * MIB
 MAX_TRACE_ROWS = 2_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class ButtonPress:
+    """A press read from a trace: ``name`` is one of ``BUTTON_NAMES``, at ``time_s`` (session seconds)."""
+
+    time_s: float
+    name: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,14 +57,20 @@ class Keyframe:
 class ForceTrace:
     """A force-over-time function built from keyframes in time order."""
 
+    #: Button presses the trace asks for, in time order (empty without a ``button`` column).
+    presses: tuple[ButtonPress, ...] = ()
+
     def __init__(self, keyframes: Sequence[Keyframe]) -> None:
         self._set(array("d", (k.time_s for k in keyframes)), array("d", (k.force_n for k in keyframes)))
 
     @classmethod
-    def from_columns(cls, times: array[float], forces: array[float]) -> ForceTrace:
+    def from_columns(
+        cls, times: array[float], forces: array[float], presses: Sequence[ButtonPress] = ()
+    ) -> ForceTrace:
         """A trace over two equal-length columns (kept, not copied: 16 bytes a row)."""
         trace = cls.__new__(cls)
         trace._set(times, forces)
+        trace.presses = tuple(presses)
         return trace
 
     def _set(self, times: array[float], forces: array[float]) -> None:
@@ -90,7 +112,7 @@ class ForceTrace:
 
 
 def parse_trace_csv(text: str, source: str) -> ForceTrace:
-    """Parse CSV text with header ``time_s,force_n``; errors name ``source`` and the line."""
+    """Parse CSV text with header ``time_s,force_n[,button]``; errors name ``source`` and the line."""
     return _parse_rows(io.StringIO(text, newline=""), source)
 
 
@@ -116,9 +138,13 @@ def _parse_rows(lines: Iterable[str], source: str) -> ForceTrace:
         raise InputFileError(source, "line 1", f"not CSV ({err})") from None
     if header and header[0].startswith("\ufeff"):
         raise InputFileError(source, "line 1", "starts with a byte-order mark (BOM); save it as UTF-8 without BOM")
-    if tuple(cell.strip() for cell in header) != TRACE_HEADER:
-        raise InputFileError(source, "line 1", f"header must be 'time_s,force_n', got {shown(','.join(header))}")
+    names = tuple(cell.strip() for cell in header)
+    if names not in (TRACE_HEADER, BUTTON_HEADER):
+        expected = "'time_s,force_n' or 'time_s,force_n,button'"
+        raise InputFileError(source, "line 1", f"header must be {expected}, got {shown(','.join(header))}")
+    columns = len(names)
     times, forces = array("d"), array("d")
+    presses: list[ButtonPress] = []
     previous_time = -math.inf
     while True:
         row_start = rows.line_num + 1
@@ -132,28 +158,37 @@ def _parse_rows(lines: Iterable[str], source: str) -> ForceTrace:
         line = rows.line_num
         if not row or all(not cell.strip() for cell in row):
             continue
-        if len(row) != 2:
-            raise InputFileError(source, f"line {line}", f"expected 2 columns, got {len(row)}")
-        if len(times) >= MAX_TRACE_ROWS:
+        if not (len(row) == columns or (columns == 3 and len(row) == 2)):
+            raise InputFileError(source, f"line {line}", f"expected {columns} columns, got {len(row)}")
+        if len(times) + len(presses) >= MAX_TRACE_ROWS:
             raise InputFileError(source, f"line {line}", f"more than {MAX_TRACE_ROWS:,} data rows (the limit)")
         time_s = _number(row[0], source, line, "time_s")
-        force_n = _number(row[1], source, line, "force_n")
         if math.isnan(time_s) or math.isinf(time_s):
             raise InputFileError(source, f"line {line}", f"time_s must be a finite number, got {shown(row[0])}")
+        button = row[2].strip() if len(row) == 3 else ""
+        if button and button not in BUTTON_NAMES:
+            raise InputFileError(
+                source, f"line {line}", f"button must be empty or one of {', '.join(BUTTON_NAMES)}, got {shown(button)}"
+            )
+        if time_s < previous_time:
+            raise InputFileError(source, f"line {line}", f"time goes backwards ({time_s} after {previous_time})")
+        previous_time = time_s
+        if button:
+            presses.append(ButtonPress(time_s, button))
+            if not row[1].strip():
+                continue  # a press only: the force column interpolates across this row
+        force_n = _number(row[1], source, line, "force_n")
         if math.isinf(force_n):
             raise InputFileError(source, f"line {line}", f"force_n must be finite or nan, got {shown(row[1])}")
         if abs(force_n) > MAX_FORCE_N:
             raise InputFileError(
                 source, f"line {line}", f"force_n must be within ±{MAX_FORCE_N:.0f} N, got {number(force_n)}"
             )
-        if time_s < previous_time:
-            raise InputFileError(source, f"line {line}", f"time goes backwards ({time_s} after {previous_time})")
-        previous_time = time_s
         times.append(time_s)
         forces.append(force_n)
     if not times:
-        raise InputFileError(source, None, "no data rows after the header")
-    return ForceTrace.from_columns(times, forces)
+        raise InputFileError(source, None, "no data rows with a force after the header")
+    return ForceTrace.from_columns(times, forces, presses)
 
 
 def _number(cell: str, source: str, line: int, column: str) -> float:

@@ -30,7 +30,7 @@ from firmware.realtime.sinks import MemorySink, SessionSink
 from firmware.realtime.virtual import run_virtual_session
 from firmware.session.summary import SessionSummary
 from hal.clock import Clock, MonotonicClock, VirtualClock
-from simulator.profiles import SCENARIOS
+from simulator.profiles import SCENARIOS, scenario_plan
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -173,6 +173,7 @@ def _admitted_plan(args: argparse.Namespace, device: DeviceConfig, plan: Therapy
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     device, plan = _load(args)
+    plan = scenario_plan(args.scenario, plan)
     outcomes = simulated_outcomes(args, device)
     if outcomes.refusal is not None:
         print(f"presspoint: {outcomes.refusal}", file=sys.stderr)
@@ -196,6 +197,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             device_max_n=device.device_max,
             sinks=run.sinks,
             stop_at_s=run.rig.stop_at_s,
+            presses=run.rig.presses,
+            buttons=run.rig.buttons,
         )
     finally:
         run.close()

@@ -32,10 +32,25 @@ def format_summary(summary: SessionSummary, events: Sequence[dict[str, Any]] = (
         f"  limits    tolerance {_kgf(plan.tolerance_n)}, therapist max {_kgf(plan.therapist_max_n)},",
         f"{_INDENT}device max {_kgf(plan.device_max_n)}",
     ]
+    if summary.person:
+        lines.insert(1, f"  person    {summary.person}")
+    if summary.spots and (len(summary.spots) > 1 or plan.spots):
+        lines.append("  spots")
+        lines.extend(
+            f"    {spot.index}. {spot.name}: {spot.outcome}, target {_kgf(spot.target_n)}"
+            + (f" → {_kgf(spot.final_target_n)}" if spot.final_target_n != spot.target_n else "")
+            + f", holds {', '.join(f'#{i}' for i in spot.holds) or 'none'}"
+            for spot in summary.spots
+        )
     phases = [e for e in events if e.get("type") == "phase"]
     if phases:
         lines.append("  phases")
-        lines.extend(f"    {e['t']:8.3f} s  {e['phase']:<16} rep {e['repetition']}" for e in phases)
+        several = len(summary.spots) > 1
+        lines.extend(
+            f"    {e['t']:8.3f} s  {e['phase']:<16} rep {e['repetition']}"
+            + (f"  spot {e.get('spot', 1)}" if several else "")
+            for e in phases
+        )
     lines.append("  holds")
     if not summary.holds:
         lines.append("    (none)")
@@ -46,7 +61,12 @@ def format_summary(summary: SessionSummary, events: Sequence[dict[str, Any]] = (
         )
         lines.append(
             f"{_INDENT}mean {hold.mean_force_n:5.1f} N  peak {hold.peak_force_n:5.1f} N  breaths {hold.breath_cues}"
+            + (f"  spot {hold.spot}" if len(summary.spots) > 1 else "")
+            + (f"  strokes {hold.rest_stroke_s:.1f} s" if hold.rest_stroke_s else "")
         )
+        if hold.adjustments:
+            said = ", ".join(f"{a.kind} at {a.at_s:.1f} s → {a.target_n:.1f} N" for a in hold.adjustments)
+            lines.append(f"{_INDENT}check-ins {said}")
     if summary.cues:
         lines.append("  cues      " + ", ".join(f"{k} ×{v}" for k, v in sorted(summary.cues.items())))
     lines.append(f"  samples   {summary.samples} in {summary.duration_s:.3f} s, peak {_kgf(summary.peak_force_n)}")
@@ -59,6 +79,8 @@ def format_summary(summary: SessionSummary, events: Sequence[dict[str, Any]] = (
         outcome += f": {abort.reason} at {abort.at_s:.3f} s{force} ({abort.detail})"
     if summary.stop_source:
         outcome += f" (by {summary.stop_source})"
+    if summary.timeout is not None:
+        outcome += f": waited for {summary.timeout.wait} until {summary.timeout.at_s:.3f} s"
     lines.append(outcome)
     return "\n".join(wrapped for line in lines for wrapped in _fit(line))
 

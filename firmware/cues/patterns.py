@@ -15,6 +15,12 @@ release    one long 0.5 s pulse                  hold done: release slowly
 abort      1.2 s full-strength buzz              stop pressing now
 done       three medium pulses                   session complete
 refused    two long full pulses                  session refused (see status)
+next_spot  soft, medium, strong rising steps     move on to the next spot
+check_in   one very soft 0.3 s nudge             say "less" or "more" if you like
+adjusted   one short tap                         your check-in took effect
+adjust_refused three slow medium pulses          that check-in cannot be done
+release_now four medium pulses, quick            you are still pressing: let go
+timed_out  one long medium 1 s pulse             nobody answered: session over
 ========== ===================================== ==============================
 """
 
@@ -44,6 +50,12 @@ PATTERNS: dict[Cue, Pattern] = {
     Cue.ABORT: ((1.0, 1.2), (0.0, 0.0)),
     Cue.DONE: ((0.6, 0.3), (0.0, 0.2), (0.6, 0.3), (0.0, 0.2), (0.6, 0.3), (0.0, 0.0)),
     Cue.REFUSED: ((1.0, 0.6), (0.0, 0.3), (1.0, 0.6), (0.0, 0.0)),
+    Cue.NEXT_SPOT: ((0.3, 0.25), (0.6, 0.25), (0.9, 0.25), (0.0, 0.0)),
+    Cue.CHECK_IN: ((0.25, 0.3), (0.0, 0.0)),
+    Cue.ADJUSTED: ((0.7, 0.08), (0.0, 0.0)),
+    Cue.ADJUST_REFUSED: ((0.6, 0.3), (0.0, 0.3), (0.6, 0.3), (0.0, 0.3), (0.6, 0.3), (0.0, 0.0)),
+    Cue.RELEASE_NOW: (*(((0.7, 0.15), (0.0, 0.1)) * 3), (0.7, 0.15), (0.0, 0.0)),
+    Cue.TIMED_OUT: ((0.6, 1.0), (0.0, 0.0)),
 }
 
 #: Cues that cut off whatever is playing and clear the queue.

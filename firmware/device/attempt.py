@@ -94,6 +94,7 @@ class AttemptRunner:
         finally:
             self.gestures.running = None
             self.gestures.trial_button = None
+            self.gestures.check_in = None
 
     async def _tare(self, plan: TherapyPlan) -> str | None:
         loop = asyncio.get_running_loop()
@@ -126,6 +127,7 @@ class AttemptRunner:
             glitch_count=lambda: sampler.glitches - glitches_at_start,
         )
         latency = DecisionLatency(self.result.stats.latency, sampler.clock)
+        self.gestures.check_in = engine.gesture
         summary = await run_session(engine, self.listener.feed, unit.haptics, stop=stop, latency=latency)
         log.info("%s", describe_session_end(summary))
         self.result.summaries.append(summary)

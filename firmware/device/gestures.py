@@ -1,9 +1,12 @@
-"""What the button means: press = start or stop, a 2 s hold while idle = the gesture.
+"""What the buttons mean: press = start or stop, a 2 s hold while idle = the gesture.
 
 A press during a session stops it on the way down (never waiting for the
 release); during a pain-threshold trial it marks first discomfort instead.
-The release of that press starts nothing.  Called on the event loop only
-(gpiozero's thread hands over with ``call_soon_threadsafe``).
+The release of that press starts nothing.  A second button with the role
+``less_more`` gives the check-ins of a session on its release: short is
+``less``, held ``hal.buttons.LONG_PRESS_S`` or longer is ``more``; it never
+stops, so stop stays one press of the first button.  Called on the event
+loop only (gpiozero's thread hands over with ``call_soon_threadsafe``).
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from collections.abc import Callable
 
 from firmware.realtime.ppt_runner import TrialButton
 from firmware.realtime.stop import StopRequest
+from firmware.session.states import Gesture
+from hal.buttons import check_in_of
 
 #: Holding the button this long while idle is the gesture (lower the tolerance).
 HOLD_GESTURE_S = 2.0
@@ -29,7 +34,14 @@ class ButtonGestures:
         self.running: StopRequest | None = None
         #: The trial's button while a pain-threshold trial runs.
         self.trial_button: TrialButton | None = None
+        #: Where the check-ins of the session under way go (``SessionEngine.gesture``), if one runs.
+        self.check_in: Callable[[Gesture], None] | None = None
         self._down_while_running = False
+
+    def check_in_up(self, held_s: float) -> None:
+        """The ``less_more`` button came up: a check-in for the session under way, if any."""
+        if self.check_in is not None and self.trial_button is None:
+            self.check_in(Gesture(check_in_of(held_s)))
 
     def down(self) -> None:
         """The button went down: stop a running session at once, or mark the trial's threshold."""

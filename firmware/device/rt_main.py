@@ -119,7 +119,13 @@ async def serve(
     def on_up(held_s: float) -> None:
         loop.call_soon_threadsafe(daemon.button_up, held_s)
 
+    def on_check_in(held_s: float) -> None:
+        loop.call_soon_threadsafe(daemon.gestures.check_in_up, held_s)
+
     for button in hardware.buttons:
+        if button.role == "less_more":
+            button.set_release_handler(on_check_in)
+            continue
         button.set_handler(on_down)
         button.set_release_handler(on_up)
     for message in early:

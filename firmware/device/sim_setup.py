@@ -25,8 +25,8 @@ from hal.sensor import ForceSensor
 from simulator.armed_source import ArmedSource
 from simulator.haptics import RecordingHaptics
 from simulator.loadcell import SIMULATED_CALIBRATION, ForceSource, SimulatedLoadCell
-from simulator.profiles import SCENARIOS, build_scenario_source, scenario_stop_time
-from simulator.trace import load_trace
+from simulator.profiles import SCENARIOS, ProfileSource, build_scenario_source, scenario_stop_time
+from simulator.trace import ForceTrace, load_trace
 
 
 class UnknownScenarioError(PresspointError):
@@ -124,6 +124,8 @@ class SimulatedRig:
     #: For a daemon whose sampler runs all the time: the force rests until a session starts.
     armed: ArmedSource | None = None
     _close: Callable[[], None] | None = None
+    #: Button presses of a trace's ``button`` column: (session time, "stop" | "less" | "more").
+    presses: tuple[tuple[float, str], ...] = ()
 
     def close(self) -> None:
         self.haptics.off()
@@ -157,6 +159,8 @@ def build_rig(
     if script is None:
         script = ForceScript(device, trace=trace, scenario=scenario, noise_n=noise_n, seed=seed)
     source = script.source(plan)
+    scripted = source.presses if isinstance(source, ForceTrace | ProfileSource) else ()
+    presses = tuple((press.time_s, press.name) for press in scripted)
     armed_source = ArmedSource(source) if armed else None
     if armed_source is not None:
         source = armed_source
@@ -176,8 +180,8 @@ def build_rig(
             sample_rate_hz=device.sample_rate_hz,
         )
         sampler = Sampler(rig.sensor, SIMULATED_CALIBRATION, clock, max_jump_n=device.device_max / 2)
-        return SimulatedRig(rig.sensor, rig.motor, sampler, stop_at, [rig.button], armed_source, rig.close)
+        return SimulatedRig(rig.sensor, rig.motor, sampler, stop_at, [rig.button], armed_source, rig.close, presses)
     sensor = SimulatedLoadCell(source, clock, sample_rate_hz=device.sample_rate_hz)
     recorder = RecordingHaptics(clock, log_path=motor_log)
     sampler = Sampler(sensor, SIMULATED_CALIBRATION, clock)
-    return SimulatedRig(sensor, recorder, sampler, stop_at, [], armed_source)
+    return SimulatedRig(sensor, recorder, sampler, stop_at, [], armed_source, presses=presses)

@@ -19,6 +19,7 @@ from firmware.realtime.sampler import NoSample, Sample, SamplerEvent, SensorFaul
 from firmware.realtime.sinks import SessionInfo, SessionSink, SinkFanout
 from firmware.session.controller import SessionController
 from firmware.session.decisions import CueDecision, Decision
+from firmware.session.states import Gesture
 from firmware.session.summary import SessionSummary, build_summary, resolve_plan
 
 
@@ -51,7 +52,9 @@ class SessionEngine:
         started_at: datetime | None = None,
         session_id: str | None = None,
         glitch_count: Callable[[], int] = lambda: 0,
+        person: str | None = None,
     ) -> None:
+        """``person`` is the pseudonym of the profile in force (``None`` without one), for the summary."""
         self.controller = SessionController(plan, sample_rate_hz=sample_rate_hz, device_max_n=device_max_n)
         self.timeline = MotorTimeline()
         self.started_at = started_at or datetime.now(UTC)
@@ -61,6 +64,7 @@ class SessionEngine:
         self._first_sample_seen = False
         self._sinks = SinkFanout(sinks)
         self._glitch_count = glitch_count
+        self.person = person
         self.summary: SessionSummary | None = None
         self._sinks.session_started(
             SessionInfo(
@@ -109,6 +113,10 @@ class SessionEngine:
         self._dispatch(decisions, t_abs)
         return decisions
 
+    def gesture(self, kind: Gesture) -> None:
+        """A check-in (``less`` / ``more``); it takes effect on the next sample."""
+        self.controller.on_gesture(kind)
+
     def _dispatch(self, decisions: Sequence[Decision], t_abs: float) -> None:
         if not decisions:
             return
@@ -126,6 +134,7 @@ class SessionEngine:
                 device_id=self.device_id,
                 started_at=self.started_at,
                 sensor_glitches=self._glitch_count(),
+                person=self.person,
             )
             self._sinks.session_ended(self.summary)
         return self.summary

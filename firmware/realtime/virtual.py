@@ -3,6 +3,11 @@
 Used by ``presspoint simulate`` (without ``--realtime``) and by tests.  The
 clock is a ``VirtualClock`` shared with the simulated (or pin-emulated)
 sensor, so every timestamp - samples, cues, motor changes - is exact.
+
+Button presses a trace asks for go through buttons as on the device: the
+first button stops on the way down, the second (role ``less_more``) gives a
+check-in on the way up, by ``hal.buttons.check_in_of``.  Simulated buttons
+are used unless the rig brings its own (mock pins with ``--pins``).
 """
 
 from __future__ import annotations
@@ -13,9 +18,15 @@ from config.plan import TherapyPlan
 from firmware.realtime.engine import SessionEngine
 from firmware.realtime.sampler import Sampler
 from firmware.realtime.sinks import SessionSink
+from firmware.session.states import Gesture
 from firmware.session.summary import SessionSummary
+from hal.buttons import LONG_PRESS_S, StartStopButton, VirtualButton, check_in_of
 from hal.clock import VirtualClock
 from hal.haptics import Haptics
+
+#: How long the simulated person holds the second button for ``less`` and for ``more``, s.
+SHORT_PRESS_S = 0.1
+LONG_PRESS_HELD_S = LONG_PRESS_S + 0.2
 
 
 def run_virtual_session(
@@ -30,12 +41,17 @@ def run_virtual_session(
     stop_at_s: float | None = None,
     stop_check: Callable[[], str | None] | None = None,
     session_id: str | None = None,
+    presses: Sequence[tuple[float, str]] = (),
+    buttons: Sequence[StartStopButton] = (),
+    person: str | None = None,
 ) -> SessionSummary:
     """Run one session to its end and return the summary.  The motor ends off.
 
     ``stop_at_s`` presses stop at that session time; ``stop_check`` is asked
     before every sample and returns who asked to stop (e.g. ``"button"``, set
-    by a button handler), or ``None``.
+    by a button handler), or ``None``.  ``presses`` are ``(session time,
+    "stop" | "less" | "more")`` in time order, each delivered before the first
+    sample at or after its time.
     """
     engine = SessionEngine(
         plan,
@@ -46,7 +62,10 @@ def run_virtual_session(
         sinks=sinks,
         session_id=session_id,
         glitch_count=lambda: sampler.glitches,
+        person=person,
     )
+    panel = _ButtonPanel(engine, buttons) if presses else None
+    pending = list(presses)
     period = sampler.period_s
     timeline = engine.timeline
     try:
@@ -57,6 +76,15 @@ def run_virtual_session(
                     clock.sleep_until(engine.clock_time(stop_at_s))
                     engine.stop(clock.now(), "button")
                     break
+                if panel is not None:
+                    next_t = engine.session_time(clock.now() + period)
+                    while pending and pending[0][0] <= next_t + 1e-9 and not panel.stop_requested:
+                        press_at, name = pending.pop(0)
+                        clock.sleep_until(max(clock.now(), engine.clock_time(press_at)))
+                        panel.press(name)
+                    if panel.stop_requested:
+                        engine.stop(clock.now(), "button")
+                        break
                 if stop_check is not None and (source := stop_check()) is not None:
                     engine.stop(clock.now(), source)
                     break
@@ -67,9 +95,52 @@ def run_virtual_session(
         while (at := timeline.next_change_at()) is not None:
             _apply_motor(timeline.due(at), haptics, clock)
     finally:
+        if panel is not None:
+            panel.close()
         timeline.stop()
         haptics.off()
     return engine.finish()
+
+
+class _ButtonPanel:
+    """The person's buttons for a traced session: stop on the first, less/more on the second."""
+
+    def __init__(self, engine: SessionEngine, buttons: Sequence[StartStopButton]) -> None:
+        self._engine = engine
+        self.stop_requested = False
+        self.main = next((b for b in buttons if b.role == "start_stop"), None) or VirtualButton()
+        self.second = next((b for b in buttons if b.role == "less_more"), None) or VirtualButton("less_more")
+        self.main.set_handler(self._stop)
+        self.second.set_handler(None)
+        self.second.set_release_handler(self._check_in)
+
+    def _stop(self) -> None:
+        self.stop_requested = True
+
+    def _check_in(self, held_s: float) -> None:
+        self._engine.gesture(Gesture(check_in_of(held_s)))
+
+    def press(self, name: str) -> None:
+        if name == "stop":
+            _press(self.main, SHORT_PRESS_S)
+        else:
+            _press(self.second, LONG_PRESS_HELD_S if name == "more" else SHORT_PRESS_S)
+
+    def close(self) -> None:
+        for button in (self.main, self.second):
+            button.set_handler(None)
+            button.set_release_handler(None)
+
+
+def _press(button: StartStopButton, held_s: float) -> None:
+    if isinstance(button, VirtualButton):
+        button.press(held_s)
+        return
+    pin = getattr(button, "pin", None)  # a GpioButton on a mock pin (low = pressed)
+    if pin is None:
+        raise TypeError(f"cannot press {button!r} in a simulation")
+    pin.drive_low()
+    pin.drive_high()
 
 
 def _apply_motor(changes: list[tuple[float, float]], haptics: Haptics, clock: VirtualClock) -> None:

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
-from firmware.session.states import AbortReason, Cue, HoldOutcome, Outcome, Phase
+from firmware.session.states import AbortReason, Cue, Gesture, HoldOutcome, Outcome, Phase, Wait
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -17,7 +17,8 @@ if TYPE_CHECKING:
 class PhaseChange:
     t: float
     phase: Phase
-    repetition: int
+    repetition: int  # within the spot
+    spot: int = 1
     type: str = "phase"
 
 
@@ -32,6 +33,8 @@ class CueDecision:
 class HoldStarted:
     t: float
     index: int
+    spot: int = 1
+    target_n: float = 0.0
     type: str = "hold_started"
 
 
@@ -53,13 +56,55 @@ class AbortDecision:
 
 
 @dataclass(frozen=True, slots=True)
+class Adjusted:
+    """A check-in took effect: the spot's target from this sample on."""
+
+    t: float
+    kind: Gesture
+    target_n: float
+    spot: int
+    type: str = "adjustment"
+
+
+@dataclass(frozen=True, slots=True)
+class AdjustRefused:
+    """A check-in that would break a rule (tolerance, the floor, the increment budget); the target stays."""
+
+    t: float
+    kind: Gesture
+    target_n: float
+    spot: int
+    reason: str
+    type: str = "adjust_refused"
+
+
+@dataclass(frozen=True, slots=True)
+class TimedOut:
+    """A wait for the person ran out: ``wait`` says which."""
+
+    t: float
+    wait: Wait
+    type: str = "timeout"
+
+
+@dataclass(frozen=True, slots=True)
 class SessionEnded:
     t: float
     outcome: Outcome
     type: str = "session_ended"
 
 
-Decision = PhaseChange | CueDecision | HoldStarted | HoldEnded | AbortDecision | SessionEnded
+Decision = (
+    PhaseChange
+    | CueDecision
+    | HoldStarted
+    | HoldEnded
+    | AbortDecision
+    | Adjusted
+    | AdjustRefused
+    | TimedOut
+    | SessionEnded
+)
 
 
 def decision_to_event(decision: DataclassInstance) -> dict[str, Any]:

@@ -55,3 +55,35 @@ class Cue(StrEnum):
     ABORT = "abort"
     DONE = "done"
     REFUSED = "refused"
+    NEXT_SPOT = "next_spot"
+    CHECK_IN = "check_in"
+    ADJUSTED = "adjusted"
+    ADJUST_REFUSED = "adjust_refused"
+    RELEASE_NOW = "release_now"
+    TIMED_OUT = "timed_out"
+
+
+class Gesture(StrEnum):
+    """What the person says during a ramp or hold: a lighter or a firmer target."""
+
+    LESS = "less"
+    MORE = "more"
+
+
+class Wait(StrEnum):
+    """Which wait for the person ran out when a session timed out."""
+
+    CONTACT = "contact"
+    BAND = "band"
+    RELEASE = "release"
+
+
+class SpotOutcome(StrEnum):
+    """How one spot of a session ended."""
+
+    COMPLETED = "completed"
+    ABORTED = "aborted"
+    STOPPED = "stopped"
+    TIMED_OUT = "timed_out"
+    INTERRUPTED = "interrupted"
+    NOT_REACHED = "not_reached"

@@ -14,7 +14,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from config.plan import TherapyPlan, validate_plan
 from firmware.outcomes.records import CourseStatus, PainRating
-from firmware.session.states import AbortReason, HoldOutcome, Outcome
+from firmware.session.states import AbortReason, Gesture, HoldOutcome, Outcome, SpotOutcome, Wait
 
 if TYPE_CHECKING:
     from firmware.session.controller import SessionController
@@ -31,12 +31,45 @@ class AbortInfo(BaseModel):
     detail: str = ""
 
 
+class TimeoutInfo(BaseModel):
+    """Which wait for the person ran out, and when."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    wait: Wait = Field(description="contact: never pressed; band: never reached the band; release: never let go")
+    at_s: float
+
+
+class AdjustmentInfo(BaseModel):
+    """A check-in that took effect: the target from ``at_s`` on."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    at_s: float
+    kind: Gesture
+    target_n: float
+
+
+class SpotSummary(BaseModel):
+    """One sore spot of the session."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    index: int = Field(ge=1)
+    name: str
+    outcome: SpotOutcome
+    target_n: float = Field(description="as planned, N")
+    final_target_n: float = Field(description="after the check-ins, N")
+    holds: list[int] = Field(description="indices of this spot's holds")
+
+
 class HoldSummary(BaseModel):
     """One hold: from the first sample inside the band to its end."""
 
     model_config = ConfigDict(extra="forbid")
 
     index: int = Field(ge=1, description="1 for the first hold")
+    spot: int = Field(1, ge=1, description="index into the session's spots")
     started_at_s: float
     ended_at_s: float
     duration_s: float
@@ -45,6 +78,24 @@ class HoldSummary(BaseModel):
     mean_force_n: float
     peak_force_n: float
     breath_cues: int = Field(ge=0)
+    target_n: float | None = Field(None, description="target at the hold's start, N")
+    adjustments: list[AdjustmentInfo] = Field(default_factory=list, description="check-ins applied")
+    rest_stroke_s: float = Field(0.0, ge=0.0, description="time in light contact during the rest after this hold")
+
+
+class ResolvedSpot(BaseModel):
+    """One spot with its values in force (newtons)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    target_n: float
+    band: float
+    hold_s: float
+    repetitions: int
+    rest_s: float
+    breaths_per_min: float
+    tolerance_n: float
 
 
 class ResolvedPlan(BaseModel):
@@ -67,6 +118,11 @@ class ResolvedPlan(BaseModel):
     release_grace_s: float
     abort_debounce_ms: float
     max_wait_for_contact_s: float
+    spots: list[ResolvedSpot] = Field(default_factory=list, description="as the plan lists them (empty: one spot)")
+    adjust_step: float = 0.10
+    max_increments: int = 3
+    check_in_s: float = 0.0
+    stroke_max_n: float | None = Field(None, description="light-stroke limit in force during rests, N")
 
 
 class SessionSummary(BaseModel):
@@ -89,6 +145,9 @@ class SessionSummary(BaseModel):
     sensor_glitches: int = Field(0, ge=0, description="implausible readings counted (all used)")
     cues: dict[str, int] = Field(default_factory=dict, description="haptic cues given, by kind")
     stop_source: str | None = Field(None, description="what stopped the session, if it was stopped")
+    timeout: TimeoutInfo | None = Field(None, description="which wait ran out, if the session timed out")
+    spots: list[SpotSummary] = Field(default_factory=list)
+    person: str | None = Field(None, description="the person's pseudonym, when a profile is in force")
     pain_before: PainRating | None = Field(None, description="the person's 0-10 rating before the session")
     pain_after: PainRating | None = Field(None, description="the person's 0-10 rating after the session")
     course: CourseStatus | None = Field(None, description="the person's course after this session (with a profile)")
@@ -115,6 +174,23 @@ def resolve_plan(plan: TherapyPlan, device_max_n: float) -> ResolvedPlan:
         release_grace_s=plan.release_grace_s,
         abort_debounce_ms=plan.abort_debounce_ms,
         max_wait_for_contact_s=plan.max_wait_for_contact_s,
+        spots=[
+            ResolvedSpot(
+                name=spot.name,
+                target_n=spot.target,
+                band=spot.band,
+                hold_s=spot.hold_s,
+                repetitions=spot.repetitions,
+                rest_s=spot.rest_s,
+                breaths_per_min=spot.breaths_per_min,
+                tolerance_n=spot.tolerance,
+            )
+            for spot in (plan.spot_plans() if plan.spots else ())
+        ],
+        adjust_step=plan.adjust_step,
+        max_increments=plan.max_increments,
+        check_in_s=plan.check_in_s,
+        stroke_max_n=plan.stroke_max_n,
     )
 
 
@@ -123,23 +199,40 @@ def plan_from_resolved(resolved: ResolvedPlan) -> TherapyPlan:
 
     Checked against the device maximum the session ran with, as when it started.
     """
-    return validate_plan(
-        {
-            "target": resolved.target_n,
-            "band": resolved.band,
-            "hold_s": resolved.hold_s,
-            "repetitions": resolved.repetitions,
-            "rest_s": resolved.rest_s,
-            "breaths_per_min": resolved.breaths_per_min,
-            "tolerance": resolved.tolerance_n,
-            "therapist_max": resolved.therapist_max_n,
-            "contact_threshold": resolved.contact_threshold_n,
-            "release_grace_s": resolved.release_grace_s,
-            "abort_debounce_ms": resolved.abort_debounce_ms,
-            "max_wait_for_contact_s": resolved.max_wait_for_contact_s,
-        },
-        resolved.device_max_n,
-    )
+    data: dict[str, object] = {
+        "target": resolved.target_n,
+        "band": resolved.band,
+        "hold_s": resolved.hold_s,
+        "repetitions": resolved.repetitions,
+        "rest_s": resolved.rest_s,
+        "breaths_per_min": resolved.breaths_per_min,
+        "tolerance": resolved.tolerance_n,
+        "therapist_max": resolved.therapist_max_n,
+        "contact_threshold": resolved.contact_threshold_n,
+        "release_grace_s": resolved.release_grace_s,
+        "abort_debounce_ms": resolved.abort_debounce_ms,
+        "max_wait_for_contact_s": resolved.max_wait_for_contact_s,
+        "spots": [
+            {
+                "name": spot.name,
+                "target": spot.target_n,
+                "band": spot.band,
+                "hold_s": spot.hold_s,
+                "repetitions": spot.repetitions,
+                "rest_s": spot.rest_s,
+                "breaths_per_min": spot.breaths_per_min,
+                "tolerance": spot.tolerance_n,
+            }
+            for spot in resolved.spots
+        ],
+        "adjust_step": resolved.adjust_step,
+        "max_increments": resolved.max_increments,
+        "check_in_s": resolved.check_in_s,
+    }
+    plan = validate_plan(data, resolved.device_max_n)
+    if resolved.stroke_max_n is None or resolved.stroke_max_n == plan.stroke_max_n:
+        return plan  # the default limit (or a summary from before the key)
+    return validate_plan({**data, "stroke_max": resolved.stroke_max_n}, resolved.device_max_n)
 
 
 def build_summary(
@@ -149,11 +242,14 @@ def build_summary(
     device_id: str,
     started_at: datetime,
     sensor_glitches: int = 0,
+    person: str | None = None,
 ) -> SessionSummary:
     """Summarise a finished session (or one closed as interrupted)."""
     if controller.outcome is None:
         raise ValueError("the session has not ended yet")
     abort = controller.abort
+    timeout = controller.timeout
+    period = controller.sample_period_s
     holds = [
         HoldSummary(
             index=hold.index,
@@ -165,6 +261,10 @@ def build_summary(
             mean_force_n=hold.mean_force_n,
             peak_force_n=hold.peak_force_n,
             breath_cues=hold.breath_cues,
+            spot=hold.spot,
+            target_n=hold.start_target_n,
+            adjustments=[AdjustmentInfo(at_s=a.at_s, kind=a.kind, target_n=a.target_n) for a in hold.adjustments],
+            rest_stroke_s=hold.rest_stroke_samples * period,
         )
         for hold in controller.holds
     ]
@@ -185,4 +285,30 @@ def build_summary(
         sensor_glitches=sensor_glitches,
         cues=dict(controller.cue_counts),
         stop_source=controller.stop_source,
+        timeout=None if timeout is None else TimeoutInfo(wait=timeout.wait, at_s=timeout.t),
+        spots=_spot_summaries(controller),
+        person=person,
     )
+
+
+def _spot_summaries(controller: SessionController) -> list[SpotSummary]:
+    progress = controller.spots
+    outcomes = progress.outcomes(controller.outcome)
+    summaries = []
+    for spot, outcome in zip(progress.spots, outcomes, strict=True):
+        finals = controller.final_targets
+        if spot.index <= len(finals):
+            final = finals[spot.index - 1]
+        else:
+            final = controller.target.target_n if spot.index == progress.current.index else spot.target
+        summaries.append(
+            SpotSummary(
+                index=spot.index,
+                name=spot.name,
+                outcome=outcome,
+                target_n=spot.target,
+                final_target_n=final,
+                holds=[h.index for h in controller.holds if h.spot == spot.index],
+            )
+        )
+    return summaries
