@@ -39,7 +39,7 @@ def _id(value: str, what: str) -> str:
 
 
 async def login_page(request: Request) -> Response:
-    token = secrets.token_urlsafe(24)
+    token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(24)  # two tabs share one
     response = render(request, "login.html", login_csrf=token, error=None)
     _cookie(request, response, LOGIN_CSRF_COOKIE, token)
     return response

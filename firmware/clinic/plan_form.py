@@ -54,8 +54,9 @@ def values_of(plan: dict[str, Any]) -> dict[str, str]:
 
 
 def _text(value: object) -> str:
+    """Enough digits that a plan read back from the form is the plan shown (a therapist max of 5 kgf stays exact)."""
     if isinstance(value, float):
-        return f"{value:.4g}" if abs(value) < 1000 else f"{value:.1f}"
+        return f"{value:.10g}"
     return str(value)
 
 
@@ -123,5 +124,5 @@ def diff(current: dict[str, Any] | None, proposed: TherapyPlan) -> list[tuple[st
     return [
         (name, _text(old[name]) if name in old else "—", _text(value))
         for name, value in new.items()
-        if name not in old or abs(float(old[name]) - float(value)) > 1e-9
+        if name not in old or abs(float(old[name]) - float(value)) > 1e-9 * max(1.0, abs(float(value)))
     ]

@@ -44,8 +44,10 @@ def _headers(response: Response) -> Response:
 def _refuse(request: Request, status: int, reason: str) -> Response:
     if request.url.path.startswith("/api/") or request.headers.get("authorization"):
         return JSONResponse({"error": reason}, status_code=status)
+    if status == 401 and request.method == "GET" and "text/html" in request.headers.get("accept", ""):
+        return RedirectResponse("/login", status_code=303)  # a page: log in first
     if status == 401:
-        return RedirectResponse("/login", status_code=303)
+        return PlainTextResponse(reason, status_code=401)  # an asset or a form post
     return PlainTextResponse(reason, status_code=status)
 
 

@@ -68,15 +68,16 @@ def test_every_route_but_login_and_healthz_refuses_anonymous_access(client: Test
             paths, methods = [_concrete(route.path)], set(route.methods or ()) - {"HEAD"}
         for path in paths:
             for method in methods:
-                response = client.request(method, path)
+                response = client.request(method, path, headers={"accept": "text/html"})
                 checked += 1
                 if route.path in ("/login", "/healthz"):
                     assert response.status_code in (200, 403), (method, path)
-                elif path.startswith("/api/"):
+                elif path.startswith("/api/") or method != "GET":
                     assert response.status_code == 401, (method, path, response.status_code)
                 else:
                     assert response.status_code == 303 and response.headers["location"] == "/login", (method, path)
     assert checked > 20
+    assert client.get("/static/clinic.css", headers={"accept": "text/css"}).status_code == 401
 
 
 def test_a_login_gives_an_http_only_strict_cookie_and_pages_with_a_strict_csp(client: TestClient) -> None:
@@ -97,7 +98,7 @@ def test_a_form_without_the_csrf_token_is_refused(client: TestClient, sqlite_eng
     assert client.post("/logout", data={}).status_code == 403
     assert client.post("/logout", data={"csrf": "forged"}).status_code == 403
     assert client.post("/logout", data={"csrf": csrf}).status_code == 303
-    assert client.get("/devices").status_code == 303  # logged out: refused
+    assert client.get("/devices", headers={"accept": "text/html"}).status_code == 303  # logged out: to the login
 
 
 def test_failed_logins_are_rate_limited(client: TestClient) -> None:
@@ -148,3 +149,14 @@ def test_a_bearer_token_reads_the_api_and_a_wrong_one_is_refused(client: TestCli
     assert bad.status_code == 401
     spec = client.get("/api/v1/openapi.json", headers={"Authorization": f"Bearer {token}"}).json()
     assert "/api/v1/sessions/{session_id}/report.pdf" in spec["paths"]
+
+
+def test_the_form_reads_back_the_plan_it_shows_so_the_diff_names_only_real_changes() -> None:
+    from config.plan import TherapyPlan
+    from firmware.clinic import plan_form
+
+    in_force = TherapyPlan().model_dump()
+    values = plan_form.values_of(in_force)
+    plan, errors = plan_form.parse({**values, "hold_s": "45"}, 88.26)
+    assert errors == {} and plan is not None
+    assert plan_form.diff(in_force, plan) == [("hold_s", "60", "45")]
