@@ -11,7 +11,9 @@ idempotent store (``firmware.clinic.ingest``) keeps one copy.
 As in ``therapist collect``: a persistent session per instance (the broker
 queues while it is away), PUBACK only after the row is committed (manual
 ack), and a message the database cannot take is not acknowledged - the
-collector reconnects with backoff and the broker redelivers it.
+collector reconnects with backoff and the broker redelivers it.  Messages
+already received when one is stored go into the same transaction (up to
+``MAX_BURST``): one commit per burst keeps up with many devices.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from firmware.therapist.connection import make_client, payload_bytes
 log = logging.getLogger("presspoint.clinic.collector")
 
 DEFAULT_GROUP = "presspoint-clinic"
+MAX_BURST = 500  # messages stored in one transaction
 
 
 def shared_filters(prefix: str, group: str = DEFAULT_GROUP) -> list[str]:
@@ -138,17 +141,22 @@ class ClinicCollector:
             backoff.reset()
             self._problem = None
             self.subscribed.set()
-            async for message in client.messages:
-                topic = str(message.topic)
-                payload = payload_bytes(message)
+            messages = client.messages
+            async for first in messages:
+                burst = [first]
+                while len(messages) and len(burst) < MAX_BURST:  # already received: store them together
+                    burst.append(await anext(messages))
+                received = [(str(m.topic), payload_bytes(m)) for m in burst]
                 try:
-                    result = await asyncio.to_thread(self.store.ingest, topic, payload)
+                    results = await asyncio.to_thread(self.store.ingest_many, received)
                 except Exception as exc:  # database down, disk full...: do not ack
                     self.stats.store_errors += 1
-                    raise _StoreFailed(f"cannot store message on {topic} ({type(exc).__name__})") from exc
-                client.ack(message)
-                self.stats.by_result[str(result)] += 1
-                if result is Ingested.REJECTED:
-                    log.warning("clinic collector: rejected a payload on %s", topic)
-                if self._on_ingest is not None:
-                    self._on_ingest(topic, payload, result)
+                    raise _StoreFailed(f"cannot store {len(burst)} message(s) ({type(exc).__name__})") from exc
+                for message in burst:
+                    client.ack(message)
+                for (topic, payload), result in zip(received, results, strict=True):
+                    self.stats.by_result[str(result)] += 1
+                    if result is Ingested.REJECTED:
+                        log.warning("clinic collector: rejected a payload on %s", topic)
+                    if self._on_ingest is not None:
+                        self._on_ingest(topic, payload, result)

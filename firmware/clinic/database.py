@@ -58,7 +58,7 @@ def make_engine(url: str) -> Engine:
         engine = sa.create_engine(parsed, connect_args={"timeout": 10})
         sa.event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return sa.create_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    return sa.create_engine(parsed, pool_size=5, max_overflow=5, pool_recycle=3600)
 
 
 def alembic_config(engine: Engine) -> Any:

@@ -16,6 +16,8 @@ before it returns, so the collector acknowledges only what is on disk.
 
 from __future__ import annotations
 
+import collections
+import functools
 import hashlib
 import json
 from datetime import UTC, datetime
@@ -50,15 +52,20 @@ def utc_iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+@functools.cache
+def _insert_ignore_statement(dialect_name: str, table: sa.Table) -> Any:
+    """Built once per table: building a statement per message costs more than running it."""
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    key = next(iter(table.primary_key.columns))
+    return dialect.insert(table).on_conflict_do_nothing().returning(key)
+
+
 def insert_ignore(conn: Connection, table: sa.Table, values: dict[str, Any]) -> bool:
     """Insert one row unless its key exists; ``True`` when it was new.
 
     ``RETURNING`` rather than the row count, which psycopg reports as -1 here.
     """
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    key = next(iter(table.primary_key.columns))
-    statement = dialect.insert(table).values(**values).on_conflict_do_nothing().returning(key)
-    return conn.execute(statement).first() is not None
+    return conn.execute(_insert_ignore_statement(conn.dialect.name, table), values).first() is not None
 
 
 def person_of(summary: dict[str, Any]) -> str | None:
@@ -80,15 +87,47 @@ def parse_summary(payload: bytes | str) -> tuple[SessionSummary, dict[str, Any]]
     return SessionSummary.model_validate({k: v for k, v in raw.items() if k in known}), raw
 
 
+def _reject(conn: Connection, topic: str, reason: str, payload: bytes) -> Ingested:
+    conn.execute(
+        t.rejected.insert().values(
+            topic=topic[:1000],
+            reason=reason[:500],
+            payload_sha256=hashlib.sha256(payload).hexdigest(),
+            received_at=now_iso(),
+        )
+    )
+    return Ingested.REJECTED
+
+
 class ClinicStore:
-    """Writes one message at a time; thread-safe (each call takes its own connection)."""
+    """Writes one message at a time, from one caller at a time (the collector; other threads make their own)."""
 
     def __init__(self, engine: Engine, *, prefix: str = "presspoint") -> None:
         self.engine = engine
         self.prefix = prefix
+        # Sessions (and devices) known to have their row: most messages then need one statement, not three.
+        self._known: collections.OrderedDict[str, None] = collections.OrderedDict()
+        self._pending: list[str] = []
 
     def ingest(self, topic: str, payload: bytes) -> Ingested:
         """Store one received message (committed on return)."""
+        return self.ingest_many([(topic, payload)])[0]
+
+    def ingest_many(self, messages: list[tuple[str, bytes]]) -> list[Ingested]:
+        """Store messages in one transaction (committed on return): one commit for a burst, not one each.
+
+        Every handler validates before it writes, so a bad payload is recorded
+        in ``rejected`` within the same transaction and the others still count.
+        A database error rolls back them all and propagates: nothing was stored,
+        nothing may be acknowledged.
+        """
+        self._pending.clear()
+        with self.engine.begin() as conn:
+            results = [self._one(conn, topic, payload) for topic, payload in messages]
+        self._committed()
+        return results
+
+    def _one(self, conn: Connection, topic: str, payload: bytes) -> Ingested:
         if not payload or not topic.startswith(self.prefix + "/"):
             return Ingested.IGNORED
         parts = topic[len(self.prefix) + 1 :].split("/")
@@ -98,35 +137,42 @@ class ClinicStore:
         if handler is None or (parts[1:2] == ["session"]) != (len(parts) == 4):
             return Ingested.IGNORED
         try:
-            with self.engine.begin() as conn:
-                return handler(self, conn, topic, device_id, parts, payload)
+            return handler(self, conn, topic, device_id, parts, payload)
         except ValidationError as err:
             first = err.errors()[0]
             where = ".".join(str(p) for p in first.get("loc", ())) or "payload"
-            return self.reject(topic, f"invalid: {where}: {first.get('msg', 'invalid')}", payload)
+            return _reject(conn, topic, f"invalid: {where}: {first.get('msg', 'invalid')}", payload)
         except (ValueError, UnicodeDecodeError) as err:
-            return self.reject(topic, f"invalid: {str(err).splitlines()[0]}", payload)
-
-    def reject(self, topic: str, reason: str, payload: bytes) -> Ingested:
-        with self.engine.begin() as conn:
-            conn.execute(
-                t.rejected.insert().values(
-                    topic=topic[:1000],
-                    reason=reason[:500],
-                    payload_sha256=hashlib.sha256(payload).hexdigest(),
-                    received_at=now_iso(),
-                )
-            )
-        return Ingested.REJECTED
+            return _reject(conn, topic, f"invalid: {str(err).splitlines()[0]}", payload)
 
     # -- one handler per topic kind ------------------------------------------------
 
     def _ensure_device(self, conn: Connection, device_id: str) -> None:
-        insert_ignore(conn, t.devices, {"device_id": device_id, "first_seen": now_iso()})
+        if f"d/{device_id}" not in self._known:
+            insert_ignore(conn, t.devices, {"device_id": device_id, "first_seen": now_iso()})
+            self._remember(conn, f"d/{device_id}")
 
     def _ensure_session(self, conn: Connection, device_id: str, session_id: str) -> None:
+        if f"s/{session_id}" in self._known:
+            return
         self._ensure_device(conn, device_id)
         insert_ignore(conn, t.sessions, {"session_id": session_id, "device_id": device_id, "first_seen": now_iso()})
+        self._remember(conn, f"s/{session_id}")
+
+    def _remember(self, conn: Connection, key: str) -> None:
+        """Known once the transaction commits (a rolled-back row must be inserted again): see ``ingest``."""
+        self._pending.append(key)
+
+    def _committed(self) -> None:
+        for key in self._pending:
+            self._known[key] = None
+        self._pending.clear()
+        while len(self._known) > 10_000:
+            self._known.popitem(last=False)
+
+    def forget(self) -> None:
+        """After rows were deleted (a person erased): check every session row again."""
+        self._known.clear()
 
     def _availability(self, conn: Connection, topic: str, device_id: str, _p: list[str], payload: bytes) -> Ingested:
         text = payload.decode("utf-8").strip()

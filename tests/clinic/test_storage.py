@@ -89,3 +89,14 @@ def test_retained_state_never_goes_back_in_time(engine: Engine) -> None:
     assert row.online is False
     assert row.status is not None and row.status.phase == "hold"
     assert queries.alerts(row) == [f"offline during session {SESSION}"]
+
+
+def test_a_burst_is_one_transaction_where_a_bad_message_is_rejected_and_the_rest_kept(engine: Engine) -> None:
+    store = ClinicStore(engine)
+    burst = [(topic("event"), event_payload(f"m{i}", i)) for i in range(3)]
+    burst.insert(1, (topic("samples"), b'{"broken": true}'))
+    burst.append((topic("event"), event_payload("m0", 0)))  # a redelivery inside the same burst
+    results = store.ingest_many(burst)
+    assert results == [Ingested.NEW, Ingested.REJECTED, Ingested.NEW, Ingested.NEW, Ingested.DUPLICATE]
+    counts = queries.counts(engine)
+    assert (counts["events"], counts["rejected"], counts["sessions"]) == (3, 1, 1)
