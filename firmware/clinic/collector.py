@@ -29,6 +29,7 @@ import aiomqtt
 
 from config.mqtt import MqttSettings
 from firmware.clinic.ingest import ClinicStore, Ingested
+from firmware.clinic.until_stopped import until_stopped
 from firmware.mqtt.connection import DEFAULT_SESSION_EXPIRY_S, Backoff, describe_error, reconnect_forever
 from firmware.therapist.connection import make_client, payload_bytes
 
@@ -99,18 +100,10 @@ class ClinicCollector:
         return self.stats
 
     async def _connect_once(self, backoff: Backoff) -> None:
-        task = asyncio.create_task(self._connected(backoff), name="clinic-collector")
-        stop_wait = asyncio.create_task(self._stopping.wait(), name="clinic-collector-stop")
         try:
-            await asyncio.wait({task, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+            await until_stopped(self._connected(backoff), self._stopping, "clinic-collector")
         finally:
-            stop_wait.cancel()
-            if not task.done():
-                task.cancel()
-            (outcome,) = await asyncio.gather(task, return_exceptions=True)
             self.subscribed.clear()
-        if isinstance(outcome, BaseException) and not isinstance(outcome, asyncio.CancelledError):
-            raise outcome
 
     def _on_failure(self, exc: Exception) -> bool:
         if isinstance(exc, aiomqtt.MqttError):

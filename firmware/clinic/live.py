@@ -10,7 +10,6 @@ what is new (bounded), so a slow page never holds the feed up.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
@@ -23,6 +22,7 @@ import aiomqtt
 from pydantic import ValidationError
 
 from config.mqtt import MqttSettings
+from firmware.clinic.until_stopped import until_stopped
 from firmware.mqtt.connection import Backoff, reconnect_forever
 from firmware.protocol.payloads import DeviceStatus, EventMessage, SamplesBatch
 from firmware.therapist.connection import make_client, payload_bytes
@@ -119,15 +119,9 @@ class LiveFeed:
         return isinstance(exc, aiomqtt.MqttError)
 
     async def _connect_once(self, backoff: Backoff) -> None:
-        task = asyncio.create_task(self._connected(backoff), name="clinic-live")
-        stop_wait = asyncio.create_task(self._stopping.wait(), name="clinic-live-stop")
         try:
-            await asyncio.wait({task, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+            await until_stopped(self._connected(backoff), self._stopping, "clinic-live")
         finally:
-            stop_wait.cancel()
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
             self.subscribed.clear()
 
     async def _connected(self, backoff: Backoff) -> None:
