@@ -1,0 +1,215 @@
+"""Benchmark: the clinic app on SQLite and on a real PostgreSQL.
+
+* messages ingested per second by one instance (``ClinicStore.ingest_many``:
+  a commit per message, and a commit per burst of 50 as the collector stores
+  what has arrived while it was writing), on each database, with sample batches of a real size (10 samples, ~400 bytes);
+* live-view delay device -> browser on loopback: a batch published to a real
+  Mosquitto until an HTTP poller (as ``live.js`` polls, every 100 ms) of a
+  real ``clinic serve`` sees it, p50/p99;
+* the session list and a person's history with 10,000 sessions stored
+  (server time of the query, and over HTTP), on each database;
+* the RSS of a ``clinic serve`` process after all that.
+
+    .venv/bin/python -m bench.bench_clinic [--messages 3000] [--sessions 10000]
+
+Aims (issue 15): >= 2,000 messages/s per instance on each database; live p99
+<= 250 ms; list and history <= 300 ms server time with 10,000 sessions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import threading
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any
+
+from firmware.clinic import queries
+from firmware.clinic import schema as t
+from firmware.clinic.auth import add_user, create_token
+from firmware.clinic.database import open_database
+from firmware.clinic.ingest import ClinicStore
+from firmware.protocol.payloads import SamplesBatch, dump
+from tests.clinic.clinic_process import ClinicServer
+from tests.clinic.postgres_server import running_postgres
+from tests.mqtt_broker import Mosquitto
+
+DEVICE = "bench1"
+
+
+def batch_payload(session_id: str, batch: int, seq: int) -> bytes:
+    return dump(
+        SamplesBatch(
+            msg_id=uuid.uuid4().hex, seq=seq, device_id=DEVICE, session_id=session_id,
+            created_at="2026-12-01T00:00:00.000Z", batch=batch, t0=float(batch), dt=0.1, n=10,
+            force_n=[29.4 + i * 0.01 for i in range(10)], raw=[100_000 + i for i in range(10)],
+        )
+    )
+
+
+def ingest_rate(url: str, messages: int, burst: int) -> float:
+    """Messages/s through ``ingest_many`` in bursts of ``burst`` (1: a commit per message)."""
+    engine = open_database(url)
+    store = ClinicStore(engine)
+    session_id = f"S{uuid.uuid4().hex[:12]}"
+    topic = f"presspoint/{DEVICE}/session/{session_id}/samples"
+    received = [(topic, batch_payload(session_id, i, i + 1)) for i in range(messages)]
+    start = time.perf_counter()
+    for first in range(0, messages, burst):
+        store.ingest_many(received[first : first + burst])
+    elapsed = time.perf_counter() - start
+    engine.dispose()
+    return messages / elapsed
+
+
+def fill_sessions(url: str, count: int) -> None:
+    engine = open_database(url)
+    rows = [
+        {"session_id": f"S{i:08d}", "device_id": f"d{i % 50}", "person": f"p{i % 400}",
+         "started_at": f"2026-{1 + i % 12:02d}-{1 + i % 28:02d}T{i % 24:02d}:00:00.{i % 1000:03d}Z",
+         "outcome": "completed", "duration_s": 200.0, "peak_force_n": 30.0, "holds": 3, "holds_completed": 3,
+         "summary": "{}", "first_seen": "2026-01-01T00:00:00.000Z"}
+        for i in range(count)
+    ]
+    with engine.begin() as conn:
+        conn.execute(t.sessions.insert(), rows)
+    engine.dispose()
+
+
+def query_times(url: str) -> tuple[float, float]:
+    engine = open_database(url)
+    best_list = best_person = float("inf")
+    for _ in range(5):
+        start = time.perf_counter()
+        queries.sessions(engine, limit=200)
+        best_list = min(best_list, time.perf_counter() - start)
+        start = time.perf_counter()
+        queries.sessions(engine, person="p7", limit=1000)
+        best_person = min(best_person, time.perf_counter() - start)
+    engine.dispose()
+    return best_list * 1000, best_person * 1000
+
+
+def http_ms(url: str, token: str) -> float:
+    best = float("inf")
+    for _ in range(5):
+        request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+        start = time.perf_counter()
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            answer.read()
+        best = min(best, time.perf_counter() - start)
+    return best * 1000
+
+
+def live_delays(server: ClinicServer, broker: Mosquitto, token: str, count: int) -> list[float]:
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    client.connect("127.0.0.1", broker.port)
+    client.loop_start()
+    session_id = f"L{uuid.uuid4().hex[:12]}"
+    sent: dict[int, float] = {}
+    delays: list[float] = []
+    stop = threading.Event()
+
+    def poll() -> None:
+        after, seen = 0, 0
+        while not stop.is_set():
+            request = urllib.request.Request(
+                f"{server.url}/api/v1/devices/{DEVICE}/live?after={after}", headers={"Authorization": f"Bearer {token}"}
+            )
+            with urllib.request.urlopen(request, timeout=10) as answer:
+                body: dict[str, Any] = json.loads(answer.read())
+            now = time.perf_counter()
+            after = body["last"]
+            for when, _ in body["samples"]:
+                batch = round(float(when))
+                if batch in sent and batch >= seen:
+                    delays.append((now - sent[batch]) * 1000)
+                    seen = batch + 1
+            time.sleep(0.1)
+
+    poller = threading.Thread(target=poll, daemon=True)
+    poller.start()
+    time.sleep(1.0)
+    for i in range(count):
+        payload = dump(SamplesBatch(
+            msg_id=uuid.uuid4().hex, seq=i + 1, device_id=DEVICE, session_id=session_id,
+            created_at="2026-12-01T00:00:00.000Z", batch=i, t0=float(i), dt=0.01, n=1, force_n=[29.4], raw=[1],
+        ))
+        sent[i] = time.perf_counter()
+        client.publish(f"presspoint/{DEVICE}/session/{session_id}/samples", payload, qos=1)
+        time.sleep(0.25)
+    time.sleep(1.0)
+    stop.set()
+    poller.join(15)
+    client.loop_stop()
+    client.disconnect()
+    return delays
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--messages", type=int, default=3000)
+    parser.add_argument("--sessions", type=int, default=10_000)
+    parser.add_argument("--live", type=int, default=60, help="batches published for the live delay")
+    args = parser.parse_args()
+    folder = Path(tempfile.mkdtemp(prefix="bench-clinic-"))
+    with running_postgres() as pg:
+        urls = {"sqlite": f"sqlite:///{folder / 'clinic.sqlite3'}"}
+        if pg is not None:
+            urls["postgresql"] = pg.create_database()
+        for name, url in urls.items():
+            for burst in (1, 50):
+                rate = ingest_rate(url, args.messages, burst)
+                print(f"{name:<10} ingest: {rate:,.0f} messages/s ({args.messages} sample batches, "
+                      f"{'one commit each' if burst == 1 else f'a commit per burst of {burst}'})")
+        for name, url in urls.items():
+            fill_sessions(url, args.sessions)
+            list_ms, person_ms = query_times(url)
+            print(f"{name:<10} {args.sessions:,} sessions: list (200 newest) {list_ms:.1f} ms, "
+                  f"a person's history {person_ms:.1f} ms (server time, best of 5)")
+        broker = Mosquitto(folder / "broker")
+        broker.start()
+        try:
+            for name, url in urls.items():
+                engine = open_database(url)
+                user = f"bench{uuid.uuid4().hex[:6]}"
+                add_user(engine, user, "viewer", "a long enough password")
+                token = create_token(engine, user)
+                engine.dispose()
+                server = ClinicServer(folder / f"clinic-{name}", db=url, broker=broker.url, instance=name)
+                server.start()
+                try:
+                    list_http = http_ms(server.url + "/api/v1/sessions", token)
+                    person_http = http_ms(server.url + "/api/v1/sessions?person=p7&limit=1000", token)
+                    print(f"{name:<10} over HTTP: session list {list_http:.1f} ms, person history {person_http:.1f} ms")
+                    delays = live_delays(server, broker, token, args.live)
+                    if delays:
+                        q = statistics.quantiles(delays, n=100)
+                        p50 = statistics.median(delays)
+                        print(f"{name:<10} live delay device->browser (poll 100 ms): p50 {p50:.0f} ms, "
+                              f"p99 {q[98]:.0f} ms over {len(delays)} batches")
+                    assert server.proc is not None
+                    print(f"{name:<10} clinic serve RSS: {rss_mib(server.proc.pid):.0f} MiB")
+                finally:
+                    server.stop()
+        finally:
+            broker.stop()
+
+
+if __name__ == "__main__":
+    main()

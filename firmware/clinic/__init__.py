@@ -1,0 +1,1 @@
+"""The clinic app: one collector and one database for every device, a web dashboard over it."""

@@ -1,0 +1,88 @@
+"""What changes things: pushing a signed plan, erasing a person - each written to the audit log.
+
+The key is read from the server's ``keys_dir`` for each push and never leaves
+this process; the browser sees only the device's answer.  Pushing is the
+terminal's ``therapist plan push`` (``push_plan``), so both sign and wait
+for the answer the same way.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from config.errors import PresspointError
+from config.plan import TherapyPlan
+from firmware.clinic import schema as t
+from firmware.clinic.auth import User
+from firmware.clinic.context import ClinicContext
+from firmware.clinic.ingest import now_iso
+from firmware.protocol.plan_envelope import load_key
+from firmware.therapist.push import PushOutcome, push_plan
+
+
+class NotAllowed(PresspointError):
+    """A viewer tried to change something."""
+
+
+def audit(engine: Engine, who: User, action: str, device_id: str | None, detail: dict[str, Any]) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            t.audit_log.insert().values(
+                at=now_iso(), user_name=who.name, action=action, device_id=device_id, detail=json.dumps(detail)
+            )
+        )
+
+
+def audit_entries(engine: Engine, limit: int = 100) -> list[dict[str, Any]]:
+    query = sa.select(t.audit_log).order_by(t.audit_log.c.id.desc()).limit(limit)
+    with engine.connect() as conn:
+        return [dict(row._mapping) for row in conn.execute(query)]
+
+
+async def push(context: ClinicContext, who: User, device_id: str, plan: TherapyPlan) -> PushOutcome:
+    if not who.may_change:
+        raise NotAllowed("viewers cannot push plans")
+    if context.mqtt is None:
+        raise PresspointError("no broker configured (--broker): plans cannot be pushed")
+    key_file = context.key_file(device_id)
+    if key_file is None:
+        raise PresspointError("no keys_dir configured: the server holds no plan keys")
+    key = load_key(key_file)
+    outcome = await push_plan(
+        context.mqtt, device_id=device_id, plan=plan, key=key, timeout_s=context.settings.push_timeout_s
+    )
+    audit(
+        context.engine,
+        who,
+        "plan_push",
+        device_id,
+        {"version": outcome.version, "status": outcome.status, "message": outcome.message, "plan": plan.model_dump()},
+    )
+    return outcome
+
+
+def erase_person(engine: Engine, who: User | None, person: str) -> int:
+    """Delete every session and measurement of ``person``; the number of sessions erased."""
+    if who is not None and not who.may_change:
+        raise NotAllowed("viewers cannot erase data")
+    with engine.begin() as conn:
+        ids = select_ids = sa.select(t.sessions.c.session_id).where(t.sessions.c.person == person)
+        count = len(conn.execute(ids).all())
+        for table in (t.events, t.sample_batches):
+            conn.execute(table.delete().where(table.c.session_id.in_(select_ids)))
+        conn.execute(t.sessions.delete().where(t.sessions.c.person == person))
+        conn.execute(t.ppt.delete().where(t.ppt.c.person == person))
+        conn.execute(
+            t.audit_log.insert().values(
+                at=now_iso(),
+                user_name=who.name if who is not None else "(command line)",
+                action="person_erase",
+                device_id=None,
+                detail=json.dumps({"person": person, "sessions": count}),
+            )
+        )
+    return count

@@ -1,0 +1,156 @@
+"""The JSON API under ``/api/v1/``: the same data as the pages, for scripts (bearer token) and the live view."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from config.errors import PresspointError
+from config.loader import describe_validation_error
+from config.plan import validate_plan
+from firmware.clinic import actions, exports, queries
+from firmware.clinic.context import ctx, user
+from firmware.clinic.openapi import OPENAPI
+from firmware.protocol.topics import check_level
+
+
+def _id(value: str, what: str) -> str:
+    try:
+        return check_level(value, what)
+    except ValueError:
+        raise HTTPException(404, f"no such {what}") from None
+
+
+def _limit(request: Request) -> int:
+    text = request.query_params.get("limit", "200")
+    if not text.isdigit() or not 0 < int(text) <= 10_000:
+        raise HTTPException(400, "limit: a whole number 1-10000")
+    return int(text)
+
+
+async def devices(request: Request) -> Response:
+    rows = await run_in_threadpool(queries.devices, ctx(request).engine)
+    return JSONResponse([row.as_json() for row in rows])
+
+
+async def persons(request: Request) -> Response:
+    rows = await run_in_threadpool(queries.persons, ctx(request).engine)
+    return JSONResponse([row.__dict__ for row in rows])
+
+
+async def sessions(request: Request) -> Response:
+    limit = _limit(request)
+    device, person = request.query_params.get("device"), request.query_params.get("person")
+    rows = await run_in_threadpool(
+        lambda: queries.sessions(ctx(request).engine, device_id=device, person=person, limit=limit)
+    )
+    return JSONResponse([row.as_json() for row in rows])
+
+
+async def session(request: Request) -> Response:
+    session_id = _id(request.path_params["session_id"], "session")
+    text = await run_in_threadpool(queries.summary_text, ctx(request).engine, session_id)
+    if text is None:
+        raise HTTPException(404, "no summary stored for this session")
+    return Response(text, media_type="application/json")
+
+
+async def _data(request: Request) -> Any:
+    session_id = _id(request.path_params["session_id"], "session")
+    data = await run_in_threadpool(queries.session_data, ctx(request).engine, session_id)
+    if data is None:
+        raise HTTPException(404, "no such session")
+    return data
+
+
+async def samples_csv(request: Request) -> Response:
+    data = await _data(request)
+    return Response(
+        exports.samples_csv(data),
+        media_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{data.session_id}-samples.csv"'},
+    )
+
+
+async def report_pdf(request: Request) -> Response:
+    data = await _data(request)
+    try:
+        pdf = await run_in_threadpool(exports.report_pdf, data)
+    except PresspointError as err:
+        raise HTTPException(404, str(err)) from None
+    return Response(
+        pdf,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{data.session_id}.pdf"'},
+    )
+
+
+async def live(request: Request) -> Response:
+    context = ctx(request)
+    device_id = _id(request.path_params["device_id"], "device")
+    after_text = request.query_params.get("after", "0")
+    after = int(after_text) if after_text.isdigit() else 0
+    body = context.hub.since(device_id, after)
+    row = await run_in_threadpool(queries.device, context.engine, device_id)
+    if row is not None and row.plan_state is not None:
+        plan = row.plan_state.plan
+        try:
+            target, band = float(plan["target"]), float(plan["band"])
+            body["band"] = {
+                "low": target * (1 - band),
+                "high": target * (1 + band),
+                "tolerance": float(plan["tolerance"]),
+                "max": float(plan["therapist_max"]),
+            }
+        except (KeyError, TypeError, ValueError):
+            pass
+    return JSONResponse(body)
+
+
+async def push_plan(request: Request) -> Response:
+    context = ctx(request)
+    device_id = _id(request.path_params["device_id"], "device")
+    if not user(request).may_change:
+        return JSONResponse({"error": "viewers cannot push plans"}, status_code=403)
+    try:
+        body = await request.json()
+    except ValueError:
+        return JSONResponse({"error": "the body must be a JSON plan object"}, status_code=400)
+    if not isinstance(body, dict):
+        return JSONResponse({"error": "the body must be a JSON plan object"}, status_code=400)
+    try:
+        plan = validate_plan(body, context.settings.device_max_n)
+    except ValidationError as err:
+        where, problem = describe_validation_error(err)
+        return JSONResponse({"error": problem, "field": where}, status_code=422)
+    try:
+        outcome = await actions.push(context, user(request), device_id, plan)
+    except PresspointError as err:
+        return JSONResponse({"error": str(err)}, status_code=502)
+    status = {"applied": 200, "unchanged": 200, "queued": 202, "refused": 409, "timeout": 504}[outcome.status]
+    return JSONResponse(
+        {"status": outcome.status, "version": outcome.version, "message": outcome.message}, status_code=status
+    )
+
+
+async def openapi(request: Request) -> Response:
+    return JSONResponse(OPENAPI)
+
+
+ROUTES = [
+    Route("/api/v1/openapi.json", openapi, methods=["GET"]),
+    Route("/api/v1/devices", devices, methods=["GET"]),
+    Route("/api/v1/devices/{device_id}/live", live, methods=["GET"]),
+    Route("/api/v1/devices/{device_id}/plan", push_plan, methods=["POST"]),
+    Route("/api/v1/persons", persons, methods=["GET"]),
+    Route("/api/v1/sessions", sessions, methods=["GET"]),
+    Route("/api/v1/sessions/{session_id}", session, methods=["GET"]),
+    Route("/api/v1/sessions/{session_id}/samples.csv", samples_csv, methods=["GET"]),
+    Route("/api/v1/sessions/{session_id}/report.pdf", report_pdf, methods=["GET"]),
+]

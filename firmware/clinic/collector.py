@@ -1,0 +1,155 @@
+"""The clinic's collector: every device's messages into the clinic database, shared between instances.
+
+Session events and sample batches are the bulk of the traffic; they come
+through MQTT 5 **shared subscriptions** (``$share/<group>/...``), so the
+broker hands each one to one instance of the group.  Retained state -
+availability, status, plan state and error, PPT, session summaries - comes
+through **normal** subscriptions, because a broker does not send retained
+messages for a shared subscription; every instance receives those and the
+idempotent store (``firmware.clinic.ingest``) keeps one copy.
+
+As in ``therapist collect``: a persistent session per instance (the broker
+queues while it is away), PUBACK only after the row is committed (manual
+ack), and a message the database cannot take is not acknowledged - the
+collector reconnects with backoff and the broker redelivers it.  Messages
+already received when one is stored go into the same transaction (up to
+``MAX_BURST``): one commit per burst keeps up with many devices.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import aiomqtt
+
+from config.mqtt import MqttSettings
+from firmware.clinic.ingest import ClinicStore, Ingested
+from firmware.clinic.until_stopped import until_stopped
+from firmware.mqtt.connection import DEFAULT_SESSION_EXPIRY_S, Backoff, describe_error, reconnect_forever
+from firmware.therapist.connection import make_client, payload_bytes
+
+log = logging.getLogger("presspoint.clinic.collector")
+
+DEFAULT_GROUP = "presspoint-clinic"
+MAX_BURST = 500  # messages stored in one transaction
+
+
+def shared_filters(prefix: str, group: str = DEFAULT_GROUP) -> list[str]:
+    """The bulk of the traffic, one instance of ``group`` per message."""
+    return [f"$share/{group}/{prefix}/+/session/+/event", f"$share/{group}/{prefix}/+/session/+/samples"]
+
+
+def state_filters(prefix: str) -> list[str]:
+    """Retained state: every instance, because shared subscriptions get no retained messages."""
+    return [
+        f"{prefix}/+/status",
+        f"{prefix}/+/status/info",
+        f"{prefix}/+/plan/state",
+        f"{prefix}/+/plan/error",
+        f"{prefix}/+/ppt",
+        f"{prefix}/+/session/+/summary",
+    ]
+
+
+@dataclass
+class CollectorStats:
+    by_result: Counter[str] = field(default_factory=Counter)
+    connects: int = 0
+    store_errors: int = 0
+
+
+class _StoreFailed(Exception):
+    pass
+
+
+class ClinicCollector:
+    """``run()`` until ``stop()``; reconnects for ever in between."""
+
+    def __init__(
+        self,
+        settings: MqttSettings,
+        store: ClinicStore,
+        *,
+        client_id: str,
+        group: str = DEFAULT_GROUP,
+        session_expiry_s: int = DEFAULT_SESSION_EXPIRY_S,
+        on_ingest: Callable[[str, bytes, Ingested], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.client_id = client_id
+        self.group = group
+        self.session_expiry_s = session_expiry_s
+        self.stats = CollectorStats()
+        self.subscribed = asyncio.Event()
+        self._on_ingest = on_ingest
+        self._stopping = asyncio.Event()
+        self._problem: str | None = None
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def run(self) -> CollectorStats:
+        backoff = Backoff.from_settings(self.settings, random.Random())
+        await reconnect_forever(self._connect_once, self._on_failure, self._stopping, backoff)
+        return self.stats
+
+    async def _connect_once(self, backoff: Backoff) -> None:
+        try:
+            await until_stopped(self._connected(backoff), self._stopping, "clinic-collector")
+        finally:
+            self.subscribed.clear()
+
+    def _on_failure(self, exc: Exception) -> bool:
+        if isinstance(exc, aiomqtt.MqttError):
+            _, message = describe_error(exc, self.settings)
+            if message != self._problem:
+                log.warning("clinic collector: %s: %s; retrying", self.settings.display_url(), message)
+                self._problem = message
+            return True
+        if isinstance(exc, _StoreFailed):
+            log.error("clinic collector: %s; not acknowledged, reconnecting so the broker redelivers it", exc)
+            return True
+        return False
+
+    async def _connected(self, backoff: Backoff) -> None:
+        client = make_client(
+            self.settings,
+            identifier=self.client_id,
+            persistent=True,
+            session_expiry_s=self.session_expiry_s,
+            manual_ack=True,
+        )
+        prefix = self.settings.topic_prefix
+        async with client:
+            self.stats.connects += 1
+            for topic_filter in [*shared_filters(prefix, self.group), *state_filters(prefix)]:
+                await client.subscribe(topic_filter, qos=1)
+            log.info("clinic collector: connected to %s as %s", self.settings.display_url(), self.client_id)
+            backoff.reset()
+            self._problem = None
+            self.subscribed.set()
+            messages = client.messages
+            async for first in messages:
+                burst = [first]
+                while len(messages) and len(burst) < MAX_BURST:  # already received: store them together
+                    burst.append(await anext(messages))
+                received = [(str(m.topic), payload_bytes(m)) for m in burst]
+                try:
+                    results = await asyncio.to_thread(self.store.ingest_many, received)
+                except Exception as exc:  # database down, disk full...: do not ack
+                    self.stats.store_errors += 1
+                    raise _StoreFailed(f"cannot store {len(burst)} message(s) ({type(exc).__name__})") from exc
+                for message in burst:
+                    client.ack(message)
+                for (topic, payload), result in zip(received, results, strict=True):
+                    self.stats.by_result[str(result)] += 1
+                    if result is Ingested.REJECTED:
+                        log.warning("clinic collector: rejected a payload on %s", topic)
+                    if self._on_ingest is not None:
+                        self._on_ingest(topic, payload, result)

@@ -1,0 +1,103 @@
+"""Exports: a session's samples and a person's sessions as CSV, a session's plot as SVG and its report as PDF.
+
+The plot is the terminal's ``therapist report`` drawing (``render_report``),
+so the web page, the PDF and the terminal show the same figure.  The PDF is
+made with matplotlib's PDF backend: the plot on page one, the per-hold
+numbers and the events on page two.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import tempfile
+from pathlib import Path
+
+from firmware.clinic.queries import SessionRow
+from firmware.therapist.report import render_report
+from firmware.therapist.store import SessionData
+
+SESSION_COLUMNS = (
+    "session_id",
+    "device_id",
+    "person",
+    "started_at",
+    "outcome",
+    "duration_s",
+    "peak_force_n",
+    "holds",
+    "holds_completed",
+)
+
+
+def samples_csv(data: SessionData) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(("time_s", "force_n"))
+    for when, force in zip(data.times, data.forces, strict=True):
+        writer.writerow((f"{when:.3f}", "" if force is None or math.isnan(force) else f"{force:.3f}"))
+    return out.getvalue()
+
+
+def sessions_csv(rows: list[SessionRow]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(SESSION_COLUMNS)
+    for row in rows:
+        writer.writerow(["" if (v := getattr(row, c)) is None else v for c in SESSION_COLUMNS])
+    return out.getvalue()
+
+
+def _rendered(data: SessionData, suffix: str) -> bytes:
+    with tempfile.TemporaryDirectory(prefix="presspoint-clinic-") as folder:
+        path = render_report(data, Path(folder) / f"plot{suffix}", dpi=110)
+        return path.read_bytes()
+
+
+def plot_svg(data: SessionData) -> bytes:
+    return _rendered(data, ".svg")
+
+
+def report_pdf(data: SessionData) -> bytes:
+    from matplotlib.backends.backend_pdf import PdfPages
+    from matplotlib.figure import Figure
+    from matplotlib.image import imread
+
+    png = _rendered(data, ".png")
+    out = io.BytesIO()
+    with PdfPages(out, metadata={"Title": f"presspoint session {data.session_id}"}) as pdf:
+        page = Figure(figsize=(11.69, 8.27))
+        ax = page.add_axes((0.02, 0.02, 0.96, 0.96))
+        ax.imshow(imread(io.BytesIO(png), format="png"))
+        ax.set_axis_off()
+        pdf.savefig(page)
+        pdf.savefig(_numbers_page(data))
+    return out.getvalue()
+
+
+def _numbers_page(data: SessionData) -> object:
+    from matplotlib.figure import Figure
+
+    page = Figure(figsize=(8.27, 11.69))
+    lines = [f"Session {data.session_id} on {data.device_id}", ""]
+    summary = data.summary
+    if summary is not None:
+        lines.append(
+            f"outcome {summary.outcome}; duration {summary.duration_s:.1f} s; peak {summary.peak_force_n:.1f} N"
+        )
+        if summary.abort is not None:
+            lines.append(f"abort: {summary.abort.reason} at {summary.abort.at_s:.2f} s")
+        lines += ["", "hold  outcome          duration  in band  mean N  peak N  breaths"]
+        for h in summary.holds:
+            lines.append(
+                f"{h.index:>4}  {h.outcome!s:<15}  {h.duration_s:>7.1f}s  {h.in_band_fraction:>6.0%}  "
+                f"{h.mean_force_n:>6.1f}  {h.peak_force_n:>6.1f}  {h.breath_cues:>7}"
+            )
+    lines += ["", "events (first 60):"]
+    for event in data.events[:60]:
+        t = event.get("t")
+        detail = ", ".join(f"{k}={v}" for k, v in event.items() if k not in ("type", "t"))
+        lines.append(f"  {t if t is None else f'{t:8.2f}'}  {event.get('type')}  {detail}"[:110])
+    page.text(0.06, 0.96, "\n".join(lines), va="top", ha="left", family="monospace", fontsize=7.5)
+    return page

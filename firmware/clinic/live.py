@@ -1,0 +1,136 @@
+"""The live view's feed: every device's latest samples, status and events, in memory, for the browser to poll.
+
+A separate, clean, QoS 0 connection with normal subscriptions: the
+collector's shared subscriptions give each instance only part of the
+traffic, while every instance must be able to show any device live.  Nothing
+here is stored; a browser asks ``after`` the last counter it saw and gets
+what is new (bounded), so a slow page never holds the feed up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiomqtt
+from pydantic import ValidationError
+
+from config.mqtt import MqttSettings
+from firmware.clinic.until_stopped import until_stopped
+from firmware.mqtt.connection import Backoff, reconnect_forever
+from firmware.protocol.payloads import DeviceStatus, EventMessage, SamplesBatch
+from firmware.therapist.connection import make_client, payload_bytes
+
+log = logging.getLogger("presspoint.clinic.live")
+
+KEEP_SAMPLES = 3000  # five minutes at 10 samples/s
+KEEP_EVENTS = 50
+
+
+@dataclass
+class DeviceLive:
+    session_id: str | None = None
+    samples: deque[tuple[int, float, float | None]] = field(default_factory=lambda: deque(maxlen=KEEP_SAMPLES))
+    events: deque[tuple[int, dict[str, Any]]] = field(default_factory=lambda: deque(maxlen=KEEP_EVENTS))
+    status: dict[str, Any] | None = None
+    received_at: float = 0.0  # wall-clock time of the latest message (for the delay benchmark)
+
+
+class LiveHub:
+    """Latest state per device; every sample and event gets a counter the browser resumes after."""
+
+    def __init__(self) -> None:
+        self.devices: dict[str, DeviceLive] = {}
+        self._counter = 0
+
+    def _next(self) -> int:
+        self._counter += 1
+        return self._counter
+
+    def feed(self, topic: str, payload: bytes, prefix: str) -> None:
+        parts = topic.removeprefix(prefix + "/").split("/")
+        if not payload or len(parts) < 2:
+            return
+        device = self.devices.setdefault(parts[0], DeviceLive())
+        try:
+            if parts[1:] == ["status", "info"]:
+                device.status = DeviceStatus.model_validate_json(payload).model_dump(mode="json", by_alias=True)
+            elif len(parts) == 4 and parts[3] == "samples":
+                batch = SamplesBatch.model_validate_json(payload)
+                self._session(device, batch.session_id)
+                for when, force in zip(batch.times(), batch.force_n, strict=True):
+                    device.samples.append((self._next(), when, force))
+            elif len(parts) == 4 and parts[3] == "event":
+                message = EventMessage.model_validate_json(payload)
+                self._session(device, message.session_id)
+                device.events.append((self._next(), message.event.model_dump(mode="json")))
+            else:
+                return
+        except ValidationError:
+            return
+        device.received_at = time.time()
+
+    def _session(self, device: DeviceLive, session_id: str) -> None:
+        if device.session_id != session_id:
+            device.session_id = session_id
+            device.samples.clear()
+            device.events.clear()
+
+    def since(self, device_id: str, after: int) -> dict[str, Any]:
+        """What the live page needs: samples and events after ``after``, the status, the newest counter."""
+        device = self.devices.get(device_id) or DeviceLive()
+        samples = [(n, t, f) for n, t, f in device.samples if n > after]
+        events = [(n, e) for n, e in device.events if n > after]
+        last = max([after, *(n for n, _, _ in samples[-1:]), *(n for n, _ in events[-1:])])
+        return {
+            "device_id": device_id,
+            "session_id": device.session_id,
+            "status": device.status,
+            "samples": [[t, f] for _, t, f in samples],
+            "events": [e for _, e in events],
+            "last": last,
+            "received_at": device.received_at,
+        }
+
+
+class LiveFeed:
+    """Keeps ``hub`` fed from the broker until ``stop()``."""
+
+    def __init__(self, settings: MqttSettings, hub: LiveHub) -> None:
+        self.settings = settings
+        self.hub = hub
+        self.subscribed = asyncio.Event()
+        self._stopping = asyncio.Event()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def run(self) -> None:
+        backoff = Backoff.from_settings(self.settings, random.Random())
+        await reconnect_forever(self._connect_once, self._on_failure, self._stopping, backoff)
+
+    def _on_failure(self, exc: Exception) -> bool:
+        return isinstance(exc, aiomqtt.MqttError)
+
+    async def _connect_once(self, backoff: Backoff) -> None:
+        try:
+            await until_stopped(self._connected(backoff), self._stopping, "clinic-live")
+        finally:
+            self.subscribed.clear()
+
+    async def _connected(self, backoff: Backoff) -> None:
+        prefix = self.settings.topic_prefix
+        client = make_client(self.settings, identifier=f"presspoint-clinic-live-{uuid.uuid4().hex[:8]}")
+        async with client:
+            for suffix in ("+/status/info", "+/session/+/samples", "+/session/+/event"):
+                await client.subscribe(f"{prefix}/{suffix}", qos=0)
+            backoff.reset()
+            self.subscribed.set()
+            async for message in client.messages:
+                self.hub.feed(str(message.topic), payload_bytes(message), prefix)

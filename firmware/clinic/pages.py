@@ -1,0 +1,249 @@
+"""The server-rendered pages: login, devices, a device's live view, sessions, persons, the plan editor, audit."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from pathlib import Path
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Route
+from starlette.templating import Jinja2Templates
+
+from config.errors import PresspointError
+from firmware.clinic import actions, exports, plan_form, queries
+from firmware.clinic.auth import authenticate, end_session, start_session
+from firmware.clinic.context import ctx, user
+from firmware.clinic.security import COOKIE
+from firmware.protocol.topics import check_level
+
+templates = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
+LOGIN_CSRF_COOKIE = "pp_login_csrf"
+
+
+def render(request: Request, name: str, status: int = 200, **values: Any) -> HTMLResponse:
+    values.setdefault("me", request.state.user)
+    values.setdefault("csrf", request.state.csrf)
+    return templates.TemplateResponse(request, name, values, status_code=status)
+
+
+def _id(value: str, what: str) -> str:
+    try:
+        return check_level(value, what)
+    except ValueError:
+        raise HTTPException(404, f"no such {what}") from None
+
+
+async def login_page(request: Request) -> Response:
+    token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(24)  # two tabs share one
+    response = render(request, "login.html", login_csrf=token, error=None)
+    _cookie(request, response, LOGIN_CSRF_COOKIE, token)
+    return response
+
+
+async def login(request: Request) -> Response:
+    context = ctx(request)
+    form = await request.form()
+    name, password, given = (str(form.get(k, "")) for k in ("name", "password", "csrf"))
+    expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    address = request.client.host if request.client else "?"
+
+    def again(error: str, status: int) -> Response:
+        token = secrets.token_urlsafe(24)
+        response = render(request, "login.html", status, login_csrf=token, error=error)
+        _cookie(request, response, LOGIN_CSRF_COOKIE, token)
+        return response
+
+    if not expected or not hmac.compare_digest(given, expected):
+        return again("The form expired; please log in again.", 403)
+    if context.limiter.blocked(address, name):
+        return again("Too many failed attempts; wait a few minutes.", 429)
+    found = await run_in_threadpool(authenticate, context.engine, name, password)
+    if found is None:
+        context.limiter.failed(address, name)
+        return again("Wrong name or password.", 401)
+    context.limiter.succeeded(address, name)
+    session = await run_in_threadpool(start_session, context.engine, found)
+    response = RedirectResponse("/devices", status_code=303)
+    _cookie(request, response, COOKIE, session.cookie)
+    response.delete_cookie(LOGIN_CSRF_COOKIE)
+    return response
+
+
+def _cookie(request: Request, response: Response, name: str, value: str) -> None:
+    secure = ctx(request).settings.secure_cookies or request.url.scheme == "https"
+    response.set_cookie(name, value, httponly=True, samesite="strict", secure=secure, path="/")
+
+
+async def logout(request: Request) -> Response:
+    cookie = request.cookies.get(COOKIE)
+    if cookie:
+        await run_in_threadpool(end_session, ctx(request).engine, cookie)
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(COOKIE)
+    return response
+
+
+async def home(request: Request) -> Response:
+    return RedirectResponse("/devices", status_code=303)
+
+
+async def healthz(request: Request) -> Response:
+    return PlainTextResponse("ok")
+
+
+async def devices_page(request: Request) -> Response:
+    rows = await run_in_threadpool(queries.devices, ctx(request).engine)
+    return render(request, "devices.html", devices=rows)
+
+
+async def device_page(request: Request) -> Response:
+    return render(request, "device.html", device_id=_id(request.path_params["device_id"], "device"))
+
+
+async def sessions_page(request: Request) -> Response:
+    device = request.query_params.get("device")
+    rows = await run_in_threadpool(lambda: queries.sessions(ctx(request).engine, device_id=device))
+    return render(request, "sessions.html", sessions=rows, person=None)
+
+
+async def session_page(request: Request) -> Response:
+    session_id = _id(request.path_params["session_id"], "session")
+    engine = ctx(request).engine
+    data = await run_in_threadpool(queries.session_data, engine, session_id)
+    row = await run_in_threadpool(queries.session_row, engine, session_id)
+    if data is None or row is None:
+        raise HTTPException(404, "no such session")
+    return render(request, "session.html", data=data, row=row)
+
+
+async def session_plot(request: Request) -> Response:
+    session_id = _id(request.path_params["session_id"], "session")
+    data = await run_in_threadpool(queries.session_data, ctx(request).engine, session_id)
+    if data is None:
+        raise HTTPException(404, "no such session")
+    try:
+        svg = await run_in_threadpool(exports.plot_svg, data)
+    except PresspointError as err:
+        raise HTTPException(404, str(err)) from None
+    return Response(svg, media_type="image/svg+xml")
+
+
+async def persons_page(request: Request) -> Response:
+    rows = await run_in_threadpool(queries.persons, ctx(request).engine)
+    return render(request, "persons.html", persons=rows)
+
+
+async def person_page(request: Request) -> Response:
+    person = request.path_params["person"]
+    rows = await run_in_threadpool(lambda: queries.sessions(ctx(request).engine, person=person, limit=1000))
+    return render(request, "sessions.html", sessions=rows, person=person)
+
+
+async def person_csv(request: Request) -> Response:
+    person = request.path_params["person"]
+    rows = await run_in_threadpool(lambda: queries.sessions(ctx(request).engine, person=person, limit=100_000))
+    return Response(
+        exports.sessions_csv(rows),
+        media_type="text/csv",
+        headers={"Content-Disposition": 'attachment; filename="sessions.csv"'},
+    )
+
+
+async def person_erase(request: Request) -> Response:
+    person = request.path_params["person"]
+    form = await request.form()
+    if form.get("confirm") != "yes":
+        return PlainTextResponse("tick the box to confirm", status_code=400)
+    try:
+        await run_in_threadpool(actions.erase_person, ctx(request).engine, user(request), person)
+    except actions.NotAllowed as err:
+        return PlainTextResponse(str(err), status_code=403)
+    return RedirectResponse("/persons", status_code=303)
+
+
+async def plan_page(request: Request) -> Response:
+    device_id = _id(request.path_params["device_id"], "device")
+    row = await run_in_threadpool(queries.device, ctx(request).engine, device_id)
+    state = row.plan_state if row else None
+    values = plan_form.values_of(state.plan) if state else {}
+    ppt = await run_in_threadpool(lambda: queries.ppt_measurements(ctx(request).engine, device_id=device_id, limit=1))
+    latest = ppt[0] if ppt else None
+    if latest is not None and request.query_params.get("suggestion") == latest.measurement_id:
+        values = plan_form.suggestion_values(values, latest)
+    return _plan(request, device_id, values, {}, state=state, ppt=latest)
+
+
+def _plan(
+    request: Request, device_id: str, values: dict[str, str], errors: dict[str, str], status: int = 200, **extra: Any
+) -> Response:
+    return render(
+        request,
+        "plan.html",
+        status,
+        device_id=device_id,
+        fields=plan_form.fields(values, errors),
+        may_change=user(request).may_change,
+        **{"state": None, "ppt": None, "outcome": None, "diff": None, "problem": None, **extra},
+    )
+
+
+async def plan_submit(request: Request) -> Response:
+    context = ctx(request)
+    device_id = _id(request.path_params["device_id"], "device")
+    if not user(request).may_change:
+        return PlainTextResponse("viewers cannot push plans", status_code=403)
+    form = await request.form()
+    values = {name: str(form.get(name, "")) for name in plan_form.field_names()}
+    row = await run_in_threadpool(queries.device, context.engine, device_id)
+    state = row.plan_state if row else None
+    plan, errors = plan_form.parse(values, context.settings.device_max_n)
+    if plan is None:
+        return _plan(request, device_id, values, errors, 400, state=state)
+    diff = plan_form.diff(state.plan if state else None, plan)
+    if form.get("action") != "push":
+        return _plan(request, device_id, values, {}, state=state, diff=diff)
+    try:
+        outcome = await actions.push(context, user(request), device_id, plan)
+    except PresspointError as err:
+        return _plan(request, device_id, values, {}, 502, state=state, diff=diff, problem=str(err))
+    row = await run_in_threadpool(queries.device, context.engine, device_id)
+    return _plan(
+        request,
+        device_id,
+        values,
+        {},
+        state=outcome.state or (row.plan_state if row else None),
+        diff=diff,
+        outcome=outcome,
+    )
+
+
+async def audit_page(request: Request) -> Response:
+    entries = await run_in_threadpool(actions.audit_entries, ctx(request).engine)
+    return render(request, "audit.html", entries=entries)
+
+
+ROUTES = [
+    Route("/login", login_page, methods=["GET"]),
+    Route("/login", login, methods=["POST"]),
+    Route("/logout", logout, methods=["POST"]),
+    Route("/healthz", healthz, methods=["GET"]),
+    Route("/", home, methods=["GET"]),
+    Route("/devices", devices_page, methods=["GET"]),
+    Route("/devices/{device_id}", device_page, methods=["GET"]),
+    Route("/devices/{device_id}/plan", plan_page, methods=["GET"]),
+    Route("/devices/{device_id}/plan", plan_submit, methods=["POST"]),
+    Route("/sessions", sessions_page, methods=["GET"]),
+    Route("/sessions/{session_id}", session_page, methods=["GET"]),
+    Route("/sessions/{session_id}/plot.svg", session_plot, methods=["GET"]),
+    Route("/persons", persons_page, methods=["GET"]),
+    Route("/persons/{person}", person_page, methods=["GET"]),
+    Route("/persons/{person}/sessions.csv", person_csv, methods=["GET"]),
+    Route("/persons/{person}/erase", person_erase, methods=["POST"]),
+    Route("/audit", audit_page, methods=["GET"]),
+]

@@ -1,0 +1,168 @@
+"""The clinic database: one SQLAlchemy Core schema for SQLite and PostgreSQL.
+
+Payloads are kept as the text the device published (``Text``, not a JSON
+type), so ``GET /api/v1/sessions/{id}`` returns the summary byte for byte and
+both databases store the same thing.  Times are ISO 8601 UTC strings ending
+in ``Z``: they sort the same as the instants they name on both databases.
+
+Every message table is keyed on the message's own id (``msg_id``,
+``measurement_id``, ``session_id`` for a summary), so two collectors that
+both receive a message store it once.  Persons, courses, follow-ups and pain
+ratings (the outcomes issue) get tables of their own in a later migration;
+``sessions.person`` already holds the pseudonym a summary names.
+
+Changing this file means a new Alembic revision under ``migrations/versions``;
+``tests/clinic/test_migrations.py`` fails while the two disagree.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+_ID = 64  # topic-level ids are 1-64 characters (firmware.protocol.topics)
+_TIME = 40
+
+devices = sa.Table(
+    "devices",
+    metadata,
+    sa.Column("device_id", sa.String(_ID), primary_key=True),
+    sa.Column("online", sa.Boolean, nullable=True),
+    sa.Column("availability_at", sa.String(_TIME), nullable=True),
+    sa.Column("status", sa.Text, nullable=True),
+    sa.Column("status_at", sa.String(_TIME), nullable=True),
+    sa.Column("first_seen", sa.String(_TIME), nullable=False),
+)
+
+plan_states = sa.Table(
+    "plan_states",
+    metadata,
+    sa.Column("device_id", sa.String(_ID), primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("state", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.String(_TIME), nullable=False),
+)
+
+plan_errors = sa.Table(
+    "plan_errors",
+    metadata,
+    sa.Column("device_id", sa.String(_ID), primary_key=True),
+    sa.Column("request_id", sa.String(_ID), nullable=True),
+    sa.Column("error", sa.Text, nullable=False),
+    sa.Column("at", sa.String(_TIME), nullable=False),
+)
+
+sessions = sa.Table(
+    "sessions",
+    metadata,
+    sa.Column("session_id", sa.String(_ID), primary_key=True),
+    sa.Column("device_id", sa.String(_ID), nullable=False),
+    sa.Column("person", sa.String(128), nullable=True),
+    sa.Column("started_at", sa.String(_TIME), nullable=True),
+    sa.Column("outcome", sa.String(32), nullable=True),
+    sa.Column("duration_s", sa.Float, nullable=True),
+    sa.Column("peak_force_n", sa.Float, nullable=True),
+    sa.Column("holds", sa.Integer, nullable=True),
+    sa.Column("holds_completed", sa.Integer, nullable=True),
+    sa.Column("summary", sa.Text, nullable=True),
+    sa.Column("first_seen", sa.String(_TIME), nullable=False),
+    sa.Column("summary_at", sa.String(_TIME), nullable=True),
+    sa.Index("sessions_newest", "started_at", "session_id"),
+    sa.Index("sessions_person", "person", "started_at"),
+    sa.Index("sessions_device", "device_id", "started_at"),
+)
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("msg_id", sa.String(_ID), primary_key=True),
+    sa.Column("device_id", sa.String(_ID), nullable=False),
+    sa.Column("session_id", sa.String(_ID), nullable=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("idx", sa.Integer, nullable=False),
+    sa.Column("t", sa.Float, nullable=True),
+    sa.Column("type", sa.String(64), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("received_at", sa.String(_TIME), nullable=False),
+    sa.UniqueConstraint("session_id", "idx", name="events_session_idx"),
+)
+
+sample_batches = sa.Table(
+    "sample_batches",
+    metadata,
+    sa.Column("msg_id", sa.String(_ID), primary_key=True),
+    sa.Column("device_id", sa.String(_ID), nullable=False),
+    sa.Column("session_id", sa.String(_ID), nullable=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("batch", sa.Integer, nullable=False),
+    sa.Column("t0", sa.Float, nullable=False),
+    sa.Column("n", sa.Integer, nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("received_at", sa.String(_TIME), nullable=False),
+    sa.UniqueConstraint("session_id", "batch", name="batches_session_batch"),
+)
+
+ppt = sa.Table(
+    "ppt",
+    metadata,
+    sa.Column("measurement_id", sa.String(_ID), primary_key=True),
+    sa.Column("device_id", sa.String(_ID), nullable=False),
+    sa.Column("person", sa.String(128), nullable=True),
+    sa.Column("measured_at", sa.String(_TIME), nullable=False),
+    sa.Column("outcome", sa.String(32), nullable=False),
+    sa.Column("threshold_n", sa.Float, nullable=True),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("received_at", sa.String(_TIME), nullable=False),
+    sa.Index("ppt_device", "device_id", "measured_at"),
+)
+
+rejected = sa.Table(
+    "rejected",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("topic", sa.Text, nullable=False),
+    sa.Column("reason", sa.String(500), nullable=False),
+    sa.Column("payload_sha256", sa.String(64), nullable=False),
+    sa.Column("received_at", sa.String(_TIME), nullable=False),
+)
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(64), nullable=False, unique=True),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("password_hash", sa.String(255), nullable=False),
+    sa.Column("created_at", sa.String(_TIME), nullable=False),
+)
+
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("token_sha256", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", sa.String(_TIME), nullable=False),
+)
+
+login_sessions = sa.Table(
+    "login_sessions",
+    metadata,
+    sa.Column("id_sha256", sa.String(64), primary_key=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("csrf", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.String(_TIME), nullable=False),
+    sa.Column("expires_at", sa.String(_TIME), nullable=False),
+)
+
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.String(_TIME), nullable=False),
+    sa.Column("user_name", sa.String(64), nullable=False),
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("device_id", sa.String(_ID), nullable=True),
+    sa.Column("detail", sa.Text, nullable=False),
+)

@@ -1,0 +1,69 @@
+"""``presspoint clinic serve`` as a real subprocess for the browser and scale-out tests (and the benchmark)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from tests.mqtt_broker import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+PRESSPOINT = str(Path(sys.executable).with_name("presspoint"))
+
+
+def cli_env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
+def presspoint(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([PRESSPOINT, *args], capture_output=True, text=True, env=cli_env(), timeout=timeout,
+                          check=False)
+
+
+class ClinicServer:
+    """One ``clinic serve`` process on a free port; ``stop()`` sends SIGTERM."""
+
+    def __init__(self, folder: Path, *, db: str, broker: str, keys_dir: Path | None = None,
+                 instance: str = "test") -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        lines = [f'db = "{db}"', f'broker = "{broker}"', f'listen = "127.0.0.1:{self.port}"',
+                 f'instance = "{instance}"', "push_timeout_s = 20"]
+        if keys_dir is not None:
+            lines.append(f'keys_dir = "{keys_dir}"')
+        self.config = folder / "clinic.toml"
+        self.config.write_text("\n".join(lines) + "\n")
+        self.log = folder / "clinic.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout_s: float = 30) -> None:
+        with self.log.open("wb") as log:
+            self.proc = subprocess.Popen([PRESSPOINT, "clinic", "serve", "--config", str(self.config)],
+                                         stdout=log, stderr=subprocess.STDOUT, env=cli_env())
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                with urllib.request.urlopen(self.url + "/healthz", timeout=1) as answer:
+                    if answer.status == 200:
+                        return
+            except OSError:
+                pass
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"clinic serve did not come up: {self.log.read_text()[-2000:]}")
+            time.sleep(0.1)
+
+    def stop(self) -> int | None:
+        if self.proc is None or self.proc.poll() is not None:
+            return None if self.proc is None else self.proc.returncode
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait(5)

@@ -1,0 +1,162 @@
+"""The web app in process (Starlette's test client over the real app and a real SQLite file): who may see what."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import Engine
+from starlette.routing import Mount, Route
+from starlette.testclient import TestClient
+
+from firmware.clinic import queries
+from firmware.clinic.app import create_app
+from firmware.clinic.auth import add_user, create_token
+from firmware.clinic.context import ClinicContext
+from firmware.clinic.database import open_database
+from firmware.clinic.ingest import ClinicStore
+from firmware.clinic.security import CSP
+from firmware.clinic.settings import ClinicSettings
+from tests.clinic.support import SESSION, event_payload, samples_payload, topic
+
+PASSWORD = "a long enough password"
+
+
+@pytest.fixture
+def sqlite_engine(tmp_path: Path) -> Engine:
+    engine = open_database(f"sqlite:///{tmp_path / 'clinic.sqlite3'}")
+    add_user(engine, "ann", "therapist", PASSWORD)
+    add_user(engine, "vic", "viewer", PASSWORD)
+    store = ClinicStore(engine)
+    store.ingest(topic("event"), event_payload("m1", 0))
+    store.ingest(topic("samples"), samples_payload(0))
+    return engine
+
+
+@pytest.fixture
+def client(sqlite_engine: Engine) -> TestClient:
+    settings = ClinicSettings(db="sqlite:///unused.sqlite3")
+    app = create_app(ClinicContext(engine=sqlite_engine, settings=settings, mqtt=None))
+    return TestClient(app, follow_redirects=False)
+
+
+def login(client: TestClient, name: str = "ann", password: str = PASSWORD) -> str:
+    page = client.get("/login")
+    token = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert token is not None
+    response = client.post("/login", data={"name": name, "password": password, "csrf": token.group(1)})
+    assert response.status_code == 303, response.text
+    devices = client.get("/devices")
+    found = re.search(r'name="csrf" value="([^"]+)"', devices.text)
+    assert found is not None
+    return found.group(1)
+
+
+def _concrete(path: str) -> str:
+    return re.sub(r"\{[^}]+\}", SESSION if "session" in path else "dev1", path)
+
+
+def test_every_route_but_login_and_healthz_refuses_anonymous_access(client: TestClient) -> None:
+    app = client.app
+    checked = 0
+    for route in app.routes:  # type: ignore[attr-defined]
+        if isinstance(route, Mount):
+            paths, methods = [route.path + "/clinic.css", route.path + "/live.js"], {"GET"}
+        else:
+            assert isinstance(route, Route)
+            paths, methods = [_concrete(route.path)], set(route.methods or ()) - {"HEAD"}
+        for path in paths:
+            for method in methods:
+                response = client.request(method, path, headers={"accept": "text/html"})
+                checked += 1
+                if route.path in ("/login", "/healthz"):
+                    assert response.status_code in (200, 403), (method, path)
+                elif path.startswith("/api/") or method != "GET":
+                    assert response.status_code == 401, (method, path, response.status_code)
+                else:
+                    assert response.status_code == 303 and response.headers["location"] == "/login", (method, path)
+    assert checked > 20
+    assert client.get("/static/clinic.css", headers={"accept": "text/css"}).status_code == 401
+
+
+def test_a_login_gives_an_http_only_strict_cookie_and_pages_with_a_strict_csp(client: TestClient) -> None:
+    assert client.get("/healthz").text == "ok"
+    login(client)
+    cookie = next(c for c in client.cookies.jar if c.name == "pp_session")
+    assert cookie.has_nonstandard_attr("HttpOnly")
+    page = client.get("/sessions")
+    assert page.status_code == 200 and SESSION in page.text
+    assert page.headers["content-security-policy"] == CSP and "unsafe-inline" not in CSP
+    assert "<script>" not in page.text
+    csv = client.get(f"/api/v1/sessions/{SESSION}/samples.csv")
+    assert csv.text.splitlines()[:2] == ["time_s,force_n", "0.000,1.000"]
+
+
+def test_a_form_without_the_csrf_token_is_refused(client: TestClient, sqlite_engine: Engine) -> None:
+    csrf = login(client)
+    assert client.post("/logout", data={}).status_code == 403
+    assert client.post("/logout", data={"csrf": "forged"}).status_code == 403
+    assert client.post("/logout", data={"csrf": csrf}).status_code == 303
+    assert client.get("/devices", headers={"accept": "text/html"}).status_code == 303  # logged out: to the login
+
+
+def test_failed_logins_are_rate_limited(client: TestClient) -> None:
+    for _ in range(5):
+        page = client.get("/login")
+        token = re.search(r'name="csrf" value="([^"]+)"', page.text)
+        assert token is not None
+        wrong = client.post("/login", data={"name": "ann", "password": "wrong!", "csrf": token.group(1)})
+        assert wrong.status_code == 401
+    page = client.get("/login")
+    token = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert token is not None
+    right = client.post("/login", data={"name": "ann", "password": PASSWORD, "csrf": token.group(1)})
+    assert right.status_code == 429
+
+
+def test_a_viewer_sees_but_cannot_push_or_erase(client: TestClient, sqlite_engine: Engine) -> None:
+    csrf = login(client, "vic")
+    assert client.get("/devices/dev1/plan").status_code == 200
+    refused = client.post("/devices/dev1/plan", data={"csrf": csrf, "target": "30", "tolerance": "40",
+                                                      "action": "push"})
+    assert refused.status_code == 403
+    token = create_token(sqlite_engine, "vic")
+    api = client.post("/api/v1/devices/dev1/plan", json={"target": 30, "tolerance": 40},
+                      headers={"Authorization": f"Bearer {token}"})
+    assert api.status_code == 403
+    assert client.post("/persons/p1/erase", data={"csrf": csrf, "confirm": "yes"}).status_code == 403
+
+
+def test_the_plan_editor_names_the_bad_field_and_applies_nothing(client: TestClient, sqlite_engine: Engine) -> None:
+    csrf = login(client)
+    response = client.post("/devices/dev1/plan", data={"csrf": csrf, "target": "3 kgf", "tolerance": "4 kgf",
+                                                       "hold_s": "5", "action": "push"})
+    assert response.status_code == 400
+    assert re.search(r'id="error-hold_s">[^<]*greater than or equal to 30', response.text)
+    preview = client.post("/devices/dev1/plan", data={"csrf": csrf, "target": "3 kgf", "tolerance": "4 kgf",
+                                                      "action": "preview"})
+    assert preview.status_code == 200 and 'id="diff"' in preview.text
+    assert queries.devices(sqlite_engine)[0].plan_state is None
+
+
+def test_a_bearer_token_reads_the_api_and_a_wrong_one_is_refused(client: TestClient, sqlite_engine: Engine) -> None:
+    token = create_token(sqlite_engine, "ann")
+    ok = client.get("/api/v1/sessions", headers={"Authorization": f"Bearer {token}"})
+    assert ok.status_code == 200 and ok.json()[0]["session_id"] == SESSION
+    assert set(ok.json()[0]) >= {"session_id", "device_id", "person", "outcome", "started_at"}
+    bad = client.get("/api/v1/sessions", headers={"Authorization": "Bearer ppc_wrong"})
+    assert bad.status_code == 401
+    spec = client.get("/api/v1/openapi.json", headers={"Authorization": f"Bearer {token}"}).json()
+    assert "/api/v1/sessions/{session_id}/report.pdf" in spec["paths"]
+
+
+def test_the_form_reads_back_the_plan_it_shows_so_the_diff_names_only_real_changes() -> None:
+    from config.plan import TherapyPlan
+    from firmware.clinic import plan_form
+
+    in_force = TherapyPlan().model_dump()
+    values = plan_form.values_of(in_force)
+    plan, errors = plan_form.parse({**values, "hold_s": "45"}, 88.26)
+    assert errors == {} and plan is not None
+    assert plan_form.diff(in_force, plan) == [("hold_s", "60", "45")]
