@@ -305,7 +305,12 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
 def _registrars() -> list[Registrar]:
     """Sub-commands contributed by other modules (hardware, therapist tools)."""
     found: list[Registrar] = []
-    for module_name in ("firmware.cli.hardware", "firmware.cli.therapist", "firmware.cli.person", "firmware.cli.clinic"):
+    for module_name in (
+        "firmware.cli.hardware",
+        "firmware.cli.therapist",
+        "firmware.cli.person",
+        "firmware.cli.clinic",
+    ):
         try:
             module = __import__(module_name, fromlist=["register"])
         except ImportError as err:
