@@ -112,6 +112,11 @@ class PlanUpdateService:
                 self._publish(result)
         return result
 
+    def close(self) -> None:
+        """At exit: write what the audit still only counts."""
+        with self._lock:
+            self.updater.close()
+
     @property
     def session_running(self) -> bool:
         return self._running
