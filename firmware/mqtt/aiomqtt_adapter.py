@@ -11,6 +11,9 @@ NEED 2  Dropping a connection without DISCONNECT (so the broker sends the
         will), also one still being made in aiomqtt's executor thread.
 NEED 3  Manual acknowledgement (paho ``manual_ack_set``/``ack``): the
         collector sends PUBACK only after it stored the message.
+NEED 4  Why the broker disconnected us: aiomqtt's message iterator raises a
+        bare "Disconnected during message iteration"; ``disconnect_code``
+        keeps the v5 reason (142: another client took our session over).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ CLIENT_INTERNALS = (
     "_on_publish",
     "_on_socket_open",
     "_on_socket_register_write",
+    "_on_disconnect",
 )
 #: The paho ``Client`` methods used here, private and public.
 PAHO_METHODS = ("publish", "_sock_close", "manual_ack_set", "ack")
@@ -49,6 +53,7 @@ class AdaptedClient(aiomqtt.Client):
         self._refusals: dict[int, ReasonCode] = {}
         self._abandoned = False
         self._socket_lock = threading.Lock()  # the connect thread vs. abandon() on the loop
+        self.disconnect_code: int | None = None  # the reason code of an unexpected disconnection
         if manual_ack:
             self._client.manual_ack_set(True)
 
@@ -93,6 +98,21 @@ class AdaptedClient(aiomqtt.Client):
     def _on_socket_register_write(self, client: paho.Client, userdata: Any, sock: PahoSocket) -> None:
         if not self._abandoned:
             super()._on_socket_register_write(client, userdata, sock)
+
+    # -- NEED 4: why we were disconnected ------------------------------------------------
+
+    def _on_disconnect(
+        self,
+        client: paho.Client,
+        userdata: Any,
+        flags: paho.DisconnectFlags,
+        reason_code: ReasonCode,
+        properties: Properties | None = None,
+    ) -> None:
+        code = reason_code.value if isinstance(reason_code, ReasonCode) else reason_code
+        if code and self.disconnect_code is None:
+            self.disconnect_code = int(code)
+        super()._on_disconnect(client, userdata, flags, reason_code, properties)
 
     # -- NEED 1: PUBACK reason codes ----------------------------------------------------
 

@@ -20,11 +20,18 @@ import aiomqtt
 
 from config.mqtt import MqttSettings
 from firmware.mqtt.aiomqtt_adapter import AdaptedClient
-from firmware.mqtt.connection import Backoff, BrokerConnection, reconnect_forever
+from firmware.mqtt.connection import (
+    DEVICE_MAX_PACKET_BYTES,
+    Backoff,
+    BrokerConnection,
+    is_session_takeover,
+    reconnect_forever,
+)
 from firmware.mqtt.drain import OutboxDrain, OutboxSource
 from firmware.mqtt.link import LinkState
 from firmware.mqtt.routing import MessageHandler, Router
 from firmware.mqtt.status import DeviceState
+from firmware.mqtt.takeover import TakeoverDetector
 from firmware.mqtt.tasks import cancel_and_wait
 from firmware.protocol.topics import Topics
 
@@ -37,6 +44,9 @@ STOP_GRACE_S = 3.0
 _OFFLINE_TIMEOUT_S = 2.0
 #: How long cancelled tasks get to finish before they are left behind (they never should).
 _CANCEL_WAIT_S = 1.0
+#: After another client took our session over, wait this long (at least) before taking it back,
+#: so two devices with one client id do not knock each other off the broker every second.
+TAKEOVER_BACKOFF_S = (30.0, 60.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +93,12 @@ class Publisher:
         self._rng = rng or random.Random()
         self._state = DeviceState(settings, topics, source, firmware_version=firmware_version, calibrated=calibrated)
         self._drain = OutboxDrain(settings, source, rng=self._rng, on_accepted_again=self._state.forget_refusals)
-        self._router = Router(topics.ha_status, self._state.rediscover, subscribe_ha=settings.ha_discovery)
+        self._router = Router(
+            topics.ha_status,
+            self._state.rediscover,
+            subscribe_ha=settings.ha_discovery,
+            max_payload_bytes=DEVICE_MAX_PACKET_BYTES,
+        )
         self._link = LinkState(settings, source.pending)
         self._stop_requested = False
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -92,6 +107,9 @@ class Publisher:
         self._current: AdaptedClient | None = None  # the connection being made or used, if any
         self._session_live = False  # connected and running: a stop then says offline itself
         self._background: set[asyncio.Task[None]] = set()
+        self._backoff = Backoff.from_settings(settings, self._rng)
+        self._takeover = TakeoverDetector()
+        self.takeovers = 0  # times another client with our client id took the session over
 
     # -- public API -----------------------------------------------------------
 
@@ -239,21 +257,32 @@ class Publisher:
     async def _connection_loop(self) -> None:
         """Connect, run the session, and reconnect with backoff, until the stop."""
         assert self._stopping is not None
-        backoff = Backoff.from_settings(self.settings, self._rng)
-        await reconnect_forever(self._connect_once, self._on_failure, self._stopping, backoff)
+        await reconnect_forever(self._connect_once, self._on_failure, self._stopping, self._backoff)
 
     async def _connect_once(self, backoff: Backoff) -> None:
         client = self._current = self._connection.client(
             self.settings.client_id or f"presspoint-{self.topics.device_id}",
             will=self._state.will(),
             logger=logging.getLogger("presspoint.mqtt.paho"),
+            max_packet_bytes=DEVICE_MAX_PACKET_BYTES,
         )
+        loop = asyncio.get_running_loop()
+        connected_at: float | None = None
         try:
             async with client:
+                connected_at = loop.time()
                 self._link.on_connected()
                 backoff.reset()
                 await self._connected_session(client)
             self._link.on_closed()
+        except Exception as exc:
+            lived_s = None if connected_at is None else loop.time() - connected_at
+            takeover = None if self._stop_requested else self._takeover.ended(
+                lived_s=lived_s, disconnect_code=client.disconnect_code
+            )
+            if takeover is not None:
+                raise takeover from exc
+            raise
         finally:
             self._session_live = False
             self._client = None
@@ -267,6 +296,9 @@ class Publisher:
             cause = exc
         else:
             return False  # a bug: run() raises it
+        if is_session_takeover(cause) and not self._stop_requested:
+            self.takeovers += 1
+            self._backoff.hold_off(*TAKEOVER_BACKOFF_S)
         self._link.on_failure(cause, stopping=self._stop_requested)
         return True
 
