@@ -6,7 +6,12 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
+from firmware.cli.checks import check_new_file, check_number
 from firmware.device.options import DeviceOptions, SimulationOptions
+
+#: Bounds of the numeric options: far beyond any real use, short of absurd.
+MAX_SESSIONS = 1_000_000
+MAX_SECONDS = 24 * 3600.0
 
 
 def add_run_command(
@@ -41,6 +46,7 @@ def add_run_command(
 
 def device_options(args: argparse.Namespace, *, simulated_backend: bool) -> DeviceOptions:
     """The parsed ``run`` arguments as ``DeviceOptions``; a simulated backend in the config means ``--simulate``."""
+    check_run_options(args)
     simulation = None
     if args.simulate or simulated_backend:
         simulation = SimulationOptions(
@@ -63,3 +69,11 @@ def device_options(args: argparse.Namespace, *, simulated_backend: bool) -> Devi
         flush_timeout_s=args.flush_timeout,
         plan_named=args.plan is not None,
     )
+
+
+def check_run_options(args: argparse.Namespace) -> None:
+    """Refuse a negative, NaN or absurd number and a motor log nowhere, before the daemon starts."""
+    check_number(args.sessions, "--sessions", low=0, high=MAX_SESSIONS)
+    check_number(args.press_at, "--press-at", low=0, high=MAX_SECONDS, unit=" s")
+    check_number(args.flush_timeout, "--flush-timeout", low=0, high=MAX_SECONDS, unit=" s")
+    check_new_file(args.motor_log, "--motor-log")

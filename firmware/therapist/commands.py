@@ -21,7 +21,7 @@ from firmware.therapist.collect import Collector
 from firmware.therapist.connection import resolve_settings
 from firmware.therapist.push import describe_plan, push_plan, show_plan
 from firmware.therapist.report import render_report
-from firmware.therapist.store import CollectStore
+from firmware.therapist.store import CollectStore, check_collect_db
 from firmware.therapist.watch import run_watch
 
 
@@ -47,8 +47,6 @@ def cmd_plan_push(args: argparse.Namespace, out: TextIO | None = None) -> int:
             raise PresspointError(f"--device-max: {exc}") from None
     plan = load_plan(args.file, device_max)  # refuses a bad plan here, before anything is signed
     key = load_key(args.key)
-    if args.version is not None and args.version < 1:
-        raise PresspointError("--version must be 1 or more")
     outcome = asyncio.run(
         push_plan(
             settings,
@@ -96,6 +94,7 @@ def cmd_watch(args: argparse.Namespace, out: TextIO | None = None) -> int:
 
 def cmd_collect(args: argparse.Namespace, out: TextIO | None = None) -> int:
     out = out or sys.stderr
+    check_collect_db(args.db, create=True)
     settings, _ = resolve_settings(args.broker, args.config)
     collector = Collector(settings, args.db, client_id=args.client_id, session_expiry_s=args.session_expiry)
     print(
@@ -183,8 +182,7 @@ def cmd_ppt(args: argparse.Namespace, out: TextIO | None = None) -> int:
 
 
 def _open_db(path: Path) -> CollectStore:
-    if not path.exists():
-        raise PresspointError(f"{path}: no such database (make one with: presspoint therapist collect --db {path})")
+    check_collect_db(path, create=False)
     return CollectStore(path)
 
 
