@@ -36,6 +36,8 @@ SESSION_TAKEN_OVER = 142
 #: (``firmware.plans.validator.MAX_PAYLOAD_BYTES``, 16 KiB) with its topic and properties fits
 #: with room to spare; the broker drops anything larger instead of sending it.
 DEVICE_MAX_PACKET_BYTES = 64 * 1024
+#: Received messages the device holds before handling them; more are dropped (a flood must not fill memory).
+DEVICE_MAX_QUEUED_MESSAGES = 64
 
 
 class Backoff:
@@ -94,6 +96,7 @@ class BrokerConnection:
         manual_ack: bool = False,
         logger: logging.Logger | None = None,
         max_packet_bytes: int | None = None,
+        max_queued_messages: int | None = None,
     ) -> AdaptedClient:
         """A new, unconnected client (``async with`` connects it).
 
@@ -103,6 +106,8 @@ class BrokerConnection:
         ``max_packet_bytes`` (v5): the broker must not send us a larger
         packet, so a huge message is never read into memory here; 3.1.1 has
         no such property (set the broker's ``message_size_limit``).
+        ``max_queued_messages``: received messages waiting to be handled;
+        more are dropped and counted (``AdaptedClient.discarded``).
         """
         s = self.settings
         session: dict[str, Any] = {}
@@ -128,6 +133,7 @@ class BrokerConnection:
             timeout=s.publish_timeout_s,
             logger=logger,
             manual_ack=manual_ack,
+            max_queued_incoming_messages=max_queued_messages,
             **session,
         )
 

@@ -22,6 +22,7 @@ from config.mqtt import MqttSettings
 from firmware.mqtt.aiomqtt_adapter import AdaptedClient
 from firmware.mqtt.connection import (
     DEVICE_MAX_PACKET_BYTES,
+    DEVICE_MAX_QUEUED_MESSAGES,
     Backoff,
     BrokerConnection,
     is_session_takeover,
@@ -265,6 +266,7 @@ class Publisher:
             will=self._state.will(),
             logger=logging.getLogger("presspoint.mqtt.paho"),
             max_packet_bytes=DEVICE_MAX_PACKET_BYTES,
+            max_queued_messages=DEVICE_MAX_QUEUED_MESSAGES,
         )
         loop = asyncio.get_running_loop()
         connected_at: float | None = None
