@@ -172,6 +172,8 @@ def run_calibrate(args: argparse.Namespace, out: TextIO | None = None, err: Text
 
     def body() -> int:
         mass = args.known_mass
+        if mass is not None and not mass > 0:
+            raise UsageError(f"--known-mass must be a positive number of kg, not {mass:g}")
         check_number(mass, "--known-mass", low=0, low_open=True, high=MAX_KNOWN_MASS_KG, unit=" kg")
         check_number(args.timeout, "--timeout", low=0, low_open=True, high=3600, unit=" s")
         check_number(args.max_std, "--max-std", low=0, low_open=True, high=1e7, unit=" counts")
