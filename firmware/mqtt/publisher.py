@@ -25,7 +25,6 @@ from firmware.mqtt.connection import (
     DEVICE_MAX_QUEUED_MESSAGES,
     Backoff,
     BrokerConnection,
-    is_session_takeover,
     reconnect_forever,
 )
 from firmware.mqtt.drain import OutboxDrain, OutboxSource
@@ -45,9 +44,6 @@ STOP_GRACE_S = 3.0
 _OFFLINE_TIMEOUT_S = 2.0
 #: How long cancelled tasks get to finish before they are left behind (they never should).
 _CANCEL_WAIT_S = 1.0
-#: After another client took our session over, wait this long (at least) before taking it back,
-#: so two devices with one client id do not knock each other off the broker every second.
-TAKEOVER_BACKOFF_S = (30.0, 60.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,12 +90,8 @@ class Publisher:
         self._rng = rng or random.Random()
         self._state = DeviceState(settings, topics, source, firmware_version=firmware_version, calibrated=calibrated)
         self._drain = OutboxDrain(settings, source, rng=self._rng, on_accepted_again=self._state.forget_refusals)
-        self._router = Router(
-            topics.ha_status,
-            self._state.rediscover,
-            subscribe_ha=settings.ha_discovery,
-            max_payload_bytes=DEVICE_MAX_PACKET_BYTES,
-        )
+        self._router = Router(topics.ha_status, self._state.rediscover, subscribe_ha=settings.ha_discovery,
+                              max_payload_bytes=DEVICE_MAX_PACKET_BYTES)
         self._link = LinkState(settings, source.pending)
         self._stop_requested = False
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -109,8 +101,7 @@ class Publisher:
         self._session_live = False  # connected and running: a stop then says offline itself
         self._background: set[asyncio.Task[None]] = set()
         self._backoff = Backoff.from_settings(settings, self._rng)
-        self._takeover = TakeoverDetector()
-        self.takeovers = 0  # times another client with our client id took the session over
+        self.takeover = TakeoverDetector()  # .count: times another client with our client id took over
 
     # -- public API -----------------------------------------------------------
 
@@ -268,22 +259,17 @@ class Publisher:
             max_packet_bytes=DEVICE_MAX_PACKET_BYTES,
             max_queued_messages=DEVICE_MAX_QUEUED_MESSAGES,
         )
-        loop = asyncio.get_running_loop()
-        connected_at: float | None = None
+        self.takeover.connecting()
         try:
             async with client:
-                connected_at = loop.time()
+                self.takeover.connected()
                 self._link.on_connected()
                 backoff.reset()
                 await self._connected_session(client)
             self._link.on_closed()
         except Exception as exc:
-            lived_s = None if connected_at is None else loop.time() - connected_at
-            takeover = None if self._stop_requested else self._takeover.ended(
-                lived_s=lived_s, disconnect_code=client.disconnect_code
-            )
-            if takeover is not None:
-                raise takeover from exc
+            if not self._stop_requested:
+                self.takeover.raise_if_takeover(exc, client.disconnect_code)
             raise
         finally:
             self._session_live = False
@@ -298,9 +284,8 @@ class Publisher:
             cause = exc
         else:
             return False  # a bug: run() raises it
-        if is_session_takeover(cause) and not self._stop_requested:
-            self.takeovers += 1
-            self._backoff.hold_off(*TAKEOVER_BACKOFF_S)
+        if not self._stop_requested:
+            self.takeover.back_off(cause, self._backoff)
         self._link.on_failure(cause, stopping=self._stop_requested)
         return True
 

@@ -11,21 +11,48 @@ successful connect, ``IN_A_ROW`` times running, counts as a takeover too.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Final
 
-from firmware.mqtt.connection import SESSION_TAKEN_OVER, SessionTakenOver
+from firmware.mqtt.connection import SESSION_TAKEN_OVER, Backoff, SessionTakenOver, is_session_takeover
 
 #: A connection ended by the broker sooner than this after CONNACK is "short-lived".
 SHORT_LIVED_S: Final = 5.0
 #: Short-lived connections in a row that mean someone else is taking our session.
 IN_A_ROW: Final = 2
+#: After a takeover, wait this long (a random delay in between) before taking the session back,
+#: so two devices with one client id do not knock each other off the broker every second.
+TAKEOVER_BACKOFF_S: Final = (30.0, 60.0)
 
 
 class TakeoverDetector:
     """Fed with how each connection ended; says when it was (most likely) a session takeover."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
         self._short_lived = 0
+        self._connected_at: float | None = None
+        self.count = 0  # takeovers seen
+
+    def connecting(self) -> None:
+        self._connected_at = None
+
+    def connected(self) -> None:
+        self._connected_at = self._clock()
+
+    def raise_if_takeover(self, exc: Exception, disconnect_code: int | None) -> None:
+        """The connection just ended with ``exc``: raise ``SessionTakenOver`` from it if it was a takeover."""
+        lived_s = None if self._connected_at is None else self._clock() - self._connected_at
+        takeover = self.ended(lived_s=lived_s, disconnect_code=disconnect_code)
+        if takeover is not None:
+            raise takeover from exc
+
+    def back_off(self, cause: BaseException, backoff: Backoff) -> None:
+        """After a takeover, make the next reconnect wait ``TAKEOVER_BACKOFF_S``."""
+        if is_session_takeover(cause):
+            self.count += 1
+            backoff.hold_off(*TAKEOVER_BACKOFF_S)
 
     def ended(self, *, lived_s: float | None, disconnect_code: int | None) -> SessionTakenOver | None:
         """A connection ended unexpectedly after ``lived_s`` connected (None: never connected)."""

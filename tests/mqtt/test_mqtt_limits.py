@@ -20,7 +20,8 @@ import pytest
 from config.mqtt import MqttSettings
 from config.plan import TherapyPlan
 from firmware.mqtt.connection import DEVICE_MAX_PACKET_BYTES, Backoff
-from firmware.mqtt.publisher import TAKEOVER_BACKOFF_S, Publisher
+from firmware.mqtt.publisher import Publisher
+from firmware.mqtt.takeover import TAKEOVER_BACKOFF_S
 from firmware.plans.service import PlanUpdateService
 from firmware.plans.updater import PlanUpdater, UpdateResult
 from firmware.protocol.plan_envelope import DeviceKey
@@ -97,14 +98,14 @@ async def test_a_session_takeover_is_named_and_not_fought_over(tmp_path: Path, m
         assert await eventually(lambda: first.connected)
         async with device(tmp_path / "b", settings) as (second, _):
             # Each connect closes the other's connection, until one of them sees it is a takeover.
-            assert await eventually(lambda: first.takeovers + second.takeovers == 1)
-            yielded, stays = (first, second) if first.takeovers else (second, first)
+            assert await eventually(lambda: first.takeover.count + second.takeover.count == 1)
+            yielded, stays = (first, second) if first.takeover.count else (second, first)
             assert await eventually(lambda: stays.connected)
             lines = [r.getMessage() for r in caplog.records if "took the session over" in r.getMessage()]
             assert len(lines) == 1 and "two devices with the same device_id or mqtt.client_id" in lines[0]
             assert "'same-id'" in lines[0] and "unreachable" not in lines[0]
             # The one that yielded waits at least TAKEOVER_BACKOFF_S[0] before it connects again.
-            assert stays.connected and not yielded.connected and stays.takeovers == 0
+            assert stays.connected and not yielded.connected and stays.takeover.count == 0
     assert "Traceback" not in caplog.text and "thread died" not in caplog.text
 
 
