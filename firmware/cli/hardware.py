@@ -26,6 +26,7 @@ from typing import Any, TextIO
 from config.device import DEFAULT_HARDWARE_BACKEND, HARDWARE_BACKENDS, DeviceConfig
 from config.errors import PresspointError
 from config.loader import load_device_config
+from firmware.cli.checks import check_number
 from hal.calibrate import (
     DEFAULT_MAX_STD_COUNTS,
     CalibrationResult,
@@ -40,6 +41,8 @@ from hal.selfcheck import DEFAULT_NOISE_LIMIT_COUNTS, SelfcheckReport, run_selfc
 from hal.sensor import Calibration, ForceSensor, SensorError
 
 EXIT_OK, EXIT_FAILED, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
+#: The heaviest calibration mass accepted: 200 kg is about the 2,000 N every force is limited to.
+MAX_KNOWN_MASS_KG = 200.0
 
 
 class UsageError(PresspointError):
@@ -188,6 +191,9 @@ def run_calibrate(args: argparse.Namespace, out: TextIO | None = None, err: Text
         mass = args.known_mass
         if mass is not None and not mass > 0:
             raise UsageError(f"--known-mass must be a positive number of kg, not {mass:g}")
+        check_number(mass, "--known-mass", low=0, low_open=True, high=MAX_KNOWN_MASS_KG, unit=" kg")
+        check_number(args.timeout, "--timeout", low=0, low_open=True, high=3600, unit=" s")
+        check_number(args.max_std, "--max-std", low=0, low_open=True, high=1e7, unit=" counts")
         if args.config is None and not args.dry_run:
             raise UsageError(
                 "calibrate writes into the device config: give --config FILE (or --dry-run to only measure)"

@@ -20,6 +20,7 @@ from config.device import DEFAULT_HARDWARE_BACKEND, HARDWARE_BACKENDS, DeviceCon
 from config.errors import PresspointError
 from config.loader import check_file, load_device_config, load_plan
 from config.plan import TherapyPlan
+from firmware.cli.checks import check_output_folder
 from firmware.cli.person import add_rating_options, simulated_outcomes
 from firmware.cli.run import add_run_command, device_options
 from firmware.cli.text_report import LiveDisplay, format_summary
@@ -278,6 +279,10 @@ class _Publishing(Protocol):
 def cmd_config_check(args: argparse.Namespace) -> int:
     device = load_device_config(args.config)
     kind = check_file(args.file, device.device_max)
+    if kind == "device config":
+        from firmware.storage.database import check_state_dir
+
+        check_state_dir(load_device_config(args.file).storage.state_dir, what=f"{args.file}: storage.state_dir")
     print(f"{args.file}: valid {kind}")
     return EXIT_OK
 
@@ -285,6 +290,7 @@ def cmd_config_check(args: argparse.Namespace) -> int:
 def cmd_config_schema(args: argparse.Namespace) -> int:
     names = [args.name] if args.name else sorted(schemas.SCHEMAS)
     if args.out is not None:
+        check_output_folder(args.out, "--out")
         for path in schemas.write_schemas(args.out, names):
             print(path)
         return EXIT_OK

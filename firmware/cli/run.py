@@ -8,8 +8,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from config.errors import PresspointError
+from firmware.cli.checks import check_new_file, check_number
 from firmware.device.options import DeviceOptions, SimulationOptions
 from simulator.fast_time import MAX_SPEED
+
+#: Bounds of the numeric options: far beyond any real use, short of absurd.
+MAX_SESSIONS = 1_000_000
+MAX_SECONDS = 24 * 3600.0
 
 
 def add_run_command(
@@ -72,6 +77,7 @@ def parse_speed(text: str | None, *, simulated: bool, pins: bool) -> float:
 
 def device_options(args: argparse.Namespace, *, simulated_backend: bool) -> DeviceOptions:
     """The parsed ``run`` arguments as ``DeviceOptions``; a simulated backend in the config means ``--simulate``."""
+    check_run_options(args)
     simulation = None
     speed = parse_speed(args.speed, simulated=args.simulate or simulated_backend, pins=args.pins)
     if args.press_on_stdin and not (args.simulate or simulated_backend):
@@ -99,3 +105,11 @@ def device_options(args: argparse.Namespace, *, simulated_backend: bool) -> Devi
         flush_timeout_s=args.flush_timeout,
         plan_file=args.plan,
     )
+
+
+def check_run_options(args: argparse.Namespace) -> None:
+    """Refuse a negative, NaN or absurd number and a motor log nowhere, before the daemon starts."""
+    check_number(args.sessions, "--sessions", low=0, high=MAX_SESSIONS)
+    check_number(args.press_at, "--press-at", low=0, high=MAX_SECONDS, unit=" s")
+    check_number(args.flush_timeout, "--flush-timeout", low=0, high=MAX_SECONDS, unit=" s")
+    check_new_file(args.motor_log, "--motor-log")

@@ -12,9 +12,27 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from firmware.cli.checks import check_number
+
 #: Defaults shown in --help (kept here so parsing imports nothing heavy).
 DEFAULT_CLIENT_ID = "presspoint-collector"
 DEFAULT_SESSION_EXPIRY_S = 7 * 24 * 3600
+
+
+#: The longest a command waits for an answer, or runs for when given a duration.
+MAX_WAIT_S = 7 * 24 * 3600.0
+
+
+def _check_options(args: argparse.Namespace) -> None:
+    """Numeric options, refused in one line before anything connects, is signed or is published."""
+    for option in ("timeout", "duration"):
+        check_number(getattr(args, option, None), f"--{option}", low=0, low_open=True, high=MAX_WAIT_S, unit=" s")
+    check_number(getattr(args, "session_expiry", None), "--session-expiry", low=0, high=2**32 - 1, unit=" s")
+    if getattr(args, "version", None) is not None:
+        from firmware.protocol.plan_envelope import SignedPlan
+
+        highest = SignedPlan.model_json_schema()["properties"]["version"]["maximum"]  # what a device accepts
+        check_number(args.version, "--version", low=1, high=highest)
 
 
 def _command(name: str, module: str = "commands") -> Callable[[argparse.Namespace], int]:
@@ -24,6 +42,7 @@ def _command(name: str, module: str = "commands") -> Callable[[argparse.Namespac
     """
 
     def run(args: argparse.Namespace) -> int:
+        _check_options(args)
         commands = importlib.import_module(f"firmware.therapist.{module}")
         result: int = getattr(commands, name)(args)
         return result

@@ -11,12 +11,18 @@ NEED 2  Dropping a connection without DISCONNECT (so the broker sends the
         will), also one still being made in aiomqtt's executor thread.
 NEED 3  Manual acknowledgement (paho ``manual_ack_set``/``ack``): the
         collector sends PUBACK only after it stored the message.
+NEED 5  A bounded incoming queue that says how much it dropped: aiomqtt
+        logs one warning per discarded message (a flood of them).
+NEED 4  Why the broker disconnected us: aiomqtt's message iterator raises a
+        bare "Disconnected during message iteration"; ``disconnect_code``
+        keeps the v5 reason (142: another client took our session over).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import threading
 from typing import Any
 
@@ -36,7 +42,14 @@ CLIENT_INTERNALS = (
     "_on_publish",
     "_on_socket_open",
     "_on_socket_register_write",
+    "_on_disconnect",
+    "_on_message",
+    "_queue",
 )
+log = logging.getLogger("presspoint.mqtt")
+
+#: Discarded incoming messages between two log lines about them.
+_DISCARDS_PER_LOG_LINE = 1000
 #: The paho ``Client`` methods used here, private and public.
 PAHO_METHODS = ("publish", "_sock_close", "manual_ack_set", "ack")
 
@@ -49,6 +62,8 @@ class AdaptedClient(aiomqtt.Client):
         self._refusals: dict[int, ReasonCode] = {}
         self._abandoned = False
         self._socket_lock = threading.Lock()  # the connect thread vs. abandon() on the loop
+        self.disconnect_code: int | None = None  # the reason code of an unexpected disconnection
+        self.discarded = 0  # incoming messages dropped because the queue was full
         if manual_ack:
             self._client.manual_ack_set(True)
 
@@ -93,6 +108,35 @@ class AdaptedClient(aiomqtt.Client):
     def _on_socket_register_write(self, client: paho.Client, userdata: Any, sock: PahoSocket) -> None:
         if not self._abandoned:
             super()._on_socket_register_write(client, userdata, sock)
+
+    # -- NEED 4: why we were disconnected ------------------------------------------------
+
+    def _on_disconnect(
+        self,
+        client: paho.Client,
+        userdata: Any,
+        flags: paho.DisconnectFlags,
+        reason_code: ReasonCode,
+        properties: Properties | None = None,
+    ) -> None:
+        code = reason_code.value if isinstance(reason_code, ReasonCode) else reason_code
+        if code and self.disconnect_code is None:
+            self.disconnect_code = int(code)
+        super()._on_disconnect(client, userdata, flags, reason_code, properties)
+
+    # -- NEED 5: a bounded incoming queue ------------------------------------------------
+
+    def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
+        if self._queue.maxsize > 0 and self._queue.full():  # never buffered here: dropped, and counted
+            self.discarded += 1
+            if self.discarded % _DISCARDS_PER_LOG_LINE == 1:
+                log.warning(
+                    "MQTT: messages arrive faster than they are handled; %d discarded so far (the latest on %s)",
+                    self.discarded,
+                    message.topic,
+                )
+            return
+        super()._on_message(client, userdata, message)
 
     # -- NEED 1: PUBACK reason codes ----------------------------------------------------
 

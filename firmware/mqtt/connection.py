@@ -30,6 +30,14 @@ from firmware.mqtt.aiomqtt_adapter import AdaptedClient as AdaptedClient  # the 
 DEFAULT_SESSION_EXPIRY_S = 7 * 24 * 3600
 
 _AUTH_CODES = frozenset({4, 5, 134, 135})  # 3.1.1 bad credentials / not authorised; v5 same
+#: MQTT v5 "Session taken over": another client connected with our client id.
+SESSION_TAKEN_OVER = 142
+#: The largest packet the device accepts (MQTT v5 Maximum Packet Size): a plan envelope
+#: (``firmware.plans.validator.MAX_PAYLOAD_BYTES``, 16 KiB) with its topic and properties fits
+#: with room to spare; the broker drops anything larger instead of sending it.
+DEVICE_MAX_PACKET_BYTES = 64 * 1024
+#: Received messages the device holds before handling them; more are dropped (a flood must not fill memory).
+DEVICE_MAX_QUEUED_MESSAGES = 64
 
 
 class Backoff:
@@ -44,6 +52,7 @@ class Backoff:
         self.cap_s = cap_s
         self._rng = rng or random.Random()
         self._attempt = 0
+        self._at_least_s = 0.0
 
     @classmethod
     def from_settings(cls, settings: MqttSettings, rng: random.Random | None = None) -> Backoff:
@@ -52,7 +61,13 @@ class Backoff:
     def next(self) -> float:
         ceiling = min(self.cap_s, self.base_s * (2**self._attempt))
         self._attempt = min(self._attempt + 1, 32)
-        return max(self.base_s / 2, self._rng.uniform(0, ceiling))
+        delay = max(self.base_s / 2, self._rng.uniform(0, ceiling), self._at_least_s)
+        self._at_least_s = 0.0
+        return delay
+
+    def hold_off(self, low_s: float, high_s: float) -> None:
+        """Make the next delay at least a random ``low_s``-``high_s`` (e.g. after a session takeover)."""
+        self._at_least_s = self._rng.uniform(low_s, high_s)
 
     def reset(self) -> None:
         self._attempt = 0
@@ -80,17 +95,27 @@ class BrokerConnection:
         session_expiry_s: int = DEFAULT_SESSION_EXPIRY_S,
         manual_ack: bool = False,
         logger: logging.Logger | None = None,
+        max_packet_bytes: int | None = None,
+        max_queued_messages: int | None = None,
     ) -> AdaptedClient:
         """A new, unconnected client (``async with`` connects it).
 
         ``persistent``: the broker keeps our subscriptions and queues QoS 1
         messages while we are away (v5: clean start off + session expiry;
         3.1.1: clean session off).  ``manual_ack``: PUBACK only on ``ack``.
+        ``max_packet_bytes`` (v5): the broker must not send us a larger
+        packet, so a huge message is never read into memory here; 3.1.1 has
+        no such property (set the broker's ``message_size_limit``).
+        ``max_queued_messages``: received messages waiting to be handled;
+        more are dropped and counted (``AdaptedClient.discarded``).
         """
         s = self.settings
         session: dict[str, Any] = {}
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        if self.v5 and max_packet_bytes is not None:
+            props.MaximumPacketSize = max_packet_bytes
+            session = {"properties": props}
         if persistent and self.v5:
-            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
             props.SessionExpiryInterval = session_expiry_s
             session = {"clean_start": False, "properties": props}
         elif not self.v5:
@@ -108,6 +133,7 @@ class BrokerConnection:
             timeout=s.publish_timeout_s,
             logger=logger,
             manual_ack=manual_ack,
+            max_queued_incoming_messages=max_queued_messages,
             **session,
         )
 
@@ -150,6 +176,12 @@ async def reconnect_forever(
 def describe_error(exc: BaseException, settings: MqttSettings) -> tuple[int, str]:
     """A log level and a one-line, secret-free explanation of a connection failure."""
     text = one_line(exc)
+    if is_session_takeover(exc):
+        client = repr(settings.client_id) if settings.client_id else "this device's"
+        return logging.ERROR, (
+            f"another client with {client} client id took the session over ({text}): two devices with the "
+            "same device_id or mqtt.client_id? waiting longer before connecting again"
+        )
     if isinstance(exc, MqttConnectError):
         rc = exc.rc
         code = rc.value if isinstance(rc, ReasonCode) else rc
@@ -163,6 +195,18 @@ def describe_error(exc: BaseException, settings: MqttSettings) -> tuple[int, str
     if "ssl" in lowered or "tls" in lowered:
         return logging.ERROR, f"TLS handshake failed ({text})"
     return logging.WARNING, f"broker unreachable ({text})"
+
+
+class SessionTakenOver(aiomqtt.MqttError):
+    """The broker dropped us because another client connected with our client id (v5 reason 142)."""
+
+
+def is_session_takeover(exc: BaseException) -> bool:
+    if isinstance(exc, SessionTakenOver):
+        return True
+    rc = getattr(exc, "rc", None)
+    code = rc.value if isinstance(rc, ReasonCode) else rc
+    return code == SESSION_TAKEN_OVER
 
 
 def tls_context(settings: MqttSettings) -> ssl.SSLContext:

@@ -20,11 +20,18 @@ import aiomqtt
 
 from config.mqtt import MqttSettings
 from firmware.mqtt.aiomqtt_adapter import AdaptedClient
-from firmware.mqtt.connection import Backoff, BrokerConnection, reconnect_forever
+from firmware.mqtt.connection import (
+    DEVICE_MAX_PACKET_BYTES,
+    DEVICE_MAX_QUEUED_MESSAGES,
+    Backoff,
+    BrokerConnection,
+    reconnect_forever,
+)
 from firmware.mqtt.drain import OutboxDrain, OutboxSource
 from firmware.mqtt.link import LinkState
 from firmware.mqtt.routing import MessageHandler, Router
 from firmware.mqtt.status import DeviceState
+from firmware.mqtt.takeover import TakeoverDetector
 from firmware.mqtt.tasks import cancel_and_wait
 from firmware.protocol.topics import Topics
 
@@ -83,7 +90,8 @@ class Publisher:
         self._rng = rng or random.Random()
         self._state = DeviceState(settings, topics, source, firmware_version=firmware_version, calibrated=calibrated)
         self._drain = OutboxDrain(settings, source, rng=self._rng, on_accepted_again=self._state.forget_refusals)
-        self._router = Router(topics.ha_status, self._state.rediscover, subscribe_ha=settings.ha_discovery)
+        self._router = Router(topics.ha_status, self._state.rediscover, subscribe_ha=settings.ha_discovery,
+                              max_payload_bytes=DEVICE_MAX_PACKET_BYTES)
         self._link = LinkState(settings, source.pending)
         self._stop_requested = False
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -92,6 +100,8 @@ class Publisher:
         self._current: AdaptedClient | None = None  # the connection being made or used, if any
         self._session_live = False  # connected and running: a stop then says offline itself
         self._background: set[asyncio.Task[None]] = set()
+        self._backoff = Backoff.from_settings(settings, self._rng)
+        self.takeover = TakeoverDetector()  # .count: times another client with our client id took over
 
     # -- public API -----------------------------------------------------------
 
@@ -239,21 +249,28 @@ class Publisher:
     async def _connection_loop(self) -> None:
         """Connect, run the session, and reconnect with backoff, until the stop."""
         assert self._stopping is not None
-        backoff = Backoff.from_settings(self.settings, self._rng)
-        await reconnect_forever(self._connect_once, self._on_failure, self._stopping, backoff)
+        await reconnect_forever(self._connect_once, self._on_failure, self._stopping, self._backoff)
 
     async def _connect_once(self, backoff: Backoff) -> None:
         client = self._current = self._connection.client(
             self.settings.client_id or f"presspoint-{self.topics.device_id}",
             will=self._state.will(),
             logger=logging.getLogger("presspoint.mqtt.paho"),
+            max_packet_bytes=DEVICE_MAX_PACKET_BYTES,
+            max_queued_messages=DEVICE_MAX_QUEUED_MESSAGES,
         )
+        self.takeover.connecting()
         try:
             async with client:
+                self.takeover.connected()
                 self._link.on_connected()
                 backoff.reset()
                 await self._connected_session(client)
             self._link.on_closed()
+        except Exception as exc:
+            if not self._stop_requested:
+                self.takeover.raise_if_takeover(exc, client.disconnect_code)
+            raise
         finally:
             self._session_live = False
             self._client = None
@@ -267,6 +284,8 @@ class Publisher:
             cause = exc
         else:
             return False  # a bug: run() raises it
+        if not self._stop_requested:
+            self.takeover.back_off(cause, self._backoff)
         self._link.on_failure(cause, stopping=self._stop_requested)
         return True
 

@@ -17,8 +17,16 @@ MessageHandler = Callable[[aiomqtt.Message], Awaitable[None] | None]
 class Router:
     """Topic filters and their handlers, plus Home Assistant's ``online`` announcement."""
 
-    def __init__(self, ha_status: str, on_ha_online: Callable[[], None], *, subscribe_ha: bool) -> None:
+    def __init__(
+        self,
+        ha_status: str,
+        on_ha_online: Callable[[], None],
+        *,
+        subscribe_ha: bool,
+        max_payload_bytes: int | None = None,
+    ) -> None:
         self._ha_status = ha_status
+        self._max_payload_bytes = max_payload_bytes  # larger messages reach no handler
         self._subscribe_ha = subscribe_ha  # False: Home Assistant discovery is off
         self._on_ha_online = on_ha_online
         self._handlers: list[tuple[str, MessageHandler]] = []
@@ -42,6 +50,11 @@ class Router:
                 log.error("MQTT message on %s not handled: %s", message.topic, one_line(exc))
 
     async def _deliver(self, message: aiomqtt.Message) -> None:
+        limit = self._max_payload_bytes
+        size = len(message.payload) if isinstance(message.payload, bytes | bytearray | str) else 0
+        if limit is not None and size > limit:  # a broker that ignored our Maximum Packet Size, or MQTT 3.1.1
+            log.warning("MQTT message on %s dropped: %d bytes, the limit is %d", message.topic, size, limit)
+            return
         if message.topic.matches(self._ha_status) and message.payload in (b"online", "online"):
             self._on_ha_online()
         for topic_filter, handler in self._handlers:

@@ -133,6 +133,11 @@ class PlanUpdateService:
             state = self.updater.state()
         return PlanInForce(state.source, state.version)
 
+    def close(self) -> None:
+        """At exit: write what the audit still only counts."""
+        with self._lock:
+            self.updater.close()
+
     @property
     def session_running(self) -> bool:
         return self._running

@@ -3,8 +3,8 @@
 Every write is temp file + fsync + ``os.replace`` (``config.atomic``), so a
 power cut leaves the old file or the new one, never half of either.  A file
 that cannot be read or no longer passes today's plan rules is logged and
-ignored: the device falls back to its local plan (and the audit log keeps
-replays refused).
+ignored: the device falls back to its local plan (and the replay floor,
+``firmware.plans.floor``, keeps replays refused).
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ def _load(path: Path, what: str, device_max_n: float) -> tuple[StoredPlan | None
     except ValidationError as err:
         where, problem = describe_validation_error(err)
         log.error(
-            "%s %s is unusable (%s: %s); using the local plan. Replays stay refused (audit log).",
+            "%s %s is unusable (%s: %s); using the local plan. Replays stay refused (replay floor).",
             what,
             path,
             where,

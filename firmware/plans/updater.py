@@ -4,7 +4,9 @@
 ``plan/set`` payload, then applies it - or, while a session runs, stores it
 as *pending* and applies it in ``apply_pending`` when the session ends, so a
 session never changes plan half-way.  Plans are kept by ``store`` (atomic
-writes) and every change or refusal goes to the ``audit`` log.  It answers
+writes), the highest version ever accepted by the replay ``floor`` (its own
+file, which no refusal can touch), and every change or refusal goes to the
+``audit`` log.  It answers
 with the ``plan/state`` and ``plan/error`` payloads.  Nothing in here raises
 on bad input: the device keeps its plan and says why.
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -20,6 +23,7 @@ from pathlib import Path
 
 from config.plan import TherapyPlan
 from firmware.plans.audit import AuditLog
+from firmware.plans.floor import ReplayFloor
 from firmware.plans.store import PlanStore, StoredPlan
 from firmware.plans.validator import (
     MAX_PAYLOAD_BYTES,
@@ -78,16 +82,20 @@ class PlanUpdater:
         local_plan: TherapyPlan,
         max_payload_bytes: int = MAX_PAYLOAD_BYTES,
         now: Callable[[], str] = utc_now_iso,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.rules = DeviceRules(device_id, device_max_n, key, max_payload_bytes)
         self._local_plan = local_plan
         self._now = now
         self.store = store = PlanStore(state_dir / "remote-plan")
         self.folder, self.current_path, self.pending_path = store.folder, store.current_path, store.pending_path
-        self.audit = AuditLog(store.folder / "audit.jsonl")
+        self.audit = AuditLog(store.folder, clock=wall_clock)
+        self.floor = ReplayFloor(store.folder / "floor.json")
         self._current, self._current_plan = self.store.load_current(device_max_n)
         self._pending = self.store.load_pending(device_max_n)
-        self._floor = max(self.version, self.audit.highest_version())
+        self._floor = 0  # then the highest of all we know, written back if the floor file was behind
+        known = (self.floor.version, self.version, self.pending_version or 0, self.audit.highest_version())
+        self._raise_floor(max(known))
 
     # -- what is in force ------------------------------------------------------
 
@@ -206,7 +214,7 @@ class PlanUpdater:
         superseded = self._pending
         if session_running:
             self._pending = record
-            self._floor = max(self._floor, record.version)
+            self._raise_floor(record.version)
         else:
             self._drop_pending()
         if superseded is not None:
@@ -229,15 +237,29 @@ class PlanUpdater:
     def _store_current(self, record: StoredPlan, plan: TherapyPlan) -> None:
         self.store.write_current(record)
         self._current, self._current_plan = record, plan
-        self._floor = max(self._floor, record.version)
+        self._raise_floor(record.version)
+
+    def _raise_floor(self, version: int) -> None:
+        """Raise the replay floor on disk (after the plan itself: a crash in between is repaired at start)."""
+        self._floor = max(self._floor, version)
+        try:
+            self.floor.raise_to(self._floor)
+        except OSError as exc:
+            log.error("replay floor %s: cannot write (%s); replays stay refused while this runs", self.floor.path,
+                      exc.strerror)
+
+    def close(self) -> None:
+        """Write the counts of refusals not yet written (at exit)."""
+        self.audit.refusals.flush()
 
     def _drop_pending(self) -> None:
         self._pending = None
         self.store.drop_pending()
 
     def _refuse(self, refusal: Refusal, digest: str, size: int) -> UpdateResult:
-        log.warning("plan update refused (%s): %s", refusal.code, refusal.reason)
-        self.audit.refusal(refusal, at=self._now(), version_in_force=self.version, digest=digest, size=size)
+        written = self.audit.refusal(refusal, at=self._now(), version_in_force=self.version, digest=digest, size=size)
+        log.log(logging.WARNING if written else logging.DEBUG, "plan update refused (%s): %s", refusal.code,
+                refusal.reason)
         return UpdateResult(
             UpdateStatus.REFUSED, refusal.version, refusal.request_id, refusal.code, refusal.reason, digest
         )

@@ -1,7 +1,7 @@
 """Is this ``plan/set`` payload a plan this device may use?  Pure: bytes in, a verdict out.
 
 Checks in this order, stopping at the first problem with a stable code and a
-readable reason: size (before anything is parsed), UTF-8 JSON object
+readable reason: size and nesting depth (before anything is parsed), UTF-8 JSON object
 (NaN/Infinity refused), signed at all, the envelope's strict schema, this
 device, a key installed, the HMAC (constant time), then - unless it repeats
 a plan already held - a version above every version applied or queued, and
@@ -24,6 +24,8 @@ from firmware.protocol.plan_envelope import DeviceKey, SignedPlan, verify_fields
 from firmware.protocol.plan_messages import RefusalCode
 
 MAX_PAYLOAD_BYTES: Final = 16 * 1024
+#: Deepest nesting of JSON arrays and objects; a plan envelope needs 2.
+MAX_NESTING: Final = 16
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,7 @@ def validate(payload: bytes, rules: DeviceRules, held: Held) -> Verdict:
             raise _Refused(
                 RefusalCode.TOO_LARGE, f"message is {len(payload)} bytes; the limit is {rules.max_payload_bytes}"
             )
+        _check_nesting(payload, MAX_NESTING)
         data = _parse(payload)
         claimed = _claims(data)
         envelope = _authenticate(data, rules)
@@ -113,6 +116,32 @@ def recheck_queued(plan: dict[str, Any], device_max_n: float) -> TherapyPlan | R
         return _check_plan(plan, device_max_n, what="queued plan")
     except _Refused as refused:
         return Refusal(refused.code, refused.reason)
+
+
+def _check_nesting(payload: bytes, limit: int) -> None:
+    """Refuse JSON nested deeper than ``limit`` without parsing it (the parser would recurse that deep).
+
+    A scan of brackets outside strings: a quote toggles a string, a backslash
+    in a string skips the next byte.  Malformed input is left to the parser.
+    """
+    depth = 0
+    in_string = escaped = False
+    for byte in payload:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            if depth > limit:
+                raise _Refused(RefusalCode.TOO_LARGE, f"message nests arrays or objects more than {limit} levels deep")
+        elif byte in (0x5D, 0x7D):  # ] }
+            depth -= 1
 
 
 def _reject_constant(name: str) -> Any:

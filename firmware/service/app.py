@@ -16,6 +16,7 @@ import os
 import sys
 
 from config.device import DeviceConfig
+from config.mqtt import MqttSettings
 from config.plan import TherapyPlan
 from firmware.cli.text_report import format_summary
 from firmware.device.contracts import DaemonOptions, DaemonResult
@@ -32,8 +33,10 @@ from firmware.realtime.stats import peak_rss_mib
 from firmware.service.dispatch import ServiceSide
 from firmware.service.failsafe import forward_abort_signal, motor_failsafe
 from firmware.service.hooks import ServiceHooks, load_person, local_plan, report_plan_in_force
+from firmware.service.state_lock import StateLock
 from firmware.service.stdin_button import forward_line_presses
 from firmware.service.supervisor import FORWARDED_SIGNALS, RealtimeProcess, describe_exit
+from firmware.storage.database import check_state_dir
 
 log = logging.getLogger("presspoint")
 
@@ -51,6 +54,14 @@ def run_device(device: DeviceConfig, plan: TherapyPlan, options: DeviceOptions) 
     settings = device.mqtt.with_broker_url(options.broker) if options.broker else device.mqtt
     register_secret(settings.password)
     calibrated = options.simulation is not None or device.hardware.calibration.is_calibrated
+    check_state_dir(device.storage.state_dir)
+    with StateLock.acquire(device.storage.state_dir):  # before the store: one daemon per state dir
+        return _run_locked(device, plan, options, settings, calibrated=calibrated)
+
+
+def _run_locked(
+    device: DeviceConfig, plan: TherapyPlan, options: DeviceOptions, settings: MqttSettings, *, calibrated: bool
+) -> int:
     # The real-time process is started first, so it inherits the unit's SCHED_FIFO;
     # then the service steps down to normal scheduling before it starts any thread.
     realtime = RealtimeProcess(realtime_setup(device, plan, options))
@@ -173,6 +184,7 @@ async def supervise(
             for signum in FORWARDED_SIGNALS:
                 loop.remove_signal_handler(signum)
         side.close_bracket()
+        plans.close()
     finished = realtime.finished
     result = finished.result if finished is not None else DaemonResult()
     if finished is None or returncode < 0:

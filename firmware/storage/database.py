@@ -12,6 +12,7 @@ where losing the last commit only means a duplicate the consumer drops.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -71,6 +72,28 @@ CREATE TABLE IF NOT EXISTS session_samples (
 
 class StorageError(PresspointError):
     """The local database cannot be opened or written; the message names the file."""
+
+
+def check_state_dir(path: Path, *, what: str = "storage.state_dir") -> None:
+    """Refuse a state directory the daemon could not use, before anything is created in it.
+
+    It must be a directory we can write, or not exist yet below a directory we
+    can write (it is made at start).  A file, a path through a file, a folder
+    without write permission: one line naming ``what`` and the path.
+    """
+    probe = path
+    while not probe.exists():
+        if probe.is_symlink():
+            raise StorageError(f"{what} {path}: {probe} is a broken symbolic link")
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if not probe.is_dir():
+        where = "is a file, not a directory" if probe == path else f"is below {probe}, which is a file"
+        raise StorageError(f"{what} {path}: {where}")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        where = "is not writable" if probe == path else f"cannot be created: {probe} is not writable"
+        raise StorageError(f"{what} {path}: {where}")
 
 
 class LocalDb:

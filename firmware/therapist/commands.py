@@ -21,6 +21,7 @@ from firmware.therapist.collect import Collector
 from firmware.therapist.connection import resolve_settings
 from firmware.therapist.push import clear_plan, describe_plan, push_plan, show_plan
 from firmware.therapist.readable import local_time
+from firmware.therapist.store import check_collect_db
 from firmware.therapist.watch import run_watch
 
 
@@ -42,8 +43,6 @@ def cmd_plan_push(args: argparse.Namespace, out: TextIO | None = None) -> int:
             raise PresspointError(f"--device-max: {exc}") from None
     plan = load_plan(args.file, device_max)  # refuses a bad plan here, before anything is signed
     key = load_key(args.key)
-    if args.version is not None and args.version < 1:
-        raise PresspointError("--version must be 1 or more")
     outcome = asyncio.run(
         push_plan(
             settings,
@@ -115,6 +114,7 @@ def cmd_watch(args: argparse.Namespace, out: TextIO | None = None) -> int:
 
 def cmd_collect(args: argparse.Namespace, out: TextIO | None = None) -> int:
     out = out or sys.stderr
+    check_collect_db(args.db, create=True)
     settings, _ = resolve_settings(args.broker, args.config)
     collector = Collector(settings, args.db, client_id=args.client_id, session_expiry_s=args.session_expiry)
     print(

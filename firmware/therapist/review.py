@@ -22,7 +22,7 @@ from firmware.protocol.ppt import PptMeasurement, plan_toml, suggestion_plan
 from firmware.therapist.readable import MISSING, force, hold_count, local_time
 from firmware.therapist.report import render_report
 from firmware.therapist.session_ref import resolve_session
-from firmware.therapist.store import CollectStore, SessionListing
+from firmware.therapist.store import CollectStore, SessionListing, check_collect_db
 
 _COLUMNS = (
     f"{'session':<28} {'device':<16} {'person':<12} {'started':<20} {'outcome':<11} {'abort reason':<16} "
@@ -33,8 +33,7 @@ _COLUMNS = (
 @contextlib.contextmanager
 def opened(path: Path) -> Iterator[CollectStore]:
     """The collected database at ``path`` (never a new empty one by mistake), closed after use."""
-    if not path.exists():
-        raise PresspointError(f"{path}: no such database (make one with: presspoint therapist collect --db {path})")
+    check_collect_db(path, create=False)
     store = CollectStore(path)
     try:
         yield store

@@ -166,6 +166,8 @@ class WatchView:
                 return [f"{when}: version {error.version} [{error.code}] {error.reason}"]
             if rest == "ppt" and payload:
                 data = json.loads(payload)
+                if not isinstance(data, dict):
+                    raise ValueError(f"not a JSON object: {payload[:40]!r}")
                 threshold = data.get("threshold_n")
                 text = _kgf(threshold) if isinstance(threshold, int | float) else "none"
                 return [f"{'last ' if retained else ''}pressure pain threshold: {text} ({data.get('outcome')})"]

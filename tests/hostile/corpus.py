@@ -3,8 +3,7 @@
 Each ``Case`` runs in its own empty folder (the working directory), where its
 ``files`` are created first; ``argv`` names them relatively.  The CLI must
 refuse every case with exit 2 and one line on stderr containing ``expect``.
-Cases of the same hardening issue that other parts still have to fix carry
-``xfail`` (the reason), so they start passing without edits here.
+A case a part does not refuse yet may carry ``xfail`` (the reason) until it does.
 """
 
 from __future__ import annotations
@@ -191,32 +190,80 @@ def _cases() -> list[Case]:
         cases.append(Case(f"plan-show-broker-{url}", ("therapist", "plan", "show", "--device", "d1", "--broker", url),
                           expect))
     cases.extend(_odd_file_cases())
-    cases.extend(NOT_YET_FIXED)
+    cases.extend(OPTION_CASES)
     return cases
 
 
-_OTHERS = "owned by another part of the hardening issue"
-NOT_YET_FIXED: list[Case] = [
-    Case("schema-out-onto-a-file", ("config", "schema", "--out", "passwd"), "passwd", {"passwd": b"root:x:0:0\n"},
-         xfail=_OTHERS),
-    Case("run-motor-log-nowhere", ("run", "--simulate", "--motor-log", "/nonexistent/x"), "motor-log", xfail=_OTHERS),
-    Case("calibrate-mass-inf", ("calibrate", "--known-mass", "inf"), "known-mass", xfail=_OTHERS),
-    Case("run-sessions-negative", ("run", "--simulate", "--sessions", "-1"), "sessions", xfail=_OTHERS),
-    Case("run-press-at-negative", ("run", "--simulate", "--press-at", "-5"), "press-at", xfail=_OTHERS),
-    Case("run-press-at-nan", ("run", "--simulate", "--press-at", "nan"), "press-at", xfail=_OTHERS),
-    Case("push-timeout-negative", ("therapist", "plan", "push", "--device", "d1", "--file", "plan.toml", "--key",
-                                   "k.key", "--broker", "mqtt://127.0.0.1:1", "--timeout", "-1"), "timeout",
-         {"plan.toml": GOOD_PLAN}, xfail=_OTHERS),
-    Case("push-timeout-nan", ("therapist", "plan", "push", "--device", "d1", "--file", "plan.toml", "--key",
-                              "k.key", "--broker", "mqtt://127.0.0.1:1", "--timeout", "nan"), "timeout",
-         {"plan.toml": GOOD_PLAN}, xfail=_OTHERS),
-    Case("push-version-huge", ("therapist", "plan", "push", "--device", "d1", "--file", "plan.toml", "--key",
-                               "k.key", "--broker", "mqtt://127.0.0.1:1", "--version", str(2**60)), "version",
-         {"plan.toml": GOOD_PLAN}, xfail=_OTHERS),
-    Case("state-dir-is-a-file", ("run", "--simulate", "--config", "device.toml"), "state_dir",
-         {"device.toml": b'[storage]\nstate_dir = "sf"\n', "sf": b""}, xfail=_OTHERS),
-    Case("sessions-db-not-a-database", ("therapist", "sessions", "--db", "x.db"), "x.db",
-         {"x.db": b"this is not sqlite\n" * 10}, xfail=_OTHERS),
+def _device_store_bytes() -> bytes:
+    """The bytes of a device's own store (``presspoint.sqlite3``): what ``--db`` must not be confused with."""
+    import sqlite3
+    import tempfile
+    from pathlib import Path
+
+    from firmware.storage.database import LocalDb
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "presspoint.sqlite3"
+        LocalDb(path).close()
+        with sqlite3.connect(path) as conn:
+            conn.execute("PRAGMA journal_mode=DELETE")  # one self-contained file
+        return path.read_bytes()
+
+
+PUSH = ("therapist", "plan", "push", "--device", "d1", "--file", "plan.toml", "--key", "k.key",
+        "--broker", "mqtt://127.0.0.1:1")
+BAD_DBS: list[tuple[str, FileContent, str]] = [
+    ("text", b"this is not sqlite\n" * 10, "not a presspoint therapist database"),
+    ("random-bytes", bytes(range(256)) * 8, "not a presspoint therapist database"),
+    ("folder", FOLDER, "is a directory"),
+    ("device-store", _device_store_bytes(), "is a device's own store"),
 ]
+DB_COMMANDS: list[tuple[str, ...]] = [
+    ("therapist", "sessions", "--db", "x.db"),
+    ("therapist", "report", "s1", "--db", "x.db", "--out", "r.png"),
+    ("therapist", "ppt", "--db", "x.db"),
+    ("therapist", "collect", "--db", "x.db", "--broker", "mqtt://127.0.0.1:1", "--duration", "5"),
+]
+STATE_DIRS: list[tuple[str, bytes, dict[str, FileContent], str]] = [
+    ("a-file", b'state_dir = "sf"', {"sf": b""}, "is a file, not a directory"),
+    ("below-a-file", b'state_dir = "sf/state"', {"sf": b""}, "is below sf, which is a file"),
+    ("unwritable", b'state_dir = "/proc/1/state"', {}, "/proc/1 is not writable"),
+]
+
+
+def _option_cases() -> list[Case]:
+    cases = [
+        Case("schema-out-onto-a-file", ("config", "schema", "--out", "passwd"), "--out passwd: is a file",
+             {"passwd": b"root:x:0:0\n"}),
+        Case("schema-out-missing-folder", ("config", "schema", "--out", "nowhere/schemas"),
+             "folder nowhere does not exist"),
+        Case("run-motor-log-nowhere", ("run", "--simulate", "--motor-log", "/nonexistent/x"), "--motor-log"),
+        Case("run-motor-log-folder", ("run", "--simulate", "--motor-log", "f"), "--motor-log f: is a directory",
+             {"f": FOLDER}),
+        Case("calibrate-mass-inf", ("calibrate", "--known-mass", "inf"), "--known-mass"),
+        Case("calibrate-mass-nan", ("calibrate", "--known-mass", "nan"), "--known-mass"),
+        Case("calibrate-mass-huge", ("calibrate", "--known-mass", "1e9"), "--known-mass"),
+        Case("run-sessions-negative", ("run", "--simulate", "--sessions", "-1"), "--sessions"),
+        Case("run-press-at-negative", ("run", "--simulate", "--press-at", "-5"), "--press-at"),
+        Case("run-press-at-nan", ("run", "--simulate", "--press-at", "nan"), "--press-at"),
+        Case("run-flush-timeout-inf", ("run", "--simulate", "--flush-timeout", "inf"), "--flush-timeout"),
+        Case("watch-duration-nan", ("therapist", "watch", "--device", "d1", "--broker", "mqtt://127.0.0.1:1",
+                                    "--duration", "nan"), "--duration"),
+    ]
+    for value in ("-1", "nan", "0", "1e300"):
+        cases.append(Case(f"push-timeout-{value}", (*PUSH, "--timeout", value), "--timeout", {"plan.toml": GOOD_PLAN}))
+    for value in (str(2**60), "0"):
+        cases.append(Case(f"push-version-{value}", (*PUSH, "--version", value), "--version", {"plan.toml": GOOD_PLAN}))
+    for name, line, files, expect in STATE_DIRS:
+        device = {"device.toml": b"[storage]\n" + line + b"\n", **files}
+        cases.append(Case(f"run-state-dir-{name}", ("run", "--simulate", "--config", "device.toml"), expect, device))
+        cases.append(Case(f"check-state-dir-{name}", ("config", "check", "device.toml"), expect, device))
+    for command in DB_COMMANDS:
+        for name, content, expect in BAD_DBS:
+            cases.append(Case(f"{command[1]}-db-{name}", command, f"x.db: {expect}", {"x.db": content}))
+    return cases
+
+
+OPTION_CASES: list[Case] = _option_cases()
 
 CASES: list[Case] = _cases()

@@ -22,7 +22,7 @@ import pytest
 from tests.conftest import PRESSPOINT, ROOT
 from tests.hostile.corpus import CASES, FIFO, FOLDER, HUGE_CSV, HUGE_TOML, LOOP, Case, FileContent
 
-TIMEOUT_S = 10.0
+TIMEOUT_S = 30.0  # a hang detector (a FIFO, /dev/zero), with room for a machine other suites load
 WORKERS = 4
 _SPARSE = {HUGE_TOML: 2 * 1024 * 1024, HUGE_CSV: 65 * 1024 * 1024}
 

@@ -164,7 +164,7 @@ async def test_every_refusal_reaches_plan_error_and_the_plan_stays(tmp_path: Pat
             assert dev.updater.version == 2 and dev.updater.plan == GENTLE, name
         state, _ = await retained_state(mosquitto)
         assert state is not None and state.version == 2 and TherapyPlan.model_validate(state.plan) == GENTLE
-        refused = [json.loads(x) for x in dev.updater.audit.path.read_text().splitlines()]
+        refused = dev.updater.audit.refusals.records()
         assert [e["code"] for e in refused if e["action"] == "refused"] == [c[2].value for c in cases]
 
 
