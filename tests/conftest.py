@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from config.plan import TherapyPlan
 from config.units import kgf
+from tests.lockstep import LockstepClock
 
 pytest_plugins = ["tests.mqtt_broker"]
 
@@ -36,3 +38,11 @@ def cli_env() -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(ROOT)
     return env
+
+
+@pytest.fixture
+def lockstep_clock() -> Iterator[LockstepClock]:
+    """A clock the loop and a sampling thread take turns on (``tests/lockstep.py``); closed after the test."""
+    clock = LockstepClock()
+    yield clock
+    clock.close()
