@@ -53,9 +53,9 @@ HANG_S = 60.0
 
 
 def slow_device(tmp_path: Path) -> Path:
-    """A device config at 10 samples/s, for the real-time runs."""
+    """A device config at 10 samples/s, for the real-time runs, with a store of the test's own."""
     config = tmp_path / "device-10hz.toml"
-    config.write_text("sample_rate_hz = 10\n")
+    config.write_text(f'sample_rate_hz = 10\n[storage]\nstate_dir = "{tmp_path / "state"}"\n')
     return config
 
 
