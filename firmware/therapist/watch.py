@@ -23,85 +23,18 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, TextIO
 
 from pydantic import ValidationError
 
 from config.mqtt import MqttSettings
-from config.units import STANDARD_GRAVITY
 from firmware.protocol.payloads import DeviceStatus, EventMessage, SamplesBatch
 from firmware.protocol.plan_messages import PlanError, PlanState
 from firmware.protocol.topics import Topics
 from firmware.session.summary import SessionSummary
 from firmware.therapist.connection import TherapistConnection, client_id, payload_bytes
-from firmware.therapist.force_bar import BarMarks, LiveScreen, force_bar, legend
-
-
-@dataclass(frozen=True)
-class Limits:
-    """What the force is drawn against."""
-
-    target_n: float
-    band_low_n: float
-    band_high_n: float
-    tolerance_n: float
-    therapist_max_n: float
-    hold_s: float
-    rest_s: float
-    repetitions: int
-    breaths_per_min: float | None = None
-
-    @classmethod
-    def from_plan(cls, plan: dict[str, Any]) -> Limits | None:
-        """From a plan (``target``, ``band`` ...) or a resolved plan (``target_n``, ``band_low_n`` ...)."""
-        try:
-            if "target_n" in plan:
-                return cls(
-                    float(plan["target_n"]),
-                    float(plan["band_low_n"]),
-                    float(plan["band_high_n"]),
-                    float(plan["tolerance_n"]),
-                    float(plan["therapist_max_n"]),
-                    float(plan["hold_s"]),
-                    float(plan["rest_s"]),
-                    int(plan["repetitions"]),
-                    _optional_float(plan.get("breaths_per_min")),
-                )
-            target, band = float(plan["target"]), float(plan["band"])
-            return cls(
-                target,
-                target * (1 - band),
-                target * (1 + band),
-                float(plan["tolerance"]),
-                float(plan["therapist_max"]),
-                float(plan["hold_s"]),
-                float(plan["rest_s"]),
-                int(plan["repetitions"]),
-                _optional_float(plan.get("breaths_per_min")),
-            )
-        except (KeyError, TypeError, ValueError):
-            return None
-
-    @property
-    def marks(self) -> BarMarks:
-        return BarMarks(self.band_low_n, self.band_high_n, self.tolerance_n, self.therapist_max_n)
-
-    def describe(self) -> list[str]:
-        """The whole plan in two short lines: the holds, then the limits."""
-        breaths = "" if self.breaths_per_min is None else f", {self.breaths_per_min:g} breaths/min"
-        return [
-            f"    {self.repetitions} × {self.hold_s:g} s hold, rest {self.rest_s:g} s{breaths}",
-            f"    tolerance {_kgf(self.tolerance_n)}, therapist max {_kgf(self.therapist_max_n)}",
-        ]
-
-
-def _optional_float(value: object) -> float | None:
-    return float(value) if isinstance(value, int | float) else None
-
-
-def _kgf(n: float) -> str:
-    return f"{n:.1f} N ({n / STANDARD_GRAVITY:.2f} kgf)"
+from firmware.therapist.force_bar import LiveScreen, force_bar, legend
+from firmware.therapist.watch_limits import Limits, band_text, kgf_text
 
 
 class WatchView:
@@ -169,7 +102,7 @@ class WatchView:
                 if not isinstance(data, dict):
                     raise ValueError(f"not a JSON object: {payload[:40]!r}")
                 threshold = data.get("threshold_n")
-                text = _kgf(threshold) if isinstance(threshold, int | float) else "none"
+                text = kgf_text(threshold) if isinstance(threshold, int | float) else "none"
                 return [f"{'last ' if retained else ''}pressure pain threshold: {text} ({data.get('outcome')})"]
             parts = rest.split("/")
             if len(parts) == 3 and parts[0] == "session":
@@ -198,7 +131,7 @@ class WatchView:
             if summary.abort is not None:
                 line += f" ({summary.abort.reason} at {summary.abort.at_s:.1f} s)"
             done = sum(1 for h in summary.holds if h.outcome == "completed")
-            line += f"; holds completed {done}/{summary.plan.repetitions}, peak {_kgf(summary.peak_force_n)}"
+            line += f"; holds completed {done}/{summary.plan.repetitions}, peak {kgf_text(summary.peak_force_n)}"
             if self.session_id == sid:
                 self.session_id = None
                 self.session_limits = None
@@ -248,7 +181,7 @@ class WatchView:
             return [f"{stamp}  hold {event.get('index')} ended: {event.get('outcome')}"]
         if kind == "abort":
             force = event.get("force_n")
-            at = f" at {_kgf(force)}" if isinstance(force, int | float) else ""
+            at = f" at {kgf_text(force)}" if isinstance(force, int | float) else ""
             return [f"{stamp}  ABORT {event.get('reason')}{at}: {event.get('detail', '')}"]
         if kind == "session_ended":
             return [f"{stamp}  session ended: {event.get('outcome')}"]
@@ -275,12 +208,12 @@ class WatchView:
             lines.append(f"  last start refused: {self.last_refusal}")
         if self.session_limits is not None and self.session_id is not None:
             lim = self.session_limits
-            lines.append(f"  session plan: target {_kgf(lim.target_n)}, band {_band(lim)}")
+            lines.append(f"  session plan: target {kgf_text(lim.target_n)}, band {band_text(lim)}")
             lines.extend(lim.describe())
         elif self.plan_state is not None and self.limits is not None:
             p, lim = self.plan_state, self.limits
             lines.append(
-                f"  plan version {p.version} ({p.source}): target {_kgf(lim.target_n)}, band {_band(lim)}"
+                f"  plan version {p.version} ({p.source}): target {kgf_text(lim.target_n)}, band {band_text(lim)}"
                 + (f"; version {p.pending_version} queued" if p.pending_version else "")
             )
             lines.extend(lim.describe())
@@ -330,10 +263,6 @@ class WatchView:
         lines = [*self.header(), self.status_line(width)]
         shown = self.legend()
         return lines if shown is None else [*lines, shown]
-
-
-def _band(limits: Limits) -> str:
-    return f"{limits.band_low_n:.1f}-{limits.band_high_n:.1f} N"
 
 
 async def run_watch(

@@ -1,10 +1,20 @@
-"""`presspoint simulate` and `presspoint run --simulate` end to end."""
+"""`presspoint simulate` and `presspoint run --simulate` end to end.
+
+Most of these run in virtual time.  The few that must watch a real process
+run in real time (``--realtime``, ``run --simulate``): at 10 samples/s, so the
+gap rule (no sample for three periods) leaves 300 ms for a loaded machine, and
+every wait is bounded by ``HANG_S``, which only a hang exceeds.
+"""
 
 from __future__ import annotations
 
 import json
+import os
+import selectors
 import subprocess
+import time
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -40,6 +50,30 @@ HOLD_KEYS = {
 
 #: ``simulate``'s documented exit code for each outcome.
 EXIT_FOR = {"completed": 0, "stopped": 0, "aborted": 4, "timed_out": 5}
+
+#: Real seconds a real process gets for anything before the test calls it hung.
+HANG_S = 60.0
+
+
+def slow_device(tmp_path: Path) -> Path:
+    """A device config at 10 samples/s, for the real-time runs, with a store of the test's own."""
+    config = tmp_path / "device-10hz.toml"
+    config.write_text(f'sample_rate_hz = 10\n[storage]\nstate_dir = "{tmp_path / "state"}"\n')
+    return config
+
+
+def read_until(stream: IO[str], text: str, within_s: float = HANG_S) -> str:
+    """Read ``stream`` until ``text`` shows up; fails if it ends first or nothing comes for ``within_s``."""
+    seen = ""
+    with selectors.DefaultSelector() as selector:
+        selector.register(stream, selectors.EVENT_READ)
+        deadline = time.monotonic() + within_s
+        while text not in seen:
+            assert selector.select(max(0.0, deadline - time.monotonic())), f"no {text!r} within {within_s} s"
+            chunk = os.read(stream.fileno(), 4096).decode(errors="replace")  # what is there, unbuffered
+            assert chunk, f"the stream ended before {text!r}: {seen[-300:]!r}"
+            seen = seen[-300:] + chunk
+    return seen
 
 
 def run_cli(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -157,12 +191,14 @@ def test_run_simulate_real_time_sensor_fault(tmp_path: Path, cli_env: dict[str, 
     """The device runtime (asyncio, real time) aborts when the sensor goes silent."""
     trace = tmp_path / "dropout.csv"
     trace.write_text("time_s,force_n\n0,0\n0.3,nan\n")
-    result = run_cli("run", "--simulate", "--trace", str(trace), "--json", env=cli_env, timeout=30)
+    config = slow_device(tmp_path)
+    result = run_cli("run", "--simulate", "--config", str(config), "--trace", str(trace), "--json", env=cli_env)
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
     assert summary["outcome"] == "aborted"
     assert summary["abort"]["reason"] == "sensor_fault"
-    assert 0.3 < summary["abort"]["at_s"] < 0.6
+    # After the dropout (three periods of silence: 0.3 s at 10 Hz), not before; the upper bound is a hang's.
+    assert 0.3 < summary["abort"]["at_s"] < HANG_S
 
 
 def test_schema_export(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -182,12 +218,13 @@ def test_committed_schemas_are_current(tmp_path: Path) -> None:
         assert committed.read_text() == fresh.read_text(), f"{committed} is stale"
 
 
-def test_ctrl_c_during_a_realtime_session_stops_it(cli_env: dict[str, str]) -> None:
+def test_ctrl_c_during_a_realtime_session_stops_it(tmp_path: Path, cli_env: dict[str, str]) -> None:
     """SIGINT (Ctrl-C) ends a real-time session as `stopped`, prints the summary, exit 130."""
     import signal
 
+    config = slow_device(tmp_path)
     proc = subprocess.Popen(
-        [PRESSPOINT, "simulate", "--realtime", "--json", "--scenario", "normal"],
+        [PRESSPOINT, "simulate", "--realtime", "--config", str(config), "--json", "--scenario", "normal"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -196,13 +233,12 @@ def test_ctrl_c_during_a_realtime_session_stops_it(cli_env: dict[str, str]) -> N
     )
     assert proc.stderr is not None
     # The live view goes to stderr with --json; wait for the hold to start.
-    seen = ""
-    while "hold" not in seen:
-        chunk = proc.stderr.read(64)
-        assert chunk, "the live view ended early"
-        seen = seen[-200:] + chunk
-    proc.send_signal(signal.SIGINT)
-    out, _ = proc.communicate(timeout=20)
+    try:
+        read_until(proc.stderr, "hold")
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=HANG_S)
+    finally:
+        proc.kill()
     assert proc.returncode == 130
     summary = json.loads(out)
     assert summary["outcome"] == "stopped"

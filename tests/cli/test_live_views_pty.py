@@ -117,7 +117,10 @@ def test_simulate_realtime_fits_80_columns_with_a_legend(tmp_path: Path, cli_env
     plan.write_text('target = "3 kgf"\ntolerance = "4 kgf"\nhold_s = 30\nrepetitions = 1\nrest_s = 5\n')
     trace = tmp_path / "slam.csv"  # into the band, a few seconds of hold, then past the tolerance: quick
     trace.write_text("time_s,force_n\n0,0\n1,0\n2,29.4\n6,29.4\n6.0125,45\n")
-    child = PtyChild([PRESSPOINT, "simulate", "--realtime", "--plan", str(plan), "--trace", str(trace)], cli_env)
+    device = tmp_path / "device.toml"  # 10 samples/s: the gap rule (three periods) leaves 300 ms for a busy machine
+    device.write_text(f'sample_rate_hz = 10\n[storage]\nstate_dir = "{tmp_path / "state"}"\n')
+    argv = [PRESSPOINT, "simulate", "--realtime", "--config", str(device), "--plan", str(plan), "--trace", str(trace)]
+    child = PtyChild(argv, cli_env)
     try:
         text = child.wait_for(lambda t: "outcome   ABORTED" in t)
         assert child.finish() == 4, text  # simulate's exit code for an aborted session

@@ -1,13 +1,20 @@
 """The daemon with the therapist's pieces: plan updates between sessions, profile refusals.
 
-In-process, real time, short: sessions are stopped by a button press.
+In-process in virtual time: the loop runs under looptime and the sampling
+thread sleeps on a ``LockstepClock`` (``tests/lockstep.py``), so a busy machine
+changes nothing; sessions are stopped by a button press.  The ``presspoint run``
+tests are real processes: at 10 samples/s, so that their gap rule (three
+periods) leaves room for a loaded machine, and with bounds only a hang exceeds.
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 from config.plan import TherapyPlan
 from config.profile import check_start, validate_profile
@@ -16,17 +23,17 @@ from firmware.device.contracts import DaemonHooks, DaemonOptions, FixedPlan
 from firmware.device.daemon import DeviceDaemon
 from firmware.device.sdnotify import Notifier
 from firmware.plans.service import PlanUpdateService
-from firmware.plans.updater import PlanUpdater, UpdateStatus
+from firmware.plans.updater import PlanUpdater, UpdateResult, UpdateStatus
 from firmware.protocol.plan_envelope import DeviceKey, sign_plan
 from firmware.protocol.topics import Topics
 from firmware.realtime.sampler import Sampler
 from firmware.session.states import Cue
-from hal.clock import MonotonicClock
 from simulator.armed_source import ArmedSource
 from simulator.haptics import RecordingHaptics
 from simulator.loadcell import SIMULATED_CALIBRATION, SimulatedLoadCell
 from simulator.trace import parse_trace_csv
 from tests.conftest import DEVICE_MAX_N
+from tests.lockstep import LockstepClock
 
 KEY = DeviceKey(bytes(range(32)))
 GENTLE = TherapyPlan(target="2 kgf", tolerance="2.8 kgf", therapist_max="3.5 kgf")
@@ -59,9 +66,8 @@ class Hooks(DaemonHooks):
 
 
 def daemon_for(  # type: ignore[no-untyped-def]
-    plans: object, gate=None, *, on_hold=None, options: DaemonOptions | None = None
+    clock: LockstepClock, plans: object, gate=None, *, on_hold=None, options: DaemonOptions | None = None
 ) -> tuple[DeviceDaemon, RecordingHaptics, ArmedSource]:
-    clock = MonotonicClock()
     source = ArmedSource(parse_trace_csv("time_s,force_n\n0,0\n0.2,29.4\n", "press"))
     sensor = SimulatedLoadCell(source, clock, sample_rate_hz=80)
     haptics = RecordingHaptics(clock)
@@ -78,33 +84,54 @@ def daemon_for(  # type: ignore[no-untyped-def]
     return daemon, haptics, source
 
 
+async def run_daemon(daemon: DeviceDaemon) -> None:
+    """``daemon.run()`` with its lockstep clock started."""
+    clock = daemon.unit.sampler.clock
+    assert isinstance(clock, LockstepClock)
+    clock.start()
+    await daemon.run()
+
+
+def in_a_thread(work: Callable[[], object]) -> object:
+    """Run ``work`` on a thread of its own (as the MQTT thread would) and wait for it, holding the loop.
+
+    The loop is blocked meanwhile, so its virtual time stands still (``asyncio.to_thread``
+    would let looptime move it while the thread runs).
+    """
+    box: list[object] = []
+    thread = threading.Thread(target=lambda: box.append(work()))
+    thread.start()
+    thread.join(60)
+    assert box, "the thread did not finish within 60 s"
+    return box[0]
+
+
 def press(daemon: DeviceDaemon) -> None:
     """A short press on the real button path: down, then up a tenth of a second later."""
     daemon.button_down()
     daemon.button_up(0.1)
 
 
-def test_plan_pushed_during_a_session_applies_only_after_it(tmp_path: Path) -> None:
+@pytest.mark.asyncio
+@pytest.mark.looptime
+async def test_plan_pushed_during_a_session_applies_only_after_it(
+    tmp_path: Path, lockstep_clock: LockstepClock
+) -> None:
     updater = PlanUpdater(
         device_id="dev1", device_max_n=DEVICE_MAX_N, key=KEY, state_dir=tmp_path, local_plan=TherapyPlan()
     )
     service = PlanUpdateService(updater, Topics("dev1"))
-    daemon, haptics, _ = daemon_for(service)
-    seen: dict[str, object] = {}
-
-    async def main() -> None:
-        loop = asyncio.get_running_loop()
-        run = asyncio.create_task(daemon.run())
-        while daemon.phase != "hold":
-            await asyncio.sleep(0.02)
-        payload = sign_plan(GENTLE, device_id="dev1", version=2, key=KEY).to_json()
-        result = await asyncio.to_thread(service.receive, payload)
-        seen["during"] = (result.status, updater.version, updater.plan.target)
-        loop.call_later(0.2, press, daemon)  # stop the session
-        await run
-
-    asyncio.run(main())
-    status, version, target = seen["during"]  # type: ignore[misc]
+    daemon, haptics, _ = daemon_for(lockstep_clock, service)
+    loop = asyncio.get_running_loop()
+    run = asyncio.create_task(run_daemon(daemon))
+    while daemon.phase != "hold":
+        await asyncio.sleep(0.02)
+    payload = sign_plan(GENTLE, device_id="dev1", version=2, key=KEY).to_json()
+    result = in_a_thread(lambda: service.receive(payload))
+    assert isinstance(result, UpdateResult)
+    status, version, target = result.status, updater.version, updater.plan.target
+    loop.call_later(0.2, press, daemon)  # stop the session
+    await run
     assert status is UpdateStatus.QUEUED
     assert (version, target) == (0, TherapyPlan().target)  # unchanged while the session ran
     [summary] = daemon.result.summaries
@@ -114,7 +141,9 @@ def test_plan_pushed_during_a_session_applies_only_after_it(tmp_path: Path) -> N
     assert haptics.level == 0.0
 
 
-def test_uncleared_contraindication_refuses_with_the_refused_cue() -> None:
+@pytest.mark.asyncio
+@pytest.mark.looptime
+async def test_uncleared_contraindication_refuses_with_the_refused_cue(lockstep_clock: LockstepClock) -> None:
     profile = validate_profile(
         {
             "name": "P-1",
@@ -127,8 +156,8 @@ def test_uncleared_contraindication_refuses_with_the_refused_cue() -> None:
         decision = check_start(profile, plan, DEVICE_MAX_N)
         return decision.plan if decision.plan is not None else decision.describe()
 
-    daemon, haptics, _ = daemon_for(FixedPlan(TherapyPlan()), gate)
-    asyncio.run(daemon.run())
+    daemon, haptics, _ = daemon_for(lockstep_clock, FixedPlan(TherapyPlan()), gate)
+    await run_daemon(daemon)
     assert daemon.result.summaries == []
     [reason] = daemon.result.refusals
     assert "osteoporosis" in reason.lower() and "not cleared" in reason
@@ -138,37 +167,39 @@ def test_uncleared_contraindication_refuses_with_the_refused_cue() -> None:
     assert haptics.level == 0.0
 
 
-def test_personal_tolerance_is_the_one_the_session_uses() -> None:
+@pytest.mark.asyncio
+@pytest.mark.looptime
+async def test_personal_tolerance_is_the_one_the_session_uses(lockstep_clock: LockstepClock) -> None:
     profile = validate_profile({"name": "P-2", "screened_on": "2026-11-01", "personal_tolerance": "3.6 kgf"})
 
     def gate(plan: TherapyPlan) -> TherapyPlan | str:
         decision = check_start(profile, plan, DEVICE_MAX_N)
         return decision.plan if decision.plan is not None else decision.describe()
 
-    daemon, _, _ = daemon_for(FixedPlan(TherapyPlan()), gate)
-
-    async def main() -> None:
-        run = asyncio.create_task(daemon.run())
-        while daemon.phase != "hold":
-            await asyncio.sleep(0.02)
-        press(daemon)
-        await run
-
-    asyncio.run(main())
+    daemon, _, _ = daemon_for(lockstep_clock, FixedPlan(TherapyPlan()), gate)
+    run = asyncio.create_task(run_daemon(daemon))
+    while daemon.phase != "hold":
+        await asyncio.sleep(0.02)
+    press(daemon)
+    await run
     [summary] = daemon.result.summaries
     assert summary.plan.tolerance_n == profile.personal_tolerance
     assert summary.plan.therapist_max_n == TherapyPlan().therapist_max
 
 
-def test_tip_pressed_at_start_is_refused_not_tared() -> None:
-    daemon, _, source = daemon_for(FixedPlan(TherapyPlan()))
+@pytest.mark.asyncio
+@pytest.mark.looptime
+async def test_tip_pressed_at_start_is_refused_not_tared(lockstep_clock: LockstepClock) -> None:
+    daemon, _, source = daemon_for(lockstep_clock, FixedPlan(TherapyPlan()))
     source.idle_n = 10.0  # someone is pressing before the session starts
-    asyncio.run(daemon.run())
+    await run_daemon(daemon)
     assert daemon.result.summaries == []
     assert daemon.result.refusals and "release it" in daemon.result.refusals[0]
 
 
-def test_button_semantics_down_stops_short_starts_long_is_the_gesture() -> None:
+@pytest.mark.asyncio
+@pytest.mark.looptime
+async def test_button_semantics_down_stops_short_starts_long_is_the_gesture(lockstep_clock: LockstepClock) -> None:
     gestures: list[str] = []
 
     def on_hold() -> Cue:
@@ -176,27 +207,23 @@ def test_button_semantics_down_stops_short_starts_long_is_the_gesture() -> None:
         return Cue.ENTERED_BAND
 
     daemon, haptics, _ = daemon_for(
-        FixedPlan(TherapyPlan()), on_hold=on_hold, options=DaemonOptions(sessions=1, auto_start=False)
+        lockstep_clock, FixedPlan(TherapyPlan()), on_hold=on_hold, options=DaemonOptions(sessions=1, auto_start=False)
     )
-
-    async def main() -> None:
-        run = asyncio.create_task(daemon.run())
-        while daemon.phase != "idle":
-            await asyncio.sleep(0.02)
-        daemon.button_down()
-        daemon.button_up(2.5)  # a long hold while idle: the gesture, not a session
-        await asyncio.sleep(0)  # its answer runs as a task (in the real-time process it takes a message)
-        assert gestures == ["hold"] and daemon.phase == "idle"
-        assert not daemon._start_requested.is_set()
-        daemon.button_down()
-        daemon.button_up(0.1)  # a short press: start
-        while daemon.phase != "hold":
-            await asyncio.sleep(0.02)
-        daemon.button_down()  # stops at once, before the release
-        await run
-        daemon.button_up(0.1)  # the release of the stopping press starts nothing
-
-    asyncio.run(main())
+    run = asyncio.create_task(run_daemon(daemon))
+    while daemon.phase != "idle":
+        await asyncio.sleep(0.02)
+    daemon.button_down()
+    daemon.button_up(2.5)  # a long hold while idle: the gesture, not a session
+    await asyncio.sleep(0)  # its answer runs as a task (in the real-time process it takes a message)
+    assert gestures == ["hold"] and daemon.phase == "idle"
+    assert not daemon._start_requested.is_set()
+    daemon.button_down()
+    daemon.button_up(0.1)  # a short press: start
+    while daemon.phase != "hold":
+        await asyncio.sleep(0.02)
+    daemon.button_down()  # stops at once, before the release
+    await run
+    daemon.button_up(0.1)  # the release of the stopping press starts nothing
     [summary] = daemon.result.summaries
     assert summary.outcome == "stopped" and summary.stop_source == "button"
     assert haptics.level == 0.0
@@ -209,7 +236,7 @@ def test_pain_threshold_trial_through_the_daemon(tmp_path: Path, cli_env: dict[s
     from tests.conftest import PRESSPOINT
 
     config = tmp_path / "device.toml"
-    config.write_text(f'device_id = "ppt-1"\n[storage]\nstate_dir = "{tmp_path / "state"}"\n')
+    config.write_text(f'device_id = "ppt-1"\nsample_rate_hz = 10\n[storage]\nstate_dir = "{tmp_path / "state"}"\n')
     result = subprocess.run(
         [
             PRESSPOINT,
@@ -275,9 +302,11 @@ def test_run_with_an_uncleared_profile_refuses_and_says_why(tmp_path: Path, cli_
     assert "osteoporosis" in event["reason"].lower()
 
 
-def test_threshold_trial_plays_each_cue_the_trial_decides_once() -> None:
+@pytest.mark.asyncio
+@pytest.mark.looptime
+async def test_threshold_trial_plays_each_cue_the_trial_decides_once(lockstep_clock: LockstepClock) -> None:
     """A recorded threshold is answered by the done pattern, once (it used to be queued twice)."""
-    clock = MonotonicClock()
+    clock = lockstep_clock
     ramp = parse_trace_csv("time_s,force_n\n0,0\n0.2,0\n3.2,20\n", "slow ramp, ~0.7 kgf/s")
     source = ArmedSource(ramp)
     haptics = RecordingHaptics(clock)
@@ -292,14 +321,11 @@ def test_threshold_trial_plays_each_cue_the_trial_decides_once() -> None:
         hooks=Hooks(source),
     )
 
-    async def main() -> None:
-        run = asyncio.create_task(daemon.run())
-        while daemon.phase != "ppt":
-            await asyncio.sleep(0.02)
-        asyncio.get_running_loop().call_later(2.0, daemon.button_down)  # first discomfort
-        await run
-
-    asyncio.run(main())
+    run = asyncio.create_task(run_daemon(daemon))
+    while daemon.phase != "ppt":
+        await asyncio.sleep(0.02)
+    asyncio.get_running_loop().call_later(2.0, daemon.button_down)  # first discomfort
+    await run
     [result] = daemon.result.trials
     assert result.outcome == "recorded" and result.threshold_n is not None
     levels = [level for _, level in haptics.changes]

@@ -80,6 +80,20 @@ def sessions(state: Path) -> list[tuple[str, str, str | None, bytes | None]]:
         return db.execute("SELECT session_id, state, outcome, summary FROM sessions ORDER BY started_at").fetchall()
 
 
+def hold_is_in_the_store(state: Path) -> bool:
+    """The store has committed the hold's start and more than 80 samples, some taken after it."""
+    db_file = state / "state" / DB_NAME
+    if not db_file.exists():
+        return False
+    with contextlib.closing(sqlite3.connect(db_file)) as db:
+        try:
+            started = db.execute("SELECT MIN(t) FROM session_events WHERE body LIKE '%\"hold_started\"%'").fetchone()[0]
+            count, last_t0 = db.execute("SELECT COALESCE(SUM(n), 0), MAX(t0) FROM session_samples").fetchone()
+        except sqlite3.OperationalError:  # the tables are not made yet
+            return False
+    return started is not None and count > 80 and last_t0 is not None and last_t0 > started
+
+
 def test_idle_daemon_is_ready_pings_steadily_and_stops_on_sigterm(
     manager: FakeServiceManager,
     state: Path,
@@ -167,21 +181,24 @@ def test_sigkill_mid_session_is_closed_as_interrupted_on_restart(
     proc = start(manager, state, "--sessions", "1")
     procs.append(proc)
     ready(manager)
-    manager.wait_for(lambda m: "STATUS=phase: hold" in m, timeout=20)
-    time.sleep(1.5)  # let a batch of samples reach the store (committed each second)
+    manager.wait_for(lambda m: "STATUS=phase: hold" in m, timeout=60)
+    deadline = time.monotonic() + 60  # a hang's bound: the store commits a batch each second
+    while not hold_is_in_the_store(state):
+        assert time.monotonic() < deadline, "the hold's start and samples after it never reached the store"
+        time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGKILL)  # a crash or a power cut: both processes at once
-    proc.communicate(timeout=5)
+    proc.communicate(timeout=60)
     [(session_id, row_state, _, _)] = sessions(state)
     assert row_state == "running"
 
     restarted_at = time.monotonic()
     again = start(manager, state, "--sessions", "0", "--wait-button")
     procs.append(again)
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60
     while not manager.times("READY=1", since=restarted_at):  # this process's READY, not the first one's
         assert time.monotonic() < deadline, "the restarted daemon never became ready"
         time.sleep(0.02)
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline and sessions(state)[0][1] != "finished":
         time.sleep(0.05)
     [(same_id, row_state, outcome, stored)] = sessions(state)
@@ -191,7 +208,7 @@ def test_sigkill_mid_session_is_closed_as_interrupted_on_restart(
     assert summary["holds"] and summary["holds"][0]["outcome"] == "interrupted"
     assert summary["samples"] > 80
     again.send_signal(signal.SIGTERM)
-    _, err = again.communicate(timeout=10)
+    _, err = again.communicate(timeout=60)
     assert again.returncode == 0, err
 
 

@@ -22,8 +22,11 @@ import pytest
 from tests.conftest import PRESSPOINT, ROOT
 from tests.hostile.corpus import CASES, FIFO, FOLDER, HUGE_CSV, HUGE_TOML, LOOP, Case, FileContent
 
-TIMEOUT_S = 30.0  # a hang detector (a FIFO, /dev/zero), with room for a machine other suites load
+#: Only a hang (a FIFO or /dev/zero read for ever) takes this long, on any machine.
+TIMEOUT_S = 60.0
 WORKERS = 4
+#: The corpus runs once, on one xdist worker (its fixture is per module, so per worker).
+pytestmark = pytest.mark.xdist_group("hostile-corpus")
 _SPARSE = {HUGE_TOML: 2 * 1024 * 1024, HUGE_CSV: 65 * 1024 * 1024}
 
 
