@@ -58,12 +58,7 @@ class SessionController:
         self.sample_rate_hz = sample_rate_hz
         self.sample_period_s = 1.0 / sample_rate_hz
         self.device_max_n = device_max_n
-        self._safety = SafetyMonitor(
-            tolerance_n=plan.tolerance,
-            device_max_n=device_max_n,
-            abort_debounce_ms=plan.abort_debounce_ms,
-            sample_period_s=self.sample_period_s,
-        )
+        self._safety = SafetyMonitor.for_plan(plan, device_max_n=device_max_n, sample_period_s=self.sample_period_s)
 
         self.phase = Phase.WAITING_CONTACT
         self.repetition = 1
@@ -87,6 +82,8 @@ class SessionController:
         self._last_hold: HoldTracker | None = None
         self._rest = RestWatch(plan.contact_threshold, plan.stroke_max_n)
         self._reminded = False
+        #: The "release now" reminder comes this far into the wait for the release.
+        self._reminder_after_s = RELEASE_REMINDER_FRACTION * plan.max_wait_for_contact_s - TIME_EPS
         self._out: list[Decision] = []
 
     @property
@@ -210,7 +207,7 @@ class SessionController:
                     self._after_release(t)
                 elif waited:
                     self._time_out(t, Wait.RELEASE)
-                elif not self._reminded and t - self.phase_started_at >= self._reminder_after_s - TIME_EPS:
+                elif not self._reminded and t - self.phase_started_at >= self._reminder_after_s:
                     self._reminded = True
                     self._cue(t, Cue.RELEASE_NOW)
                 return
@@ -222,10 +219,6 @@ class SessionController:
                     self._cue(t, rest_cue)
                 return
             return  # ENDED
-
-    @property
-    def _reminder_after_s(self) -> float:
-        return RELEASE_REMINDER_FRACTION * self.plan.max_wait_for_contact_s
 
     def _end_rest(self, t: float) -> None:
         self._rest.start(None)

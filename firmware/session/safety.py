@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from config.plan import TherapyPlan
 from firmware.session.hold import TIME_EPS
 from firmware.session.states import AbortReason
 
@@ -50,6 +51,16 @@ class SafetyMonitor:
         "max_gap_s",
         "tolerance_n",
     )
+
+    @classmethod
+    def for_plan(cls, plan: TherapyPlan, *, device_max_n: float, sample_period_s: float) -> SafetyMonitor:
+        """The rules of ``plan`` (its tolerance and debounce) on a device of ``device_max_n``."""
+        return cls(
+            tolerance_n=plan.tolerance,
+            device_max_n=device_max_n,
+            abort_debounce_ms=plan.abort_debounce_ms,
+            sample_period_s=sample_period_s,
+        )
 
     def __init__(
         self, *, tolerance_n: float, device_max_n: float, abort_debounce_ms: float, sample_period_s: float

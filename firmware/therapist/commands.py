@@ -19,9 +19,9 @@ from firmware.protocol.plan_envelope import DEFAULT_DEVICE_KEY_FILE, DeviceKey, 
 from firmware.protocol.topics import check_level
 from firmware.therapist.collect import Collector
 from firmware.therapist.connection import resolve_settings
+from firmware.therapist.db_check import check_collect_db
 from firmware.therapist.push import clear_plan, describe_plan, push_plan, show_plan
 from firmware.therapist.readable import local_time
-from firmware.therapist.store import check_collect_db
 from firmware.therapist.watch import run_watch
 
 

@@ -19,10 +19,11 @@ from config.errors import PresspointError
 from config.loader import load_plan
 from config.plan import TherapyPlan
 from firmware.protocol.ppt import PptMeasurement, plan_toml, suggestion_plan
+from firmware.therapist.db_check import check_collect_db
 from firmware.therapist.readable import MISSING, force, hold_count, local_time
 from firmware.therapist.report import render_report
 from firmware.therapist.session_ref import resolve_session
-from firmware.therapist.store import CollectStore, SessionListing, check_collect_db
+from firmware.therapist.store import CollectStore, SessionListing
 
 _COLUMNS = (
     f"{'session':<28} {'device':<16} {'person':<12} {'started':<20} {'outcome':<11} {'abort reason':<16} "
