@@ -91,8 +91,6 @@ class SessionController:
         """The target of the spot under way, as check-ins moved it."""
         return self.check_ins.target
 
-    # ------------------------------------------------------------------ inputs
-
     @property
     def finished(self) -> bool:
         return self.outcome is not None
@@ -165,8 +163,6 @@ class SessionController:
         self._out = []
         self._end_hold(t, HoldOutcome.INTERRUPTED)
         self._finish(t, Outcome.INTERRUPTED, cue=None)
-
-    # ------------------------------------------------------------------ phases
 
     def _step_phase(self, t: float, force_n: float) -> None:
         plan = self.plan
