@@ -161,6 +161,14 @@ def outcome_exit_code(summary: SessionSummary) -> int:
     return OUTCOME_EXIT.get(summary.outcome.value, EXIT_OK)
 
 
+def _person(device: DeviceConfig) -> str | None:
+    """The pseudonym of the device's profile, for the summary (``None`` without a profile)."""
+    from firmware.service.hooks import load_person
+
+    profile = load_person(device)
+    return profile.name if profile is not None else None
+
+
 def _admitted_plan(args: argparse.Namespace, device: DeviceConfig, plan: TherapyPlan) -> TherapyPlan | str:
     """The device's own gate, as ``run`` applies it: the profile's plan and limits, or why not."""
     from firmware.plans.personal_tolerance import PersonalToleranceStore
@@ -200,6 +208,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             stop_at_s=run.rig.stop_at_s,
             presses=run.rig.presses,
             buttons=run.rig.buttons,
+            person=_person(device),
         )
     finally:
         run.close()

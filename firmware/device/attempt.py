@@ -125,6 +125,7 @@ class AttemptRunner:
             armed_at=asyncio.get_running_loop().time(),
             sinks=[*self.hooks.sinks(), self.phase],
             glitch_count=lambda: sampler.glitches - glitches_at_start,
+            person=self.options.person,
         )
         latency = DecisionLatency(self.result.stats.latency, sampler.clock)
         self.gestures.check_in = engine.gesture

@@ -50,6 +50,8 @@ class DaemonOptions:
     ppt: AlgometrySettings = field(default_factory=AlgometrySettings)
     #: Seconds between watchdog pings; ``None``: from systemd's environment.
     watchdog_interval_s: float | None = None
+    #: The pseudonym of the profile in force, for every session's summary (``None``: no profile).
+    person: str | None = None
 
 
 @dataclass

@@ -145,6 +145,7 @@ def realtime_setup(device: DeviceConfig, plan: TherapyPlan, options: DeviceOptio
             auto_start=sim is not None and not sim.wait_button,
             mode=options.mode,
             watchdog_interval_s=watchdog_interval(fraction=0.25),
+            person=profile.name if (profile := load_person(device)) is not None else None,
         ),
         simulation=sim,
         verbose=options.verbose,
