@@ -18,7 +18,9 @@ from config.loader import describe_validation_error
 from config.plan import TherapyPlan, validate_plan
 from firmware.protocol.ppt import PptMeasurement
 
-FORCE_FIELDS = ("target", "tolerance", "therapist_max", "contact_threshold")
+FORCE_FIELDS = ("target", "tolerance", "therapist_max", "contact_threshold", "stroke_max")
+#: Plan keys the form does not edit yet (a plan's spots keep their defaults: one spot).
+NOT_IN_FORM = ("spots",)
 
 
 @dataclass(frozen=True)
@@ -31,7 +33,7 @@ class FormField:
 
 
 def field_names() -> list[str]:
-    return list(TherapyPlan.model_json_schema()["properties"])
+    return [name for name in TherapyPlan.model_json_schema()["properties"] if name not in NOT_IN_FORM]
 
 
 def _unit(name: str) -> str:
@@ -55,6 +57,8 @@ def values_of(plan: dict[str, Any]) -> dict[str, str]:
 
 def _text(value: object) -> str:
     """Enough digits that a plan read back from the form is the plan shown (a therapist max of 5 kgf stays exact)."""
+    if value is None:  # an optional key left to its default (stroke_max)
+        return ""
     if isinstance(value, float):
         return f"{value:.10g}"
     return str(value)
@@ -78,13 +82,14 @@ def parse(form: dict[str, str], device_max_n: float) -> tuple[TherapyPlan | None
     data: dict[str, Any] = {}
     errors: dict[str, str] = {}
     schema = TherapyPlan.model_json_schema()["properties"]
-    for name in schema:
+    names = field_names()
+    for name in names:
         text = form.get(name, "").strip()
         if not text:
             continue
         if name in FORCE_FIELDS:
             data[name] = _number(text) if _is_number(text) else text
-        elif name == "repetitions":
+        elif schema[name].get("type") == "integer":
             if text.lstrip("-").isdigit():
                 data[name] = int(text)
             else:
@@ -101,7 +106,7 @@ def parse(form: dict[str, str], device_max_n: float) -> tuple[TherapyPlan | None
         for problem in err.errors():
             single = ValidationError.from_exception_data(err.title, [problem])  # type: ignore[list-item]
             where, message = describe_validation_error(single)
-            errors.setdefault(where if where in schema else next(iter(schema)), message)
+            errors.setdefault(where if where in names else next(iter(names)), message)
         return None, errors
 
 
@@ -124,5 +129,13 @@ def diff(current: dict[str, Any] | None, proposed: TherapyPlan) -> list[tuple[st
     return [
         (name, _text(old[name]) if name in old else "—", _text(value))
         for name, value in new.items()
-        if name not in old or abs(float(old[name]) - float(value)) > 1e-9 * max(1.0, abs(float(value)))
+        if name not in NOT_IN_FORM and _changed(old.get(name), value, name in old)
     ]
+
+
+def _changed(old: Any, new: Any, known: bool) -> bool:
+    if not known:
+        return True
+    if old is None or new is None:
+        return old is not new
+    return abs(float(old) - float(new)) > 1e-9 * max(1.0, abs(float(new)))

@@ -120,6 +120,8 @@ def plan_toml(plan: TherapyPlan, header: list[str]) -> str:
     lines = [f"# {line}" if line else "#" for line in header]
     for name, field in TherapyPlan.model_fields.items():
         value = getattr(plan, name)
+        if value is None or name == "spots":  # defaults stand; a suggestion is for one spot
+            continue
         text = str(value) if isinstance(value, int) else repr(round(float(value), 3))
         is_force = any(isinstance(m, BeforeValidator) and m.func is parse_force for m in field.metadata)
         note = f"  # N ({value / STANDARD_GRAVITY:.1f} kgf)" if is_force else ""
