@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
 
-from firmware.session.decisions import AbortDecision, CueDecision, decision_to_event
+from firmware.session.decisions import AbortDecision, CueDecision, DecisionRecord, decision_to_event
 
 
 class TrialOutcome(StrEnum):
@@ -17,31 +17,27 @@ class TrialOutcome(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class RateTooFast:
-    t: float
+class RateTooFast(DecisionRecord):
+    type: ClassVar[str] = "rate_too_fast"
     rate_n_per_s: float
-    type: str = "rate_too_fast"
 
 
 @dataclass(frozen=True, slots=True)
-class ThresholdRecorded:
-    t: float
+class ThresholdRecorded(DecisionRecord):
+    type: ClassVar[str] = "threshold_recorded"
     threshold_n: float
-    type: str = "threshold_recorded"
 
 
 @dataclass(frozen=True, slots=True)
-class PressIgnored:
-    t: float
+class PressIgnored(DecisionRecord):
+    type: ClassVar[str] = "press_ignored"
     reason: str
-    type: str = "press_ignored"
 
 
 @dataclass(frozen=True, slots=True)
-class TrialEnded:
-    t: float
+class TrialEnded(DecisionRecord):
+    type: ClassVar[str] = "trial_ended"
     outcome: TrialOutcome
-    type: str = "trial_ended"
 
 
 AlgometryDecision = CueDecision | AbortDecision | RateTooFast | ThresholdRecorded | PressIgnored | TrialEnded

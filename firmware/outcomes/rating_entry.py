@@ -17,8 +17,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import ClassVar
 
 from firmware.outcomes.records import PainRating
+from firmware.session.decisions import DecisionRecord
 
 MAX_RATING = 10
 
@@ -30,26 +32,23 @@ class EntryState(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class CountBack:
+class CountBack(DecisionRecord):
     """Play ``rating`` short pulses (none for 0: one long one)."""
 
-    t: float
+    type: ClassVar[str] = "count_back"
     rating: int
-    type: str = "count_back"
 
 
 @dataclass(frozen=True, slots=True)
-class RatingEntered:
-    t: float
+class RatingEntered(DecisionRecord):
+    type: ClassVar[str] = "rating_entered"
     rating: int
-    type: str = "rating_entered"
 
 
 @dataclass(frozen=True, slots=True)
-class RatingSkipped:
-    t: float
+class RatingSkipped(DecisionRecord):
+    type: ClassVar[str] = "rating_skipped"
     why: str
-    type: str = "rating_skipped"
 
 
 EntryOutput = CountBack | RatingEntered | RatingSkipped

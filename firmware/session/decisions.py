@@ -5,93 +5,90 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from enum import Enum
-from typing import TYPE_CHECKING, Any
+from typing import Any, ClassVar
 
 from firmware.session.states import AbortReason, Cue, Gesture, HoldOutcome, Outcome, Phase, Wait
 
-if TYPE_CHECKING:
-    from _typeshed import DataclassInstance
+
+@dataclass(frozen=True, slots=True)
+class DecisionRecord:
+    """Something a pure core decided at ``t``; ``type`` names the kind in stored events
+    and payloads (a class constant, so no record can carry another kind's name)."""
+
+    t: float
+    type: ClassVar[str]
 
 
 @dataclass(frozen=True, slots=True)
-class PhaseChange:
-    t: float
+class PhaseChange(DecisionRecord):
+    type: ClassVar[str] = "phase"
     phase: Phase
     repetition: int  # within the spot
     spot: int = 1
-    type: str = "phase"
 
 
 @dataclass(frozen=True, slots=True)
-class CueDecision:
-    t: float
+class CueDecision(DecisionRecord):
+    type: ClassVar[str] = "cue"
     cue: Cue
-    type: str = "cue"
 
 
 @dataclass(frozen=True, slots=True)
-class HoldStarted:
-    t: float
+class HoldStarted(DecisionRecord):
+    type: ClassVar[str] = "hold_started"
     index: int
     spot: int = 1
     target_n: float = 0.0
-    type: str = "hold_started"
 
 
 @dataclass(frozen=True, slots=True)
-class HoldEnded:
-    t: float
+class HoldEnded(DecisionRecord):
+    type: ClassVar[str] = "hold_ended"
     index: int
     outcome: HoldOutcome
-    type: str = "hold_ended"
 
 
 @dataclass(frozen=True, slots=True)
-class AbortDecision:
-    t: float
+class AbortDecision(DecisionRecord):
+    type: ClassVar[str] = "abort"
     reason: AbortReason
     force_n: float | None
     detail: str
-    type: str = "abort"
 
 
 @dataclass(frozen=True, slots=True)
-class Adjusted:
+class Adjusted(DecisionRecord):
     """A check-in took effect: the spot's target from this sample on."""
 
-    t: float
+    type: ClassVar[str] = "adjustment"
     kind: Gesture
     target_n: float
     spot: int
-    type: str = "adjustment"
 
 
 @dataclass(frozen=True, slots=True)
-class AdjustRefused:
+class AdjustRefused(DecisionRecord):
     """A check-in that would break a rule (tolerance, the floor, the increment budget); the target stays."""
 
-    t: float
+    type: ClassVar[str] = "adjust_refused"
     kind: Gesture
     target_n: float
     spot: int
     reason: str
-    type: str = "adjust_refused"
 
 
 @dataclass(frozen=True, slots=True)
-class TimedOut:
+class TimedOut(DecisionRecord):
     """A wait for the person ran out: ``wait`` says which."""
 
-    t: float
+    type: ClassVar[str] = "timeout"
     wait: Wait
-    type: str = "timeout"
 
 
 @dataclass(frozen=True, slots=True)
-class SessionEnded:
-    t: float
+class SessionEnded(DecisionRecord):
+    type: ClassVar[str] = "session_ended"
     outcome: Outcome
-    type: str = "session_ended"
 
 
 Decision = (
@@ -107,6 +104,7 @@ Decision = (
 )
 
 
-def decision_to_event(decision: DataclassInstance) -> dict[str, Any]:
+def decision_to_event(decision: DecisionRecord) -> dict[str, Any]:
     """A JSON-able dict of a decision - a session's or a threshold trial's - with enums as their values."""
-    return {key: (str(value) if isinstance(value, Enum) else value) for key, value in asdict(decision).items()}
+    fields = {key: (str(value) if isinstance(value, Enum) else value) for key, value in asdict(decision).items()}
+    return {**fields, "type": decision.type}
