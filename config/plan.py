@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, ValidationInfo, model_validator
 
 from config.device import DEFAULT_DEVICE_MAX_N
-from config.spots import WHOLE_PLAN_SPOT, Spot, SpotPlan, resolve_spot
+from config.spots import WHOLE_PLAN_SPOT, BandArithmetic, Spot, SpotPlan, resolve_spot
 from config.units import Force, force_text, kgf
 
 DEVICE_MAX_CONTEXT_KEY = "device_max_n"
@@ -35,7 +35,7 @@ DEFAULT_STROKE_MAX_N = kgf(1.0)
 CHECK_IN_BOUNDS_S = (10.0, 60.0)
 
 
-class TherapyPlan(BaseModel):
+class TherapyPlan(BandArithmetic, BaseModel):
     """One person's plan.  Forces are newtons once validated (files may use units)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -86,18 +86,6 @@ class TherapyPlan(BaseModel):
         if strictly_below(DEFAULT_STROKE_MAX_N, lowest_band):
             return DEFAULT_STROKE_MAX_N
         return (self.contact_threshold + lowest_band) / 2.0
-
-    @property
-    def band_low_n(self) -> float:
-        return self.target * (1.0 - self.band)
-
-    @property
-    def band_high_n(self) -> float:
-        return self.target * (1.0 + self.band)
-
-    @property
-    def breath_period_s(self) -> float:
-        return 60.0 / self.breaths_per_min
 
     @model_validator(mode="after")
     def _check_forces_and_required_keys(self, info: ValidationInfo) -> TherapyPlan:
@@ -167,16 +155,17 @@ def _stroke_violations(plan: TherapyPlan, stroke_max: float) -> list[tuple[str, 
     return problems
 
 
+def _tolerance_above_band(banded: TherapyPlan | SpotPlan) -> list[tuple[str, str]]:
+    """The first force rule, the same for a plan and for each spot: the band stays below the tolerance."""
+    if strictly_below(banded.band_high_n, banded.tolerance):
+        return []
+    high, tolerance = force_text(banded.band_high_n), force_text(banded.tolerance)
+    return [("tolerance", f"must be above target*(1+band) = {high}, got {tolerance}")]
+
+
 def _spot_force_violations(spot: SpotPlan, contact_threshold: float) -> list[tuple[str, str]]:
     """A spot's own cross-field rules (therapist and device maximum are the plan's and checked there)."""
-    problems: list[tuple[str, str]] = []
-    if not strictly_below(spot.band_high_n, spot.tolerance):
-        problems.append(
-            (
-                "tolerance",
-                f"must be above target*(1+band) = {force_text(spot.band_high_n)}, got {force_text(spot.tolerance)}",
-            )
-        )
+    problems = _tolerance_above_band(spot)
     if not strictly_below(contact_threshold, spot.band_low_n):
         problems.append(
             (
@@ -189,14 +178,7 @@ def _spot_force_violations(spot: SpotPlan, contact_threshold: float) -> list[tup
 
 
 def _plan_force_violations(plan: TherapyPlan, device_max_n: float) -> list[tuple[str, str]]:
-    problems: list[tuple[str, str]] = []
-    if not strictly_below(plan.band_high_n, plan.tolerance):
-        problems.append(
-            (
-                "tolerance",
-                f"must be above target*(1+band) = {force_text(plan.band_high_n)}, got {force_text(plan.tolerance)}",
-            )
-        )
+    problems = _tolerance_above_band(plan)
     if not _at_most(plan.tolerance, plan.therapist_max):
         problems.append(
             (

@@ -9,6 +9,7 @@ every spot's too.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr
 
@@ -33,19 +34,18 @@ class Spot(BaseModel):
     tolerance: Force | None = Field(None, gt=0, description="the person's maximum here, N (capped by the plan's)")
 
 
-@dataclass(frozen=True, slots=True)
-class SpotPlan:
-    """One spot with every value resolved (forces in newtons)."""
+class BandArithmetic:
+    """The band edges and the breath period, for a plan and each of its spots alike."""
 
-    index: int  # 1-based
-    name: str
-    target: float
-    band: float
-    hold_s: float
-    repetitions: int
-    rest_s: float
-    breaths_per_min: float
-    tolerance: float
+    __slots__ = ()
+    if TYPE_CHECKING:
+
+        @property
+        def target(self) -> float: ...
+        @property
+        def band(self) -> float: ...
+        @property
+        def breaths_per_min(self) -> float: ...
 
     @property
     def band_low_n(self) -> float:
@@ -58,6 +58,21 @@ class SpotPlan:
     @property
     def breath_period_s(self) -> float:
         return 60.0 / self.breaths_per_min
+
+
+@dataclass(frozen=True, slots=True)
+class SpotPlan(BandArithmetic):
+    """One spot with every value resolved (forces in newtons)."""
+
+    index: int  # 1-based
+    name: str
+    target: float
+    band: float
+    hold_s: float
+    repetitions: int
+    rest_s: float
+    breaths_per_min: float
+    tolerance: float
 
 
 def resolve_spot(index: int, spot: Spot | None, defaults: SpotPlan) -> SpotPlan:

@@ -158,6 +158,11 @@ def build_motor(hw: HardwareSettings, pin_factory: Any) -> PwmMotor:
     return PwmMotor(hw.pins.motor, pin_factory=pin_factory, frequency_hz=hw.motor_pwm_hz)
 
 
+def build_motor_only(hw: HardwareSettings) -> PwmMotor:
+    """The motor alone, on the config's pin factory: for driving it off after the real-time process is gone."""
+    return build_motor(hw, make_pin_factory(hw.pin_factory))
+
+
 def build_button(hw: HardwareSettings, pin_factory: Any, *, clock: Clock | None = None) -> GpioButton:
     """The start/stop button (``pins.button``)."""
     return GpioButton(hw.pins.button, pin_factory=pin_factory, clock=clock)

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -124,36 +125,33 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 
     user = csub.add_parser("user", help="clinic users")
     usub = user.add_subparsers(dest="user_command", required=True)
-    add = usub.add_parser("add", help="add a user")
-    add.add_argument("name")
+    add = _db_command(usub, "add", "add a user", "name", cmd_user_add)
     add.add_argument("--role", choices=("therapist", "viewer"), default="therapist")
     add.add_argument("--password-file", type=Path, required=True, help="file whose first line is the password")
-    _db_option(add)
-    add.set_defaults(func=cmd_user_add)
-    passwd = usub.add_parser("passwd", help="change a user's password")
-    passwd.add_argument("name")
+    passwd = _db_command(usub, "passwd", "change a user's password", "name", cmd_user_passwd)
     passwd.add_argument("--password-file", type=Path, required=True)
-    _db_option(passwd)
-    passwd.set_defaults(func=cmd_user_passwd)
-    remove = usub.add_parser("remove", help="remove a user, their logins and tokens")
-    remove.add_argument("name")
-    _db_option(remove)
-    remove.set_defaults(func=cmd_user_remove)
+    _db_command(usub, "remove", "remove a user, their logins and tokens", "name", cmd_user_remove)
 
     token = csub.add_parser("token", help="API tokens")
     tsub = token.add_subparsers(dest="token_command", required=True)
-    create = tsub.add_parser("create", help="create an API token for a user (printed once)")
-    create.add_argument("name")
-    _db_option(create)
-    create.set_defaults(func=cmd_token_create)
+    _db_command(tsub, "create", "create an API token for a user (printed once)", "name", cmd_token_create)
 
     person = csub.add_parser("person", help="a person's data")
     psub = person.add_subparsers(dest="person_command", required=True)
-    erase = psub.add_parser("erase", help="erase every session and measurement of a person")
-    erase.add_argument("person")
-    _db_option(erase)
-    erase.set_defaults(func=cmd_person_erase)
-    export = psub.add_parser("export", help="a person's sessions as CSV on stdout")
-    export.add_argument("person")
-    _db_option(export)
-    export.set_defaults(func=cmd_person_export)
+    _db_command(psub, "erase", "erase every session and measurement of a person", "person", cmd_person_erase)
+    _db_command(psub, "export", "a person's sessions as CSV on stdout", "person", cmd_person_export)
+
+
+def _db_command(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    help_text: str,
+    positional: str,
+    func: Callable[[argparse.Namespace], int],
+) -> argparse.ArgumentParser:
+    """A subcommand on the clinic database that names one thing (a user or a person)."""
+    command = sub.add_parser(name, help=help_text)
+    command.add_argument(positional)
+    _db_option(command)
+    command.set_defaults(func=func)
+    return command

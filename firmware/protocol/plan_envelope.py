@@ -198,7 +198,7 @@ def signing_input(fields: dict[str, Any]) -> bytes:
 
 
 def sign_plan(
-    plan: TherapyPlan,
+    plan: TherapyPlan | dict[str, Any],
     *,
     device_id: str,
     version: int,
@@ -206,27 +206,10 @@ def sign_plan(
     issued_at: str | None = None,
     request_id: str | None = None,
 ) -> SignedPlan:
-    """Sign ``plan`` (already validated) for ``device_id`` as ``version``; forces go out in newtons."""
-    return sign_plan_data(
-        plan.model_dump(mode="json"),
-        device_id=device_id,
-        version=version,
-        key=key,
-        issued_at=issued_at,
-        request_id=request_id,
-    )
-
-
-def sign_plan_data(
-    plan: dict[str, Any],
-    *,
-    device_id: str,
-    version: int,
-    key: DeviceKey,
-    issued_at: str | None = None,
-    request_id: str | None = None,
-) -> SignedPlan:
-    """Sign a plan mapping as it is (no plan validation: the device validates on receipt)."""
+    """Sign ``plan`` for ``device_id`` as ``version``: a validated plan (forces go out in newtons),
+    or a mapping as it is (no validation here: the device validates on receipt)."""
+    if isinstance(plan, TherapyPlan):
+        plan = plan.model_dump(mode="json")
     fields: dict[str, Any] = {
         "schema": ENVELOPE_SCHEMA,
         "alg": ALGORITHM,

@@ -33,6 +33,18 @@ def check_level(value: str, what: str) -> str:
     return value
 
 
+class _Below:
+    """A fixed topic below the device's base, read as an attribute (``topics.plan_set``)."""
+
+    __slots__ = ("path",)
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __get__(self, topics: Topics, owner: type[Topics] | None = None) -> str:
+        return f"{topics.base}/{self.path}"
+
+
 @dataclass(frozen=True, slots=True)
 class Topics:
     """Topic names for one device."""
@@ -48,14 +60,16 @@ class Topics:
     def base(self) -> str:
         return f"{self.prefix}/{self.device_id}"
 
-    @property
-    def status(self) -> str:
-        """Availability: ``online``/``offline``, retained; the last will goes here."""
-        return f"{self.base}/status"
-
-    @property
-    def status_info(self) -> str:
-        return f"{self.base}/status/info"
+    #: Availability: ``online``/``offline``, retained; the last will goes here.
+    status = _Below("status")
+    status_info = _Below("status/info")
+    #: Filter for every session message of this device.
+    all_sessions = _Below("session/+/+")
+    plan_set = _Below("plan/set")
+    plan_state = _Below("plan/state")
+    plan_error = _Below("plan/error")
+    #: The latest pressure-pain-threshold measurement (retained).
+    ppt = _Below("ppt")
 
     def session(self, session_id: str, what: str) -> str:
         if what not in ("event", "samples", "summary"):
@@ -70,28 +84,6 @@ class Topics:
 
     def session_summary(self, session_id: str) -> str:
         return self.session(session_id, "summary")
-
-    @property
-    def all_sessions(self) -> str:
-        """Filter for every session message of this device."""
-        return f"{self.base}/session/+/+"
-
-    @property
-    def plan_set(self) -> str:
-        return f"{self.base}/plan/set"
-
-    @property
-    def plan_state(self) -> str:
-        return f"{self.base}/plan/state"
-
-    @property
-    def plan_error(self) -> str:
-        return f"{self.base}/plan/error"
-
-    @property
-    def ppt(self) -> str:
-        """The latest pressure-pain-threshold measurement (retained)."""
-        return f"{self.base}/ppt"
 
     @property
     def ha_status(self) -> str:

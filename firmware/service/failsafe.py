@@ -39,9 +39,9 @@ def motor_failsafe(device: DeviceConfig, simulation: SimulationOptions | None) -
                 with simulation.motor_log.open("a", encoding="utf-8") as motor_log:
                     motor_log.write(f"{time.monotonic():.6f} 0.0\n")
             return "simulated motor off"
-        from hal.factory import build_motor, make_pin_factory
+        from hal.factory import build_motor_only
 
-        motor = build_motor(device.hardware, make_pin_factory(device.hardware.pin_factory))
+        motor = build_motor_only(device.hardware)
         motor.off()
         _held.append(motor)
         return f"motor pin GPIO{device.hardware.pins.motor} driven low"

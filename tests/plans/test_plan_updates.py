@@ -13,7 +13,7 @@ from config.units import kgf
 from firmware.plans.service import PlanUpdateService
 from firmware.plans.updater import PlanUpdater, UpdateStatus
 from firmware.plans.validator import MAX_PAYLOAD_BYTES
-from firmware.protocol.plan_envelope import DeviceKey, sign_plan, sign_plan_data
+from firmware.protocol.plan_envelope import DeviceKey, sign_plan
 from firmware.protocol.plan_messages import PlanState, RefusalCode
 from firmware.protocol.topics import Topics
 
@@ -66,7 +66,7 @@ def _refusal_cases() -> dict[str, tuple[bytes, RefusalCode, str]]:
     good = json.loads(signed(FIRM, 5))
     unsigned = {k: v for k, v in good.items() if k != "signature"}
     tampered = {**good, "plan": {**good["plan"], "tolerance": kgf(4.9)}}
-    out_of_bounds = sign_plan_data({**FIRM.model_dump(), "tolerance": kgf(5.5)}, device_id=DEVICE, version=6,
+    out_of_bounds = sign_plan({**FIRM.model_dump(), "tolerance": kgf(5.5)}, device_id=DEVICE, version=6,
                                    key=KEY).to_json()
     return {
         "malformed": (b'{"schema": "presspoint.plan-envelope/1", ', RefusalCode.NOT_JSON, "not valid JSON"),

@@ -27,7 +27,7 @@ from firmware.mqtt.publisher import Publisher
 from firmware.plans.service import PlanUpdateService
 from firmware.plans.updater import PlanUpdater, UpdateResult, UpdateStatus
 from firmware.plans.validator import MAX_PAYLOAD_BYTES
-from firmware.protocol.plan_envelope import DeviceKey, sign_plan, sign_plan_data, write_key_file
+from firmware.protocol.plan_envelope import DeviceKey, sign_plan, write_key_file
 from firmware.protocol.plan_messages import PlanError, PlanState, RefusalCode
 from firmware.protocol.topics import Topics
 from firmware.storage.writer import StoreWriter
@@ -145,7 +145,7 @@ async def test_every_refusal_reaches_plan_error_and_the_plan_stays(tmp_path: Pat
             ("altered", json.dumps({**good, "version": 4}).encode(), RefusalCode.BAD_SIGNATURE, "does not match"),
             ("malformed", b"{not json", RefusalCode.NOT_JSON, "not valid JSON"),
             ("oversized", b"x" * (MAX_PAYLOAD_BYTES + 100), RefusalCode.TOO_LARGE, "limit is 16384"),
-            ("out of bounds", sign_plan_data({**LOCAL.model_dump(), "therapist_max": kgf(9.5)}, device_id=DEVICE,
+            ("out of bounds", sign_plan({**LOCAL.model_dump(), "therapist_max": kgf(9.5)}, device_id=DEVICE,
                                              version=3, key=KEY).to_json(),
              RefusalCode.INVALID_PLAN, "must be <= device_max"),
             ("old version", sign_plan(LOCAL, device_id=DEVICE, version=1, key=KEY).to_json(),
