@@ -14,15 +14,18 @@ from __future__ import annotations
 import os
 import random
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from gpiozero.pins.mock import MockFactory, MockPWMPin
 from hypothesis import HealthCheck, settings
 
 from config.plan import TherapyPlan
 from config.units import kgf
 from tests.lockstep import LockstepClock
+from tests.systemd_support import FakeServiceManager
 
 pytest_plugins = ["tests.mqtt_broker"]
 
@@ -64,6 +67,24 @@ def lockstep_clock() -> Iterator[LockstepClock]:
     clock = LockstepClock()
     yield clock
     clock.close()
+
+
+@pytest.fixture
+def factory() -> Iterator[MockFactory]:
+    """gpiozero mock pins (PWM-capable, so the motor works on them), reset and closed after the test."""
+    factory = MockFactory(pin_class=MockPWMPin)
+    yield factory
+    factory.reset()
+    factory.close()
+
+
+@pytest.fixture
+def manager() -> Iterator[FakeServiceManager]:
+    """Receives a daemon's sd_notify datagrams: READY=1 means samples flow (the real-time process is up)."""
+    with tempfile.TemporaryDirectory(prefix="pp-sd-", dir="/tmp") as folder:
+        fake = FakeServiceManager(Path(folder))
+        yield fake
+        fake.close()
 
 
 @pytest.hookimpl(tryfirst=True)  # before hypothesis' own pytest_configure reads the seed option

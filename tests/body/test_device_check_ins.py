@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 
 import pytest
-from gpiozero.pins.mock import MockFactory, MockPWMPin
+from gpiozero.pins.mock import MockFactory
 
 from config.device import HardwareSettings, Pins
 from config.units import kgf
@@ -21,14 +20,6 @@ from hal.clock import VirtualClock
 from hal.factory import build_stop_button
 from tests.body.helpers import body_plan
 from tests.conftest import DEVICE_MAX_N
-
-
-@pytest.fixture
-def factory() -> Iterator[MockFactory]:
-    factory = MockFactory(pin_class=MockPWMPin)
-    yield factory
-    factory.reset()
-    factory.close()
 
 
 def engine_in_hold() -> SessionEngine:

@@ -14,7 +14,6 @@ import os
 import signal
 import sqlite3
 import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,14 +24,6 @@ from tests.conftest import PRESSPOINT, ROOT
 from tests.systemd_support import TIMEOUT_S, WATCHDOG_USEC, FakeServiceManager
 
 DB_NAME = "presspoint.sqlite3"
-
-
-@pytest.fixture
-def manager() -> Iterator[FakeServiceManager]:
-    with tempfile.TemporaryDirectory(prefix="pp-sd-", dir="/tmp") as folder:
-        fake = FakeServiceManager(Path(folder))
-        yield fake
-        fake.close()
 
 
 @pytest.fixture

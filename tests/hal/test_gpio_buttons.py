@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from gpiozero.pins.mock import MockFactory, MockPWMPin
+from gpiozero.pins.mock import MockFactory
 
 from config.device import HardwareSettings, Pins
 from hal.clock import VirtualClock
@@ -13,14 +13,6 @@ from hal.factory import build_button, build_stop_button
 from hal.gpio_buttons import GpioButton
 
 BUTTON_PIN = 17
-
-
-@pytest.fixture
-def factory() -> Iterator[MockFactory]:
-    factory = MockFactory(pin_class=MockPWMPin)
-    yield factory
-    factory.reset()
-    factory.close()
 
 
 @pytest.fixture

@@ -6,21 +6,13 @@ import math
 from collections.abc import Iterator
 
 import pytest
-from gpiozero.pins.mock import MockFactory, MockPWMPin
+from gpiozero.pins.mock import MockFactory
 
 from config.device import HardwareSettings
 from hal.factory import build_motor
 from hal.gpio_haptics import PwmMotor
 
 MOTOR_PIN = 12
-
-
-@pytest.fixture
-def factory() -> Iterator[MockFactory]:
-    factory = MockFactory(pin_class=MockPWMPin)
-    yield factory
-    factory.reset()
-    factory.close()
 
 
 @pytest.fixture

@@ -18,8 +18,7 @@ import hashlib
 import json
 import signal
 import subprocess
-import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -53,15 +52,6 @@ def memory_kib(pid: int) -> dict[str, int]:
         if name in ("VmRSS", "VmHWM"):
             fields[name] = int(value.split()[0])
     return fields
-
-
-@pytest.fixture
-def manager() -> Iterator[FakeServiceManager]:
-    """Receives the daemon's sd_notify datagrams: READY=1 means samples flow (the real-time process is up)."""
-    with tempfile.TemporaryDirectory(prefix="pp-sec-", dir="/tmp") as folder:
-        fake = FakeServiceManager(Path(folder))
-        yield fake
-        fake.close()
 
 
 class Daemon:
