@@ -95,6 +95,7 @@ class AttemptRunner:
             self.gestures.running = None
             self.gestures.trial_button = None
             self.gestures.check_in = None
+            self.listener.readings.forget()  # the next tare rests on readings from after this one
 
     async def _tare(self, plan: TherapyPlan) -> str | None:
         loop = asyncio.get_running_loop()
