@@ -51,6 +51,9 @@ class SampleFeed:
         self._pending: asyncio.Future[SamplerEvent] | None = None
         #: Readings stamped before this (sampler clock) are stale: ``drain`` sets it.
         self._fresh_from = -math.inf
+        #: One waiter on the current wake object, kept across calls (not one task per sample).
+        self._wake: Wake | None = None
+        self._woken: asyncio.Future[object] | None = None
 
     @property
     def gap_tick_s(self) -> float:
@@ -71,14 +74,12 @@ class SampleFeed:
         if self._pending is None:
             self._pending = asyncio.ensure_future(self.stream.queue.get())
         get = self._pending
-        woken: asyncio.Future[object] | None = None if wake is None else asyncio.ensure_future(wake.wait())
+        woken = self._waiter(wake)
         waits: set[asyncio.Future[Any]] = {get} if woken is None else {get, woken}
-        try:
-            await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-            was_woken = woken is not None and woken.done()
-        finally:
-            if woken is not None:
-                woken.cancel()
+        await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        was_woken = woken is not None and woken.done()
+        if was_woken:
+            self._drop_waiter()
         if get.done():
             self._pending = None
             event = get.result()
@@ -88,6 +89,19 @@ class SampleFeed:
             return _STALE if isinstance(event, Sample | NoSample) and event.t < self._fresh_from else event
         return None if was_woken else NoSample(loop.time())
 
+    def _waiter(self, wake: Wake | None) -> asyncio.Future[object] | None:
+        """The waiter on ``wake``: the one kept from the last call, unless it is stale or for another."""
+        if self._wake is not wake or (self._woken is not None and self._woken.done()):
+            self._drop_waiter()  # a wake that fired earlier is asked afresh: it may have been re-armed
+        if wake is not None and self._woken is None:
+            self._wake, self._woken = wake, asyncio.ensure_future(wake.wait())
+        return self._woken
+
+    def _drop_waiter(self) -> None:
+        if self._woken is not None:
+            self._woken.cancel()
+        self._wake = self._woken = None
+
     def drain(self) -> None:
         """Forget every reading taken before now, queued or still on its way (a session starts fresh)."""
         if self._pending is not None and self._pending.done():
@@ -96,7 +110,8 @@ class SampleFeed:
         self._fresh_from = self.stream.sampler.clock.now()
 
     async def close(self) -> None:
-        """Cancel a read still pending."""
+        """Cancel a read and a wake-up still pending."""
+        self._drop_waiter()
         if self._pending is not None:
             self._pending.cancel()
             with contextlib.suppress(asyncio.CancelledError):
