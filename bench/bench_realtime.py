@@ -8,8 +8,12 @@ two-process daemon in real time for ``--sessions`` sessions of ``--plan`` and
 prints:
 
 * sessions completed / aborted with ``sensor_fault`` / other outcomes;
-* reads lost per 10,000: samples expected from each summary's duration × rate
-  against the samples it counted;
+* reads lost per 10,000: conversions missing between consecutive session
+  samples by their data-ready stamps (a gap of k periods lost k - 1), counted
+  inside the real-time process; beside it ``dur×rate``, the old estimate
+  (each summary's duration × rate + 1 against its samples), which also
+  counts a first or last sample stamped over half a period late - timing
+  jitter, not a lost read;
 * data-ready → decision latency p50 / p99 / max, measured inside the
   real-time process (its ``real-time stats:`` line at exit);
 * the real-time process's CPU share of one core, and the peak RSS of each
@@ -46,7 +50,7 @@ BACKENDS = ("simulated", "hx711-spi", "hx711-gpio")
 RT_STATS = re.compile(
     r"real-time stats: (?P<samples>\d+) samples, (?:data-ready→decision p50 (?P<p50>[\d.]+) ms, "
     r"p99 (?P<p99>[\d.]+) ms, max (?P<max>[\d.]+) ms|no samples); CPU (?P<cpu>[\d.]+) % of one core "
-    r"over (?P<wall>[\d.]+) s; peak RSS (?P<rss>[\d.]+) MiB"
+    r"over (?P<wall>[\d.]+) s; peak RSS (?P<rss>[\d.]+) MiB; lost reads (?P<lost>\d+)"
 )
 SERVICE_STATS = re.compile(r"service stats: peak RSS (?P<rss>[\d.]+) MiB")
 
@@ -83,10 +87,17 @@ class RunFigures:
     service_rss_mib: float | None
 
     @property
-    def lost_per_10k(self) -> float:
-        if self.expected_samples == 0:
-            return 0.0
-        return max(0, self.expected_samples - self.samples) * 10_000 / self.expected_samples
+    def lost_per_10k(self) -> float | None:
+        """Lost reads per 10,000 conversions, from the gaps between sample stamps."""
+        if self.rt is None or "lost" not in self.rt:
+            return None
+        lost, samples = self.rt["lost"], self.rt["samples"]
+        return lost * 10_000 / (samples + lost) if samples + lost else 0.0
+
+    @property
+    def duration_estimate(self) -> int:
+        """Expected (duration × rate + 1 per session) less counted samples: jitter-sensitive."""
+        return self.expected_samples - self.samples
 
 
 def command(backend: str, plan: Path, sessions: int, config: Path) -> list[str]:
@@ -146,15 +157,17 @@ def row(fig: RunFigures) -> str:
         return f"{rt[key]:.3f}" if key in rt else "-"
 
     cpu = f"{rt['cpu']:.2f}" if "cpu" in rt else "-"
+    lost = "-" if fig.lost_per_10k is None else f"{fig.lost_per_10k:.1f}"
     return (
-        f"{fig.backend:<11} {fig.load:>4} {completed:>4}/{faults:<3}/{other:<3} {fig.lost_per_10k:>9.1f} "
+        f"{fig.backend:<11} {fig.load:>4} {completed:>4}/{faults:<3}/{other:<3} {lost:>9} {fig.duration_estimate:>9} "
         f"{ms('p50'):>8} {ms('p99'):>8} {ms('max'):>8} {cpu:>6} {rt_rss or 0:>7.1f} {svc_rss or 0:>7.1f} {total:>7}"
         f"  exit {fig.returncode}"
     )
 
 
 HEADER = (
-    f"{'backend':<11} {'load':>4} {'ok/fault/other':>14} {'lost/10k':>9} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
+    f"{'backend':<11} {'load':>4} {'ok/fault/other':>14} {'lost/10k':>9} {'dur×rate':>9} "
+    f"{'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
     f"{'CPU %':>6} {'rt MiB':>7} {'svc MiB':>7} {'sum MiB':>7}"
 )
 

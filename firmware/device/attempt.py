@@ -22,7 +22,7 @@ from firmware.realtime.engine import SessionEngine
 from firmware.realtime.motor import play_cue
 from firmware.realtime.ppt_runner import TrialButton, run_trial
 from firmware.realtime.runtime import run_session
-from firmware.realtime.stats import DecisionLatency
+from firmware.realtime.stats import DecisionLatency, ReadGrid
 from firmware.realtime.stop import StopRequest
 from firmware.session.states import Cue
 from firmware.session.summary import SessionSummary
@@ -95,6 +95,7 @@ class AttemptRunner:
             self.gestures.running = None
             self.gestures.trial_button = None
             self.gestures.check_in = None
+            self.listener.readings.forget()  # the next tare rests on readings from after this one
 
     async def _tare(self, plan: TherapyPlan) -> str | None:
         loop = asyncio.get_running_loop()
@@ -127,7 +128,8 @@ class AttemptRunner:
             glitch_count=lambda: sampler.glitches - glitches_at_start,
             person=self.options.person,
         )
-        latency = DecisionLatency(self.result.stats.latency, sampler.clock)
+        stats = self.result.stats
+        latency = DecisionLatency(stats.latency, sampler.clock, grid=ReadGrid(stats.lost, sampler.period_s))
         self.gestures.check_in = engine.gesture
         summary = await run_session(engine, self.listener.feed, unit.haptics, stop=stop, latency=latency)
         log.info("%s", describe_session_end(summary))

@@ -63,6 +63,8 @@ class DaemonResult:
     #: Why the daemon gave up (e.g. the sampling thread died); the process exits non-zero.
     failure: str | None = None
     stop_source: str | None = None
+    #: The signal that stopped ``presspoint run`` in order (its exit code is 128 + this).
+    stop_signal: int | None = None
     #: Data-ready → decision latencies, CPU share and peak RSS of the process that ran the sessions.
     stats: RealtimeStats = field(default_factory=RealtimeStats)
 

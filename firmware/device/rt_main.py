@@ -26,7 +26,7 @@ from firmware.device.hardware import DeviceHardware, build_hardware
 from firmware.device.link_hooks import ADMIT_TIMEOUT_S, LinkHooks, LinkNotifier, LinkPlans
 from firmware.device.link_messages import Admitted, Finished, PlayCue, Press, Setup, Shutdown
 from firmware.device.logging_setup import setup_logging
-from firmware.device.signals import install_stop_signals
+from firmware.device.signals import EarlyStopSignals, install_stop_signals
 from firmware.realtime.link import Link, LinkClosed, LoopLink
 from firmware.realtime.motor import play_cue
 from firmware.realtime.priority import raise_to_realtime
@@ -60,11 +60,16 @@ def read_setup(link: Link, timeout_s: float = SETUP_TIMEOUT_S) -> tuple[Setup, l
 
 
 async def serve(
-    setup: Setup, hardware: DeviceHardware, link: Link, early: Sequence[object] = ()
+    setup: Setup,
+    hardware: DeviceHardware,
+    link: Link,
+    early: Sequence[object] = (),
+    early_signals: EarlyStopSignals | None = None,
 ) -> DaemonResult:
     """Run the daemon on ``hardware`` with the service at the other end of ``link``.
 
-    ``early`` messages came with the set-up (a press already made, say); they are handled first.
+    ``early`` messages came with the set-up (a press already made, say); they are handled first,
+    and so is a stop signal ``early_signals`` caught while the process started.
     """
     loop = asyncio.get_running_loop()
     daemon: DeviceDaemon | None = None
@@ -130,7 +135,7 @@ async def serve(
         button.set_release_handler(on_up)
     for message in early:
         loop.call_soon(on_message, message)
-    signals = install_stop_signals(daemon.request_shutdown, loop=loop)
+    signals = install_stop_signals(daemon.request_shutdown, loop=loop, early=early_signals)
     if setup.fault_injection:
         install_fault_injection(loop, hardware.sampler)
     usage = UsageMeter()
@@ -153,6 +158,7 @@ async def serve(
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    early_signals = EarlyStopSignals().install()  # a stop while starting up is a stop, not a death
     link = Link(int(args[0]), int(args[1]))
     faulthandler.enable()  # a watchdog's SIGABRT shows where this process hung
     try:
@@ -165,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     hardware = build_hardware(setup.device, setup.plan, setup.simulation)
     try:
         with asyncio.Runner(loop_factory=hardware.loop_factory) as runner:
-            result = runner.run(serve(setup, hardware, link, early))
+            result = runner.run(serve(setup, hardware, link, early, early_signals))
     finally:
         hardware.close()
     return 1 if result.failure is not None else 0

@@ -9,6 +9,10 @@ daemon and ``simulate --realtime`` both stop this way.
 
 Handlers are installed with :meth:`asyncio.AbstractEventLoop.add_signal_handler`,
 so they run as ordinary loop callbacks, never in the middle of a control step.
+A stop signal that comes before the loop runs (``presspoint run`` starting up,
+the real-time process building its hardware) is noted by ``EarlyStopSignals``
+and acted on as soon as the loop's handlers are in place, so a SIGTERM at any
+moment after start-up gives the same orderly stop and the same exit code.
 """
 
 from __future__ import annotations
@@ -21,6 +25,33 @@ from collections.abc import Callable, Mapping
 log = logging.getLogger(__name__)
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+#: Exit codes add the signal number to this, as a shell reports a death by signal: 143 for SIGTERM.
+SIGNAL_EXIT_BASE = 128
+
+
+def exit_code_for(sig: signal.Signals) -> int:
+    """The exit code of a process stopped in order by ``sig`` (143 for SIGTERM, 130 for SIGINT)."""
+    return SIGNAL_EXIT_BASE + int(sig)
+
+
+class EarlyStopSignals:
+    """Notes the first stop signal that comes before the loop's handlers exist.
+
+    A plain ``signal.signal`` handler (main thread): it only records the
+    signal; ``install_stop_signals(..., early=this)`` then acts on it.
+    """
+
+    def __init__(self) -> None:
+        self.received: signal.Signals | None = None
+
+    def install(self) -> EarlyStopSignals:
+        for sig in (*STOP_SIGNALS, signal.SIGHUP):
+            signal.signal(sig, self._note)
+        return self
+
+    def _note(self, signum: int, _frame: object) -> None:
+        if self.received is None:
+            self.received = signal.Signals(signum)
 
 #: Where a stop request goes: an event to set, or a function given the source (``"sigterm"``).
 StopTarget = asyncio.Event | Callable[[str], None]
@@ -43,8 +74,13 @@ class StopSignals:
         loop: asyncio.AbstractEventLoop | None = None,
         on_reload: Callable[[], None] | None = None,
         names: Mapping[signal.Signals, str] | None = None,
+        early: EarlyStopSignals | None = None,
     ) -> None:
-        """``names`` renames a signal's stop source (default: its lower-case name, ``"sigterm"``)."""
+        """``names`` renames a signal's stop source (default: its lower-case name, ``"sigterm"``).
+
+        ``early``: a signal it caught before now is handled as soon as the loop runs.
+        """
+        self._early = early
         self._stop = stop
         self._names = dict(names or {})
         self.received: signal.Signals | None = None
@@ -57,6 +93,8 @@ class StopSignals:
         for sig in (*STOP_SIGNALS, signal.SIGHUP):
             self._loop.add_signal_handler(sig, self._handle, sig)
             self._installed.append(sig)
+        if self._early is not None and self._early.received is not None:
+            self._loop.call_soon(self._handle, self._early.received)
         return self
 
     def remove(self) -> None:
@@ -92,6 +130,7 @@ def install_stop_signals(
     loop: asyncio.AbstractEventLoop | None = None,
     on_reload: Callable[[], None] | None = None,
     names: Mapping[signal.Signals, str] | None = None,
+    early: EarlyStopSignals | None = None,
 ) -> StopSignals:
     """Install SIGTERM/SIGINT/SIGHUP handlers that request a stop; see :class:`StopSignals`."""
-    return StopSignals(stop, loop=loop, on_reload=on_reload, names=names).install()
+    return StopSignals(stop, loop=loop, on_reload=on_reload, names=names, early=early).install()

@@ -1,6 +1,9 @@
 """Tare at the start of a session, on the last second of idle readings.
 
-The idle samples keep a window; a start request tares on it if it is
+The idle samples keep a window, emptied when a session or trial ends: the
+tare before the next one rests on readings taken since (the tip may have
+been set down differently, the cell may have warmed), never on the ones
+from before the previous session; a start request tares on it if it is
 steady and contact-free (the one tare rule, ``hal.calibrate.tare_window``),
 or says why not.  The noise limit is in newtons, as the device config gives it.
 """
@@ -33,6 +36,10 @@ class IdleReadings:
 
     def add(self, sample: Sample) -> None:
         self._recent.append(sample)
+
+    def forget(self) -> None:
+        """A session or trial ended: the next tare waits for readings taken from now on."""
+        self._recent.clear()
 
     def tare(self, contact_threshold_n: float) -> str | None:
         """Zero the scale on a steady, contact-free reading; a reason if we cannot."""

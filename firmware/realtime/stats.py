@@ -6,7 +6,11 @@ sample allocates nothing and a whole day of samples takes the same 161
 counters.  A quantile is read as the upper edge of the bin that holds it
 (at most 9 % above the true value, never below it), capped at the largest
 latency seen.  ``UsageMeter`` measures CPU time over wall time and the peak
-resident set of this process.
+resident set of this process.  ``LostReads`` counts conversions missing
+in a session: ``ReadGrid`` places each sample on the chip's conversion grid
+by its stamp, so a sample stamped late is not a lost read.  (Counting
+"duration × rate" against samples instead miscounts by one whenever the
+first or last sample of a session is stamped over half a period late.)
 """
 
 from __future__ import annotations
@@ -83,18 +87,61 @@ class LatencyHistogram:
         raise AssertionError("bin counts do not add up to count")  # pragma: no cover
 
 
+@dataclass
+class LostReads:
+    """Conversions that never became samples, over all sessions."""
+
+    count: int = 0
+
+
+#: A stamp this much of a period before its grid point still counts as that conversion (stamp jitter).
+GRID_SLACK = 0.05
+
+
+class ReadGrid:
+    """Which conversion of the chip's grid each sample of one session was, and how many went missing.
+
+    The chip converts on a fixed grid; a sample is stamped some time after its
+    conversion was ready (never before, less than a period after, or it would
+    have been overwritten).  The grid's origin is the earliest stamp seen, moved
+    back by whole periods; each sample is the conversion whose grid point is at
+    or just before its stamp, so a late stamp is not mistaken for a lost read.
+    """
+
+    __slots__ = ("_index", "_origin", "lost", "period_s")
+
+    def __init__(self, lost: LostReads, period_s: float) -> None:
+        self.lost = lost
+        self.period_s = period_s
+        self._origin: float | None = None
+        self._index = 0
+
+    def sample(self, t: float) -> None:
+        if self._origin is None:
+            self._origin = t
+            return
+        on_grid = math.floor((t - self._origin) / self.period_s + GRID_SLACK)
+        index = max(self._index + 1, on_grid)
+        self.lost.count += index - self._index - 1
+        self._index = index
+        self._origin = min(self._origin, t - index * self.period_s)
+
+
 class DecisionLatency:
-    """Records ``clock.now() - sample.t`` once the engine has handled each sample."""
+    """Records ``clock.now() - sample.t`` once the engine has handled each sample (and, given one, its grid)."""
 
-    __slots__ = ("clock", "histogram")
+    __slots__ = ("clock", "grid", "histogram")
 
-    def __init__(self, histogram: LatencyHistogram, clock: Clock) -> None:
+    def __init__(self, histogram: LatencyHistogram, clock: Clock, *, grid: ReadGrid | None = None) -> None:
         self.histogram = histogram
         self.clock = clock
+        self.grid = grid
 
     def handled(self, event: SamplerEvent) -> None:
         if isinstance(event, Sample):
             self.histogram.record(self.clock.now() - event.t)
+            if self.grid is not None:
+                self.grid.sample(event.t)
 
 
 def peak_rss_mib() -> float:
@@ -133,6 +180,7 @@ class RealtimeStats:
 
     latency: LatencyHistogram = field(default_factory=LatencyHistogram)
     usage: UsageMeter = field(default_factory=UsageMeter)
+    lost: LostReads = field(default_factory=LostReads)
 
     def describe(self) -> str:
         """One line for the log; ``bench/bench_realtime.py`` reads it back."""
@@ -146,5 +194,5 @@ class RealtimeStats:
         use = self.usage
         return (
             f"{lat.count} samples, {figures}; CPU {use.cpu_share * 100:.2f} % of one core over {use.wall_s:.1f} s; "
-            f"peak RSS {use.peak_rss_mib:.1f} MiB"
+            f"peak RSS {use.peak_rss_mib:.1f} MiB; lost reads {self.lost.count}"
         )

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
 import sys
 
 from config.device import DeviceConfig
@@ -25,7 +26,7 @@ from firmware.device.link_messages import Press, Setup
 from firmware.device.logging_setup import register_secret, setup_logging
 from firmware.device.options import DeviceOptions
 from firmware.device.sdnotify import Notifier, watchdog_interval
-from firmware.device.signals import install_stop_signals
+from firmware.device.signals import EarlyStopSignals, exit_code_for, install_stop_signals
 from firmware.mqtt.service import MqttService
 from firmware.plans.service import PlanInForce, PlanUpdateService, build_plan_service
 from firmware.realtime.priority import lower_to_normal
@@ -48,19 +49,34 @@ EXIT_FAILURE = 1
 DEFAULT_FLUSH_TIMEOUT_S = 5.0
 
 
-def run_device(device: DeviceConfig, plan: TherapyPlan, options: DeviceOptions) -> int:
-    """Run the device daemon until its sessions are done or it is told to stop; the exit code."""
+def run_device(
+    device: DeviceConfig, plan: TherapyPlan, options: DeviceOptions, *, calibrated: bool | None = None
+) -> int:
+    """Run the device daemon until its sessions are done or it is told to stop; the exit code.
+
+    ``calibrated``: whether the load cell is, for the start gate; by default the
+    device config says (a simulated rig is calibrated by construction).  Given,
+    it lets the emulated rig stand in for a device with no calibration.
+    """
+    early = EarlyStopSignals().install()  # a SIGTERM from here on is an orderly stop (exit 143)
     setup_logging(logging.DEBUG if options.verbose else logging.INFO)
     settings = device.mqtt.with_broker_url(options.broker) if options.broker else device.mqtt
     register_secret(settings.password)
-    calibrated = options.simulation is not None or device.hardware.calibration.is_calibrated
+    if calibrated is None:
+        calibrated = options.simulation is not None or device.hardware.calibration.is_calibrated
     check_state_dir(device.storage.state_dir)
     with StateLock.acquire(device.storage.state_dir):  # before the store: one daemon per state dir
-        return _run_locked(device, plan, options, settings, calibrated=calibrated)
+        return _run_locked(device, plan, options, settings, calibrated=calibrated, early=early)
 
 
 def _run_locked(
-    device: DeviceConfig, plan: TherapyPlan, options: DeviceOptions, settings: MqttSettings, *, calibrated: bool
+    device: DeviceConfig,
+    plan: TherapyPlan,
+    options: DeviceOptions,
+    settings: MqttSettings,
+    *,
+    calibrated: bool,
+    early: EarlyStopSignals,
 ) -> int:
     # The real-time process is started first, so it inherits the unit's SCHED_FIFO;
     # then the service steps down to normal scheduling before it starts any thread.
@@ -73,7 +89,7 @@ def _run_locked(
         recovered = service.start()
         for session_id in recovered:
             log.warning("session %s was interrupted (crash or power cut); closed and queued for publishing", session_id)
-        result = asyncio.run(supervise(device, plan, options, service, realtime, calibrated=calibrated))
+        result = asyncio.run(supervise(device, plan, options, service, realtime, calibrated=calibrated, early=early))
     finally:
         realtime.abandon()
         if service is not None:
@@ -101,6 +117,8 @@ def _report(result: DaemonResult, options: DeviceOptions) -> int:
     if result.failure is not None:
         print(f"presspoint: {result.failure}", file=sys.stderr)
         return EXIT_FAILURE
+    if result.stop_signal is not None:
+        return exit_code_for(signal.Signals(result.stop_signal))
     return EXIT_REFUSED if result.refusals and not result.summaries else 0
 
 
@@ -161,6 +179,7 @@ async def supervise(
     realtime: RealtimeProcess,
     *,
     calibrated: bool,
+    early: EarlyStopSignals | None = None,
 ) -> DaemonResult:
     """Serve the real-time process until it ends, and say how it ended."""
     loop = asyncio.get_running_loop()
@@ -171,7 +190,7 @@ async def supervise(
     realtime.attach(side.handle)
     if setup.simulation is not None and setup.simulation.press_on_stdin:
         forward_line_presses(sys.stdin.buffer, loop, lambda: realtime.send(Press()))
-    signals = install_stop_signals(realtime.shutdown, loop=loop)
+    signals = install_stop_signals(realtime.shutdown, loop=loop, early=early)
     if setup.fault_injection:
         for signum in FORWARDED_SIGNALS:
             loop.add_signal_handler(signum, realtime.signal, signum)
@@ -188,7 +207,14 @@ async def supervise(
         plans.close()
     finished = realtime.finished
     result = finished.result if finished is not None else DaemonResult()
-    if finished is None or returncode < 0:
+    stopped_by = signals.received
+    result.stop_signal = int(stopped_by) if stopped_by is not None else None
+    if finished is None and stopped_by is not None and returncode == -stopped_by:
+        # The same stop signal reached the child (systemd signals the whole unit) before it
+        # could catch it, i.e. before it ran any hardware: an orderly stop all the same.
+        log.info("the real-time process ended on %s while starting; %s", stopped_by.name,
+                 motor_failsafe(device, options.simulation))
+    elif finished is None or returncode < 0:
         why = f"the real-time process died ({describe_exit(returncode)})"
         log.error("%s; %s; exiting for a restart", why, motor_failsafe(device, options.simulation))
         result.failure = result.failure or f"{why}; the motor pin was driven low"

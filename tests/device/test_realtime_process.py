@@ -195,4 +195,4 @@ def test_under_the_units_fifo_only_the_realtime_process_keeps_it(daemon: Callabl
     assert _policies(run.proc.pid) == {os.SCHED_OTHER}
     os.killpg(run.proc.pid, signal.SIGTERM)
     _, code = run.finish()
-    assert code == 0, "\n".join(run.lines)
+    assert code == 143, "\n".join(run.lines)

@@ -96,7 +96,9 @@ def test_usage_share_and_the_log_line() -> None:
     assert usage.cpu_share == 0.025
     assert UsageMeter().cpu_share == 0.0
     stats = RealtimeStats(usage=usage)
-    assert stats.describe() == "0 samples, no samples; CPU 2.50 % of one core over 120.0 s; peak RSS 38.2 MiB"
+    assert stats.describe() == (
+        "0 samples, no samples; CPU 2.50 % of one core over 120.0 s; peak RSS 38.2 MiB; lost reads 0"
+    )
     for _ in range(3):
         stats.latency.record(0.3e-3)
     assert stats.describe().startswith(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -159,10 +158,9 @@ def test_disconnected_chip_times_out_in_virtual_time_without_spinning(rig: Setup
 
     rig.chip.dout_level = counting  # type: ignore[method-assign]
     rig.chip.disconnected = True
-    start, wall = rig.clock.now(), time.perf_counter()
+    start = rig.clock.now()
     assert sensor.read(3 * PERIOD) is None
     assert rig.clock.now() - start == pytest.approx(3 * PERIOD)
-    assert time.perf_counter() - wall < 0.5
     # Polls on a 0.25 ms grid: about 150 for 37.5 ms, nowhere near a busy loop.
     assert polls <= 3 * PERIOD / 0.25e-3 + 5
     assert sensor.stats.timeouts == 1
