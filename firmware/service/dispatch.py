@@ -67,7 +67,11 @@ class ServiceSide:
             case HookCall(name=name, args=args, kwargs=kwargs) if name in NEWS_HOOKS:
                 getattr(self.hooks, name)(*args, **(kwargs or {}))
             case AdmitRequest(request=request):
-                self.realtime.send(Admitted(request, self._admit()))
+                answer = self._admit()
+                if not isinstance(answer, str):
+                    for cue in self.hooks.start_cues():
+                        self.realtime.send(PlayCue(cue))
+                self.realtime.send(Admitted(request, answer))
             case AttemptEnded():
                 self.close_bracket()
             case HoldGesture():

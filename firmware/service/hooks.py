@@ -145,6 +145,14 @@ class ServiceHooks(DaemonHooks):
             return refusal
         return decision
 
+    def start_cues(self) -> list[Cue]:
+        """Cues for an admitted start: ``see_therapist`` while the course says reevaluate."""
+        reason = self.outcomes.see_therapist()
+        if reason is None:
+            return []
+        log.warning("see your therapist: %s", reason)
+        return [Cue.SEE_THERAPIST]
+
     def session_sink(self, inner: SessionSink) -> OutcomeSink:
         """``inner`` with the outcomes added to each summary (ratings, course)."""
         return OutcomeSink(inner, self.outcomes)

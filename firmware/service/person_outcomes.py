@@ -52,7 +52,7 @@ class PersonOutcomes:
         profile: Profile | None,
         device_id: str,
         topics: Topics,
-        enqueue: Enqueue,
+        enqueue: Enqueue | None,
         plan_version: Callable[[], int],
         key: DeviceKey | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -78,12 +78,16 @@ class PersonOutcomes:
         except PresspointError as err:
             return f"the outcome record cannot be read ({one_line(err)})"
         refused = start_refusal(record, self.profile)
-        if refused is not None:
-            return refused.text
-        reason = see_therapist(record, self.profile)
-        if reason is not None:
-            log.warning("see your therapist: %s", reason)
-        return None
+        return None if refused is None else refused.text
+
+    def see_therapist(self) -> str | None:
+        """Why the ``see_therapist`` cue plays at this start (the course says reevaluate), or ``None``."""
+        if self.profile is None:
+            return None
+        try:
+            return see_therapist(self.store.load(), self.profile)
+        except PresspointError:
+            return None
 
     def session_ended(self, summary: SessionSummary) -> SessionSummary:
         """The summary with ratings and the course, once the session is recorded in the course."""
@@ -113,18 +117,21 @@ class PersonOutcomes:
         return rated.model_copy(update={"course": status})
 
     def publish(self) -> None:
-        """``person/status`` and every follow-up not yet handed to the outbox."""
+        """``person/status`` and every follow-up not yet handed to the outbox (none without an outbox)."""
+        if self.enqueue is None:
+            return
+        enqueue = self.enqueue
         record = self.store.load()
         sent = set()
         for session in unpublished(record):
             message = follow_up_message(session, device_id=self.device_id)
             payload = message.model_dump_json(by_alias=True).encode("utf-8")
-            self.enqueue(follow_up_topic(self.topics, session.session_id), payload, qos=1, retain=True)
+            enqueue(follow_up_topic(self.topics, session.session_id), payload, qos=1, retain=True)
             sent.add(session.session_id)
         if sent:
             self.store.change(lambda r: (mark_published(r, sent), None))
         status = person_status(record, self.profile, device_id=self.device_id, now=self.now())
-        self.enqueue(
+        enqueue(
             person_status_topic(self.topics), status.model_dump_json(by_alias=True).encode(), qos=1, retain=True
         )
 
