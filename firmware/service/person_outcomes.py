@@ -26,8 +26,10 @@ from firmware.outcomes.store import OutcomeStore
 from firmware.protocol.person import (
     ClearRefused,
     check_clear,
+    clear_refused_event,
     follow_up_message,
     follow_up_topic,
+    person_event_topic,
     person_status,
     person_status_topic,
 )
@@ -146,6 +148,9 @@ class PersonOutcomes:
             version = self.store.change(edit)
         except (ClearRefused, PresspointError) as err:
             log.warning("person/clear: %s", one_line(err))
+            if self.enqueue is not None:
+                event = clear_refused_event(payload, one_line(err), device_id=self.device_id)
+                self.enqueue(person_event_topic(self.topics), event, qos=1)
             return one_line(err)
         self.publish()
         log.info("soreness_not_improving cleared by the therapist (signed clear version %d)", version)
@@ -153,7 +158,9 @@ class PersonOutcomes:
 
     def on_message(self, message: Any) -> None:
         raw = message.payload
-        self.receive_clear(raw if isinstance(raw, bytes) else str(raw).encode("utf-8"))
+        payload = raw if isinstance(raw, bytes) else str(raw or "").encode("utf-8")
+        if payload:  # an empty message only takes a retained clear off the broker
+            self.receive_clear(payload)
 
 
 class OutcomeSink:
