@@ -16,12 +16,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 
 from firmware.device.attempt import CUE_LIMIT_S, AttemptRunner
 from firmware.device.contracts import DaemonHooks, DaemonOptions, DaemonResult, DeviceUnit, PlanSource
 from firmware.device.gestures import ButtonGestures
 from firmware.device.idle import IdleListener
 from firmware.device.phase import PhaseReporter
+from firmware.device.rating import DeviceRatings
 from firmware.device.sdnotify import Notifier
 from firmware.device.tare import IdleReadings
 from firmware.device.watchdog import run_watchdog
@@ -116,6 +118,7 @@ class DeviceDaemon:
         feed = SampleFeed(stream, on_event=self._feed_watchdog)
         readings = IdleReadings(sampler, noise_n=self.options.tare_noise_n)
         listener = IdleListener(feed, readings, self.watchdog, self.shutdown)
+        listener.ratings = self.gestures.ratings = self._ratings(loop.time)
         attempts = AttemptRunner(
             unit=self.unit,
             hooks=self.hooks,
@@ -141,8 +144,12 @@ class DeviceDaemon:
                 if self.shutdown.requested or not listener.sampler_alive():
                     break
                 self._start_requested.clear()
+                sessions_before = len(self.result.summaries)
                 with self.plans.session() as plan_in_force:
                     await attempts.run(plan_in_force)
+                if listener.ratings.enabled and len(self.result.summaries) > sessions_before:
+                    listener.ratings.ask("after")
+                    await listener.until_rated()
                 if not listener.sampler_alive():  # never start another attempt on a dead sampler
                     break
                 if self._leave_source is not None:
@@ -164,6 +171,16 @@ class DeviceDaemon:
         self.result.failure = listener.failure
         self.result.stop_source = self.shutdown.source
         return self.result
+
+    def _ratings(self, now: Callable[[], float]) -> DeviceRatings:
+        return DeviceRatings(
+            enabled=self.options.rate_pain,
+            haptics=self.unit.haptics,
+            hooks=self.hooks,
+            shutdown=self.shutdown,
+            start=self._start_requested,
+            now=now,
+        )
 
     async def _wait_first_sample(self, listener: IdleListener) -> None:
         while not self.shutdown.requested:

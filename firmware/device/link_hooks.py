@@ -23,6 +23,7 @@ from firmware.device.link_messages import (
     HoldGesture,
     HookCall,
     Notify,
+    PainRated,
     SinkCall,
 )
 from firmware.device.sdnotify import Notifier
@@ -159,3 +160,6 @@ class LinkHooks(DaemonHooks):
 
     def refused(self, reason: str) -> None:
         self._link.send(HookCall("refused", (reason,)))
+
+    def pain_rated(self, moment: str, rating: int | None) -> None:
+        self._link.send(PainRated(moment, rating))

@@ -101,6 +101,14 @@ class HoldGesture:
 
 
 @dataclass(frozen=True)
+class PainRated:
+    """A pain rating entered on the device, ``before`` or ``after`` a session (``None``: skipped)."""
+
+    moment: str
+    rating: int | None
+
+
+@dataclass(frozen=True)
 class Finished:
     """The daemon is done; its result."""
 

@@ -146,6 +146,7 @@ def realtime_setup(device: DeviceConfig, plan: TherapyPlan, options: DeviceOptio
             mode=options.mode,
             watchdog_interval_s=watchdog_interval(fraction=0.25),
             person=profile.name if (profile := load_person(device)) is not None else None,
+            rate_pain=profile is not None and profile.rate_pain,
         ),
         simulation=sim,
         verbose=options.verbose,
@@ -193,5 +194,6 @@ async def supervise(
         log.error("%s; %s; exiting for a restart", why, motor_failsafe(device, options.simulation))
         result.failure = result.failure or f"{why}; the motor pin was driven low"
     result.trial_payloads = hooks.trial_payloads
+    outcome_sink.flush()  # a summary still waiting for its rating after, if the real-time process died
     result.summaries = outcome_sink.as_stored(result.summaries)
     return result

@@ -24,6 +24,7 @@ from firmware.device.link_messages import (
     HoldGesture,
     HookCall,
     Notify,
+    PainRated,
     PlayCue,
     SinkCall,
 )
@@ -76,8 +77,10 @@ class ServiceSide:
                 self.close_bracket()
             case HoldGesture():
                 self.realtime.send(PlayCue(self.hooks.lower_tolerance()))
+            case PainRated(moment=moment, rating=rating):
+                self.hooks.pain_rated(moment, rating)
             case Finished():
-                pass
+                self.hooks.realtime_finished()
             case _:
                 log.error("service: unexpected message %r from the real-time process", type(message).__name__)
 

@@ -71,6 +71,11 @@ class PersonOutcomes:
         self.pain_before: int | None = None
         self.pain_after: int | None = None
 
+    @property
+    def asks_after(self) -> bool:
+        """Does the device ask for a rating after each session?"""
+        return self.profile is not None and self.profile.rate_pain
+
     def refusal(self) -> str | None:
         """Why the outcomes refuse a start now, or ``None``; an unreadable record refuses (it holds flags)."""
         if self.profile is None:
@@ -164,13 +169,20 @@ class PersonOutcomes:
 
 
 class OutcomeSink:
-    """A session sink that adds the outcomes to the summary before passing everything on."""
+    """A session sink that adds the outcomes to the summary before passing everything on.
+
+    With ratings on the device (the profile's ``rate_pain``) the summary waits
+    for the rating after the session (``rated_after``; the device always
+    sends one, ``None`` when skipped) so it is stored with both; if the
+    real-time process ends first, ``flush`` stores it without.
+    """
 
     def __init__(self, inner: SessionSink, outcomes: PersonOutcomes) -> None:
         self.inner = inner
         self.outcomes = outcomes
         #: Each summary as stored, by session id (what ``run`` prints).
         self.stored: dict[str, SessionSummary] = {}
+        self._waiting: SessionSummary | None = None
 
     def session_started(self, info: SessionInfo) -> None:
         self.inner.session_started(info)
@@ -182,6 +194,24 @@ class OutcomeSink:
         self.inner.decisions(decisions)
 
     def session_ended(self, summary: SessionSummary) -> None:
+        self.flush()
+        if self.outcomes.asks_after:
+            self._waiting = summary
+            return
+        self._store(summary)
+
+    def rated_after(self, rating: int | None) -> None:
+        """The rating after the session arrived from the device: the summary goes on with it."""
+        self.outcomes.pain_after = rating
+        self.flush()
+
+    def flush(self) -> None:
+        """Store the summary still waiting for its rating after, if any."""
+        waiting, self._waiting = self._waiting, None
+        if waiting is not None:
+            self._store(waiting)
+
+    def _store(self, summary: SessionSummary) -> None:
         try:
             summary = self.outcomes.session_ended(summary)
         except Exception:  # the summary is stored whatever happens to the outcomes
