@@ -112,6 +112,9 @@ class DaemonHooks:
     def pain_rated(self, moment: str, rating: int | None) -> None:
         """The person rated their pain ``before`` or ``after`` a session (``None``: skipped)."""
 
+    def follow_up_answered(self, session_id: str, answer: str) -> None:
+        """The person answered the next-day check: ``better``, ``not_better`` or ``skipped``."""
+
 
 class PlanSource(Protocol):
     """The plan in force, held for the length of a session.

@@ -68,6 +68,7 @@ class DeviceDaemon:
         self.rate_meter = RateMeter(sampler.sensor.sample_rate_hz)
         self._background: set[asyncio.Future[None]] = set()
         self._leave_source: str | None = None
+        self._follow_up: tuple[str | None, float, float] = (None, 0.0, 0.0)
 
     @property
     def phase(self) -> str:
@@ -82,6 +83,12 @@ class DeviceDaemon:
     def button_up(self, held_s: float) -> None:
         """The button came up after ``held_s`` (see ``ButtonGestures.up``)."""
         self.gestures.up(held_s)
+
+    def follow_up_due(self, session_id: str | None, opens_in_s: float, closes_in_s: float) -> None:
+        """The service's word on the next follow-up to ask about (kept until the daemon runs, if early)."""
+        self._follow_up = (session_id, opens_in_s, closes_in_s)
+        if self.gestures.ratings is not None:
+            self.gestures.ratings.follow_up_due(*self._follow_up)
 
     def request_shutdown(self, source: str) -> None:
         """SIGTERM and friends: stop the session safely, then leave."""
@@ -119,6 +126,7 @@ class DeviceDaemon:
         readings = IdleReadings(sampler, noise_n=self.options.tare_noise_n)
         listener = IdleListener(feed, readings, self.watchdog, self.shutdown)
         listener.ratings = self.gestures.ratings = self._ratings(loop.time)
+        listener.ratings.follow_up_due(*self._follow_up)
         attempts = AttemptRunner(
             unit=self.unit,
             hooks=self.hooks,

@@ -72,7 +72,7 @@ class ButtonGestures:
     def _rating_up(self, held_s: float) -> bool:
         """While idle with ratings on: a press or hold for the rating under way, or a start asks first."""
         ratings = self.ratings
-        if ratings is None or not ratings.enabled:
+        if ratings is None:
             return False
         if ratings.active:
             if held_s >= HOLD_GESTURE_S:
@@ -80,7 +80,12 @@ class ButtonGestures:
             else:
                 ratings.press()
             return True
-        if held_s < HOLD_GESTURE_S and not self._start.is_set():
+        if held_s >= HOLD_GESTURE_S or self._start.is_set():
+            return False
+        if ratings.follow_up_open():
+            ratings.ask("follow_up")  # the first press in the window answers the next-day check
+            return True
+        if ratings.enabled:
             ratings.ask("before")  # the session starts once the rating is entered or skipped
             return True
         return False

@@ -20,6 +20,7 @@ from firmware.device.contracts import DaemonHooks
 from firmware.device.link_messages import (
     AdmitRequest,
     AttemptEnded,
+    FollowUpAnswered,
     HoldGesture,
     HookCall,
     Notify,
@@ -163,3 +164,6 @@ class LinkHooks(DaemonHooks):
 
     def pain_rated(self, moment: str, rating: int | None) -> None:
         self._link.send(PainRated(moment, rating))
+
+    def follow_up_answered(self, session_id: str, answer: str) -> None:
+        self._link.send(FollowUpAnswered(session_id, answer))

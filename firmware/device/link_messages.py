@@ -52,6 +52,15 @@ class PlayCue:
 
 
 @dataclass(frozen=True)
+class FollowUpDue:
+    """The next follow-up to ask about: its window opens and closes so many seconds from now (``None``: none)."""
+
+    session_id: str | None
+    opens_in_s: float = 0.0
+    closes_in_s: float = 0.0
+
+
+@dataclass(frozen=True)
 class Shutdown:
     source: str
 
@@ -106,6 +115,14 @@ class PainRated:
 
     moment: str
     rating: int | None
+
+
+@dataclass(frozen=True)
+class FollowUpAnswered:
+    """The person answered the follow-up of a session on the device."""
+
+    session_id: str
+    answer: str
 
 
 @dataclass(frozen=True)

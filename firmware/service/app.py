@@ -170,6 +170,7 @@ async def supervise(
     outcome_sink = hooks.session_sink(service.sink)
     side = ServiceSide(realtime, Notifier.from_env(), hooks, plans, outcome_sink)
     realtime.attach(side.handle)
+    side.send_follow_up()
     if setup.simulation is not None and setup.simulation.press_on_stdin:
         forward_line_presses(sys.stdin.buffer, loop, lambda: realtime.send(Press()))
     signals = install_stop_signals(realtime.shutdown, loop=loop)

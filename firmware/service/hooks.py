@@ -166,6 +166,9 @@ class ServiceHooks(DaemonHooks):
         elif self.outcome_sink is not None:
             self.outcome_sink.rated_after(rating)
 
+    def follow_up_answered(self, session_id: str, answer: str) -> None:
+        self.outcomes.device_answer(session_id, answer)
+
     def realtime_finished(self) -> None:
         """The real-time process is done: a summary still waiting for its rating is stored without."""
         if self.outcome_sink is not None:

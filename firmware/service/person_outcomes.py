@@ -19,9 +19,18 @@ from typing import Any
 from config.errors import PresspointError, one_line
 from config.profile import Profile
 from firmware.outcomes.actions import FinishedSession, record_session
-from firmware.outcomes.follow_up import clear_flag, mark_published, unpublished
+from firmware.outcomes.follow_up import (
+    CLOSES_AFTER,
+    OPENS_AFTER,
+    FollowUpError,
+    answer,
+    clear_flag,
+    mark_published,
+    next_follow_up,
+    unpublished,
+)
 from firmware.outcomes.gate import see_therapist, start_refusal
-from firmware.outcomes.records import Flag, PersonRecord
+from firmware.outcomes.records import Flag, FollowUpAnswer, PersonRecord
 from firmware.outcomes.store import OutcomeStore
 from firmware.protocol.person import (
     ClearRefused,
@@ -122,6 +131,32 @@ class PersonOutcomes:
         )
         self.publish()
         return rated.model_copy(update={"course": status})
+
+    def next_follow_up(self) -> tuple[str, float, float] | None:
+        """The follow-up the device asks about next: session id, seconds until its window opens and closes."""
+        if self.profile is None:
+            return None
+        try:
+            record = self.store.load()
+        except PresspointError:
+            return None
+        now = self.now()
+        found = next_follow_up(record, now)
+        if found is None:
+            return None
+        session = found[0]
+        elapsed = (now - session.ended_at).total_seconds()
+        return session.session_id, OPENS_AFTER.total_seconds() - elapsed, CLOSES_AFTER.total_seconds() - elapsed
+
+    def device_answer(self, session_id: str, reply: str) -> None:
+        """The follow-up answered on the device: stored, then published (``session/<sid>/follow_up``)."""
+        try:
+            self.store.change(lambda r: answer(r, session_id, FollowUpAnswer(reply), now=self.now(), by="device"))
+        except (FollowUpError, ValueError, PresspointError) as err:
+            log.warning("follow-up of session %s from the device not recorded: %s", session_id, one_line(err))
+            return
+        log.info("follow-up of session %s answered on the device: %s", session_id, reply)
+        self.publish()
 
     def publish(self) -> None:
         """``person/status`` and every follow-up not yet handed to the outbox (none without an outbox)."""

@@ -141,3 +141,74 @@ async def test_without_rate_pain_a_press_starts_at_once(lockstep_clock: Lockstep
     press(daemon)
     await run
     assert hooks.rated == []
+
+
+class FollowUpHooks(Hooks):
+    def __init__(self, source: ArmedSource) -> None:
+        super().__init__(source)
+        self.answers: list[tuple[str, str]] = []
+
+    def follow_up_answered(self, session_id: str, answer: str) -> None:
+        self.answers.append((session_id, answer))
+
+
+def follow_up_daemon(clock: LockstepClock) -> tuple[DeviceDaemon, RecordingHaptics, FollowUpHooks]:
+    daemon, haptics, hooks = rating_daemon(clock, rate_pain=False)
+    daemon.hooks = FollowUpHooks(hooks.source)
+    return daemon, haptics, daemon.hooks  # type: ignore[return-value]
+
+
+@pytest.mark.asyncio
+@pytest.mark.looptime
+@pytest.mark.parametrize(("press_at", "asked"), [(19.9, False), (20.0, True), (48.0, True), (48.1, False)])
+async def test_the_first_press_inside_the_window_asks_the_follow_up(
+    lockstep_clock: LockstepClock, press_at: float, asked: bool
+) -> None:
+    """Window edges in the daemon's own time: here one "hour" is one second of loop time."""
+    daemon, haptics, hooks = follow_up_daemon(lockstep_clock)
+    lockstep_clock.start()
+    run = asyncio.create_task(daemon.run())
+    await until(lambda: daemon.gestures.ratings is not None and daemon.phase == "idle")
+    loop = asyncio.get_running_loop()
+    daemon.follow_up_due("s1", 20.0 - 1.0, 48.0 - 1.0)  # the session ended an "hour" ago
+    told = loop.time()
+    await asyncio.sleep(press_at - 1.0)
+    assert loop.time() == told + press_at - 1.0
+    press(daemon)
+    assert daemon.gestures.ratings is not None
+    if asked:
+        assert daemon.gestures.ratings.moment == "follow_up" and not daemon._start_requested.is_set()
+        await asyncio.sleep(2.0)
+        assert pulses(haptics, PATTERNS[Cue.FOLLOW_UP][0][0], told) == 3  # three slow soft nudges
+        press(daemon)  # one press: better
+        await until(lambda: hooks.answers != [])
+        assert hooks.answers == [("s1", "better")] and daemon.phase == "idle"  # the press started nothing
+        press(daemon)  # asked once: now a press starts the session
+    await until(lambda: daemon.phase == "hold")
+    press(daemon)
+    await run
+    assert len(daemon.result.summaries) == 1
+    assert hooks.answers == ([("s1", "better")] if asked else [])
+
+
+@pytest.mark.asyncio
+@pytest.mark.looptime
+async def test_two_presses_answer_not_better_and_a_long_hold_skips(lockstep_clock: LockstepClock) -> None:
+    daemon, _, hooks = follow_up_daemon(lockstep_clock)
+    daemon.options.sessions = None
+    lockstep_clock.start()
+    run = asyncio.create_task(daemon.run())
+    await until(lambda: daemon.gestures.ratings is not None and daemon.phase == "idle")
+    daemon.follow_up_due("s1", 0.0, 100.0)
+    press(daemon)
+    press(daemon)
+    press(daemon)  # the question, then two presses
+    await until(lambda: len(hooks.answers) == 1)
+    daemon.follow_up_due("s2", 0.0, 100.0)  # the service names the next one
+    press(daemon)
+    press(daemon, held_s=SKIP_HOLD_S)
+    await until(lambda: len(hooks.answers) == 2)
+    daemon.request_shutdown("test")
+    await run
+    assert hooks.answers == [("s1", "not_better"), ("s2", "skipped")]
+    assert daemon.result.summaries == []
