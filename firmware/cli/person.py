@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,18 +18,18 @@ from config.errors import PresspointError
 from config.loader import load_device_config
 from config.profile import Profile, load_profile
 from config.reading import read_regular
-from firmware.outcomes.actions import reset_course
+from firmware.outcomes.actions import apply_signed_clear, reset_course
 from firmware.outcomes.follow_up import FollowUpError, answer, clear_flag
 from firmware.outcomes.records import Flag, FollowUpAnswer, PersonRecord
 from firmware.outcomes.store import OutcomeStore
 from firmware.protocol.person import MAX_CLEAR_BYTES, ClearRefused, PersonStatus, check_clear, person_status
 from firmware.protocol.plan_envelope import load_key
 from firmware.protocol.topics import Topics
-from firmware.service.person_outcomes import PersonOutcomes
+from firmware.service.person_outcomes import PersonOutcomes, new_course_id
 from firmware.session.summary import SessionSummary
 
 ANSWERS = (FollowUpAnswer.BETTER.value, FollowUpAnswer.NOT_BETTER.value)
-CLEARABLE = (Flag.SORENESS_NOT_IMPROVING.value,)
+CLEARABLE = (Flag.SORENESS_NOT_IMPROVING.value, Flag.REEVALUATE.value)
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -124,21 +123,29 @@ def cmd_follow_up(args: argparse.Namespace) -> int:
 def cmd_clear(args: argparse.Namespace) -> int:
     if args.flag not in CLEARABLE:
         raise PresspointError(f"flag {args.flag!r}: only {', '.join(CLEARABLE)} can be cleared")
-    device, _, store = _device(args)
+    device, profile, store = _device(args)
     flag = Flag(args.flag)
     if args.signed is None:
+        if flag is Flag.REEVALUATE:
+            raise PresspointError("flag 'reevaluate': use presspoint person course-reset on the device")
         store.change(lambda record: (clear_flag(record, flag), None))
         print(f"{flag.value} cleared on the device")
         return 0
     payload = read_regular(args.signed, MAX_CLEAR_BYTES)
     key = load_key(device.plan_key_file) if device.plan_key_file is not None else None
 
+    person = profile.name if profile is not None else None
+
     def edit(record: PersonRecord) -> tuple[PersonRecord, int]:
         try:
             clear = check_clear(payload, device_id=device.device_id, key=key, floor=record.clear_floor)
-        except ClearRefused as err:
+            if clear.flag != flag.value:
+                raise PresspointError(f"{args.signed}: the signed message clears {clear.flag}, not {flag.value}")
+            cleared = apply_signed_clear(
+                record, flag, clear.version, person=person, now=_now(), new_course_id=new_course_id()
+            )
+        except (ClearRefused, FollowUpError) as err:
             raise PresspointError(f"{args.signed}: {err}") from None
-        cleared = clear_flag(record, Flag(clear.flag)).model_copy(update={"clear_floor": clear.version})
         return cleared, clear.version
 
     version = store.change(edit)
@@ -153,7 +160,7 @@ def cmd_course_reset(args: argparse.Namespace) -> int:
         person = profile.name if profile is not None else (record.course.person if record.course else None)
         if person is None:
             raise PresspointError("course-reset: no profile_file in the device config and no course yet")
-        return reset_course(record, person=person, now=_now(), new_course_id=uuid.uuid4().hex[:12])
+        return reset_course(record, person=person, now=_now(), new_course_id=new_course_id())
 
     course_id = store.change(edit)
     print(f"new course {course_id}: the next rated session sets its baseline")

@@ -86,7 +86,9 @@ class SignedClear(BaseModel):
     issued_at: StrictStr = Field(max_length=40)
     request_id: StrictStr = Field(pattern=_ID)
     key_id: StrictStr | None = Field(None, pattern=r"^[0-9a-f]{16}$")
-    flag: Literal["soreness_not_improving"]
+    flag: Literal["soreness_not_improving", "reevaluate"] = Field(
+        description="soreness_not_improving: cleared; reevaluate: the therapist reevaluated, a new course starts"
+    )
     signature: StrictStr = Field(pattern=r"^[0-9a-f]{64}$")
 
     def to_json(self) -> bytes:
@@ -104,7 +106,7 @@ class ClearRefused(ValueError):
 def sign_clear(
     flag: str, *, device_id: str, version: int, key: DeviceKey, issued_at: str | None = None
 ) -> SignedClear:
-    """A clear of ``flag`` (``soreness_not_improving``) signed with the device's plan key."""
+    """A clear of ``flag`` (``soreness_not_improving``, or ``reevaluate``: a course reset) signed with the plan key."""
     fields: dict[str, Any] = {
         "schema": CLEAR_SCHEMA,
         "alg": ALGORITHM,

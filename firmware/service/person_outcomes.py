@@ -18,13 +18,12 @@ from typing import Any
 
 from config.errors import PresspointError, one_line
 from config.profile import Profile
-from firmware.outcomes.actions import FinishedSession, record_session
+from firmware.outcomes.actions import FinishedSession, apply_signed_clear, record_session
 from firmware.outcomes.follow_up import (
     CLOSES_AFTER,
     OPENS_AFTER,
     FollowUpError,
     answer,
-    clear_flag,
     mark_published,
     next_follow_up,
     unpublished,
@@ -49,6 +48,10 @@ from firmware.session.decisions import Decision
 from firmware.session.summary import SessionSummary
 
 log = logging.getLogger("presspoint.outcomes")
+
+
+def new_course_id() -> str:
+    return uuid.uuid4().hex[:12]
 
 Enqueue = Callable[..., object]
 
@@ -126,7 +129,7 @@ class PersonOutcomes:
                 person=profile.name,
                 plan_version=self.plan_version(),
                 reevaluate_after=profile.reevaluate_after,
-                new_course_id=uuid.uuid4().hex[:12],
+                new_course_id=new_course_id(),
             )
         )
         self.publish()
@@ -180,20 +183,25 @@ class PersonOutcomes:
     def receive_clear(self, payload: bytes) -> str:
         """A signed ``person/clear`` message: applied, or refused in the log; what happened, one line."""
 
-        def edit(record: PersonRecord) -> tuple[PersonRecord, int]:
+        person = self.profile.name if self.profile is not None else None
+
+        def edit(record: PersonRecord) -> tuple[PersonRecord, tuple[int, str]]:
             clear = check_clear(payload, device_id=self.device_id, key=self.key, floor=record.clear_floor)
-            return clear_flag(record, Flag(clear.flag)).model_copy(update={"clear_floor": clear.version}), clear.version
+            changed = apply_signed_clear(
+                record, Flag(clear.flag), clear.version, person=person, now=self.now(), new_course_id=new_course_id()
+            )
+            return changed, (clear.version, clear.flag)
 
         try:
-            version = self.store.change(edit)
-        except (ClearRefused, PresspointError) as err:
+            version, flag = self.store.change(edit)
+        except (ClearRefused, FollowUpError, PresspointError) as err:
             log.warning("person/clear: %s", one_line(err))
             if self.enqueue is not None:
                 event = clear_refused_event(payload, one_line(err), device_id=self.device_id)
                 self.enqueue(person_event_topic(self.topics), event, qos=1)
             return one_line(err)
         self.publish()
-        log.info("soreness_not_improving cleared by the therapist (signed clear version %d)", version)
+        log.info("%s cleared by the therapist (signed clear version %d)", flag, version)
         return f"cleared (version {version})"
 
     def on_message(self, message: Any) -> None:

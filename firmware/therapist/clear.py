@@ -1,4 +1,8 @@
-"""``presspoint therapist person-clear --device ID FLAG``: the therapist's signed clear of a person's flag.
+"""``presspoint therapist person-clear --device ID FLAG`` and ``course-reset``: the therapist's signed clears.
+
+``course-reset`` is the clear of ``reevaluate``: the therapist has
+reevaluated, and the device starts a new course (its baseline comes from the
+next rated session).
 
 Signed like a plan (``firmware.protocol.person.sign_clear`` over the plan
 envelope's canonical JSON and HMAC, with the device's plan key) and published
@@ -33,7 +37,7 @@ from firmware.protocol.plan_envelope import DeviceKey
 
 EXIT_CLEARED = 0
 EXIT_NOT_CLEARED = 2
-CLEARABLE = ("soreness_not_improving",)
+CLEARABLE = ("soreness_not_improving", "reevaluate")
 
 Command = Callable[[str, str], Callable[[argparse.Namespace], int]]
 
@@ -41,15 +45,18 @@ Command = Callable[[str, str], Callable[[argparse.Namespace], int]]
 def register(
     tsub: argparse._SubParsersAction[Any], command: Command, broker_options: Callable[[argparse.ArgumentParser], None]
 ) -> None:
-    """``therapist person-clear``, for ``firmware.cli.therapist``."""
+    """``therapist person-clear`` and ``therapist course-reset``, for ``firmware.cli.therapist``."""
     clear = tsub.add_parser("person-clear", help="clear a person's flag on a device with a signed message")
-    clear.add_argument("flag", help="soreness_not_improving")
-    clear.add_argument("--device", required=True, help="device id")
-    clear.add_argument("--key", required=True, type=Path, help="the device's plan key file (from keygen)")
-    clear.add_argument("--version", type=int, help="clear version (default: one above the device's)")
-    clear.add_argument("--timeout", type=float, default=15.0, help="seconds to wait for the answer (default 15)")
-    broker_options(clear)
-    clear.set_defaults(func=command("cmd_person_clear", "clear"))
+    clear.add_argument("flag", help="soreness_not_improving, or reevaluate (starts a new course)")
+    reset = tsub.add_parser("course-reset", help="start a new course on a device (signed): you have reevaluated")
+    reset.set_defaults(flag="reevaluate")
+    for parser in (clear, reset):
+        parser.add_argument("--device", required=True, help="device id")
+        parser.add_argument("--key", required=True, type=Path, help="the device's plan key file (from keygen)")
+        parser.add_argument("--version", type=int, help="clear version (default: one above the device's)")
+        parser.add_argument("--timeout", type=float, default=15.0, help="seconds to wait for the answer (default 15)")
+        broker_options(parser)
+        parser.set_defaults(func=command("cmd_person_clear", "clear"))
 
 
 @dataclass(frozen=True)

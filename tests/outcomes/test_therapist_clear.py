@@ -3,7 +3,8 @@
 The daemon waits for the button with ``soreness_not_improving`` set in its
 state directory; the therapist's command signs with the device's plan key:
 signed → cleared (and taken off the broker); signed with another key →
-refused by the device; the very same bytes sent again → refused as a replay.
+refused by the device; the very same bytes sent again → refused as a replay;
+``therapist course-reset`` (the signed clear of ``reevaluate``) → a new course.
 """
 
 from __future__ import annotations
@@ -98,6 +99,18 @@ async def test_signed_clear_clears_forged_and_replayed_are_refused(
                 await client.publish(f"{BASE}/person/clear", used, qos=1)
             await sub.wait_for(lambda _: any(b"old_version" in m.payload for m in sub.on("/event")), 30)
             assert Flag.SORENESS_NOT_IMPROVING in store.load().flags
+
+            reset = ["course-reset", "--device", "tc-1", "--key", str(key_file), *broker]
+            proc = await asyncio.create_subprocess_exec(
+                PRESSPOINT, "therapist", *reset, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=cli_env, cwd=ROOT
+            )
+            out_b, err_b = await asyncio.wait_for(proc.communicate(), 90)
+            assert proc.returncode == 0, err_b.decode()
+            assert out_b.decode().strip() == "tc-1: reevaluate cleared (signed clear version 2)"
+            course = store.load().course
+            assert course is not None and course.id != "c1"
+            assert course.started_because == "reset by the therapist (signed)"
+            assert statuses(sub)[-1]["course"]["sessions_rated"] == 0  # type: ignore[index]
         finally:
             if daemon.returncode is None:
                 daemon.send_signal(signal.SIGTERM)
