@@ -155,7 +155,8 @@ class DeviceDaemon:
                 sessions_before = len(self.result.summaries)
                 with self.plans.session() as plan_in_force:
                     await attempts.run(plan_in_force)
-                if listener.ratings.enabled and len(self.result.summaries) > sessions_before:
+                leaving = self._leave_source is not None or self.shutdown.requested
+                if listener.ratings.enabled and len(self.result.summaries) > sessions_before and not leaving:
                     listener.ratings.ask("after")
                     await listener.until_rated()
                 if not listener.sampler_alive():  # never start another attempt on a dead sampler
