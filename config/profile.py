@@ -144,6 +144,9 @@ class Profile(BaseModel):
     )
     stop_on_reevaluate: StrictBool = Field(False, description="refuse sessions while the reevaluate flag is set")
     pause_on_soreness: StrictBool = Field(True, description="refuse sessions while soreness is not improving")
+    rate_pain: StrictBool = Field(
+        False, description="ask for a 0-10 pain rating with the button before and after each session on the device"
+    )
     ppt: PptProtocol = Field(default_factory=PptProtocol)
 
     @model_validator(mode="after")

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from firmware.cli.checks import check_number
+from firmware.therapist.clear import register as register_person_clear
 
 #: Defaults shown in --help (kept here so parsing imports nothing heavy).
 DEFAULT_CLIENT_ID = "presspoint-collector"
@@ -131,3 +132,4 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     keygen.add_argument("--out", type=Path, help="key file to create (default ./<device>.key)")
     keygen.add_argument("--force", action="store_true", help="replace an existing key file")
     keygen.set_defaults(func=_command("cmd_keygen"))
+    register_person_clear(tsub, _command, _broker_options)

@@ -21,6 +21,11 @@ adjusted   one short tap                         your check-in took effect
 adjust_refused three slow medium pulses          that check-in cannot be done
 release_now four medium pulses, quick            you are still pressing: let go
 timed_out  one long medium 1 s pulse             nobody answered: session over
+rate_pain  soft then medium nudge, rising        rate your pain now: one press per point
+see_therapist long, short, long medium pulses    time to see your therapist again
+follow_up  three slow soft nudges                is the soreness better than yesterday?
+count_one  one short strong pulse (and a gap)    one point of the rating you entered
+count_zero one long soft 0.9 s pulse             you entered 0
 ========== ===================================== ==============================
 """
 
@@ -56,6 +61,11 @@ PATTERNS: dict[Cue, Pattern] = {
     Cue.ADJUST_REFUSED: ((0.6, 0.3), (0.0, 0.3), (0.6, 0.3), (0.0, 0.3), (0.6, 0.3), (0.0, 0.0)),
     Cue.RELEASE_NOW: (*(((0.7, 0.15), (0.0, 0.1)) * 3), (0.7, 0.15), (0.0, 0.0)),
     Cue.TIMED_OUT: ((0.6, 1.0), (0.0, 0.0)),
+    Cue.RATE_PAIN: ((0.3, 0.2), (0.0, 0.15), (0.55, 0.2), (0.0, 0.0)),
+    Cue.SEE_THERAPIST: ((0.6, 0.6), (0.0, 0.2), (0.6, 0.15), (0.0, 0.2), (0.6, 0.6), (0.0, 0.0)),
+    Cue.FOLLOW_UP: ((0.3, 0.3), (0.0, 0.3), (0.3, 0.3), (0.0, 0.3), (0.3, 0.3), (0.0, 0.0)),
+    Cue.COUNT_ONE: ((0.8, 0.15), (0.0, 0.0)),
+    Cue.COUNT_ZERO: ((0.4, 0.9), (0.0, 0.0)),
 }
 
 #: Cues that cut off whatever is playing and clear the queue.

@@ -52,6 +52,8 @@ class DaemonOptions:
     watchdog_interval_s: float | None = None
     #: The pseudonym of the profile in force, for every session's summary (``None``: no profile).
     person: str | None = None
+    #: Ask for a 0-10 pain rating with the button before and after each session (the profile's ``rate_pain``).
+    rate_pain: bool = False
 
 
 @dataclass
@@ -108,6 +110,12 @@ class DaemonHooks:
 
     def refused(self, reason: str) -> None:
         """A start request was refused."""
+
+    def pain_rated(self, moment: str, rating: int | None) -> None:
+        """The person rated their pain ``before`` or ``after`` a session (``None``: skipped)."""
+
+    def follow_up_answered(self, session_id: str, answer: str) -> None:
+        """The person answered the next-day check: ``better``, ``not_better`` or ``skipped``."""
 
 
 class PlanSource(Protocol):

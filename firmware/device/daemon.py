@@ -16,12 +16,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 
 from firmware.device.attempt import CUE_LIMIT_S, AttemptRunner
 from firmware.device.contracts import DaemonHooks, DaemonOptions, DaemonResult, DeviceUnit, PlanSource
 from firmware.device.gestures import ButtonGestures
 from firmware.device.idle import IdleListener
 from firmware.device.phase import PhaseReporter
+from firmware.device.rating import DeviceRatings
 from firmware.device.sdnotify import Notifier
 from firmware.device.tare import IdleReadings
 from firmware.device.watchdog import run_watchdog
@@ -66,6 +68,7 @@ class DeviceDaemon:
         self.rate_meter = RateMeter(sampler.sensor.sample_rate_hz)
         self._background: set[asyncio.Future[None]] = set()
         self._leave_source: str | None = None
+        self._follow_up: tuple[str | None, float, float] = (None, 0.0, 0.0)
 
     @property
     def phase(self) -> str:
@@ -80,6 +83,12 @@ class DeviceDaemon:
     def button_up(self, held_s: float) -> None:
         """The button came up after ``held_s`` (see ``ButtonGestures.up``)."""
         self.gestures.up(held_s)
+
+    def follow_up_due(self, session_id: str | None, opens_in_s: float, closes_in_s: float) -> None:
+        """The service's word on the next follow-up to ask about (kept until the daemon runs, if early)."""
+        self._follow_up = (session_id, opens_in_s, closes_in_s)
+        if self.gestures.ratings is not None:
+            self.gestures.ratings.follow_up_due(*self._follow_up)
 
     def request_shutdown(self, source: str) -> None:
         """SIGTERM and friends: stop the session safely, then leave."""
@@ -116,6 +125,8 @@ class DeviceDaemon:
         feed = SampleFeed(stream, on_event=self._feed_watchdog)
         readings = IdleReadings(sampler, noise_n=self.options.tare_noise_n)
         listener = IdleListener(feed, readings, self.watchdog, self.shutdown)
+        listener.ratings = self.gestures.ratings = self._ratings(loop.time)
+        listener.ratings.follow_up_due(*self._follow_up)
         attempts = AttemptRunner(
             unit=self.unit,
             hooks=self.hooks,
@@ -141,8 +152,13 @@ class DeviceDaemon:
                 if self.shutdown.requested or not listener.sampler_alive():
                     break
                 self._start_requested.clear()
+                sessions_before = len(self.result.summaries)
                 with self.plans.session() as plan_in_force:
                     await attempts.run(plan_in_force)
+                leaving = self._leave_source is not None or self.shutdown.requested
+                if listener.ratings.enabled and len(self.result.summaries) > sessions_before and not leaving:
+                    listener.ratings.ask("after")
+                    await listener.until_rated()
                 if not listener.sampler_alive():  # never start another attempt on a dead sampler
                     break
                 if self._leave_source is not None:
@@ -164,6 +180,16 @@ class DeviceDaemon:
         self.result.failure = listener.failure
         self.result.stop_source = self.shutdown.source
         return self.result
+
+    def _ratings(self, now: Callable[[], float]) -> DeviceRatings:
+        return DeviceRatings(
+            enabled=self.options.rate_pain,
+            haptics=self.unit.haptics,
+            hooks=self.hooks,
+            shutdown=self.shutdown,
+            start=self._start_requested,
+            now=now,
+        )
 
     async def _wait_first_sample(self, listener: IdleListener) -> None:
         while not self.shutdown.requested:

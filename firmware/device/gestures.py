@@ -1,5 +1,9 @@
 """What the buttons mean: press = start or stop, a 2 s hold while idle = the gesture.
 
+With pain ratings on (the profile's ``rate_pain``), a press while idle asks
+for the rating first, and while a rating is under way presses and holds
+belong to it (``firmware.device.rating``); never during a session.
+
 A press during a session stops it on the way down (never waiting for the
 release); during a pain-threshold trial it marks first discomfort instead.
 The release of that press starts nothing.  A second button with the role
@@ -14,6 +18,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+from firmware.device.rating import DeviceRatings
 from firmware.realtime.ppt_runner import TrialButton
 from firmware.realtime.stop import StopRequest
 from firmware.session.states import Gesture
@@ -37,6 +42,8 @@ class ButtonGestures:
         #: Where the check-ins of the session under way go (``SessionEngine.gesture``), if one runs.
         self.check_in: Callable[[Gesture], None] | None = None
         self._down_while_running = False
+        #: Pain ratings between sessions (``None``: not on this device).
+        self.ratings: DeviceRatings | None = None
 
     def check_in_up(self, held_s: float) -> None:
         """The ``less_more`` button came up: a check-in for the session under way, if any."""
@@ -56,6 +63,29 @@ class ButtonGestures:
         if self._down_while_running or self.running is not None:
             self._down_while_running = False
             return
+        if self._rating_up(held_s):
+            return
         if held_s >= HOLD_GESTURE_S and self._hold():
             return
         self._start.set()
+
+    def _rating_up(self, held_s: float) -> bool:
+        """While idle with ratings on: a press or hold for the rating under way, or a start asks first."""
+        ratings = self.ratings
+        if ratings is None:
+            return False
+        if ratings.active:
+            if held_s >= HOLD_GESTURE_S:
+                ratings.hold(held_s)
+            else:
+                ratings.press()
+            return True
+        if held_s >= HOLD_GESTURE_S or self._start.is_set():
+            return False
+        if ratings.follow_up_open():
+            ratings.ask("follow_up")  # the first press in the window answers the next-day check
+            return True
+        if ratings.enabled:
+            ratings.ask("before")  # the session starts once the rating is entered or skipped
+            return True
+        return False

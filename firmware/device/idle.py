@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 
+from firmware.device.rating import DeviceRatings
 from firmware.device.tare import IdleReadings
 from firmware.health.watchdog_policy import LoopWatchdog
 from firmware.realtime.feed import SampleFeed, Wake
@@ -29,6 +30,8 @@ class IdleListener:
         self.shutdown = shutdown
         #: Why the daemon must give up, once it must.
         self.failure: str | None = None
+        #: The pain rating between sessions, ticked on every event (``None``: no ratings here).
+        self.ratings: DeviceRatings | None = None
 
     async def listen(self, timeout: float, wake: Wake | None = None) -> SamplerEvent | None:
         """One event (``NoSample`` after ``timeout`` of silence), or ``None`` when ``wake`` fired."""
@@ -40,7 +43,14 @@ class IdleListener:
             self._check_stream()
         elif isinstance(event, SensorFault):
             self._check_stream()
+        if self.ratings is not None:
+            self.ratings.tick()
         return event
+
+    async def until_rated(self) -> None:
+        """Keep listening while a pain rating is under way (it ends by itself, or at a shutdown)."""
+        while self.ratings is not None and self.ratings.active and self.failure is None:
+            await self.listen(0.25)
 
     def sampler_alive(self) -> bool:
         """``False`` once the sampling thread is dead (and the daemon told to leave)."""

@@ -20,9 +20,11 @@ from firmware.device.contracts import DaemonHooks
 from firmware.device.link_messages import (
     AdmitRequest,
     AttemptEnded,
+    FollowUpAnswered,
     HoldGesture,
     HookCall,
     Notify,
+    PainRated,
     SinkCall,
 )
 from firmware.device.sdnotify import Notifier
@@ -159,3 +161,9 @@ class LinkHooks(DaemonHooks):
 
     def refused(self, reason: str) -> None:
         self._link.send(HookCall("refused", (reason,)))
+
+    def pain_rated(self, moment: str, rating: int | None) -> None:
+        self._link.send(PainRated(moment, rating))
+
+    def follow_up_answered(self, session_id: str, answer: str) -> None:
+        self._link.send(FollowUpAnswered(session_id, answer))

@@ -52,6 +52,15 @@ class PlayCue:
 
 
 @dataclass(frozen=True)
+class FollowUpDue:
+    """The next follow-up to ask about: its window opens and closes so many seconds from now (``None``: none)."""
+
+    session_id: str | None
+    opens_in_s: float = 0.0
+    closes_in_s: float = 0.0
+
+
+@dataclass(frozen=True)
 class Shutdown:
     source: str
 
@@ -98,6 +107,22 @@ class AttemptEnded:
 @dataclass(frozen=True)
 class HoldGesture:
     """The person held the button while idle (lower the tolerance)."""
+
+
+@dataclass(frozen=True)
+class PainRated:
+    """A pain rating entered on the device, ``before`` or ``after`` a session (``None``: skipped)."""
+
+    moment: str
+    rating: int | None
+
+
+@dataclass(frozen=True)
+class FollowUpAnswered:
+    """The person answered the follow-up of a session on the device."""
+
+    session_id: str
+    answer: str
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from firmware.device.daemon import DeviceDaemon
 from firmware.device.fault_injection import install_fault_injection
 from firmware.device.hardware import DeviceHardware, build_hardware
 from firmware.device.link_hooks import ADMIT_TIMEOUT_S, LinkHooks, LinkNotifier, LinkPlans
-from firmware.device.link_messages import Admitted, Finished, PlayCue, Press, Setup, Shutdown
+from firmware.device.link_messages import Admitted, Finished, FollowUpDue, PlayCue, Press, Setup, Shutdown
 from firmware.device.logging_setup import setup_logging
 from firmware.device.signals import EarlyStopSignals, install_stop_signals
 from firmware.realtime.link import Link, LinkClosed, LoopLink
@@ -88,6 +88,8 @@ async def serve(
             hardware.person.press_button()
         elif isinstance(message, Shutdown):
             daemon.request_shutdown(message.source)
+        elif isinstance(message, FollowUpDue):
+            daemon.follow_up_due(message.session_id, message.opens_in_s, message.closes_in_s)
         else:
             log.error("unexpected message from the service: %s", type(message).__name__)
 

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from firmware.outcomes.course import add_session, course_for, course_status, start_course
-from firmware.outcomes.records import CourseStatus, PersonRecord, SessionOutcome
+from firmware.outcomes.follow_up import FollowUpError, clear_flag
+from firmware.outcomes.records import CourseStatus, Flag, PersonRecord, SessionOutcome
 
 
 @dataclass(frozen=True)
@@ -53,10 +54,29 @@ def record_session(
     return record, status
 
 
-def reset_course(record: PersonRecord, *, person: str, now: datetime, new_course_id: str) -> tuple[PersonRecord, str]:
+def reset_course(
+    record: PersonRecord, *, person: str, now: datetime, new_course_id: str, because: str = "reset on the device"
+) -> tuple[PersonRecord, str]:
     """``presspoint person course-reset``: a new course under the same plan version; its id."""
     version = record.course.plan_version if record.course is not None else 0
     record = start_course(
-        record, person=person, plan_version=version, now=now, course_id=new_course_id, because="reset on the device"
+        record, person=person, plan_version=version, now=now, course_id=new_course_id, because=because
     )
     return record, new_course_id
+
+
+def apply_signed_clear(
+    record: PersonRecord, flag: Flag, version: int, *, person: str | None, now: datetime, new_course_id: str
+) -> PersonRecord:
+    """A therapist's signed clear, already checked: ``soreness_not_improving`` cleared, or ``reevaluate``
+    answered with a new course (the therapist has reevaluated); the clear's version becomes the replay floor."""
+    if flag is Flag.REEVALUATE:
+        who = person or (record.course.person if record.course is not None else None)
+        if who is None:
+            raise FollowUpError("a course reset needs a profile_file in the device config (no course yet)")
+        record, _ = reset_course(
+            record, person=who, now=now, new_course_id=new_course_id, because="reset by the therapist (signed)"
+        )
+    else:
+        record = clear_flag(record, flag)
+    return record.model_copy(update={"clear_floor": version})

@@ -46,6 +46,17 @@ def due_follow_up(record: PersonRecord, now: datetime) -> SessionOutcome | None:
     return None
 
 
+def next_follow_up(record: PersonRecord, now: datetime) -> tuple[SessionOutcome, Window] | None:
+    """What the device should ask about next: a follow-up due now, else the latest one still to come."""
+    due = due_follow_up(record, now)
+    if due is not None:
+        return due, Window.OPEN
+    for session in reversed(record.sessions):
+        if session.had_hold and session.follow_up is None and window(session.ended_at, now) is Window.NOT_YET:
+            return session, Window.NOT_YET
+    return None
+
+
 def find_session(record: PersonRecord, ref: str) -> SessionOutcome:
     """A session by id, unique id prefix or ``latest``; ``FollowUpError`` saying why not."""
     if not record.sessions:

@@ -10,7 +10,8 @@ is the stop button and nothing else.
   short pulse each; ``confirm_s`` of quiet after that accepts it, a long hold
   during it throws it away and entry starts again (twice at most);
 * nothing at all for ``skip_after_s`` after the prompt skips the rating, and
-  so does a start or stop request (``cancel``).
+  so do the skip gesture (``skip``: on the device a hold of 5 s or more) and
+  a shutdown (``cancel``).
 """
 
 from __future__ import annotations
@@ -107,6 +108,10 @@ class RatingEntry:
             self.state, self.rating = EntryState.DONE, self.count
             return [RatingEntered(t, self.count)]
         return []
+
+    def skip(self, t: float) -> list[EntryOutput]:
+        """The skip gesture (a very long hold): no rating this time."""
+        return [] if self.finished else self._skip(t, "skipped by the person")
 
     def cancel(self, t: float) -> list[EntryOutput]:
         """A start or stop request: the rating is skipped at once, never in the way."""

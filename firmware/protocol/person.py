@@ -57,6 +57,7 @@ class PersonStatus(BaseModel):
     flags: list[Flag] = Field(description="soreness_not_improving and/or reevaluate")
     soreness_since: AwareDatetime | None = None
     pending_follow_up: PendingFollowUp | None = Field(None, description="a session whose follow-up is due now")
+    clear_version: int = Field(0, ge=0, description="highest signed clear used: the next must be above it")
 
 
 class FollowUpMessage(BaseModel):
@@ -85,7 +86,9 @@ class SignedClear(BaseModel):
     issued_at: StrictStr = Field(max_length=40)
     request_id: StrictStr = Field(pattern=_ID)
     key_id: StrictStr | None = Field(None, pattern=r"^[0-9a-f]{16}$")
-    flag: Literal["soreness_not_improving"]
+    flag: Literal["soreness_not_improving", "reevaluate"] = Field(
+        description="soreness_not_improving: cleared; reevaluate: the therapist reevaluated, a new course starts"
+    )
     signature: StrictStr = Field(pattern=r"^[0-9a-f]{64}$")
 
     def to_json(self) -> bytes:
@@ -101,8 +104,9 @@ class ClearRefused(ValueError):
 
 
 def sign_clear(
-    flag: Flag, *, device_id: str, version: int, key: DeviceKey, issued_at: str | None = None
+    flag: str, *, device_id: str, version: int, key: DeviceKey, issued_at: str | None = None
 ) -> SignedClear:
+    """A clear of ``flag`` (``soreness_not_improving``, or ``reevaluate``: a course reset) signed with the plan key."""
     fields: dict[str, Any] = {
         "schema": CLEAR_SCHEMA,
         "alg": ALGORITHM,
@@ -111,7 +115,7 @@ def sign_clear(
         "issued_at": issued_at or utc_now_iso("seconds"),
         "request_id": uuid.uuid4().hex,
         "key_id": key.key_id,
-        "flag": flag.value,
+        "flag": Flag(flag).value,
     }
     fields["signature"] = key.mac(signing_input(fields))
     return SignedClear.model_validate(fields)
@@ -170,6 +174,7 @@ def person_status(record: PersonRecord, profile: Profile | None, *, device_id: s
         flags=flags,
         soreness_since=soreness.set_at if soreness is not None else None,
         pending_follow_up=pending,
+        clear_version=record.clear_floor,
     )
 
 
@@ -192,6 +197,29 @@ def person_status_topic(topics: Topics) -> str:
 
 def person_clear_topic(topics: Topics) -> str:
     return f"{topics.base}/person/clear"
+
+
+def person_event_topic(topics: Topics) -> str:
+    """Where a refused signed clear is reported (the device's event topic)."""
+    return f"{topics.base}/event"
+
+
+def clear_refused_event(payload: bytes, reason: str, *, device_id: str) -> bytes:
+    """The event for a refused clear, with the message's ``request_id`` when it had one."""
+    request_id: object = None
+    try:
+        data = json.loads(payload.decode("utf-8"), parse_constant=_no_constant)
+        request_id = data.get("request_id") if isinstance(data, dict) else None
+    except (UnicodeDecodeError, ValueError):
+        pass
+    event = {
+        "type": "person_clear_refused",
+        "device_id": device_id,
+        "request_id": request_id if isinstance(request_id, str) else None,
+        "reason": reason,
+        "at": utc_now_iso(),
+    }
+    return json.dumps(event).encode("utf-8")
 
 
 def follow_up_topic(topics: Topics, session_id: str) -> str:

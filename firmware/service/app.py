@@ -164,6 +164,7 @@ def realtime_setup(device: DeviceConfig, plan: TherapyPlan, options: DeviceOptio
             mode=options.mode,
             watchdog_interval_s=watchdog_interval(fraction=0.25),
             person=profile.name if (profile := load_person(device)) is not None else None,
+            rate_pain=profile is not None and profile.rate_pain,
         ),
         simulation=sim,
         verbose=options.verbose,
@@ -188,6 +189,7 @@ async def supervise(
     outcome_sink = hooks.session_sink(service.sink)
     side = ServiceSide(realtime, Notifier.from_env(), hooks, plans, outcome_sink)
     realtime.attach(side.handle)
+    side.send_follow_up()
     if setup.simulation is not None and setup.simulation.press_on_stdin:
         forward_line_presses(sys.stdin.buffer, loop, lambda: realtime.send(Press()))
     signals = install_stop_signals(realtime.shutdown, loop=loop, early=early)
@@ -219,5 +221,6 @@ async def supervise(
         log.error("%s; %s; exiting for a restart", why, motor_failsafe(device, options.simulation))
         result.failure = result.failure or f"{why}; the motor pin was driven low"
     result.trial_payloads = hooks.trial_payloads
+    outcome_sink.flush()  # a summary still waiting for its rating after, if the real-time process died
     result.summaries = outcome_sink.as_stored(result.summaries)
     return result

@@ -21,9 +21,12 @@ from firmware.device.link_messages import (
     Admitted,
     AttemptEnded,
     Finished,
+    FollowUpAnswered,
+    FollowUpDue,
     HoldGesture,
     HookCall,
     Notify,
+    PainRated,
     PlayCue,
     SinkCall,
 )
@@ -64,18 +67,35 @@ class ServiceSide:
                 self.notifier.notify(*fields)
             case SinkCall(name=name, args=args) if name in SINK_CALLS:
                 getattr(self.sink, name)(*args)
+                if name == "session_ended":
+                    self.send_follow_up()
             case HookCall(name=name, args=args, kwargs=kwargs) if name in NEWS_HOOKS:
                 getattr(self.hooks, name)(*args, **(kwargs or {}))
             case AdmitRequest(request=request):
-                self.realtime.send(Admitted(request, self._admit()))
+                answer = self._admit()
+                if not isinstance(answer, str):
+                    for cue in self.hooks.start_cues():
+                        self.realtime.send(PlayCue(cue))
+                self.realtime.send(Admitted(request, answer))
             case AttemptEnded():
                 self.close_bracket()
             case HoldGesture():
                 self.realtime.send(PlayCue(self.hooks.lower_tolerance()))
+            case PainRated(moment=moment, rating=rating):
+                self.hooks.pain_rated(moment, rating)
+                self.send_follow_up()
+            case FollowUpAnswered(session_id=session_id, answer=answer):
+                self.hooks.follow_up_answered(session_id, answer)
+                self.send_follow_up()
             case Finished():
-                pass
+                self.hooks.realtime_finished()
             case _:
                 log.error("service: unexpected message %r from the real-time process", type(message).__name__)
+
+    def send_follow_up(self) -> None:
+        """Tell the real-time process which follow-up to ask about next, and when."""
+        due = self.hooks.outcomes.next_follow_up()
+        self.realtime.send(FollowUpDue(None) if due is None else FollowUpDue(*due))
 
     def _admit(self) -> TherapyPlan | str:
         """Open the plan bracket and gate the plan in force."""

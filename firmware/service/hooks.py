@@ -116,6 +116,7 @@ class ServiceHooks(DaemonHooks):
         self.calibrated = calibrated
         self.tolerances = PersonalToleranceStore(device.storage.state_dir)
         self.trial_payloads: list[bytes] = []
+        self.outcome_sink: OutcomeSink | None = None
         self.outcomes = PersonOutcomes(
             store=OutcomeStore(device.storage.state_dir),
             profile=profile,
@@ -145,9 +146,33 @@ class ServiceHooks(DaemonHooks):
             return refusal
         return decision
 
+    def start_cues(self) -> list[Cue]:
+        """Cues for an admitted start: ``see_therapist`` while the course says reevaluate."""
+        reason = self.outcomes.see_therapist()
+        if reason is None:
+            return []
+        log.warning("see your therapist: %s", reason)
+        return [Cue.SEE_THERAPIST]
+
     def session_sink(self, inner: SessionSink) -> OutcomeSink:
         """``inner`` with the outcomes added to each summary (ratings, course)."""
-        return OutcomeSink(inner, self.outcomes)
+        self.outcome_sink = OutcomeSink(inner, self.outcomes)
+        return self.outcome_sink
+
+    def pain_rated(self, moment: str, rating: int | None) -> None:
+        """A rating entered on the device: before the next session, or after the one that just ended."""
+        if moment == "before":
+            self.outcomes.pain_before = rating
+        elif self.outcome_sink is not None:
+            self.outcome_sink.rated_after(rating)
+
+    def follow_up_answered(self, session_id: str, answer: str) -> None:
+        self.outcomes.device_answer(session_id, answer)
+
+    def realtime_finished(self) -> None:
+        """The real-time process is done: a summary still waiting for its rating is stored without."""
+        if self.outcome_sink is not None:
+            self.outcome_sink.flush()
 
     def sinks(self) -> Sequence[SessionSink]:
         return [self.service.sink]
@@ -184,5 +209,6 @@ class ServiceHooks(DaemonHooks):
 
     def refused(self, reason: str) -> None:
         """A refused start is an event too (not tied to a session): ``<prefix>/<device>/event``."""
+        self.outcomes.pain_before = None  # a rating before a refused start is not the next session's
         event = {"type": "session_refused", "device_id": self.device.device_id, "reason": reason, "at": utc_now_iso()}
         self.service.writer.enqueue(f"{self.service.topics.base}/event", json.dumps(event).encode("utf-8"), qos=1)

@@ -61,6 +61,11 @@ class Cue(StrEnum):
     ADJUST_REFUSED = "adjust_refused"
     RELEASE_NOW = "release_now"
     TIMED_OUT = "timed_out"
+    RATE_PAIN = "rate_pain"
+    SEE_THERAPIST = "see_therapist"
+    FOLLOW_UP = "follow_up"
+    COUNT_ONE = "count_one"
+    COUNT_ZERO = "count_zero"
 
 
 class Gesture(StrEnum):

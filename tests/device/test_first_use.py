@@ -153,7 +153,7 @@ def test_simulate_applies_the_personal_tolerance_as_run_does(
     [summary] = summaries(capsys.readouterr().out)
     assert summary["plan"]["tolerance_n"] == pytest.approx(kgf(3.6))  # the profile's own, not the plan's 4 kgf
     # The person lowered it on the device since (kept in the state directory): simulate uses that too.
-    (tmp_path / "state").mkdir()
+    (tmp_path / "state").mkdir(exist_ok=True)  # simulate records the course there already
     (tmp_path / "state" / "personal_tolerance.json").write_text(json.dumps({"tolerance_n": kgf(3.5)}))
     assert main(["simulate", "--config", str(config), "--json"]) == 0
     assert summaries(capsys.readouterr().out)[0]["plan"]["tolerance_n"] == pytest.approx(kgf(3.5))

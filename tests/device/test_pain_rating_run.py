@@ -1,0 +1,71 @@
+"""Pain ratings through ``presspoint run``: the real-time process asks, the service stores them.
+
+A real process pair on simulated hardware; each line on its standard input is
+one short press of the simulated button (``--press-on-stdin``).  The test
+presses only once the log says the device asks (events, not timing), and all
+presses of a rating go in one write, so they arrive together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from firmware.outcomes.store import OutcomeStore
+from tests.conftest import PRESSPOINT, ROOT
+
+PROFILE = ROOT / "config" / "examples" / "profiles" / "profile-cleared.toml"
+
+
+async def line_with(stream: asyncio.StreamReader, text: str, seen: list[str]) -> None:
+    while True:
+        line = (await asyncio.wait_for(stream.readline(), 120)).decode()
+        assert line, f"the daemon ended before saying {text!r}:\n{''.join(seen)}"
+        seen.append(line)
+        if text in line:
+            return
+
+
+@pytest.mark.asyncio
+async def test_ratings_entered_on_the_device_reach_the_summary_and_the_course(
+    tmp_path: Path, cli_env: dict[str, str]
+) -> None:
+    profile = tmp_path / "profile.toml"
+    profile.write_text(PROFILE.read_text().replace('name = "P-017"', 'name = "P-017"\nrate_pain = true'))
+    config = tmp_path / "device.toml"
+    config.write_text(
+        f'device_id = "rate-2"\nsample_rate_hz = 10\nprofile_file = "{profile}"\n'
+        f'[storage]\nstate_dir = "{tmp_path / "state"}"\n'
+    )
+    proc = await asyncio.create_subprocess_exec(
+        PRESSPOINT, "run", "--simulate", "--config", str(config), "--wait-button", "--press-on-stdin",
+        "--press-at", "1", "--sessions", "1", "--json",
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=cli_env, cwd=ROOT,
+    )  # fmt: skip
+    assert proc.stdin is not None and proc.stderr is not None
+    seen: list[str] = []
+    try:
+        proc.stdin.write(b"\n")  # the start press: the device asks for the rating first
+        await line_with(proc.stderr, "asking for a pain rating (before the session)", seen)
+        proc.stdin.write(b"\n\n\n")  # 3
+        await line_with(proc.stderr, "asking for a pain rating (after the session)", seen)
+        proc.stdin.write(b"\n\n")  # 2
+        await proc.stdin.drain()
+        proc.stdin.close()  # no more presses (the reader of standard input ends)
+        out, err = await asyncio.wait_for(proc.communicate(), 120)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert proc.returncode == 0, "".join(seen) + err.decode()
+    [summary] = [json.loads(line) for line in out.decode().splitlines() if line.startswith("{")]
+    assert (summary["pain_before"], summary["pain_after"]) == (3, 2)
+    assert summary["outcome"] == "stopped" and summary["stop_source"] == "button"
+    course = summary["course"]
+    assert (course["sessions_rated"], course["baseline_pain"], course["latest_pain"]) == (1, 3, 3)
+    [stored] = OutcomeStore(tmp_path / "state").load().sessions
+    assert (stored.session_id, stored.pain_before, stored.pain_after) == (summary["session_id"], 3, 2)
