@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 
 from firmware.clinic import queries
 from firmware.clinic import schema as t
-from firmware.clinic.database import migrate
+from firmware.clinic.database import alembic_config, migrate
 from firmware.clinic.ingest import ClinicStore, Ingested
 from tests.clinic.support import DEVICE, SESSION, event_payload, samples_payload, status_payload, topic
 
@@ -22,7 +22,23 @@ def test_the_migrations_build_exactly_the_schema_the_code_uses(engine: Engine) -
     assert diffs == []
     migrate(engine)  # a second run is a no-op
     with engine.connect() as conn:
-        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one() == "0001"
+        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one() == "0002"
+
+
+def test_each_revision_builds_the_schema_as_it_was_and_steps_back(engine: Engine) -> None:
+    """Revisions build from ``schema.py`` (never restate it): down to 0001 and up again, each matches."""
+    from alembic import command
+
+    def diffs(target: sa.MetaData) -> list[object]:
+        with engine.connect() as conn:
+            return list(compare_metadata(MigrationContext.configure(conn), target))
+
+    assert "refusals" in t.metadata.tables and "refusals" not in t.metadata_at("0001").tables
+    command.downgrade(alembic_config(engine), "0001")
+    assert diffs(t.metadata_at("0001")) == []
+    assert diffs(t.metadata) != []  # 0002 is really gone
+    migrate(engine)
+    assert diffs(t.metadata) == []
 
 
 def test_an_event_and_a_batch_are_stored_once_however_often_they_arrive(engine: Engine) -> None:
