@@ -156,6 +156,7 @@ class ClinicStore:
                ) -> list[Ingested]:
         burst = _Burst()
         rejected: list[dict[str, Any]] = []
+        repeats: set[int] = set()
         results: list[Ingested | None] = []
         for (topic, payload), item in zip(received, parsed, strict=True):
             if isinstance(item, Ingested):
@@ -166,20 +167,21 @@ class ClinicStore:
             elif item.change is None and item.row is None:
                 results.append(Ingested.IGNORED)  # a kind of event not stored
             elif item.table is not None and item.row is not None and not burst.add(item.table, item.row):
-                results.append(Ingested.DUPLICATE)
+                repeats.add(len(results))  # its row is in this burst already; a state change still runs
+                results.append(None if item.change is not None else Ingested.DUPLICATE)
             else:
                 results.append(None)  # known once the rows are written
         new = {table: insert_new(conn, table, rows) for table, rows in burst.rows.items()}
         if rejected:
             conn.execute(t.rejected.insert(), rejected)
         out: list[Ingested] = []
-        for item, result in zip(parsed, results, strict=True):
+        for n, (item, result) in enumerate(zip(parsed, results, strict=True)):
             if result is not None:
                 out.append(result)
                 continue
             assert isinstance(item, Parsed)
             stored = False
-            if item.table is not None and item.row is not None:
+            if item.table is not None and item.row is not None and n not in repeats:
                 stored = tuple(item.row[name] for name in unique_keys(item.table)[0]) in new[item.table]
             if item.change is not None:
                 stored = item.change(conn) or stored
