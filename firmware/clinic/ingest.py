@@ -37,10 +37,6 @@ from firmware.clinic.messages import Parsed, now_iso, parse_summary, person_of, 
 
 __all__ = ["ClinicStore", "Ingested", "now_iso", "parse_summary", "person_of", "utc_iso"]
 
-#: Rows per INSERT statement (SQLite allows 32,766 bound values; the widest table has 14 columns).
-ROWS_PER_STATEMENT = 500
-
-
 class Ingested(StrEnum):
     NEW = "new"
     DUPLICATE = "duplicate"
@@ -56,20 +52,21 @@ def unique_keys(table: sa.Table) -> tuple[tuple[str, ...], ...]:
     return tuple(keys)
 
 
-def _statement(dialect_name: str, table: sa.Table, rows: list[dict[str, Any]]) -> Any:
+@functools.cache
+def _statement(dialect_name: str, table: sa.Table) -> Any:
+    """Built once per table; run with a list of rows, SQLAlchemy sends it as multi-row ``INSERT ... VALUES
+    (...), (...) ... RETURNING`` ("insertmanyvalues"), compiled once, rather than a statement per row."""
     dialect = postgresql if dialect_name == "postgresql" else sqlite
-    return dialect.insert(table).values(rows).on_conflict_do_nothing().returning(*table.primary_key.columns)
+    return dialect.insert(table).on_conflict_do_nothing().returning(*table.primary_key.columns)
 
 
 def insert_new(conn: Connection, table: sa.Table, rows: Iterable[dict[str, Any]]) -> set[tuple[Any, ...]]:
     """Insert ``rows`` (multi-row, in key order) unless their keys exist; the primary keys that were new."""
     pk = unique_keys(table)[0]
     ordered = sorted(rows, key=lambda row: tuple(str(row[name]) for name in pk))
-    new: set[tuple[Any, ...]] = set()
-    for first in range(0, len(ordered), ROWS_PER_STATEMENT):
-        chunk = ordered[first : first + ROWS_PER_STATEMENT]
-        new.update(tuple(r) for r in conn.execute(_statement(conn.dialect.name, table, chunk)))
-    return new
+    if not ordered:
+        return set()
+    return {tuple(r) for r in conn.execute(_statement(conn.dialect.name, table), ordered)}
 
 
 class _Burst:
