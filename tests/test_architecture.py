@@ -29,10 +29,19 @@ SIZED_FOLDERS = ("firmware", "hal", "config", "simulator")
 OVERSIZED_CLASSES = {
     "simulator/hx711_chip.py::HX711Chip": "258 lines: the chip emulator's owner splits it",
 }
+#: The clinic's storage: schema, migrations, writes, the collector and the queries; no web parts.
+CLINIC_STORAGE = (
+    "firmware.clinic.schema", "firmware.clinic.migrations", "firmware.clinic.database", "firmware.clinic.messages",
+    "firmware.clinic.ingest", "firmware.clinic.collector", "firmware.clinic.until_stopped", "firmware.clinic.queries",
+    "firmware.clinic.history",
+)
 #: The only firmware parts (and config) the therapist tools may import.
 THERAPIST_MAY_IMPORT = (
     "firmware.protocol", "firmware.mqtt.connection", "firmware.session.summary", "firmware.therapist", "config",
+    *CLINIC_STORAGE,
 )
+#: What the clinic storage may not import, so the terminal tools stay light: the web app and its libraries.
+WEB_PARTS = ("starlette", "jinja2", "uvicorn", "argon2", "firmware.clinic")
 #: The project's own top-level packages (anything else is the standard library or a dependency).
 OWN_TOP = frozenset({"firmware", "hal", "config", "simulator", "bench", "tests"})
 #: The real-time process holds no storage, network or plan-update code (docs/architecture.md).
@@ -123,7 +132,20 @@ def realtime_breaches(path: Path) -> list[str]:
     return [n for n in imported_names(path) if is_under(n, REALTIME_MAY_NOT_IMPORT)]
 
 
-def test_therapist_tools_import_only_the_protocol_the_connection_the_summary_and_config() -> None:
+def storage_breaches(path: Path) -> list[str]:
+    """Web parts ``path`` imports (the clinic's own storage modules are not web parts)."""
+    return [n for n in imported_names(path) if is_under(n, WEB_PARTS) and not is_under(n, CLINIC_STORAGE)]
+
+
+def test_the_clinic_storage_imports_no_web_parts() -> None:
+    checked = [p for p in modules("firmware/clinic") if is_under(rel(p).removesuffix(".py").replace("/", "."),
+                                                                 CLINIC_STORAGE)]
+    assert len(checked) >= len(CLINIC_STORAGE)
+    assert {rel(path): found for path in checked if (found := storage_breaches(path))} == {}
+    assert storage_breaches(ROOT / "firmware/clinic/server.py")  # the checker sees a breach
+
+
+def test_therapist_tools_import_only_the_protocol_the_connection_the_summary_the_clinic_storage_and_config() -> None:
     checked = modules("firmware/therapist")
     assert len(checked) > 5
     assert {rel(path): found for path in checked if (found := therapist_breaches(path))} == {}

@@ -11,6 +11,7 @@ from typing import Any
 from config.device import DeviceConfig, StorageSettings
 from config.mqtt import MqttSettings
 from config.plan import TherapyPlan
+from firmware.clinic.queries import SessionData
 from firmware.device.sim_setup import build_rig
 from firmware.mqtt.service import MqttService
 from firmware.plans.service import PlanUpdateService
@@ -19,7 +20,6 @@ from firmware.realtime.sinks import MemorySink, SessionSink
 from firmware.realtime.virtual import run_virtual_session
 from firmware.session.summary import SessionSummary
 from firmware.therapist.collect import Collector
-from firmware.therapist.store import SessionData
 from hal.clock import VirtualClock
 
 DEVICE = "dev1"

@@ -56,6 +56,12 @@ def _broker_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, help="TOML file with an [mqtt] table (a device config works)")
 
 
+def _db_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--db", required=True, help="the database: an SQLite FILE, or a URL (sqlite:///FILE, postgresql://...)"
+    )
+
+
 def register(sub: argparse._SubParsersAction[Any]) -> None:
     therapist = sub.add_parser("therapist", help="therapist tools: push plans, watch, collect, report")
     tsub = therapist.add_subparsers(dest="therapist_command", required=True)
@@ -92,8 +98,10 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     _broker_options(watch)
     watch.set_defaults(func=_command("cmd_watch"))
 
-    collect = tsub.add_parser("collect", help="store every device's sessions in SQLite (runs until Ctrl-C)")
-    collect.add_argument("--db", required=True, type=Path)
+    collect = tsub.add_parser(
+        "collect", help="store every device's sessions, refusals and outcomes (runs until Ctrl-C)"
+    )
+    _db_option(collect)
     collect.add_argument(
         "--client-id",
         default=DEFAULT_CLIENT_ID,
@@ -110,18 +118,23 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     collect.set_defaults(func=_command("cmd_collect"))
 
     sessions = tsub.add_parser("sessions", help="list the sessions in a collected database")
-    sessions.add_argument("--db", required=True, type=Path)
+    _db_option(sessions)
     sessions.add_argument("--device", help="only this device")
     sessions.set_defaults(func=_command("cmd_sessions", "review"))
 
+    person = tsub.add_parser("person", help="a device's person: course, flags, sessions and PPT per spot")
+    person.add_argument("--device", required=True)
+    _db_option(person)
+    person.set_defaults(func=_command("cmd_person", "person_view"))
+
     report = tsub.add_parser("report", help="plot one session to PNG, SVG or PDF")
     report.add_argument("session_id", help="a session id, a unique prefix of one, or 'latest'")
-    report.add_argument("--db", required=True, type=Path)
+    _db_option(report)
     report.add_argument("--out", required=True, type=Path, help="FILE.png, FILE.svg or FILE.pdf")
     report.set_defaults(func=_command("cmd_report", "review"))
 
     ppt = tsub.add_parser("ppt", help="pressure pain thresholds in a collected database, with suggested limits")
-    ppt.add_argument("--db", required=True, type=Path)
+    _db_option(ppt)
     ppt.add_argument("--device", help="only this device")
     ppt.add_argument("--plan-out", type=Path, help="write the latest suggestion as a plan TOML file for plan push")
     ppt.add_argument("--base", type=Path, help="with --plan-out: take hold, repetitions, rest... from this plan")

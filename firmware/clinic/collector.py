@@ -6,14 +6,17 @@ broker hands each one to one instance of the group.  Retained state -
 availability, status, plan state and error, PPT, session summaries - comes
 through **normal** subscriptions, because a broker does not send retained
 messages for a shared subscription; every instance receives those and the
-idempotent store (``firmware.clinic.ingest``) keeps one copy.
+idempotent store (``firmware.clinic.ingest``) keeps one copy.  With no
+group (``therapist collect``: one collector, no instances to share with) the
+bulk comes through normal subscriptions too.
 
-As in ``therapist collect``: a persistent session per instance (the broker
-queues while it is away), PUBACK only after the row is committed (manual
-ack), and a message the database cannot take is not acknowledged - the
-collector reconnects with backoff and the broker redelivers it.  Messages
-already received when one is stored go into the same transaction (up to
-``MAX_BURST``): one commit per burst keeps up with many devices.
+A persistent session per instance (the broker queues while it is away),
+PUBACK only after the burst is committed (manual ack), and a message the
+database cannot take is not acknowledged - the collector reconnects with
+backoff and the broker redelivers it.  A burst is what the MQTT queue holds
+once the first message is in, topped up for at most ``LINGER_S`` (up to
+``MAX_BURST``): one transaction and one multi-row insert per table for all
+of it keeps up with many devices.
 """
 
 from __future__ import annotations
@@ -37,11 +40,13 @@ log = logging.getLogger("presspoint.clinic.collector")
 
 DEFAULT_GROUP = "presspoint-clinic"
 MAX_BURST = 500  # messages stored in one transaction
+LINGER_S = 0.005  # how long a burst waits for more messages once the queue is empty
 
 
-def shared_filters(prefix: str, group: str = DEFAULT_GROUP) -> list[str]:
-    """The bulk of the traffic, one instance of ``group`` per message."""
-    return [f"$share/{group}/{prefix}/+/session/+/event", f"$share/{group}/{prefix}/+/session/+/samples"]
+def shared_filters(prefix: str, group: str | None = DEFAULT_GROUP) -> list[str]:
+    """The bulk of the traffic (one instance of ``group`` per message); every message without a group."""
+    bulk = [f"{prefix}/+/session/+/event", f"{prefix}/+/session/+/samples", f"{prefix}/+/event"]
+    return bulk if group is None else [f"$share/{group}/{topic}" for topic in bulk]
 
 
 def state_filters(prefix: str) -> list[str]:
@@ -52,15 +57,24 @@ def state_filters(prefix: str) -> list[str]:
         f"{prefix}/+/plan/state",
         f"{prefix}/+/plan/error",
         f"{prefix}/+/ppt",
+        f"{prefix}/+/person/status",
         f"{prefix}/+/session/+/summary",
+        f"{prefix}/+/session/+/follow_up",
     ]
 
 
 @dataclass
 class CollectorStats:
     by_result: Counter[str] = field(default_factory=Counter)
+    by_kind: Counter[str] = field(default_factory=Counter)  # new messages, by the topic's last level
     connects: int = 0
     store_errors: int = 0
+    bursts: int = 0
+
+    def describe(self) -> str:
+        r = self.by_result
+        kinds = ", ".join(f"{k} {v}" for k, v in sorted(self.by_kind.items())) or "nothing stored"
+        return f"{r['new']} new, {r['duplicate']} duplicates dropped, {r['rejected']} rejected ({kinds})"
 
 
 class _StoreFailed(Exception):
@@ -76,7 +90,7 @@ class ClinicCollector:
         store: ClinicStore,
         *,
         client_id: str,
-        group: str = DEFAULT_GROUP,
+        group: str | None = DEFAULT_GROUP,
         session_expiry_s: int = DEFAULT_SESSION_EXPIRY_S,
         on_ingest: Callable[[str, bytes, Ingested], None] | None = None,
     ) -> None:
@@ -87,6 +101,7 @@ class ClinicCollector:
         self.session_expiry_s = session_expiry_s
         self.stats = CollectorStats()
         self.subscribed = asyncio.Event()
+        self.changed = asyncio.Event()  # set after every stored burst
         self._on_ingest = on_ingest
         self._stopping = asyncio.Event()
         self._problem: str | None = None
@@ -94,7 +109,9 @@ class ClinicCollector:
     def stop(self) -> None:
         self._stopping.set()
 
-    async def run(self) -> CollectorStats:
+    async def run(self, duration_s: float | None = None) -> CollectorStats:
+        if duration_s is not None:
+            asyncio.get_running_loop().call_later(duration_s, self._stopping.set)
         backoff = Backoff.from_settings(self.settings, random.Random())
         await reconnect_forever(self._connect_once, self._on_failure, self._stopping, backoff)
         return self.stats
@@ -136,9 +153,7 @@ class ClinicCollector:
             self.subscribed.set()
             messages = client.messages
             async for first in messages:
-                burst = [first]
-                while len(messages) and len(burst) < MAX_BURST:  # already received: store them together
-                    burst.append(await anext(messages))
+                burst = await _burst(first, messages)
                 received = [(str(m.topic), payload_bytes(m)) for m in burst]
                 try:
                     results = await asyncio.to_thread(self.store.ingest_many, received)
@@ -147,9 +162,36 @@ class ClinicCollector:
                     raise _StoreFailed(f"cannot store {len(burst)} message(s) ({type(exc).__name__})") from exc
                 for message in burst:
                     client.ack(message)
+                self.stats.bursts += 1
                 for (topic, payload), result in zip(received, results, strict=True):
                     self.stats.by_result[str(result)] += 1
-                    if result is Ingested.REJECTED:
+                    if result is Ingested.NEW:
+                        self.stats.by_kind[topic.rsplit("/", 1)[-1]] += 1
+                    elif result is Ingested.REJECTED:
                         log.warning("clinic collector: rejected a payload on %s", topic)
                     if self._on_ingest is not None:
                         self._on_ingest(topic, payload, result)
+                self.changed.set()
+
+
+async def _burst(first: aiomqtt.Message, messages: aiomqtt.client.MessagesIterator) -> list[aiomqtt.Message]:
+    """``first`` and what arrives within ``LINGER_S`` of it, up to ``MAX_BURST``.
+
+    The broker sends at most its in-flight window of unacknowledged QoS 1
+    messages (Mosquitto: ``max_inflight_messages``, 20 by default), and this
+    collector acknowledges only after the commit: a burst never waits longer.
+    Only queued messages are taken (``anext`` then returns at once): a
+    cancelled wait inside aiomqtt's iterator could drop a message it had
+    already taken from the queue.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + LINGER_S
+    burst = [first]
+    while len(burst) < MAX_BURST:
+        if len(messages):
+            burst.append(await anext(messages))
+        elif loop.time() < deadline:
+            await asyncio.sleep(LINGER_S / 5)
+        else:
+            break
+    return burst

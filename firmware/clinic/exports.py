@@ -14,9 +14,8 @@ import math
 import tempfile
 from pathlib import Path
 
-from firmware.clinic.queries import SessionRow
+from firmware.clinic.queries import SessionData, SessionRow
 from firmware.therapist.report import render_report
-from firmware.therapist.store import SessionData
 
 SESSION_COLUMNS = (
     "session_id",

@@ -1,17 +1,20 @@
 """Storing what the devices publish: every message once, whoever receives it and however often.
 
 MQTT QoS 1 is at-least-once, the device re-sends what was not acknowledged,
-retained summaries arrive at every subscribe, and several clinic instances
-may share one database.  So every write is ``INSERT ... ON CONFLICT DO
-NOTHING`` keyed on the message's own id (``msg_id``; ``measurement_id``;
-``session_id`` for a summary, which is filled in only while still empty),
-and the affected row count tells a new message from a repeat - on SQLite
-and PostgreSQL alike.  Retained state (availability, status, plan state and
-error) is an upsert that never goes back in time.
+retained messages arrive at every subscribe, and several clinic instances
+may share one database.  So every message row is written with ``INSERT ...
+ON CONFLICT DO NOTHING`` keyed on the message's own id, and the keys the
+database returns tell a new message from a repeat - on SQLite and
+PostgreSQL alike.  Retained state (availability, status, plan and person
+state) is an update that never goes back in time.
 
-A payload that fails validation, or whose topic and body disagree on device
-or session, goes to ``rejected``: counted, never data.  ``ingest`` commits
-before it returns, so the collector acknowledges only what is on disk.
+A burst is one transaction, written table by table: the device and session
+rows it needs, then one multi-row insert per message table (rows in key
+order, so two instances writing the same burst never deadlock), then the
+state changes in arrival order.  A payload that fails validation, or whose
+topic and body disagree, goes to ``rejected``: counted, never data.
+``ingest_many`` commits before it returns, so the collector acknowledges
+only what is on disk; a database error rolls back the whole burst.
 """
 
 from __future__ import annotations
@@ -19,8 +22,7 @@ from __future__ import annotations
 import collections
 import functools
 import hashlib
-import json
-from datetime import UTC, datetime
+from collections.abc import Iterable
 from enum import StrEnum
 from typing import Any
 
@@ -29,12 +31,11 @@ from pydantic import ValidationError
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
+from firmware.clinic import messages
 from firmware.clinic import schema as t
-from firmware.protocol.payloads import DeviceStatus, EventMessage, SamplesBatch
-from firmware.protocol.plan_messages import PlanError, PlanState
-from firmware.protocol.ppt import PptMeasurement
-from firmware.session.summary import SessionSummary
+from firmware.clinic.messages import Parsed, now_iso, parse_summary, person_of, utc_iso
 
+__all__ = ["ClinicStore", "Ingested", "now_iso", "parse_summary", "person_of", "utc_iso"]
 
 class Ingested(StrEnum):
     NEW = "new"
@@ -43,294 +44,148 @@ class Ingested(StrEnum):
     IGNORED = "ignored"  # an empty retained payload (a cleared topic) or a topic not stored
 
 
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def utc_iso(moment: datetime) -> str:
-    """An aware time as the schema stores it: UTC, milliseconds, ``Z``."""
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+@functools.cache
+def unique_keys(table: sa.Table) -> tuple[tuple[str, ...], ...]:
+    """Every key a row of ``table`` must not repeat: its primary key and its unique constraints."""
+    keys = [tuple(c.name for c in table.primary_key.columns)]
+    keys += [tuple(c.name for c in u.columns) for u in table.constraints if isinstance(u, sa.UniqueConstraint)]
+    return tuple(keys)
 
 
 @functools.cache
-def _insert_ignore_statement(dialect_name: str, table: sa.Table) -> Any:
-    """Built once per table: building a statement per message costs more than running it."""
+def _statement(dialect_name: str, table: sa.Table) -> Any:
+    """Built once per table; run with a list of rows, SQLAlchemy sends it as multi-row ``INSERT ... VALUES
+    (...), (...) ... RETURNING`` ("insertmanyvalues"), compiled once, rather than a statement per row."""
     dialect = postgresql if dialect_name == "postgresql" else sqlite
-    key = next(iter(table.primary_key.columns))
-    return dialect.insert(table).on_conflict_do_nothing().returning(key)
+    return dialect.insert(table).on_conflict_do_nothing().returning(*table.primary_key.columns)
 
 
-def insert_ignore(conn: Connection, table: sa.Table, values: dict[str, Any]) -> bool:
-    """Insert one row unless its key exists; ``True`` when it was new.
-
-    ``RETURNING`` rather than the row count, which psycopg reports as -1 here.
-    """
-    return conn.execute(_insert_ignore_statement(conn.dialect.name, table), values).first() is not None
-
-
-def person_of(summary: dict[str, Any]) -> str | None:
-    """The pseudonym a summary names (``person`` as text, or an object with ``pseudonym``/``id``)."""
-    person = summary.get("person")
-    if isinstance(person, dict):
-        person = person.get("pseudonym") or person.get("id")
-    return person[:128] if isinstance(person, str) and person else None
+def insert_new(conn: Connection, table: sa.Table, rows: Iterable[dict[str, Any]]) -> set[tuple[Any, ...]]:
+    """Insert ``rows`` (multi-row, in key order) unless their keys exist; the primary keys that were new."""
+    pk = unique_keys(table)[0]
+    ordered = sorted(rows, key=lambda row: tuple(str(row[name]) for name in pk))
+    if not ordered:
+        return set()
+    return {tuple(r) for r in conn.execute(_statement(conn.dialect.name, table), ordered)}
 
 
-def parse_summary(payload: bytes | str) -> tuple[SessionSummary, dict[str, Any]]:
-    """The summary's core fields, validated; fields other issues add (``person``...) are kept but not judged."""
-    raw = json.loads(payload)
-    if not isinstance(raw, dict):
-        raise ValueError("a summary is a JSON object")
-    known = {field.alias or name for name, field in SessionSummary.model_fields.items()} | set(
-        SessionSummary.model_fields
-    )
-    return SessionSummary.model_validate({k: v for k, v in raw.items() if k in known}), raw
+class _Burst:
+    """The rows of one burst, table by table, with repeats inside the burst already told apart."""
 
+    def __init__(self) -> None:
+        self.rows: dict[sa.Table, list[dict[str, Any]]] = collections.defaultdict(list)
+        self._seen: set[tuple[str, tuple[str, ...], tuple[Any, ...]]] = set()
 
-def _reject(conn: Connection, topic: str, reason: str, payload: bytes) -> Ingested:
-    conn.execute(
-        t.rejected.insert().values(
-            topic=topic[:1000],
-            reason=reason[:500],
-            payload_sha256=hashlib.sha256(payload).hexdigest(),
-            received_at=now_iso(),
-        )
-    )
-    return Ingested.REJECTED
+    def add(self, table: sa.Table, row: dict[str, Any]) -> bool:
+        """``False`` when a row with one of the same keys is already in this burst."""
+        keys = [(table.name, key, tuple(row[name] for name in key)) for key in unique_keys(table)]
+        if any(key in self._seen for key in keys):
+            return False
+        self._seen.update(keys)
+        self.rows[table].append(row)
+        return True
 
 
 class ClinicStore:
-    """Writes one message at a time, from one caller at a time (the collector; other threads make their own)."""
+    """Writes bursts of messages, from one caller at a time (the collector; other threads make their own)."""
 
     def __init__(self, engine: Engine, *, prefix: str = "presspoint") -> None:
         self.engine = engine
         self.prefix = prefix
-        # Sessions (and devices) known to have their row: most messages then need one statement, not three.
+        # Devices and sessions known to have their row: most bursts then insert none.
         self._known: collections.OrderedDict[str, None] = collections.OrderedDict()
-        self._pending: list[str] = []
 
     def ingest(self, topic: str, payload: bytes) -> Ingested:
         """Store one received message (committed on return)."""
         return self.ingest_many([(topic, payload)])[0]
 
-    def ingest_many(self, messages: list[tuple[str, bytes]]) -> list[Ingested]:
-        """Store messages in one transaction (committed on return): one commit for a burst, not one each.
-
-        Every handler validates before it writes, so a bad payload is recorded
-        in ``rejected`` within the same transaction and the others still count.
-        A database error rolls back them all and propagates: nothing was stored,
-        nothing may be acknowledged.
-        """
-        self._pending.clear()
+    def ingest_many(self, received: list[tuple[str, bytes]]) -> list[Ingested]:
+        """Store messages in one transaction (committed on return); each one's result, in order."""
+        parsed = [self._parse(topic, payload) for topic, payload in received]
         with self.engine.begin() as conn:
-            results = [self._one(conn, topic, payload) for topic, payload in messages]
-        self._committed()
-        return results
-
-    def _one(self, conn: Connection, topic: str, payload: bytes) -> Ingested:
-        if not payload or not topic.startswith(self.prefix + "/"):
-            return Ingested.IGNORED
-        parts = topic[len(self.prefix) + 1 :].split("/")
-        device_id = parts[0]
-        kind = f"session/{parts[3]}" if len(parts) == 4 and parts[1] == "session" else "/".join(parts[1:])
-        handler = _HANDLERS.get(kind)
-        if handler is None or (parts[1:2] == ["session"]) != (len(parts) == 4):
-            return Ingested.IGNORED
-        try:
-            return handler(self, conn, topic, device_id, parts, payload)
-        except ValidationError as err:
-            first = err.errors()[0]
-            where = ".".join(str(p) for p in first.get("loc", ())) or "payload"
-            return _reject(conn, topic, f"invalid: {where}: {first.get('msg', 'invalid')}", payload)
-        except (ValueError, UnicodeDecodeError) as err:
-            return _reject(conn, topic, f"invalid: {str(err).splitlines()[0]}", payload)
-
-    # -- one handler per topic kind ------------------------------------------------
-
-    def _ensure_device(self, conn: Connection, device_id: str) -> None:
-        if f"d/{device_id}" not in self._known:
-            insert_ignore(conn, t.devices, {"device_id": device_id, "first_seen": now_iso()})
-            self._remember(conn, f"d/{device_id}")
-
-    def _ensure_session(self, conn: Connection, device_id: str, session_id: str) -> None:
-        if f"s/{session_id}" in self._known:
-            return
-        self._ensure_device(conn, device_id)
-        insert_ignore(conn, t.sessions, {"session_id": session_id, "device_id": device_id, "first_seen": now_iso()})
-        self._remember(conn, f"s/{session_id}")
-
-    def _remember(self, conn: Connection, key: str) -> None:
-        """Known once the transaction commits (a rolled-back row must be inserted again): see ``ingest``."""
-        self._pending.append(key)
-
-    def _committed(self) -> None:
-        for key in self._pending:
+            ensured = self._ensure(conn, [p for p in parsed if isinstance(p, Parsed)])
+            results = self._write(conn, received, parsed)
+        for key in ensured:
             self._known[key] = None
-        self._pending.clear()
         while len(self._known) > 10_000:
             self._known.popitem(last=False)
+        return results
 
     def forget(self) -> None:
         """After rows were deleted (a person erased): check every session row again."""
         self._known.clear()
 
-    def _availability(self, conn: Connection, topic: str, device_id: str, _p: list[str], payload: bytes) -> Ingested:
-        text = payload.decode("utf-8").strip()
-        if text not in ("online", "offline"):
-            raise ValueError(f"availability is online or offline, not {text[:20]!r}")
-        self._ensure_device(conn, device_id)
-        changed = conn.execute(
-            t.devices.update()
-            .where(t.devices.c.device_id == device_id)
-            .where(sa.or_(t.devices.c.online.is_(None), t.devices.c.online != (text == "online")))
-            .values(online=text == "online", availability_at=now_iso())
-        ).rowcount
-        return Ingested.NEW if changed else Ingested.DUPLICATE
+    def _parse(self, topic: str, payload: bytes) -> Parsed | Ingested | str:
+        """What the message means, ``IGNORED``, or the reason it is rejected."""
+        if not payload or not topic.startswith(self.prefix + "/"):
+            return Ingested.IGNORED
+        parts = topic[len(self.prefix) + 1 :].split("/")
+        is_session = parts[1:2] == ["session"]
+        if is_session != (len(parts) == 4):
+            return Ingested.IGNORED
+        reader = messages.READERS.get(f"session/{parts[3]}" if is_session else "/".join(parts[1:]))
+        if reader is None:
+            return Ingested.IGNORED
+        try:
+            return reader(parts[0], parts, payload)
+        except ValidationError as err:
+            first = err.errors()[0]
+            where = ".".join(str(p) for p in first.get("loc", ())) or "payload"
+            return f"invalid: {where}: {first.get('msg', 'invalid')}"
+        except (ValueError, UnicodeDecodeError) as err:
+            return f"invalid: {str(err).splitlines()[0] if str(err) else type(err).__name__}"
 
-    def _status(self, conn: Connection, topic: str, device_id: str, _p: list[str], payload: bytes) -> Ingested:
-        status = DeviceStatus.model_validate_json(payload)
-        if status.device_id != device_id:
-            raise ValueError("status's device id differs from its topic")
-        self._ensure_device(conn, device_id)
-        changed = conn.execute(
-            t.devices.update()
-            .where(t.devices.c.device_id == device_id)
-            .where(sa.or_(t.devices.c.status_at.is_(None), t.devices.c.status_at < status.updated_at))
-            .values(status=payload.decode("utf-8"), status_at=status.updated_at)
-        ).rowcount
-        return Ingested.NEW if changed else Ingested.DUPLICATE
+    def _ensure(self, conn: Connection, parsed: list[Parsed]) -> list[str]:
+        """The device and session rows the burst needs and no earlier burst made; the keys made."""
+        devices = {p.device_id for p in parsed if f"d/{p.device_id}" not in self._known}
+        known = self._known
+        sessions = {(p.session_id, p.device_id) for p in parsed if p.session_id and f"s/{p.session_id}" not in known}
+        devices |= {device for _, device in sessions}
+        now = now_iso()
+        if devices:
+            insert_new(conn, t.devices, [{"device_id": d, "first_seen": now} for d in devices])
+        if sessions:
+            rows = [{"session_id": s, "device_id": d, "first_seen": now} for s, d in sessions]
+            insert_new(conn, t.sessions, list({row["session_id"]: row for row in rows}.values()))
+        return [f"d/{d}" for d in devices] + [f"s/{s}" for s, _ in sessions]
 
-    def _plan_state(self, conn: Connection, topic: str, device_id: str, _p: list[str], payload: bytes) -> Ingested:
-        state = PlanState.model_validate_json(payload)
-        if state.device_id != device_id:
-            raise ValueError("plan state's device id differs from its topic")
-        self._ensure_device(conn, device_id)
-        row = {"device_id": device_id, "version": state.version, "state": payload.decode()}
-        row["updated_at"] = state.updated_at
-        if insert_ignore(conn, t.plan_states, row):
-            return Ingested.NEW
-        changed = conn.execute(
-            t.plan_states.update()
-            .where(t.plan_states.c.device_id == device_id)
-            .where(t.plan_states.c.updated_at < state.updated_at)
-            .values(**row)
-        ).rowcount
-        return Ingested.NEW if changed else Ingested.DUPLICATE
-
-    def _plan_error(self, conn: Connection, topic: str, device_id: str, _p: list[str], payload: bytes) -> Ingested:
-        error = PlanError.model_validate_json(payload)
-        if error.device_id != device_id:
-            raise ValueError("plan error's device id differs from its topic")
-        self._ensure_device(conn, device_id)
-        row = {"device_id": device_id, "request_id": error.request_id, "error": payload.decode(), "at": error.at}
-        if insert_ignore(conn, t.plan_errors, row):
-            return Ingested.NEW
-        changed = conn.execute(
-            t.plan_errors.update()
-            .where(t.plan_errors.c.device_id == device_id)
-            .where(t.plan_errors.c.at < error.at)
-            .values(**row)
-        ).rowcount
-        return Ingested.NEW if changed else Ingested.DUPLICATE
-
-    def _summary(self, conn: Connection, topic: str, device_id: str, parts: list[str], payload: bytes) -> Ingested:
-        session_id = parts[2]
-        summary, raw = parse_summary(payload)
-        if summary.session_id != session_id or summary.device_id != device_id:
-            raise ValueError("summary's device/session id differ from its topic")
-        self._ensure_session(conn, device_id, session_id)
-        changed = conn.execute(
-            t.sessions.update()
-            .where(t.sessions.c.session_id == session_id)
-            .where(t.sessions.c.summary.is_(None))
-            .values(
-                summary=payload.decode("utf-8"),
-                person=person_of(raw),
-                started_at=utc_iso(summary.started_at),
-                outcome=str(summary.outcome),
-                duration_s=summary.duration_s,
-                peak_force_n=summary.peak_force_n,
-                holds=len(summary.holds),
-                holds_completed=sum(1 for h in summary.holds if h.outcome == "completed"),
-                summary_at=now_iso(),
-            )
-        ).rowcount
-        return Ingested.NEW if changed else Ingested.DUPLICATE
-
-    def _event(self, conn: Connection, topic: str, device_id: str, parts: list[str], payload: bytes) -> Ingested:
-        message = EventMessage.model_validate_json(payload)
-        if message.session_id != parts[2] or message.device_id != device_id:
-            raise ValueError("event's device/session id differ from its topic")
-        self._ensure_session(conn, device_id, message.session_id)
-        new = insert_ignore(
-            conn,
-            t.events,
-            {
-                "msg_id": message.msg_id,
-                "device_id": device_id,
-                "session_id": message.session_id,
-                "seq": message.seq,
-                "idx": message.index,
-                "t": message.event.t,
-                "type": message.event.type,
-                "body": json.dumps(message.event.model_dump(mode="json")),
-                "received_at": now_iso(),
-            },
-        )
-        return Ingested.NEW if new else Ingested.DUPLICATE
-
-    def _samples(self, conn: Connection, topic: str, device_id: str, parts: list[str], payload: bytes) -> Ingested:
-        batch = SamplesBatch.model_validate_json(payload)
-        if batch.session_id != parts[2] or batch.device_id != device_id:
-            raise ValueError("samples' device/session id differ from their topic")
-        self._ensure_session(conn, device_id, batch.session_id)
-        new = insert_ignore(
-            conn,
-            t.sample_batches,
-            {
-                "msg_id": batch.msg_id,
-                "device_id": device_id,
-                "session_id": batch.session_id,
-                "seq": batch.seq,
-                "batch": batch.batch,
-                "t0": batch.t0,
-                "n": batch.n,
-                "payload": payload.decode("utf-8"),
-                "received_at": now_iso(),
-            },
-        )
-        return Ingested.NEW if new else Ingested.DUPLICATE
-
-    def _ppt(self, conn: Connection, topic: str, device_id: str, _p: list[str], payload: bytes) -> Ingested:
-        m = PptMeasurement.model_validate_json(payload)
-        if m.device_id != device_id:
-            raise ValueError("measurement's device id differs from its topic")
-        self._ensure_device(conn, device_id)
-        raw = json.loads(payload)
-        new = insert_ignore(
-            conn,
-            t.ppt,
-            {
-                "measurement_id": m.measurement_id,
-                "device_id": device_id,
-                "person": person_of(raw),
-                "measured_at": m.measured_at,
-                "outcome": str(m.outcome),
-                "threshold_n": m.threshold_n,
-                "payload": payload.decode("utf-8"),
-                "received_at": now_iso(),
-            },
-        )
-        return Ingested.NEW if new else Ingested.DUPLICATE
+    def _write(self, conn: Connection, received: list[tuple[str, bytes]], parsed: list[Parsed | Ingested | str]
+               ) -> list[Ingested]:
+        burst = _Burst()
+        rejected: list[dict[str, Any]] = []
+        repeats: set[int] = set()
+        results: list[Ingested | None] = []
+        for (topic, payload), item in zip(received, parsed, strict=True):
+            if isinstance(item, Ingested):
+                results.append(item)
+            elif isinstance(item, str):
+                rejected.append(_rejected_row(topic, item, payload))
+                results.append(Ingested.REJECTED)
+            elif item.change is None and item.row is None:
+                results.append(Ingested.IGNORED)  # a kind of event not stored
+            elif item.table is not None and item.row is not None and not burst.add(item.table, item.row):
+                repeats.add(len(results))  # its row is in this burst already; a state change still runs
+                results.append(None if item.change is not None else Ingested.DUPLICATE)
+            else:
+                results.append(None)  # known once the rows are written
+        new = {table: insert_new(conn, table, rows) for table, rows in burst.rows.items()}
+        if rejected:
+            conn.execute(t.rejected.insert(), rejected)
+        out: list[Ingested] = []
+        for n, (item, result) in enumerate(zip(parsed, results, strict=True)):
+            if result is not None:
+                out.append(result)
+                continue
+            assert isinstance(item, Parsed)
+            stored = False
+            if item.table is not None and item.row is not None and n not in repeats:
+                stored = tuple(item.row[name] for name in unique_keys(item.table)[0]) in new[item.table]
+            if item.change is not None:
+                stored = item.change(conn) or stored
+            out.append(Ingested.NEW if stored else Ingested.DUPLICATE)
+        return out
 
 
-_HANDLERS = {
-    "status": ClinicStore._availability,
-    "status/info": ClinicStore._status,
-    "plan/state": ClinicStore._plan_state,
-    "plan/error": ClinicStore._plan_error,
-    "session/summary": ClinicStore._summary,
-    "session/event": ClinicStore._event,
-    "session/samples": ClinicStore._samples,
-    "ppt": ClinicStore._ppt,
-}
+def _rejected_row(topic: str, reason: str, payload: bytes) -> dict[str, Any]:
+    return {"topic": topic[:1000], "reason": reason[:500], "payload_sha256": hashlib.sha256(payload).hexdigest(),
+            "received_at": now_iso()}

@@ -17,11 +17,26 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from firmware.clinic import schema as t
-from firmware.clinic.ingest import parse_summary
+from firmware.clinic.messages import parse_summary, person_of
 from firmware.protocol.payloads import DeviceStatus, SamplesBatch
 from firmware.protocol.plan_messages import PlanError, PlanState
 from firmware.protocol.ppt import PptMeasurement
-from firmware.therapist.store import SessionData
+from firmware.session.summary import SessionSummary
+
+MISSING = "-"
+
+
+@dataclass
+class SessionData:
+    """Everything stored about one session, ready to plot."""
+
+    session_id: str
+    device_id: str
+    summary: SessionSummary | None
+    events: list[dict[str, Any]]
+    times: list[float]
+    forces: list[float | None]
+    person: str = MISSING
 
 
 @dataclass(frozen=True)
@@ -135,8 +150,10 @@ def session_data(engine: Engine, session_id: str) -> SessionData | None:
             batch = SamplesBatch.model_validate_json(payload)
             times.extend(batch.times())
             forces.extend(batch.force_n)
-    summary = parse_summary(summary_json)[0] if summary_json else None
-    return SessionData(session_id, device_id, summary, events, times, forces)
+    if not summary_json:
+        return SessionData(session_id, device_id, None, events, times, forces)
+    summary, raw = parse_summary(summary_json)
+    return SessionData(session_id, device_id, summary, events, times, forces, person_of(raw) or MISSING)
 
 
 def devices(engine: Engine) -> list[DeviceRow]:
@@ -211,7 +228,9 @@ def persons(engine: Engine) -> list[PersonRow]:
 
 
 def ppt_measurements(engine: Engine, *, device_id: str | None = None, limit: int = 200) -> list[PptMeasurement]:
+    """Single-trial measurements (``presspoint.ppt/1``), newest first; later schemas: ``history.ppt_history``."""
     query = sa.select(t.ppt.c.payload).order_by(t.ppt.c.measured_at.desc()).limit(limit)
+    query = query.where(sa.or_(t.ppt.c.schema_name.is_(None), t.ppt.c.schema_name == "presspoint.ppt/1"))
     if device_id is not None:
         query = query.where(t.ppt.c.device_id == device_id)
     with engine.connect() as conn:
@@ -221,7 +240,7 @@ def ppt_measurements(engine: Engine, *, device_id: str | None = None, limit: int
 def counts(engine: Engine) -> dict[str, int]:
     out: dict[str, int] = {}
     with engine.connect() as conn:
-        for table in (t.sessions, t.events, t.sample_batches, t.ppt, t.rejected, t.devices):
+        for table in (t.sessions, t.events, t.sample_batches, t.ppt, t.rejected, t.devices, t.refusals, t.follow_ups):
             out[table.name] = int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
         out["summaries"] = int(
             conn.execute(

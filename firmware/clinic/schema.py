@@ -7,12 +7,14 @@ in ``Z``: they sort the same as the instants they name on both databases.
 
 Every message table is keyed on the message's own id (``msg_id``,
 ``measurement_id``, ``session_id`` for a summary), so two collectors that
-both receive a message store it once.  Persons, courses, follow-ups and pain
-ratings (the outcomes issue) get tables of their own in a later migration;
-``sessions.person`` already holds the pseudonym a summary names.
+both receive a message store it once.  Pain ratings and the course travel in
+the stored summary; follow-ups, the person's retained status and refused
+starts have tables of their own.
 
-Changing this file means a new Alembic revision under ``migrations/versions``;
-``tests/clinic/test_migrations.py`` fails while the two disagree.
+This file is the one statement of the schema: each Alembic revision under
+``migrations/versions`` builds what it adds from here (``metadata_at``).  A
+table, column or index added later says so with ``info={"since": REV}``;
+``tests/clinic/test_storage.py`` fails while the migrations and this file disagree.
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 metadata = sa.MetaData()
+
+FIRST = "0001"
+OUTCOMES = {"since": "0002"}  # refusals, follow-ups, person status, PPT per spot
 
 _ID = 64  # topic-level ids are 1-64 characters (firmware.protocol.topics)
 _TIME = 40
@@ -114,7 +119,48 @@ ppt = sa.Table(
     sa.Column("threshold_n", sa.Float, nullable=True),
     sa.Column("payload", sa.Text, nullable=False),
     sa.Column("received_at", sa.String(_TIME), nullable=False),
+    sa.Column("schema_name", sa.String(40), nullable=True, info=OUTCOMES),
+    sa.Column("spot", sa.String(_ID), nullable=True, info=OUTCOMES),
+    sa.Column("mean_kpa", sa.Float, nullable=True, info=OUTCOMES),
+    sa.Column("change_kpa", sa.Float, nullable=True, info=OUTCOMES),
+    sa.Column("real_change", sa.Boolean, nullable=True, info=OUTCOMES),
     sa.Index("ppt_device", "device_id", "measured_at"),
+)
+
+refusals = sa.Table(
+    "refusals",
+    metadata,
+    sa.Column("refusal_id", sa.String(_ID), primary_key=True),
+    sa.Column("device_id", sa.String(_ID), nullable=False),
+    sa.Column("at", sa.String(_TIME), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("source", sa.String(16), nullable=False),
+    sa.Column("received_at", sa.String(_TIME), nullable=False),
+    sa.Index("refusals_device", "device_id", "at"),
+    info=OUTCOMES,
+)
+
+follow_ups = sa.Table(
+    "follow_ups",
+    metadata,
+    sa.Column("session_id", sa.String(_ID), primary_key=True),
+    sa.Column("answered_at", sa.String(_TIME), primary_key=True),
+    sa.Column("device_id", sa.String(_ID), nullable=False),
+    sa.Column("answer", sa.String(16), nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("received_at", sa.String(_TIME), nullable=False),
+    info=OUTCOMES,
+)
+
+person_states = sa.Table(
+    "person_states",
+    metadata,
+    sa.Column("device_id", sa.String(_ID), primary_key=True),
+    sa.Column("person", sa.String(128), nullable=True),
+    sa.Column("flags", sa.String(200), nullable=False),
+    sa.Column("state", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.String(_TIME), nullable=False),
+    info=OUTCOMES,
 )
 
 rejected = sa.Table(
@@ -166,3 +212,36 @@ audit_log = sa.Table(
     sa.Column("device_id", sa.String(_ID), nullable=True),
     sa.Column("detail", sa.Text, nullable=False),
 )
+
+
+def since(item: sa.Table | sa.Column[object] | sa.Index) -> str:
+    """The revision that added ``item`` (``FIRST`` unless its ``info`` says later)."""
+    return str(item.info.get("since", FIRST))
+
+
+def metadata_at(revision: str) -> sa.MetaData:
+    """The schema as it was at ``revision``: what the migrations build, taken from the tables above."""
+    out = sa.MetaData()
+    for table in metadata.sorted_tables:
+        if since(table) > revision:
+            continue
+        columns = [column._copy() for column in table.columns if since(column) <= revision]
+        named_unique = [
+            sa.UniqueConstraint(*(c.name for c in constraint.columns), name=constraint.name)
+            for constraint in table.constraints
+            if isinstance(constraint, sa.UniqueConstraint) and constraint.name  # unnamed ones come with a column
+        ]
+        foreign = [
+            sa.ForeignKeyConstraint(
+                [c.name for c in fk.columns], [e.target_fullname for e in fk.elements], name=fk.name,
+                ondelete=fk.ondelete,
+            )
+            for fk in table.foreign_key_constraints
+        ]
+        indexes = [
+            sa.Index(index.name, *(c.name for c in index.columns), unique=index.unique)
+            for index in table.indexes
+            if since(index) <= revision and all(since(c) <= revision for c in index.columns)
+        ]
+        sa.Table(table.name, out, *columns, *named_unique, *foreign, *indexes)
+    return out

@@ -22,6 +22,7 @@ from firmware.therapist.connection import resolve_settings
 from firmware.therapist.db_check import check_collect_db
 from firmware.therapist.push import clear_plan, describe_plan, push_plan, show_plan
 from firmware.therapist.readable import local_time
+from firmware.therapist.store import database_url, shown
 from firmware.therapist.watch import run_watch
 
 
@@ -114,11 +115,13 @@ def cmd_watch(args: argparse.Namespace, out: TextIO | None = None) -> int:
 
 def cmd_collect(args: argparse.Namespace, out: TextIO | None = None) -> int:
     out = out or sys.stderr
-    check_collect_db(args.db, create=True)
+    _, path = database_url(args.db)
+    if path is not None:
+        check_collect_db(path, create=True)  # before anything is made
     settings, _ = resolve_settings(args.broker, args.config)
     collector = Collector(settings, args.db, client_id=args.client_id, session_expiry_s=args.session_expiry)
     print(
-        f"collecting from {settings.display_url()} as {args.client_id} into {args.db}"
+        f"collecting from {settings.display_url()} as {args.client_id} into {shown(args.db)}"
         f"{'' if args.duration else ' (Ctrl-C to stop)'}",
         file=out,
         flush=True,

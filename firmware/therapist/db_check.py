@@ -1,4 +1,4 @@
-"""Is a ``--db`` file a therapist database?  Checked before anything opens it for writing."""
+"""Is a ``--db`` file a therapist (clinic storage) database?  Checked before anything opens it for writing."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 from config.errors import PresspointError
 
-_COLLECT_TABLES = ("sessions", "events", "sample_batches")
+_COLLECT_TABLES = ("sessions", "events", "sample_batches", "alembic_version")
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
@@ -40,6 +40,11 @@ def check_collect_db(path: Path, *, create: bool) -> None:
             f"{path}: is a device's own store, not a therapist database; collect into a file of its own"
         )
     missing = [name for name in _COLLECT_TABLES if name not in tables]
+    if missing == ["alembic_version"]:
+        raise PresspointError(
+            f"{path}: a therapist database of an older presspoint (its own schema, before the clinic storage); "
+            "collect into a new file"
+        )
     if missing and not (create and not tables):
         raise PresspointError(f"{path}: not a presspoint therapist database (no {', '.join(missing)} table)")
 

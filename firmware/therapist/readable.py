@@ -56,7 +56,15 @@ def hold_count(summary: SessionSummary) -> HoldCount:
     return HoldCount(completed, summary.plan.repetitions)
 
 
-def person_of(summary_fields: dict[str, object]) -> str:
-    """The profile's pseudonym a summary carries (newer devices), else ``-``."""
-    person = summary_fields.get("person")
-    return person if isinstance(person, str) and person.strip() else MISSING
+def pain_text(before: int | None, after: int | None) -> str:
+    """``pain 6 -> 3 (of 10)``; an unrated side is ``?``; ``pain not rated`` when neither is."""
+    if before is None and after is None:
+        return "pain not rated"
+    return f"pain {'?' if before is None else before} -> {'?' if after is None else after} (of 10)"
+
+
+def pain_pair(before: int | None, after: int | None) -> str:
+    """``6->3`` for a table column; empty when neither is rated."""
+    if before is None and after is None:
+        return ""
+    return f"{'?' if before is None else before}->{'?' if after is None else after}"

@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Any
 
 from config.errors import PresspointError
 from config.units import STANDARD_GRAVITY
+from firmware.clinic.queries import SessionData
 from firmware.session.summary import SessionSummary
-from firmware.therapist.readable import force, hold_count, local_time
+from firmware.therapist.readable import force, hold_count, local_time, pain_text
 from firmware.therapist.report_marks import draw_abort, draw_cue_lanes, draw_holds, draw_plan, draw_rests
-from firmware.therapist.store import SessionData
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -111,7 +111,7 @@ def _title(data: SessionData) -> str:
     plan = summary.plan
     return (
         f"session {data.session_id} on {data.device_id}, {who}: {summary.outcome}, "
-        f"holds completed {hold_count(summary)}\n"
+        f"holds completed {hold_count(summary)}; {pain_text(summary.pain_before, summary.pain_after)}\n"
         f"started {local_time(summary.started_at)}; {plan.repetitions} × {plan.hold_s:g} s at "
         f"{force(plan.target_n)} ±{plan.band:.0%}, rest {plan.rest_s:g} s; tolerance {force(plan.tolerance_n)}, "
         f"therapist max {force(plan.therapist_max_n)}"

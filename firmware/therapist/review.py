@@ -1,5 +1,8 @@
 """The ``presspoint therapist`` commands that read a collected database: ``sessions``, ``report``, ``ppt``.
 
+They read through the clinic storage (``firmware.therapist.store``), so a
+database ``clinic serve`` filled reads the same.
+
 Human output shows local time with its zone and forces in N and kgf; the
 stored JSON keeps UTC and SI.
 """
@@ -18,24 +21,24 @@ from typing import TextIO
 from config.errors import PresspointError
 from config.loader import load_plan
 from config.plan import TherapyPlan
+from firmware.clinic.history import Refusal, SessionListing, refusals
 from firmware.protocol.ppt import PptMeasurement, plan_toml, suggestion_plan
-from firmware.therapist.db_check import check_collect_db
-from firmware.therapist.readable import MISSING, force, hold_count, local_time
+from firmware.therapist.readable import MISSING, force, hold_count, local_time, pain_pair
 from firmware.therapist.report import render_report
 from firmware.therapist.session_ref import resolve_session
-from firmware.therapist.store import CollectStore, SessionListing
+from firmware.therapist.store import TherapistStore, shown
 
 _COLUMNS = (
     f"{'session':<28} {'device':<16} {'person':<12} {'started':<20} {'outcome':<11} {'abort reason':<16} "
-    f"{'dur s':>7} {'holds':>5} {'peak N':>7} {'events':>6} {'samples':>7}"
+    f"{'dur s':>7} {'holds':>5} {'peak N':>7} {'events':>6} {'samples':>7} {'spots':<16} {'pain':<6} "
+    f"{'follow-up':<10} flags"
 )
 
 
 @contextlib.contextmanager
-def opened(path: Path) -> Iterator[CollectStore]:
-    """The collected database at ``path`` (never a new empty one by mistake), closed after use."""
-    check_collect_db(path, create=False)
-    store = CollectStore(path)
+def opened(db: Path | str) -> Iterator[TherapistStore]:
+    """The collected database ``db`` (never a new empty one by mistake), closed after use."""
+    store = TherapistStore(db, create=False)
     try:
         yield store
     finally:
@@ -46,24 +49,40 @@ def cmd_sessions(args: argparse.Namespace, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     with opened(args.db) as store:
         rows = store.sessions(args.device)
-    if not rows:
-        print(f"no sessions in {args.db}", file=out)
+        refused = refusals(store.engine, args.device)
+    if not rows and not refused:
+        print(f"no sessions in {shown(args.db)}", file=out)
         return 0
     print(_COLUMNS, file=out)
-    for row in rows:
-        print(session_line(row), file=out)
+    lines = [(r.started_at or "", session_line(r)) for r in rows] + [(r.at, refusal_line(r)) for r in refused]
+    for _, line in sorted(lines, key=lambda pair: pair[0]):
+        print(line, file=out)
     return 0
 
 
 def session_line(r: SessionListing) -> str:
-    """One row of ``sessions``: holds as completed/planned, the abort reason, the person."""
+    """One row of ``sessions``: holds as completed/planned, the abort reason, the person, the outcomes.
+
+    Outcome columns a session does not have (no spots, no ratings, no
+    follow-up, no flags) stay empty.
+    """
     summary = r.summary
     holds = str(hold_count(summary)) if summary is not None else MISSING
     reason = summary.abort.reason if summary is not None and summary.abort is not None else MISSING
     return (
         f"{r.session_id:<28} {r.device_id:<16} {r.person:<12} {local_time(r.started_at, seconds=False):<20} "
         f"{r.outcome or '(open)':<11} {reason:<16} {_f(r.duration_s, 7, 1)} {holds:>5} "
-        f"{_f(r.peak_force_n, 7, 1)} {r.events:>6} {r.samples:>7}"
+        f"{_f(r.peak_force_n, 7, 1)} {r.events:>6} {r.samples:>7} {','.join(r.spots)[:16]:<16} "
+        f"{pain_pair(r.pain('before'), r.pain('after')):<6} {r.follow_up or '':<10} {','.join(r.flags)}"
+    ).rstrip()
+
+
+def refusal_line(r: Refusal) -> str:
+    """A refused start, in the sessions' columns: no session, the reason where a session's outcome goes on."""
+    seen = " (seen in the device's status)" if r.source == "status" else ""
+    return (
+        f"{'(start refused)':<28} {r.device_id:<16} {MISSING:<12} {local_time(r.at, seconds=False):<20} "
+        f"{'refused':<11} {r.reason}{seen}"
     )
 
 
@@ -74,7 +93,7 @@ def _f(value: float | None, width: int, digits: int) -> str:
 def cmd_report(args: argparse.Namespace, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     with opened(args.db) as store:
-        session_id = resolve_session(store, args.session_id, args.db)
+        session_id = resolve_session(store, args.session_id, shown(args.db))
         data = store.session(session_id)
     assert data is not None  # resolve_session found it in the same database
     render_report(data, args.out)
@@ -89,7 +108,7 @@ def cmd_ppt(args: argparse.Namespace, out: TextIO | None = None) -> int:
     if args.plan_out is not None:
         return _write_suggested_plan(rows, args, out)
     if not rows:
-        print(f"no pressure pain threshold measurements in {args.db}", file=out)
+        print(f"no pressure pain threshold measurements in {shown(args.db)}", file=out)
         return 0
     for m in rows:
         for line in ppt_lines(m):

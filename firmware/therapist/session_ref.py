@@ -7,17 +7,15 @@ the candidates on one line, never guessed.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from config.errors import PresspointError
-from firmware.therapist.store import CollectStore
+from firmware.therapist.store import TherapistStore
 
 LATEST = "latest"
 #: Candidates named in an "ambiguous" message; the rest are counted.
 SHOWN_CANDIDATES = 8
 
 
-def resolve_session(store: CollectStore, ref: str, db: Path) -> str:
+def resolve_session(store: TherapistStore, ref: str, db: str) -> str:
     """The one session id ``ref`` names in ``store``; ``PresspointError`` (one line) otherwise."""
     hint = "(see: presspoint therapist sessions)"
     if ref == LATEST:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 
 import sqlalchemy as sa
@@ -9,10 +10,11 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy.engine import Engine
 
-from firmware.clinic import queries
+from firmware.clinic import history, queries
 from firmware.clinic import schema as t
-from firmware.clinic.database import migrate
+from firmware.clinic.database import alembic_config, migrate
 from firmware.clinic.ingest import ClinicStore, Ingested
+from firmware.protocol.payloads import DeviceStatus, dump
 from tests.clinic.support import DEVICE, SESSION, event_payload, samples_payload, status_payload, topic
 
 
@@ -22,7 +24,23 @@ def test_the_migrations_build_exactly_the_schema_the_code_uses(engine: Engine) -
     assert diffs == []
     migrate(engine)  # a second run is a no-op
     with engine.connect() as conn:
-        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one() == "0001"
+        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one() == "0002"
+
+
+def test_each_revision_builds_the_schema_as_it_was_and_steps_back(engine: Engine) -> None:
+    """Revisions build from ``schema.py`` (never restate it): down to 0001 and up again, each matches."""
+    from alembic import command
+
+    def diffs(target: sa.MetaData) -> list[object]:
+        with engine.connect() as conn:
+            return list(compare_metadata(MigrationContext.configure(conn), target))
+
+    assert "refusals" in t.metadata.tables and "refusals" not in t.metadata_at("0001").tables
+    command.downgrade(alembic_config(engine), "0001")
+    assert diffs(t.metadata_at("0001")) == []
+    assert diffs(t.metadata) != []  # 0002 is really gone
+    migrate(engine)
+    assert diffs(t.metadata) == []
 
 
 def test_an_event_and_a_batch_are_stored_once_however_often_they_arrive(engine: Engine) -> None:
@@ -100,3 +118,37 @@ def test_a_burst_is_one_transaction_where_a_bad_message_is_rejected_and_the_rest
     assert results == [Ingested.NEW, Ingested.REJECTED, Ingested.NEW, Ingested.NEW, Ingested.DUPLICATE]
     counts = queries.counts(engine)
     assert (counts["events"], counts["rejected"], counts["sessions"]) == (3, 1, 1)
+
+
+def test_ppt_of_either_schema_is_stored_whole_with_its_spot_and_kpa(engine: Engine) -> None:
+    store = ClinicStore(engine)
+    second = {"schema": "presspoint.ppt/2", "device_id": DEVICE, "measured_at": "2026-11-30T10:00:00.000Z",
+              "spot": "upper-trapezius", "mean_n": 35.5, "mean_kpa": 355.0, "change_kpa": 55.0, "real_change": True}
+    payload = json.dumps(second).encode()
+    assert store.ingest(topic("ppt"), payload) is Ingested.NEW
+    assert store.ingest(topic("ppt"), payload) is Ingested.DUPLICATE  # retained again: no id, keyed on its bytes
+    assert store.ingest(topic("ppt"), json.dumps({**second, "schema": "other/1"}).encode()) is Ingested.REJECTED
+    assert store.ingest(topic("ppt"), json.dumps({**second, "device_id": "dev2"}).encode()) is Ingested.REJECTED
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(t.ppt.c.spot, t.ppt.c.mean_kpa, t.ppt.c.real_change, t.ppt.c.threshold_n,
+                                     t.ppt.c.payload)).one()
+    assert row == ("upper-trapezius", 355.0, True, 35.5, payload.decode())
+    assert queries.ppt_measurements(engine) == []  # the single-trial list keeps to presspoint.ppt/1
+
+
+def test_a_refusal_seen_only_in_the_status_is_listed_once(engine: Engine) -> None:
+    store = ClinicStore(engine)
+    refused = dump(DeviceStatus(device_id=DEVICE, firmware_version="0.1.0", calibrated=True,
+                                refused="soreness_not_improving", updated_at="2026-11-30T10:00:00.000Z"))
+    again = dump(DeviceStatus(device_id=DEVICE, firmware_version="0.1.0", calibrated=True,
+                              refused="soreness_not_improving", updated_at="2026-11-30T10:00:09.000Z"))
+    assert store.ingest_many([(topic("status/info"), refused), (topic("status/info"), again)]) == [Ingested.NEW] * 2
+    (only,) = history.refusals(engine)
+    assert (only.reason, only.source) == ("soreness_not_improving", "status")
+    event = {"type": "session_refused", "device_id": DEVICE, "reason": "soreness_not_improving",
+             "at": "2026-11-30T10:00:00.500Z"}
+    assert store.ingest(f"presspoint/{DEVICE}/event", json.dumps(event).encode()) is Ingested.NEW
+    assert store.ingest(f"presspoint/{DEVICE}/event", json.dumps(event).encode()) is Ingested.DUPLICATE
+    assert store.ingest(f"presspoint/{DEVICE}/event", b'{"type": "something_else"}') is Ingested.IGNORED
+    (only,) = history.refusals(engine)  # the event tells the same refusal better
+    assert (only.at, only.source) == ("2026-11-30T10:00:00.500Z", "event")

@@ -19,7 +19,7 @@ from firmware.cli.main import main
 from firmware.protocol.plan_envelope import load_key
 from firmware.protocol.ppt import measurement, ppt_payload
 from firmware.therapist import collect, connection
-from firmware.therapist.store import CollectStore, Ingested
+from firmware.therapist.store import Ingested, TherapistStore
 from tests.conftest import PRESSPOINT
 
 
@@ -63,7 +63,7 @@ def test_unreachable_broker_is_one_line(tmp_path: Path, cli_env: dict[str, str])
 
 def test_sessions_and_ppt_listings(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     db = tmp_path / "t.sqlite3"
-    store = CollectStore(db)
+    store = TherapistStore(db)
     trial = AlgometryTrial(AlgometrySettings(), tolerance_n=kgf(8), device_max_n=kgf(9), sample_rate_hz=80)
     for n in range(400):
         trial.on_sample(n / 80, n / 80 * kgf(0.8))
@@ -82,7 +82,7 @@ def test_sessions_and_ppt_listings(tmp_path: Path, capsys: pytest.CaptureFixture
 
 def test_report_of_unknown_session(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     db = tmp_path / "t.sqlite3"
-    CollectStore(db).close()
+    TherapistStore(db).close()
     assert main(["therapist", "report", "nope", "--db", str(db), "--out", str(tmp_path / "x.png")]) == 2
     assert "no session 'nope'" in capsys.readouterr().err
 
@@ -95,7 +95,7 @@ def test_help_defaults_match_the_implementation() -> None:
 def ppt_db(tmp_path: Path, *devices: str) -> Path:
     """A database with one recorded threshold per device, stored as the collector stores it."""
     db = tmp_path / "ppt.sqlite3"
-    store = CollectStore(db)
+    store = TherapistStore(db)
     for device in devices:
         trial = AlgometryTrial(AlgometrySettings(), tolerance_n=kgf(8), device_max_n=kgf(9), sample_rate_hz=80)
         for n in range(400):
@@ -124,7 +124,7 @@ def test_ppt_prints_readable_forces_and_local_time(
 
 def test_ppt_plan_out_writes_a_plan_file_plan_push_accepts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     db = ppt_db(tmp_path, "dev1")
-    (m,) = CollectStore(db).ppt_measurements()
+    (m,) = TherapistStore(db).ppt_measurements()
     assert m.suggestion is not None
     out = tmp_path / "suggested.toml"
     assert main(["therapist", "ppt", "--db", str(db), "--plan-out", str(out)]) == 0

@@ -11,9 +11,10 @@ import aiomqtt
 import pytest
 
 from firmware.cli.main import main
+from firmware.clinic import queries
 from firmware.protocol.payloads import EventMessage, SamplesBatch, SessionEvent
 from firmware.therapist.collect import Collector
-from firmware.therapist.store import CollectStore, Ingested
+from firmware.therapist.store import Ingested, TherapistStore
 from tests.mqtt_broker import Collector as Witness
 from tests.mqtt_broker import Mosquitto
 from tests.therapist_support import DEVICE, mqtt_settings, publish_session, wait_until
@@ -79,8 +80,8 @@ async def test_collector_down_during_a_session_catches_up_without_duplicates(
     task = await start(third)
     await wait_until(third, lambda: third.stats.by_result["duplicate"] >= 1)
     # A redelivered event (same msg_id) is dropped too.
-    stored_event = third.store.conn.execute("SELECT body, idx, msg_id FROM events LIMIT 1").fetchone()
-    assert stored_event is not None
+    stored = queries.session_data(third.store.engine, summary.session_id)
+    assert stored is not None and stored.events
     before = third.store.counts()
     async with aiomqtt.Client("127.0.0.1", mosquitto.port, identifier="replayer") as client:
         for message in witness.on("/event")[:3]:
@@ -103,14 +104,14 @@ async def test_collector_down_during_a_session_catches_up_without_duplicates(
 
 
 async def test_unstored_message_is_not_acknowledged_and_comes_back(tmp_path: Path, mosquitto: Mosquitto) -> None:
-    class FailsOnce(CollectStore):
+    class FailsOnce(TherapistStore):
         failed = False
 
-        def ingest(self, topic: str, payload: bytes, *, prefix: str = "presspoint") -> Ingested:
-            if not self.failed and topic.endswith("/event"):
+        def ingest_many(self, received: list[tuple[str, bytes]]) -> list[Ingested]:
+            if not self.failed and any(topic.endswith("/event") for topic, _ in received):
                 self.failed = True
                 raise sqlite3.OperationalError("disk I/O error (injected)")
-            return super().ingest(topic, payload, prefix=prefix)
+            return super().ingest_many(received)
 
     db = tmp_path / "c.sqlite3"
     collector = Collector(mqtt_settings(mosquitto.port), db, client_id="flaky", store=FailsOnce(db))

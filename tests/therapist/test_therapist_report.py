@@ -14,8 +14,8 @@ from matplotlib.image import imread
 
 from config.errors import PresspointError
 from config.plan import TherapyPlan
+from firmware.clinic.queries import SessionData
 from firmware.therapist.report import build_figure, render_report
-from firmware.therapist.store import SessionData
 from tests.therapist_support import SHORT, session_data
 
 ABORT_RED = np.array([0xD6, 0x27, 0x28]) / 255

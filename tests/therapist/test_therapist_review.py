@@ -49,8 +49,10 @@ async def collect(
     ]
 
     def stored() -> bool:
-        c = collector.store.conn.execute("SELECT COALESCE(SUM(n), 0) FROM sample_batches").fetchone()
-        return collector.store.counts()["summaries"] == len(summaries) and c[0] == sum(s.samples for s in summaries)
+        listed = collector.store.sessions()
+        return collector.store.counts()["summaries"] == len(summaries) and sum(r.samples for r in listed) == sum(
+            s.samples for s in summaries
+        )
 
     await wait_until(collector, stored)
     collector.stop()

@@ -1,0 +1,113 @@
+"""Benchmark: messages per second one clinic collector stores, through a real Mosquitto, on SQLite and PostgreSQL.
+
+Two figures per database:
+
+* ``store``: ``ClinicStore.ingest_many`` alone, in bursts of 1 (a commit
+  each), 20 (Mosquitto's default in-flight window, the most a collector that
+  acknowledges after the commit is sent at once), 50 and 500;
+* ``end to end``: a ``ClinicCollector`` subscribed to a real Mosquitto while
+  ``--publishers`` clients publish ``--messages`` sample batches (QoS 1, ~400
+  bytes, 10 samples, as a device sends them) as fast as they can; the rate is
+  the messages over the time from the first publish to the last one stored.
+
+    .venv/bin/python -m bench.bench_clinic_ingest [--messages 6000] [--publishers 4]
+
+Aim (issue 15): >= 2,000 messages/s per instance on each database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+from bench.bench_clinic import DEVICE, batch_payload, ingest_rate
+from config.mqtt import MqttSettings
+from firmware.clinic import queries
+from firmware.clinic.collector import ClinicCollector
+from firmware.clinic.database import open_database
+from firmware.clinic.ingest import ClinicStore
+from tests.clinic.postgres_server import running_postgres
+from tests.mqtt_broker import Mosquitto
+
+
+def publish(port: int, messages: list[tuple[str, bytes]], started: threading.Event) -> None:
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    client.max_inflight_messages_set(100)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    started.wait()
+    infos = [client.publish(topic, payload, qos=1) for topic, payload in messages]
+    for info in infos:
+        info.wait_for_publish(60)
+    client.loop_stop()
+    client.disconnect()
+
+
+async def end_to_end(url: str, broker: Mosquitto, count: int, publishers: int) -> float:
+    engine = open_database(url)
+    settings = MqttSettings(enabled=True, host="127.0.0.1", port=broker.port, reconnect_min_s=0.1)
+    collector = ClinicCollector(settings, ClinicStore(engine), client_id=f"bench-{uuid.uuid4().hex[:6]}",
+                                session_expiry_s=60)
+    task = asyncio.create_task(collector.run())
+    await asyncio.wait_for(collector.subscribed.wait(), 10)
+    before = queries.counts(engine)["sample_batches"]
+    sessions = [f"E{uuid.uuid4().hex[:12]}" for _ in range(publishers)]
+    per = count // publishers
+    go = threading.Event()
+    threads = [
+        threading.Thread(target=publish, args=(broker.port, [
+            (f"presspoint/{DEVICE}/session/{sid}/samples", batch_payload(sid, i, i + 1)) for i in range(per)
+        ], go), daemon=True)
+        for sid in sessions
+    ]
+    for thread in threads:
+        thread.start()
+    await asyncio.sleep(0.5)  # every publisher connected
+    start = time.perf_counter()
+    go.set()
+    while queries.counts(engine)["sample_batches"] - before < per * publishers:
+        await asyncio.sleep(0.02)
+    elapsed = time.perf_counter() - start
+    collector.stop()
+    await asyncio.wait_for(task, 10)
+    for thread in threads:
+        thread.join(30)
+    engine.dispose()
+    return per * publishers / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--messages", type=int, default=6000)
+    parser.add_argument("--publishers", type=int, default=4)
+    parser.add_argument("--skip-store", action="store_true", help="only the end-to-end figure")
+    args = parser.parse_args()
+    folder = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
+    broker = Mosquitto(folder / "broker")
+    broker.start()
+    try:
+        with running_postgres() as pg:
+            urls = {"sqlite": f"sqlite:///{folder / 'clinic.sqlite3'}"}
+            if pg is not None:
+                urls["postgresql"] = pg.create_database()
+            for name, url in urls.items():
+                for burst in () if args.skip_store else (1, 20, 50, 500):
+                    rate = ingest_rate(url, args.messages, burst)
+                    print(f"{name:<10} store: {rate:,.0f} messages/s (bursts of {burst})", flush=True)
+                rate = asyncio.run(end_to_end(url, broker, args.messages, args.publishers))
+                print(f"{name:<10} end to end through Mosquitto: {rate:,.0f} messages/s "
+                      f"({args.messages} sample batches from {args.publishers} publishers, QoS 1)", flush=True)
+    finally:
+        broker.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,294 @@
+"""What one received message means for the clinic database, decided before anything is written.
+
+Each topic kind has a reader that validates the payload and returns a
+``Parsed``: the device (and session) rows it needs, at most one row for a
+message table (stored once, keyed on the message's own id: ``msg_id``,
+``measurement_id``...) and at most one state change (retained state that
+never goes back in time).  ``firmware.clinic.ingest`` writes a whole burst of
+these in one transaction.  A reader raises ``ValueError`` or pydantic's
+``ValidationError`` for a payload that is not data: it goes to ``rejected``.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from firmware.clinic import schema as t
+from firmware.protocol.payloads import DeviceStatus, EventMessage, SamplesBatch
+from firmware.protocol.person import FollowUpMessage, PersonStatus
+from firmware.protocol.plan_messages import PlanError, PlanState
+from firmware.protocol.ppt import PptMeasurement
+from firmware.session.summary import SessionSummary
+
+#: A state change, run in the burst's transaction; ``True`` when it changed something.
+StateChange = Callable[[Connection], bool]
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def utc_iso(moment: datetime) -> str:
+    """An aware time as the schema stores it: UTC, milliseconds, ``Z``."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class Parsed:
+    device_id: str
+    session_id: str | None = None
+    table: sa.Table | None = None
+    row: dict[str, Any] | None = None
+    change: StateChange | None = None
+    kind: str = ""
+
+
+def person_of(summary: dict[str, Any]) -> str | None:
+    """The pseudonym a summary names (``person`` as text, or an object with ``pseudonym``/``id``)."""
+    person = summary.get("person")
+    if isinstance(person, dict):
+        person = person.get("pseudonym") or person.get("id")
+    return person[:128] if isinstance(person, str) and person else None
+
+
+def parse_summary(payload: bytes | str) -> tuple[SessionSummary, dict[str, Any]]:
+    """The summary's core fields, validated; fields other issues add are kept but not judged."""
+    raw = _object(payload)
+    known = {field.alias or name for name, field in SessionSummary.model_fields.items()} | set(
+        SessionSummary.model_fields
+    )
+    return SessionSummary.model_validate({k: v for k, v in raw.items() if k in known}), raw
+
+
+def _object(payload: bytes | str) -> dict[str, Any]:
+    raw = json.loads(payload)
+    if not isinstance(raw, dict):
+        raise ValueError("the payload is not a JSON object")
+    return raw
+
+
+def _same(what: str, body_device: str, device_id: str, body_session: str | None = None, session: str | None = None
+          ) -> None:
+    if body_device != device_id or body_session != session:
+        raise ValueError(f"{what}'s device/session id differ from its topic")
+
+
+def _newer(table: sa.Table, time_column: str, device_id: str, row: dict[str, Any]) -> StateChange:
+    """Insert the device's row, or replace it only with a newer one (retained copies arrive again and again)."""
+
+    def change(conn: Connection) -> bool:
+        inserted = conn.execute(_insert_ignore(conn.dialect.name, table), row).first() is not None
+        if inserted:
+            return True
+        column = table.c[time_column]
+        return bool(
+            conn.execute(
+                table.update().where(table.c.device_id == device_id).where(column < row[time_column]).values(**row)
+            ).rowcount
+        )
+
+    return change
+
+
+@functools.cache
+def _insert_ignore(dialect_name: str, table: sa.Table) -> Any:
+    """One row unless its key exists, returning the key when it was new (built once per table)."""
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    return dialect.insert(table).on_conflict_do_nothing().returning(*table.primary_key.columns)
+
+
+def availability(device_id: str, parts: list[str], payload: bytes) -> Parsed:
+    text = payload.decode("utf-8").strip()
+    if text not in ("online", "offline"):
+        raise ValueError(f"availability is online or offline, not {text[:20]!r}")
+    online = text == "online"
+
+    def change(conn: Connection) -> bool:
+        devices = t.devices
+        query = devices.update().where(devices.c.device_id == device_id)
+        query = query.where(sa.or_(devices.c.online.is_(None), devices.c.online != online))
+        return bool(conn.execute(query.values(online=online, availability_at=now_iso())).rowcount)
+
+    return Parsed(device_id, change=change)
+
+
+def status(device_id: str, parts: list[str], payload: bytes) -> Parsed:
+    info = DeviceStatus.model_validate_json(payload)
+    _same("status", info.device_id, device_id)
+
+    def change(conn: Connection) -> bool:
+        devices = t.devices
+        query = devices.update().where(devices.c.device_id == device_id)
+        query = query.where(sa.or_(devices.c.status_at.is_(None), devices.c.status_at < info.updated_at))
+        return bool(conn.execute(query.values(status=payload.decode("utf-8"), status_at=info.updated_at)).rowcount)
+
+    refusal = None
+    if info.refused:  # a refusal seen only in the status (its event missed): one row per reason and last session
+        refusal = _refusal_row(device_id, info.updated_at, info.refused, "status", key=info.last_session_id or "")
+    return Parsed(device_id, table=t.refusals if refusal else None, row=refusal, change=change)
+
+
+def _refusal_row(device_id: str, at: str, reason: str, source: str, *, key: str) -> dict[str, Any]:
+    digest = hashlib.sha256("\n".join((device_id, source, key, reason)).encode()).hexdigest()[:40]
+    return {"refusal_id": digest, "device_id": device_id, "at": at[:40], "reason": reason[:500], "source": source,
+            "received_at": now_iso()}
+
+
+def device_event(device_id: str, parts: list[str], payload: bytes) -> Parsed:
+    """``<p>/<device>/event``: events not tied to a session; a refused start is the one stored."""
+    raw = _object(payload)
+    if raw.get("device_id", device_id) != device_id:
+        raise ValueError("event's device id differs from its topic")
+    if raw.get("type") != "session_refused":
+        return Parsed(device_id)
+    reason, at = raw.get("reason"), raw.get("at")
+    if not isinstance(reason, str) or not isinstance(at, str):
+        raise ValueError("a session_refused event has a reason and an at")
+    return Parsed(device_id, table=t.refusals, row=_refusal_row(device_id, at, reason, "event", key=at),
+                  kind="refused")
+
+
+def plan_state(device_id: str, parts: list[str], payload: bytes) -> Parsed:
+    state = PlanState.model_validate_json(payload)
+    _same("plan state", state.device_id, device_id)
+    row = {"device_id": device_id, "version": state.version, "state": payload.decode(), "updated_at": state.updated_at}
+    return Parsed(device_id, change=_newer(t.plan_states, "updated_at", device_id, row))
+
+
+def plan_error(device_id: str, parts: list[str], payload: bytes) -> Parsed:
+    error = PlanError.model_validate_json(payload)
+    _same("plan error", error.device_id, device_id)
+    row = {"device_id": device_id, "request_id": error.request_id, "error": payload.decode(), "at": error.at}
+    return Parsed(device_id, change=_newer(t.plan_errors, "at", device_id, row))
+
+
+def person_status(device_id: str, parts: list[str], payload: bytes) -> Parsed:
+    state = PersonStatus.model_validate_json(payload)
+    _same("person status", state.device_id, device_id)
+    row = {"device_id": device_id, "person": state.person, "flags": ",".join(str(f) for f in state.flags)[:200],
+           "state": payload.decode(), "updated_at": state.updated_at}
+    return Parsed(device_id, change=_newer(t.person_states, "updated_at", device_id, row))
+
+
+def summary(device_id: str, parts: list[str], payload: bytes) -> Parsed:
+    session_id = parts[2]
+    model, raw = parse_summary(payload)
+    _same("summary", model.device_id, device_id, model.session_id, session_id)
+    values = {
+        "summary": payload.decode("utf-8"),
+        "person": person_of(raw),
+        "started_at": utc_iso(model.started_at),
+        "outcome": str(model.outcome),
+        "duration_s": model.duration_s,
+        "peak_force_n": model.peak_force_n,
+        "holds": len(model.holds),
+        "holds_completed": sum(1 for h in model.holds if h.outcome == "completed"),
+    }
+
+    def change(conn: Connection) -> bool:
+        sessions = t.sessions
+        query = sessions.update().where(sessions.c.session_id == session_id).where(sessions.c.summary.is_(None))
+        return bool(conn.execute(query.values(**values, summary_at=now_iso())).rowcount)
+
+    return Parsed(device_id, session_id, change=change, kind="summary")
+
+
+def event(device_id: str, parts: list[str], payload: bytes) -> Parsed:
+    message = EventMessage.model_validate_json(payload)
+    _same("event", message.device_id, device_id, message.session_id, parts[2])
+    row = {
+        "msg_id": message.msg_id, "device_id": device_id, "session_id": message.session_id, "seq": message.seq,
+        "idx": message.index, "t": message.event.t, "type": message.event.type,
+        "body": json.dumps(message.event.model_dump(mode="json")), "received_at": now_iso(),
+    }
+    return Parsed(device_id, message.session_id, t.events, row, kind="event")
+
+
+def samples(device_id: str, parts: list[str], payload: bytes) -> Parsed:
+    batch = SamplesBatch.model_validate_json(payload)
+    _same("samples", batch.device_id, device_id, batch.session_id, parts[2])
+    row = {
+        "msg_id": batch.msg_id, "device_id": device_id, "session_id": batch.session_id, "seq": batch.seq,
+        "batch": batch.batch, "t0": batch.t0, "n": batch.n, "payload": payload.decode("utf-8"),
+        "received_at": now_iso(),
+    }
+    return Parsed(device_id, batch.session_id, t.sample_batches, row, kind="samples")
+
+
+def follow_up(device_id: str, parts: list[str], payload: bytes) -> Parsed:
+    answer = FollowUpMessage.model_validate_json(payload)
+    _same("follow-up", answer.device_id, device_id, answer.session_id, parts[2])
+    row = {"session_id": answer.session_id, "answered_at": utc_iso(answer.answered_at), "device_id": device_id,
+           "answer": str(answer.answer), "payload": payload.decode("utf-8"), "received_at": now_iso()}
+    return Parsed(device_id, answer.session_id, t.follow_ups, row, kind="follow_up")
+
+
+def ppt(device_id: str, parts: list[str], payload: bytes) -> Parsed:
+    """A measurement, ``presspoint.ppt/1`` (one trial) or later (per spot, several trials): stored whole."""
+    raw = _object(payload)
+    schema = raw.get("schema")
+    if schema == "presspoint.ppt/1":
+        PptMeasurement.model_validate_json(payload)
+    elif not (isinstance(schema, str) and schema.startswith("presspoint.ppt/")):
+        raise ValueError(f"not a PPT measurement (schema {str(schema)[:40]!r})")
+    if raw.get("device_id") != device_id:
+        raise ValueError("measurement's device id differs from its topic")
+    measured_at = _text(raw, "measured_at") or _text(raw, "at")
+    if measured_at is None:
+        raise ValueError("a measurement says when it was measured (measured_at)")
+    measurement_id = _text(raw, "measurement_id") or hashlib.sha256(payload).hexdigest()[:40]
+    row = {
+        "measurement_id": measurement_id[:64], "device_id": device_id, "person": person_of(raw),
+        "measured_at": measured_at[:40], "outcome": (_text(raw, "outcome") or "measured")[:32],
+        "threshold_n": _number(raw, "threshold_n", "mean_n"), "payload": payload.decode("utf-8"),
+        "received_at": now_iso(), "schema_name": schema[:40], "spot": _spot(raw),
+        "mean_kpa": _number(raw, "mean_kpa"), "change_kpa": _number(raw, "change_kpa"),
+        "real_change": raw["real_change"] if isinstance(raw.get("real_change"), bool) else None,
+    }
+    return Parsed(device_id, table=t.ppt, row=row, kind="ppt")
+
+
+def _text(raw: dict[str, Any], key: str) -> str | None:
+    value = raw.get(key)
+    return value if isinstance(value, str) and value else None
+
+
+def _number(raw: dict[str, Any], *keys: str) -> float | None:
+    for key in keys:
+        value = raw.get(key)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+    return None
+
+
+def _spot(raw: dict[str, Any]) -> str | None:
+    spot = raw.get("spot")
+    if isinstance(spot, dict):
+        spot = spot.get("name")
+    return spot[:64] if isinstance(spot, str) and spot else None
+
+
+#: Topic kind (the levels after the device id; ``session/<kind>`` for a session's) -> its reader.
+READERS: dict[str, Callable[[str, list[str], bytes], Parsed]] = {
+    "status": availability,
+    "status/info": status,
+    "event": device_event,
+    "plan/state": plan_state,
+    "plan/error": plan_error,
+    "person/status": person_status,
+    "ppt": ppt,
+    "session/summary": summary,
+    "session/event": event,
+    "session/samples": samples,
+    "session/follow_up": follow_up,
+}

@@ -1,0 +1,22 @@
+"""Outcomes: refused starts, follow-up answers, the person's status, PPT per spot (mean kPa, real change).
+
+Revision ID: 0002
+Revises: 0001
+"""
+
+from __future__ import annotations
+
+from firmware.clinic.migrations import steps
+
+revision = "0002"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    steps.upgrade(down_revision, revision)
+
+
+def downgrade() -> None:
+    steps.downgrade(down_revision, revision)
