@@ -12,12 +12,12 @@ loop only (gpiozero's thread hands over with ``call_soon_threadsafe``).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from firmware.realtime.ppt_runner import TrialButton
 from firmware.realtime.stop import StopRequest
 from firmware.session.states import Gesture
-from hal.buttons import check_in_of
+from hal.buttons import StartStopButton, check_in_of
 
 #: Holding the button this long while idle is the gesture (lower the tolerance).
 HOLD_GESTURE_S = 2.0
@@ -59,3 +59,41 @@ class ButtonGestures:
         if held_s >= HOLD_GESTURE_S and self._hold():
             return
         self._start.set()
+
+
+def connect_buttons(
+    buttons: Sequence[StartStopButton],
+    loop: asyncio.AbstractEventLoop,
+    down: Callable[[], None],
+    up: Callable[[float], None],
+    check_in_up: Callable[[float], None],
+) -> Callable[[], None]:
+    """Route each button's edges onto ``loop``: start/stop buttons to ``down``/``up``, ``less_more`` to check-ins.
+
+    Handlers may fire on any thread (gpiozero's, the sampling thread of a
+    simulation): each hands over with ``call_soon_threadsafe``.  Returns the
+    call that disconnects them all.
+    """
+
+    def on_down() -> None:
+        loop.call_soon_threadsafe(down)
+
+    def on_up(held_s: float) -> None:
+        loop.call_soon_threadsafe(up, held_s)
+
+    def on_check_in(held_s: float) -> None:
+        loop.call_soon_threadsafe(check_in_up, held_s)
+
+    for button in buttons:
+        if button.role == "less_more":
+            button.set_release_handler(on_check_in)
+            continue
+        button.set_handler(on_down)
+        button.set_release_handler(on_up)
+
+    def disconnect() -> None:
+        for button in buttons:
+            button.set_handler(None)
+            button.set_release_handler(None)
+
+    return disconnect
