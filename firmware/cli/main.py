@@ -228,7 +228,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     from firmware.service.app import run_device
 
     device, plan = _load(args)
-    return run_device(device, plan, device_options(args, simulated_backend=device.hardware.backend == "simulated"))
+    options = device_options(args, simulated_backend=device.hardware.backend == "simulated")
+    if options.simulation is not None:
+        from firmware.device.sim_setup import check_simulation
+
+        check_simulation(device, plan, options.simulation)  # a bad trace: one line here, not in the child
+    return run_device(device, plan, options)
 
 
 def _run_realtime(

@@ -23,6 +23,7 @@ from pathlib import Path
 from config.device import DeviceConfig
 from config.errors import PresspointError
 from config.plan import TherapyPlan
+from firmware.device.options import SimulationOptions
 from firmware.realtime.sampler import Sampler
 from hal.buttons import StartStopButton, VirtualButton
 from hal.buttons_scripted import ScriptedButtons, press_edges
@@ -138,6 +139,19 @@ def presses_of(source: ForceSource) -> tuple[tuple[float, str], ...]:
     """The presses a trace's ``button`` column (or a scenario's check-ins) asks for: (session time, name)."""
     scripted = source.presses if isinstance(source, ForceTrace | ProfileSource) else ()
     return tuple((press.time_s, press.name) for press in scripted)
+
+
+def check_simulation(device: DeviceConfig, plan: TherapyPlan, sim: SimulationOptions) -> None:
+    """What ``run --simulate`` will play, read and checked before anything starts (``PresspointError``).
+
+    The trace is read whole and its presses matched to the buttons the rig
+    will have: the start/stop button, and the second one - ``less_more``,
+    unless ``--pins`` emulates a configured second button of role ``stop``.
+    """
+    script = ForceScript(device, trace=sim.trace, scenario=sim.scenario, noise_n=sim.noise_n, seed=sim.seed)
+    pins = device.hardware.pins
+    second = pins.second_button_role if sim.pins and pins.stop_button is not None else "less_more"
+    press_edges(presses_of(script.source(plan)), [VirtualButton(), VirtualButton(second)])
 
 
 @dataclass

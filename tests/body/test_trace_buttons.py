@@ -68,6 +68,27 @@ def test_the_cli_refuses_a_bad_button_with_one_line_and_exit_2(tmp_path: Path) -
     assert "line 3" in result.stderr and "'harder'" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("command", "device", "trace", "said"),
+    [
+        (["run", "--simulate"], "", "2,5,harder", "line 3: button must be empty or one of stop, less, more, got 'harder'"),  # noqa: E501
+        (["run", "--simulate", "--pins"], "[hardware.pins]\nstop_button = 22\n", "2,,more", "no less_more button"),
+        (["simulate", "--pins"], "[hardware.pins]\nstop_button = 22\n", "2,,less", "no less_more button"),
+    ],
+    ids=["run-bad-value", "run-second-button-stops", "simulate-second-button-stops"],
+)
+def test_a_press_no_button_can_make_is_one_line_and_exit_2_before_anything_runs(
+    tmp_path: Path, command: list[str], device: str, trace: str, said: str
+) -> None:
+    (tmp_path / "t.csv").write_text(f"time_s,force_n,button\n0,0\n{trace}\n")
+    (tmp_path / "d.toml").write_text(f'{device}[storage]\nstate_dir = "{tmp_path / "state"}"\n')
+    argv = [PRESSPOINT, *command, "--config", str(tmp_path / "d.toml"), "--trace", str(tmp_path / "t.csv"), "--json"]
+    result = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=60)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr.count("\n") == 1 and said in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "state").exists() or not any((tmp_path / "state").iterdir())  # nothing started
+
+
 @pytest.mark.parametrize("pins", [False, True])
 def test_presses_reach_the_session_at_the_first_sample_at_or_after_their_time(tmp_path: Path, pins: bool) -> None:
     path = tmp_path / "t.csv"
