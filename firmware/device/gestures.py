@@ -5,8 +5,11 @@ release); during a pain-threshold trial it marks first discomfort instead.
 The release of that press starts nothing.  A second button with the role
 ``less_more`` gives the check-ins of a session on its release: short is
 ``less``, held ``hal.buttons.LONG_PRESS_S`` or longer is ``more``; it never
-stops, so stop stays one press of the first button.  Called on the event
-loop only (gpiozero's thread hands over with ``call_soon_threadsafe``).
+stops, so stop stays one press of the first button.  With one button
+there are no check-ins: any gesture of it starts on the way down, which in a
+session is already the stop, and telling a double press or a hold apart
+would make the stop wait.  Called on the event loop only (gpiozero's thread
+hands over with ``call_soon_threadsafe``, see ``connect_buttons``).
 """
 
 from __future__ import annotations
