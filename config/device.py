@@ -37,6 +37,10 @@ MIN_ABS_COUNTS_PER_NEWTON = 10.0
 MAX_ABS_COUNTS_PER_NEWTON = 1_000_000.0
 MAX_ABS_OFFSET_COUNTS = 8_388_607  # the 24-bit range
 
+#: Where the wiring puts the optional second button (BCM 27, header pin 13; README "Wiring").
+#: The emulated rig of ``--pins`` wires a ``less_more`` button there when ``pins.stop_button`` is unset.
+SECOND_BUTTON_PIN = 27
+
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 
 

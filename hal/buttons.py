@@ -65,8 +65,16 @@ class VirtualButton(StartStopButton):
 
     def press(self, held_s: float = 0.1) -> None:
         """Down (the press handler), then up after ``held_s`` (the release handler)."""
+        self.down()
+        self.up(held_s)
+
+    def down(self) -> None:
+        """The button goes down: the press handler."""
         self.presses += 1
         if self._on_press is not None:
             self._on_press()
+
+    def up(self, held_s: float) -> None:
+        """The button comes up after ``held_s``: the release handler."""
         if self._on_release is not None:
             self._on_release(held_s)

@@ -4,7 +4,11 @@ force (N) -> ``Calibration.to_counts`` -> emulated HX711 chip -> the real
 sensor backend -> counts back, which the firmware's sampler converts with
 the same calibration.  So a session over the rig sees the same forces as
 one over the simulated load cell, plus whatever the hardware path really
-does (quantisation, saturation, timing).  Motor and button are on mock pins.
+does (quantisation, saturation, timing).  Motor and both buttons are on mock
+pins: the start/stop button on ``pins.button``, the second one on
+``pins.stop_button`` with its configured role, or - when the config has none -
+a ``less_more`` button on ``SECOND_BUTTON_PIN``, so a trace's check-ins go
+through a pin too.
 
 Two rigs, one chip model, as the two backends: ``build_pin_rig`` puts the
 chip on mock pins under the bit-banging ``HX711Sensor`` (``hx711-gpio``);
@@ -20,17 +24,26 @@ conversion, each SPI read 128 µs (an 8-bit probe and a 56-bit transfer at 500 k
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypedDict, TypeVar, Unpack
 
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
-from config.device import DEFAULT_HARDWARE_BACKEND, HardwareSettings
+from config.device import DEFAULT_HARDWARE_BACKEND, SECOND_BUTTON_PIN, HardwareSettings
+from config.errors import PresspointError
 from hal.calibrate import kg_to_newtons
 from hal.clock import Clock
-from hal.factory import HX711, build_button, build_hx711_gpio_sensor, build_hx711_spi_sensor, build_motor
+from hal.factory import (
+    HX711,
+    build_button,
+    build_hx711_gpio_sensor,
+    build_hx711_spi_sensor,
+    build_motor,
+    build_stop_button,
+)
 from hal.gpio_buttons import GpioButton
 from hal.gpio_haptics import PwmMotor
 from hal.hx711_adapter import HX711Sensor
@@ -52,10 +65,17 @@ class PinRig(Generic[SensorT]):
     sensor: SensorT
     motor: PwmMotor
     button: GpioButton
+    #: The second button (``stop`` or ``less_more``, see the module docstring).
+    second_button: GpioButton
     owns_factory: bool = True
     #: The SPI front the sensor talks to (``build_spi_rig``); ``None`` on the pins.
     spi: HX711SpiFront | None = None
     _closed: bool = field(default=False, repr=False)
+
+    @property
+    def buttons(self) -> list[GpioButton]:
+        """Both buttons: start/stop first."""
+        return [self.button, self.second_button]
 
     @property
     def motor_pin(self) -> Any:
@@ -82,6 +102,7 @@ class PinRig(Generic[SensorT]):
             try:
                 self.sensor.close()
                 self.button.close()
+                self.second_button.close()
             finally:
                 self.chip.close()
                 if self.owns_factory:
@@ -119,92 +140,81 @@ def _from_first_call(source: ForceSource) -> ForceSource:
     return shifted
 
 
+class RigOptions(TypedDict, total=False):
+    """How a rig is wired and paced (each optional; see ``build_pin_rig``)."""
+
+    hardware: HardwareSettings | None
+    sample_rate_hz: float
+    factory: MockFactory | None
+    relative_time: bool
+
+
 def build_pin_rig(
-    force_source: ForceSource,
-    calibration: Calibration,
-    clock: Clock,
-    *,
-    hardware: HardwareSettings | None = None,
-    sample_rate_hz: float = 80.0,
-    factory: MockFactory | None = None,
-    relative_time: bool = False,
+    force_source: ForceSource, calibration: Calibration, clock: Clock, **options: Unpack[RigOptions]
 ) -> PinRig[HX711Sensor]:
-    """Set up the GPIO rig: chip on the configured DOUT/SCK pins, ``HX711Sensor`` over it, motor, button.
+    """Set up the GPIO rig: chip on the configured DOUT/SCK pins, ``HX711Sensor`` over it, motor, buttons.
 
     ``force_source(t)`` gives newtons at clock time ``t`` (``None``: the chip
     delivers no conversion).  Pass ``hardware`` for pins and gain (defaults:
-    the device config defaults).  With ``relative_time`` the source gets
-    seconds since the chip's first conversion instead (like
+    the device config defaults), ``sample_rate_hz`` (80), a ``factory`` to
+    share (else the rig makes and resets its own).  With ``relative_time``
+    the source gets seconds since the chip's first conversion instead (like
     ``SimulatedLoadCell.force_at``), so the same source drives both backends
     sample for sample.  The caller owns ``close()``.
     """
-    hw = hardware or HardwareSettings()
-    pin_factory = factory or MockFactory(pin_class=MockPWMPin)
-    chip = HX711Chip(
-        pin_factory,
-        dout_pin=hw.pins.hx711_dout,
-        sck_pin=hw.pins.hx711_sck,
-        clock=clock,
-        force_source=_chip_source(force_source, calibration, hw, relative_time),
-        sample_rate_hz=sample_rate_hz,
-    )
-
-    def sensor() -> HX711Sensor:
-        return build_hx711_gpio_sensor(hw, sample_rate_hz, clock, pin_factory)
-
-    return _finish_rig(chip, sensor, None, hw, pin_factory, owns_factory=factory is None)
+    rig: PinRig[Any] = _assemble(force_source, calibration, clock, spi=False, **options)
+    return rig
 
 
 def build_spi_rig(
-    force_source: ForceSource,
-    calibration: Calibration,
-    clock: Clock,
-    *,
-    hardware: HardwareSettings | None = None,
-    sample_rate_hz: float = 80.0,
-    factory: MockFactory | None = None,
-    relative_time: bool = False,
+    force_source: ForceSource, calibration: Calibration, clock: Clock, **options: Unpack[RigOptions]
 ) -> PinRig[HX711SpiSensor]:
     """Like ``build_pin_rig``, with the chip behind the SPI front under ``HX711SpiSensor``."""
-    hw = hardware or HardwareSettings()
-    pin_factory = factory or MockFactory(pin_class=MockPWMPin)
-    chip = HX711Chip(
-        clock=clock,
-        force_source=_chip_source(force_source, calibration, hw, relative_time),
-        sample_rate_hz=sample_rate_hz,
-    )
-    front = HX711SpiFront(chip, rate_hz=hw.spi_clock_hz)
-
-    def sensor() -> HX711SpiSensor:
-        return build_hx711_spi_sensor(hw, sample_rate_hz, clock, pin_factory, spi=front)
-
-    return _finish_rig(chip, sensor, front, hw, pin_factory, owns_factory=factory is None)
+    rig: PinRig[Any] = _assemble(force_source, calibration, clock, spi=True, **options)
+    return rig
 
 
 def build_emulated_rig(
+    force_source: ForceSource, calibration: Calibration, clock: Clock, **options: Unpack[RigOptions]
+) -> PinRig[HX711]:
+    """The rig of ``hardware.backend`` (``hx711-gpio``: pins; otherwise the default, SPI)."""
+    hw = options.get("hardware") or HardwareSettings()
+    backend = hw.backend if hw.backend != "simulated" else DEFAULT_HARDWARE_BACKEND
+    return _assemble(force_source, calibration, clock, spi=backend != "hx711-gpio", **options)
+
+
+def _assemble(
     force_source: ForceSource,
     calibration: Calibration,
     clock: Clock,
     *,
+    spi: bool,
     hardware: HardwareSettings | None = None,
     sample_rate_hz: float = 80.0,
     factory: MockFactory | None = None,
     relative_time: bool = False,
-) -> PinRig[HX711]:
-    """The rig of ``hardware.backend`` (``hx711-gpio``: pins; otherwise the default, SPI)."""
+) -> PinRig[Any]:
+    """The chip (on its pins, or behind the SPI front), the sensor over it, motor and buttons."""
     hw = hardware or HardwareSettings()
-    backend = hw.backend if hw.backend != "simulated" else DEFAULT_HARDWARE_BACKEND
-    build = build_pin_rig if backend == "hx711-gpio" else build_spi_rig
-    rig: PinRig[Any] = build(
-        force_source,
-        calibration,
-        clock,
-        hardware=hw,
-        sample_rate_hz=sample_rate_hz,
-        factory=factory,
-        relative_time=relative_time,
-    )
-    return rig
+    pin_factory = factory or MockFactory(pin_class=MockPWMPin)
+    source = _chip_source(force_source, calibration, hw, relative_time)
+    front: HX711SpiFront | None = None
+    make_sensor: Callable[[], HX711]
+    if spi:
+        chip = HX711Chip(clock=clock, force_source=source, sample_rate_hz=sample_rate_hz)
+        front = HX711SpiFront(chip, rate_hz=hw.spi_clock_hz)
+        make_sensor = functools.partial(build_hx711_spi_sensor, hw, sample_rate_hz, clock, pin_factory, spi=front)
+    else:
+        chip = HX711Chip(
+            pin_factory,
+            dout_pin=hw.pins.hx711_dout,
+            sck_pin=hw.pins.hx711_sck,
+            clock=clock,
+            force_source=source,
+            sample_rate_hz=sample_rate_hz,
+        )
+        make_sensor = functools.partial(build_hx711_gpio_sensor, hw, sample_rate_hz, clock, pin_factory)
+    return _finish_rig(chip, make_sensor, front, hw, pin_factory, owns_factory=factory is None)
 
 
 def _chip_source(
@@ -222,26 +232,41 @@ def _finish_rig(
     *,
     owns_factory: bool,
 ) -> PinRig[SensorT]:
-    """The sensor over the chip (or its SPI front), then motor and button; all closed on failure."""
+    """The sensor over the chip (or its SPI front), then motor and buttons; all closed on failure."""
     clock = chip.clock
+    built: list[Any] = []
     try:
-        sensor = make_sensor()
+        built.append(make_sensor())
+        built.append(build_motor(hw, pin_factory))
+        built.append(build_button(hw, pin_factory, clock=clock))
+        built.append(_second_button(hw, pin_factory, clock))
     except BaseException:
+        for part in reversed(built):
+            part.close()
         chip.close()
         raise
-    try:
-        motor = build_motor(hw, pin_factory)
-        try:
-            button = build_button(hw, pin_factory, clock=clock)
-        except BaseException:
-            motor.close()
-            raise
-    except BaseException:
-        sensor.close()
-        chip.close()
-        raise
-    button.pin.clear_states()  # the pull-up's [False, True] at creation is not a press
-    return PinRig(pin_factory, chip, sensor, motor, button, owns_factory=owns_factory, spi=front)
+    sensor, motor, button, second = built
+    for pressable in (button, second):
+        pressable.pin.clear_states()  # the pull-up's [False, True] at creation is not a press
+    return PinRig(pin_factory, chip, sensor, motor, button, second, owns_factory=owns_factory, spi=front)
+
+
+def _second_button(hw: HardwareSettings, pin_factory: MockFactory, clock: Clock) -> GpioButton:
+    """The configured second button, or a ``less_more`` one on ``SECOND_BUTTON_PIN`` (one clear line if taken)."""
+    configured = build_stop_button(hw, pin_factory, clock=clock)
+    if configured is not None:
+        return configured
+    pins = hw.pins
+    taken = {"hx711_dout": pins.hx711_dout, "hx711_sck": pins.hx711_sck, "motor": pins.motor, "button": pins.button}
+    if hw.backend == "hx711-spi":
+        taken.update({f"spi {name}": pin for name, pin in hw.spi_pins().items()})
+    clash = next((name for name, pin in taken.items() if pin == SECOND_BUTTON_PIN), None)
+    if clash is not None:
+        raise PresspointError(
+            f"hardware.pins.{clash}: GPIO{SECOND_BUTTON_PIN} is where the emulated rig puts the second button; "
+            "set pins.stop_button to a free pin"
+        )
+    return GpioButton(SECOND_BUTTON_PIN, pin_factory=pin_factory, clock=clock, role="less_more")
 
 
 #: What the emulated load cell "really" is when the config is not calibrated: a 10 kg

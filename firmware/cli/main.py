@@ -139,7 +139,14 @@ class _SimulatedRun:
             self.publishing.flush_and_report()
 
 
-def _simulated_run(args: argparse.Namespace, device: DeviceConfig, plan: TherapyPlan, clock: Clock) -> _SimulatedRun:
+def _simulated_run(
+    args: argparse.Namespace,
+    device: DeviceConfig,
+    plan: TherapyPlan,
+    clock: Clock,
+    *,
+    press_while_sampling: bool = False,
+) -> _SimulatedRun:
     rig = build_rig(
         plan,
         device,
@@ -149,6 +156,7 @@ def _simulated_run(args: argparse.Namespace, device: DeviceConfig, plan: Therapy
         pins=args.pins,
         noise_n=args.noise,
         seed=args.seed,
+        press_while_sampling=press_while_sampling,
     )
     memory = MemorySink()
     publishing = _publishing(args, device)
@@ -220,7 +228,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     from firmware.service.app import run_device
 
     device, plan = _load(args)
-    return run_device(device, plan, device_options(args, simulated_backend=device.hardware.backend == "simulated"))
+    options = device_options(args, simulated_backend=device.hardware.backend == "simulated")
+    if options.simulation is not None:
+        from firmware.device.sim_setup import check_simulation
+
+        check_simulation(device, plan, options.simulation)  # a bad trace: one line here, not in the child
+    return run_device(device, plan, options)
 
 
 def _run_realtime(
@@ -234,11 +247,12 @@ def _run_realtime(
     """``simulate --realtime``: one session on the wall clock with a live view."""
     import signal
 
+    from firmware.device.gestures import ButtonGestures, connect_buttons
     from firmware.device.signals import install_stop_signals
     from firmware.realtime.runtime import run_realtime_session
     from firmware.realtime.stop import StopRequest
 
-    run = _simulated_run(args, device, plan, MonotonicClock())
+    run = _simulated_run(args, device, plan, MonotonicClock(), press_while_sampling=True)
     run.sinks.append(LiveDisplay(sys.stderr if json_output else sys.stdout))
 
     async def main() -> SessionSummary:
@@ -246,16 +260,23 @@ def _run_realtime(
         loop = asyncio.get_running_loop()
         if run.rig.stop_at_s is not None:
             loop.call_later(run.rig.stop_at_s, stop.request, "button")
-        with install_stop_signals(stop.request, loop=loop, names={signal.SIGINT: "interrupt"}):
-            return await run_realtime_session(
-                plan,
-                sampler=run.rig.sampler,
-                haptics=run.rig.haptics,
-                device_id=device.device_id,
-                device_max_n=device.device_max,
-                sinks=run.sinks,
-                stop=stop,
-            )
+        gestures = ButtonGestures(asyncio.Event(), lambda: False)  # the device's meaning of each press
+        gestures.running = stop
+        disconnect = connect_buttons(run.rig.buttons, loop, gestures.down, gestures.up, gestures.check_in_up)
+        try:
+            with install_stop_signals(stop.request, loop=loop, names={signal.SIGINT: "interrupt"}):
+                return await run_realtime_session(
+                    plan,
+                    sampler=run.rig.sampler,
+                    haptics=run.rig.haptics,
+                    device_id=device.device_id,
+                    device_max_n=device.device_max,
+                    sinks=run.sinks,
+                    stop=stop,
+                    on_engine=lambda engine: setattr(gestures, "check_in", engine.gesture),
+                )
+        finally:
+            disconnect()
 
     try:
         summary = asyncio.run(main())

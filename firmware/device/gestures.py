@@ -9,20 +9,23 @@ release); during a pain-threshold trial it marks first discomfort instead.
 The release of that press starts nothing.  A second button with the role
 ``less_more`` gives the check-ins of a session on its release: short is
 ``less``, held ``hal.buttons.LONG_PRESS_S`` or longer is ``more``; it never
-stops, so stop stays one press of the first button.  Called on the event
-loop only (gpiozero's thread hands over with ``call_soon_threadsafe``).
+stops, so stop stays one press of the first button.  With one button
+there are no check-ins: any gesture of it starts on the way down, which in a
+session is already the stop, and telling a double press or a hold apart
+would make the stop wait.  Called on the event loop only (gpiozero's thread
+hands over with ``call_soon_threadsafe``, see ``connect_buttons``).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from firmware.device.rating import DeviceRatings
 from firmware.realtime.ppt_runner import TrialButton
 from firmware.realtime.stop import StopRequest
 from firmware.session.states import Gesture
-from hal.buttons import check_in_of
+from hal.buttons import StartStopButton, check_in_of
 
 #: Holding the button this long while idle is the gesture (lower the tolerance).
 HOLD_GESTURE_S = 2.0
@@ -89,3 +92,41 @@ class ButtonGestures:
             ratings.ask("before")  # the session starts once the rating is entered or skipped
             return True
         return False
+
+
+def connect_buttons(
+    buttons: Sequence[StartStopButton],
+    loop: asyncio.AbstractEventLoop,
+    down: Callable[[], None],
+    up: Callable[[float], None],
+    check_in_up: Callable[[float], None],
+) -> Callable[[], None]:
+    """Route each button's edges onto ``loop``: start/stop buttons to ``down``/``up``, ``less_more`` to check-ins.
+
+    Handlers may fire on any thread (gpiozero's, the sampling thread of a
+    simulation): each hands over with ``call_soon_threadsafe``.  Returns the
+    call that disconnects them all.
+    """
+
+    def on_down() -> None:
+        loop.call_soon_threadsafe(down)
+
+    def on_up(held_s: float) -> None:
+        loop.call_soon_threadsafe(up, held_s)
+
+    def on_check_in(held_s: float) -> None:
+        loop.call_soon_threadsafe(check_in_up, held_s)
+
+    for button in buttons:
+        if button.role == "less_more":
+            button.set_release_handler(on_check_in)
+            continue
+        button.set_handler(on_down)
+        button.set_release_handler(on_up)
+
+    def disconnect() -> None:
+        for button in buttons:
+            button.set_handler(None)
+            button.set_release_handler(None)
+
+    return disconnect

@@ -55,7 +55,7 @@ def build_simulated_hardware(device: DeviceConfig, plan: TherapyPlan, sim: Simul
     clock = fast if fast is not None else MonotonicClock()
     rig = build_rig(plan, device, clock, script=script, pins=sim.pins, armed=True, motor_log=sim.motor_log)
     assert rig.armed is not None
-    person = SimulatedPerson(script, rig.armed, press_at_s=sim.press_at_s)
+    person = SimulatedPerson(script, rig.armed, press_at_s=sim.press_at_s, buttons=rig.buttons)
     hardware = DeviceHardware(rig.sampler, rig.haptics, rig.buttons, person, True, _closers=[rig.close])
     if fast is not None:
         hardware.loop_factory = functools.partial(FastClockLoop, fast)

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from firmware.device.contracts import DaemonResult
 from firmware.device.daemon import DeviceDaemon
 from firmware.device.fault_injection import install_fault_injection
+from firmware.device.gestures import connect_buttons
 from firmware.device.hardware import DeviceHardware, build_hardware
 from firmware.device.link_hooks import ADMIT_TIMEOUT_S, LinkHooks, LinkNotifier, LinkPlans
 from firmware.device.link_messages import Admitted, Finished, FollowUpDue, PlayCue, Press, Setup, Shutdown
@@ -119,22 +120,9 @@ async def serve(
     )
     if person is not None:
         person.bind(daemon.button_down, daemon.button_up)
-
-    def on_down() -> None:  # gpiozero's thread: hand over to the loop
-        loop.call_soon_threadsafe(daemon.button_down)
-
-    def on_up(held_s: float) -> None:
-        loop.call_soon_threadsafe(daemon.button_up, held_s)
-
-    def on_check_in(held_s: float) -> None:
-        loop.call_soon_threadsafe(daemon.gestures.check_in_up, held_s)
-
-    for button in hardware.buttons:
-        if button.role == "less_more":
-            button.set_release_handler(on_check_in)
-            continue
-        button.set_handler(on_down)
-        button.set_release_handler(on_up)
+    disconnect_buttons = connect_buttons(
+        hardware.buttons, loop, daemon.button_down, daemon.button_up, daemon.gestures.check_in_up
+    )
     for message in early:
         loop.call_soon(on_message, message)
     signals = install_stop_signals(daemon.request_shutdown, loop=loop, early=early_signals)
@@ -146,9 +134,7 @@ async def serve(
         result = await daemon.run()
     finally:
         signals.remove()
-        for button in hardware.buttons:
-            button.set_handler(None)
-            button.set_release_handler(None)
+        disconnect_buttons()
     usage.stop()
     result.stats.usage = usage
     log.info("real-time stats: %s", result.stats.describe())

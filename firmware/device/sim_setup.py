@@ -5,24 +5,33 @@ simulated load cell - or, with ``pins=True``, in the emulated HX711 chip
 under the real driver - and returns the sensor, motor and sampler together.
 For the daemon (``armed``) it also gives the simulated person, who presses
 as the plan admitted for each session says and lets go when it is over.
+
+The rig always has both buttons - simulated ones, or the emulated rig's mock
+pins - and a trace's ``button`` column (a scenario's check-ins too) presses
+them: the virtual-time driver between samples, the real-time paths from the
+sampling thread (``simulator.button_script.PressingSource``), each press at
+the first sample at or after its time.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from config.device import DeviceConfig
 from config.errors import PresspointError
 from config.plan import TherapyPlan
+from firmware.device.options import SimulationOptions
 from firmware.realtime.sampler import Sampler
-from hal.buttons import StartStopButton
+from hal.buttons import StartStopButton, VirtualButton
+from hal.buttons_scripted import ScriptedButtons, press_edges
 from hal.clock import Clock
 from hal.haptics import Haptics
 from hal.sensor import ForceSensor
 from simulator.armed_source import ArmedSource
+from simulator.button_script import PressingSource
 from simulator.haptics import RecordingHaptics
 from simulator.loadcell import SIMULATED_CALIBRATION, ForceSource, SimulatedLoadCell
 from simulator.profiles import SCENARIOS, ProfileSource, build_scenario_source, scenario_stop_time
@@ -78,13 +87,23 @@ class SimulatedPerson:
     the session ends is cancelled, so it cannot stop the next one.
     """
 
-    def __init__(self, script: ForceScript, source: ArmedSource, *, press_at_s: float | None = None) -> None:
+    def __init__(
+        self,
+        script: ForceScript,
+        source: ArmedSource,
+        *,
+        press_at_s: float | None = None,
+        buttons: Sequence[StartStopButton] = (),
+    ) -> None:
         self.script = script
         self.source = source
         self.press_at_s = press_at_s
+        #: The buttons the script's presses (a trace's ``button`` column) go through.
+        self.buttons = list(buttons)
         self._down: Callable[[], None] | None = None
         self._up: Callable[[float], None] | None = None
         self._pending: asyncio.TimerHandle | None = None
+        self._scripted: ScriptedButtons | None = None
 
     def bind(self, down: Callable[[], None], up: Callable[[float], None]) -> None:
         """The button the person presses: what its way down and its release (after so long) do."""
@@ -98,7 +117,9 @@ class SimulatedPerson:
 
     def start(self, plan: TherapyPlan) -> None:
         """A session under ``plan`` starts: press from rest, as it says."""
-        self.source.arm(self.script.source(plan))
+        source = self.script.source(plan)
+        self._scripted = ScriptedButtons(press_edges(presses_of(source), self.buttons))
+        self.source.arm(PressingSource(source, self._scripted))
         press_at = self.press_at_s if self.press_at_s is not None else self.script.stop_at(plan)
         if press_at is not None and self._down is not None:
             self._pending = asyncio.get_running_loop().call_later(press_at, self._down)
@@ -109,6 +130,28 @@ class SimulatedPerson:
             self._pending.cancel()
             self._pending = None
         self.source.rest()
+        if self._scripted is not None:
+            self._scripted.release_all()
+            self._scripted = None
+
+
+def presses_of(source: ForceSource) -> tuple[tuple[float, str], ...]:
+    """The presses a trace's ``button`` column (or a scenario's check-ins) asks for: (session time, name)."""
+    scripted = source.presses if isinstance(source, ForceTrace | ProfileSource) else ()
+    return tuple((press.time_s, press.name) for press in scripted)
+
+
+def check_simulation(device: DeviceConfig, plan: TherapyPlan, sim: SimulationOptions) -> None:
+    """What ``run --simulate`` will play, read and checked before anything starts (``PresspointError``).
+
+    The trace is read whole and its presses matched to the buttons the rig
+    will have: the start/stop button, and the second one - ``less_more``,
+    unless ``--pins`` emulates a configured second button of role ``stop``.
+    """
+    script = ForceScript(device, trace=sim.trace, scenario=sim.scenario, noise_n=sim.noise_n, seed=sim.seed)
+    pins = device.hardware.pins
+    second = pins.second_button_role if sim.pins and pins.stop_button is not None else "less_more"
+    press_edges(presses_of(script.source(plan)), [VirtualButton(), VirtualButton(second)])
 
 
 @dataclass
@@ -119,7 +162,7 @@ class SimulatedRig:
     haptics: Haptics
     sampler: Sampler
     stop_at_s: float | None
-    #: Buttons a simulated person can press (the pin rig's mock button).
+    #: Both buttons (start/stop first), simulated or on the pin rig's mock pins.
     buttons: list[StartStopButton] = field(default_factory=list)
     #: For a daemon whose sampler runs all the time: the force rests until a session starts.
     armed: ArmedSource | None = None
@@ -149,18 +192,23 @@ def build_rig(
     seed: int = 1,
     armed: bool = False,
     motor_log: Path | None = None,
+    press_while_sampling: bool = False,
 ) -> SimulatedRig:
-    """Simulated sensor + recording motor (or the pin-level rig) + sampler.
+    """Simulated sensor + recording motor (or the pin-level rig) + sampler + both buttons.
 
     With ``armed`` the force is 0 N until ``rig.armed.arm()`` and the
     scenario or trace starts at the next reading (the daemon samples all the
-    time).
+    time; its ``SimulatedPerson`` presses).  With ``press_while_sampling``
+    the presses are made from the sampling thread (``simulate --realtime``);
+    otherwise ``rig.presses`` is for the virtual-time driver.  A press the
+    buttons cannot make (``less`` with no ``less_more`` button) is refused here.
     """
     if script is None:
         script = ForceScript(device, trace=trace, scenario=scenario, noise_n=noise_n, seed=seed)
-    source = script.source(plan)
-    scripted = source.presses if isinstance(source, ForceTrace | ProfileSource) else ()
-    presses = tuple((press.time_s, press.name) for press in scripted)
+    source: ForceSource = script.source(plan)
+    presses = presses_of(source)
+    pressing = PressingSource(source, ScriptedButtons(())) if press_while_sampling else None
+    source = pressing or source
     armed_source = ArmedSource(source) if armed else None
     if armed_source is not None:
         source = armed_source
@@ -180,8 +228,18 @@ def build_rig(
             sample_rate_hz=device.sample_rate_hz,
         )
         sampler = Sampler(rig.sensor, SIMULATED_CALIBRATION, clock, max_jump_n=device.device_max / 2)
-        return SimulatedRig(rig.sensor, rig.motor, sampler, stop_at, [rig.button], armed_source, rig.close, presses)
-    sensor = SimulatedLoadCell(source, clock, sample_rate_hz=device.sample_rate_hz)
-    recorder = RecordingHaptics(clock, log_path=motor_log)
-    sampler = Sampler(sensor, SIMULATED_CALIBRATION, clock)
-    return SimulatedRig(sensor, recorder, sampler, stop_at, [], armed_source, presses=presses)
+        built = SimulatedRig(rig.sensor, rig.motor, sampler, stop_at, [*rig.buttons], armed_source, rig.close, presses)
+    else:
+        sensor = SimulatedLoadCell(source, clock, sample_rate_hz=device.sample_rate_hz)
+        recorder = RecordingHaptics(clock, log_path=motor_log)
+        sampler = Sampler(sensor, SIMULATED_CALIBRATION, clock)
+        buttons: list[StartStopButton] = [VirtualButton(), VirtualButton("less_more")]
+        built = SimulatedRig(sensor, recorder, sampler, stop_at, buttons, armed_source, presses=presses)
+    try:
+        edges = press_edges(presses, built.buttons)
+    except PresspointError:
+        built.close()
+        raise
+    if pressing is not None:
+        pressing.presses = ScriptedButtons(edges)
+    return built

@@ -19,7 +19,7 @@ abort, exception, cancellation - the motor is switched off.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from config.plan import TherapyPlan
 from firmware.realtime.engine import SessionEngine
@@ -43,8 +43,12 @@ async def run_realtime_session(
     device_max_n: float,
     sinks: Sequence[SessionSink] = (),
     stop: StopRequest | None = None,
+    on_engine: Callable[[SessionEngine], None] | None = None,
 ) -> SessionSummary:
-    """Run one session in real time on its own sampling thread; returns its summary."""
+    """Run one session in real time on its own sampling thread; returns its summary.
+
+    ``on_engine`` is given the session's engine before its first sample (to route check-ins to it).
+    """
     loop = asyncio.get_running_loop()
     stream = SampleStream(sampler, loop).start()
     feed = SampleFeed(stream)
@@ -58,6 +62,8 @@ async def run_realtime_session(
             sinks=sinks,
             glitch_count=lambda: sampler.glitches,
         )
+        if on_engine is not None:
+            on_engine(engine)
         return await run_session(engine, feed, haptics, stop=stop)
     finally:
         await feed.close()

@@ -4,10 +4,11 @@ Used by ``presspoint simulate`` (without ``--realtime``) and by tests.  The
 clock is a ``VirtualClock`` shared with the simulated (or pin-emulated)
 sensor, so every timestamp - samples, cues, motor changes - is exact.
 
-Button presses a trace asks for go through buttons as on the device: the
-first button stops on the way down, the second (role ``less_more``) gives a
-check-in on the way up, by ``hal.buttons.check_in_of``.  Simulated buttons
-are used unless the rig brings its own (mock pins with ``--pins``).
+Button presses a trace asks for go through buttons as on the device
+(``hal.buttons_scripted``): the first button stops on the way down, the
+second (role ``less_more``) gives a check-in on the way up, by
+``hal.buttons.check_in_of``, the clock moved to each edge.  Simulated
+buttons are used unless the rig brings its own (mock pins with ``--pins``).
 """
 
 from __future__ import annotations
@@ -20,13 +21,10 @@ from firmware.realtime.sampler import Sampler
 from firmware.realtime.sinks import SessionSink
 from firmware.session.states import Gesture
 from firmware.session.summary import SessionSummary
-from hal.buttons import LONG_PRESS_S, StartStopButton, VirtualButton, check_in_of
+from hal.buttons import StartStopButton, VirtualButton, check_in_of
+from hal.buttons_scripted import press_edges
 from hal.clock import VirtualClock
 from hal.haptics import Haptics
-
-#: How long the simulated person holds the second button for ``less`` and for ``more``, s.
-SHORT_PRESS_S = 0.1
-LONG_PRESS_HELD_S = LONG_PRESS_S + 0.2
 
 
 def run_virtual_session(
@@ -65,7 +63,7 @@ def run_virtual_session(
         person=person,
     )
     panel = _ButtonPanel(engine, buttons) if presses else None
-    pending = list(presses)
+    edges = press_edges(presses, panel.buttons) if panel is not None else []
     period = sampler.period_s
     timeline = engine.timeline
     try:
@@ -78,10 +76,10 @@ def run_virtual_session(
                     break
                 if panel is not None:
                     next_t = engine.session_time(clock.now() + period)
-                    while pending and pending[0][0] <= next_t + 1e-9 and not panel.stop_requested:
-                        press_at, name = pending.pop(0)
-                        clock.sleep_until(max(clock.now(), engine.clock_time(press_at)))
-                        panel.press(name)
+                    while edges and edges[0].at_s <= next_t + 1e-9 and not panel.stop_requested:
+                        edge = edges.pop(0)
+                        clock.sleep_until(max(clock.now(), engine.clock_time(edge.at_s)))
+                        edge.apply()
                     if panel.stop_requested:
                         engine.stop(clock.now(), "button")
                         break
@@ -120,27 +118,14 @@ class _ButtonPanel:
     def _check_in(self, held_s: float) -> None:
         self._engine.gesture(Gesture(check_in_of(held_s)))
 
-    def press(self, name: str) -> None:
-        if name == "stop":
-            _press(self.main, SHORT_PRESS_S)
-        else:
-            _press(self.second, LONG_PRESS_HELD_S if name == "more" else SHORT_PRESS_S)
+    @property
+    def buttons(self) -> list[StartStopButton]:
+        return [self.main, self.second]
 
     def close(self) -> None:
         for button in (self.main, self.second):
             button.set_handler(None)
             button.set_release_handler(None)
-
-
-def _press(button: StartStopButton, held_s: float) -> None:
-    if isinstance(button, VirtualButton):
-        button.press(held_s)
-        return
-    pin = getattr(button, "pin", None)  # a GpioButton on a mock pin (low = pressed)
-    if pin is None:
-        raise TypeError(f"cannot press {button!r} in a simulation")
-    pin.drive_low()
-    pin.drive_high()
 
 
 def _apply_motor(changes: list[tuple[float, float]], haptics: Haptics, clock: VirtualClock) -> None:

@@ -12,6 +12,7 @@ from config.device import DeviceConfig
 from config.errors import InputFileError
 from config.units import kgf
 from firmware.device.sim_setup import build_rig
+from firmware.realtime.sinks import MemorySink
 from firmware.realtime.virtual import run_virtual_session
 from hal.clock import VirtualClock
 from simulator.trace import ButtonPress, parse_trace_csv
@@ -67,6 +68,27 @@ def test_the_cli_refuses_a_bad_button_with_one_line_and_exit_2(tmp_path: Path) -
     assert "line 3" in result.stderr and "'harder'" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("command", "device", "trace", "said"),
+    [
+        (["run", "--simulate"], "", "2,5,harder", "line 3: button must be empty or one of stop, less, more, got 'harder'"),  # noqa: E501
+        (["run", "--simulate", "--pins"], "[hardware.pins]\nstop_button = 22\n", "2,,more", "no less_more button"),
+        (["simulate", "--pins"], "[hardware.pins]\nstop_button = 22\n", "2,,less", "no less_more button"),
+    ],
+    ids=["run-bad-value", "run-second-button-stops", "simulate-second-button-stops"],
+)
+def test_a_press_no_button_can_make_is_one_line_and_exit_2_before_anything_runs(
+    tmp_path: Path, command: list[str], device: str, trace: str, said: str
+) -> None:
+    (tmp_path / "t.csv").write_text(f"time_s,force_n,button\n0,0\n{trace}\n")
+    (tmp_path / "d.toml").write_text(f'{device}[storage]\nstate_dir = "{tmp_path / "state"}"\n')
+    argv = [PRESSPOINT, *command, "--config", str(tmp_path / "d.toml"), "--trace", str(tmp_path / "t.csv"), "--json"]
+    result = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=60)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr.count("\n") == 1 and said in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "state").exists() or not any((tmp_path / "state").iterdir())  # nothing started
+
+
 @pytest.mark.parametrize("pins", [False, True])
 def test_presses_reach_the_session_at_the_first_sample_at_or_after_their_time(tmp_path: Path, pins: bool) -> None:
     path = tmp_path / "t.csv"
@@ -91,6 +113,7 @@ def test_presses_reach_the_session_at_the_first_sample_at_or_after_their_time(tm
     assert summary.person == "P-17"
     if pins:
         assert rig.buttons[0].presses == 1  # type: ignore[attr-defined]  # the mock pin went low once
+        assert rig.buttons[1].presses == 2  # type: ignore[attr-defined]  # less and more: the second pin, twice
 
 
 def test_simulate_prints_the_check_ins_of_a_trace(tmp_path: Path) -> None:
@@ -105,3 +128,25 @@ def test_simulate_prints_the_check_ins_of_a_trace(tmp_path: Path) -> None:
     summary = json.loads(result.stdout)
     assert [a["kind"] for a in summary["holds"][0]["adjustments"]] == ["less", "more"]
     assert summary["cues"]["adjusted"] == 2
+
+
+@pytest.mark.parametrize("pins", [False, True])
+def test_a_more_the_tolerance_forbids_is_refused_with_its_cue_and_event(tmp_path: Path, pins: bool) -> None:
+    # 3 kgf, band 0.15, tolerance 4 kgf: 3.3 kgf × 1.15 < 4 kgf is taken, 3.63 kgf × 1.15 ≥ 4 kgf is not.
+    path = tmp_path / "t.csv"
+    path.write_text("time_s,force_n,button\n0,0\n1,29.4\n6,,more\n9,,more\n12,,stop\n")
+    plan, device, clock, memory = body_plan(), DeviceConfig(), VirtualClock(), MemorySink()
+    rig = build_rig(plan, device, clock, trace=path, pins=pins)
+    try:
+        summary = run_virtual_session(
+            plan, sampler=rig.sampler, haptics=rig.haptics, clock=clock, device_id="t",
+            device_max_n=device.device_max, presses=rig.presses, buttons=rig.buttons, sinks=[memory],
+        )
+    finally:
+        rig.close()
+    [hold] = summary.holds
+    assert [(a.kind, a.target_n) for a in hold.adjustments] == [("more", pytest.approx(kgf(3.3)))]
+    [refused] = [e for e in memory.events if e["type"] == "adjust_refused"]
+    assert refused["kind"] == "more" and "tolerance" in refused["reason"] and 9.0 <= refused["t"] < 9.05
+    assert summary.cues["adjust_refused"] == 1 and summary.cues["adjusted"] == 1
+    assert summary.outcome == "stopped" and plan.tolerance == kgf(4.0)
