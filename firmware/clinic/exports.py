@@ -14,6 +14,7 @@ import math
 import tempfile
 from pathlib import Path
 
+from firmware.clinic.person_queries import SpotVisit
 from firmware.clinic.queries import SessionRow
 from firmware.therapist.report import render_report
 from firmware.therapist.store import SessionData
@@ -46,6 +47,34 @@ def sessions_csv(rows: list[SessionRow]) -> str:
     writer.writerow(SESSION_COLUMNS)
     for row in rows:
         writer.writerow(["" if (v := getattr(row, c)) is None else v for c in SESSION_COLUMNS])
+    return out.getvalue()
+
+
+VISIT_COLUMNS = (
+    "session_id",
+    "device_id",
+    "started_at",
+    "outcome",
+    "spot",
+    "pain_before",
+    "pain_after",
+    "in_band_fraction",
+    "peak_force_n",
+    "holds",
+    "course_id",
+    "follow_up",
+)
+
+
+def visits_csv(rows: list[SpotVisit]) -> str:
+    """A person's sessions, one line per spot of each session."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(VISIT_COLUMNS)
+    for row in rows:
+        values = row.as_json()
+        writer.writerow(["" if (v := values[c]) is None else (f"{v:.3f}" if isinstance(v, float) else v)
+                         for c in VISIT_COLUMNS])
     return out.getvalue()
 
 
