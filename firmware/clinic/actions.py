@@ -22,6 +22,7 @@ from firmware.clinic import schema as t
 from firmware.clinic.auth import User
 from firmware.clinic.context import ClinicContext
 from firmware.clinic.ingest import now_iso
+from firmware.clinic.login_limit import LOGIN_ACTIONS
 from firmware.outcomes.records import Flag
 from firmware.protocol.person import person_clear_topic, sign_clear
 from firmware.protocol.plan_envelope import DeviceKey, load_key
@@ -44,7 +45,13 @@ def audit(engine: Engine, who: User, action: str, device_id: str | None, detail:
 
 
 def audit_entries(engine: Engine, limit: int = 100) -> list[dict[str, Any]]:
-    query = sa.select(t.audit_log).order_by(t.audit_log.c.id.desc()).limit(limit)
+    """What was changed, newest first (login attempts are kept in the same table for the rate limit)."""
+    query = (
+        sa.select(t.audit_log)
+        .where(t.audit_log.c.action.not_in(LOGIN_ACTIONS))
+        .order_by(t.audit_log.c.id.desc())
+        .limit(limit)
+    )
     with engine.connect() as conn:
         return [dict(row._mapping) for row in conn.execute(query)]
 

@@ -63,13 +63,13 @@ async def login(request: Request) -> Response:
 
     if not expected or not hmac.compare_digest(given, expected):
         return again("The form expired; please log in again.", 403)
-    if context.limiter.blocked(address, name):
+    if await run_in_threadpool(context.limiter.blocked, address, name):
         return again("Too many failed attempts; wait a few minutes.", 429)
     found = await run_in_threadpool(authenticate, context.engine, name, password)
     if found is None:
-        context.limiter.failed(address, name)
+        await run_in_threadpool(context.limiter.failed, address, name)
         return again("Wrong name or password.", 401)
-    context.limiter.succeeded(address, name)
+    await run_in_threadpool(context.limiter.succeeded, address, name)
     session = await run_in_threadpool(start_session, context.engine, found)
     response = RedirectResponse("/devices", status_code=303)
     _cookie(request, response, COOKIE, session.cookie)

@@ -160,3 +160,31 @@ def test_the_form_reads_back_the_plan_it_shows_so_the_diff_names_only_real_chang
     plan, errors = plan_form.parse({**values, "hold_s": "45"}, 88.26)
     assert errors == {} and plan is not None
     assert plan_form.diff(in_force, plan) == [("hold_s", "60", "45")]
+
+
+def _attempt(client: TestClient, password: str) -> int:
+    page = client.get("/login")
+    token = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert token is not None
+    return client.post("/login", data={"name": "ann", "password": password, "csrf": token.group(1)}).status_code
+
+
+def test_the_login_limit_is_shared_by_two_instances_on_one_database(db_url: str) -> None:
+    engines = [open_database(db_url) for _ in range(2)]  # two app instances, each with its own engine
+    try:
+        add_user(engines[0], "ann", "therapist", PASSWORD)
+        first, second = (
+            TestClient(create_app(ClinicContext(engine=e, settings=ClinicSettings(db=db_url), mqtt=None)),
+                       follow_redirects=False)
+            for e in engines
+        )
+        assert [_attempt(first, "wrong!") for _ in range(3)] == [401] * 3
+        assert [_attempt(second, "wrong!") for _ in range(2)] == [401] * 2
+        assert _attempt(second, PASSWORD) == 429 and _attempt(first, PASSWORD) == 429
+        # A new instance (a restart) remembers them too.
+        third = TestClient(create_app(ClinicContext(engine=engines[1], settings=ClinicSettings(db=db_url),
+                                                    mqtt=None)), follow_redirects=False)
+        assert _attempt(third, PASSWORD) == 429
+    finally:
+        for engine in engines:
+            engine.dispose()
