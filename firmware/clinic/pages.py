@@ -19,6 +19,7 @@ from starlette.templating import Jinja2Templates
 
 from config.errors import PresspointError
 from firmware.clinic import actions, exports, person_queries, plan_form, queries
+from firmware.clinic.alerts import device_json
 from firmware.clinic.auth import authenticate, end_session, start_session
 from firmware.clinic.context import ctx, user
 from firmware.clinic.security import COOKIE
@@ -101,7 +102,7 @@ async def healthz(request: Request) -> Response:
 
 async def devices_page(request: Request) -> Response:
     rows = await run_in_threadpool(queries.devices, ctx(request).engine)
-    return render(request, "devices.html", devices=rows)
+    return render(request, "devices.html", devices=[(row, device_json(row)) for row in rows])
 
 
 async def device_page(request: Request) -> Response:
