@@ -107,9 +107,20 @@ def _payload_column(table: sa.Table) -> sa.Column[Any] | None:
     return next((table.c[n] for n in ("payload", "status", "body", "message") if n in table.c), None)
 
 
-def _follow_ups(conn: Connection, session_ids: list[str]) -> dict[str, str]:
+@dataclass(frozen=True)
+class _Optional:
+    """The tables a later migration adds, looked up once per connection."""
+
+    follow_ups: sa.Table | None
+    person_status: sa.Table | None
+
+    @classmethod
+    def of(cls, conn: Connection) -> _Optional:
+        return cls(_optional_table(conn, "follow_ups"), _optional_table(conn, "person_status"))
+
+
+def _follow_ups(conn: Connection, table: sa.Table | None, session_ids: list[str]) -> dict[str, str]:
     """Each answered session's follow-up answer (``better`` / ``not_better`` / ``skipped``)."""
-    table = _optional_table(conn, "follow_ups")
     if table is None or "session_id" not in table.c or not session_ids:
         return {}
     column = table.c["answer"] if "answer" in table.c else _payload_column(table)
@@ -125,8 +136,7 @@ def _follow_ups(conn: Connection, session_ids: list[str]) -> dict[str, str]:
     return out
 
 
-def _person_status(conn: Connection, device_id: str | None) -> dict[str, Any] | None:
-    table = _optional_table(conn, "person_status")
+def _person_status(conn: Connection, table: sa.Table | None, device_id: str | None) -> dict[str, Any] | None:
     column = None if table is None else _payload_column(table)
     if table is None or column is None or "device_id" not in table.c or device_id is None:
         return None
@@ -196,7 +206,7 @@ def history(engine: Engine, person: str, limit: int = 1000) -> list[SpotVisit]:
     """The person's sessions, one row per spot, newest first."""
     with engine.connect() as conn:
         rows = _summaries(conn, person, limit)
-        answers = _follow_ups(conn, [r[0] for r in rows])
+        answers = _follow_ups(conn, _Optional.of(conn).follow_ups, [r[0] for r in rows])
     return [v for s, d, at, o, summary in rows for v in _visits(s, d, at, o, summary, answers.get(s))]
 
 
@@ -212,61 +222,107 @@ def _ended(started_at: str | None, summary: dict[str, Any]) -> datetime | None:
 
 def overview(engine: Engine, person: str, now: datetime | None = None) -> PersonOverview | None:
     """Course, flags and pending follow-ups of ``person``, from the newest data there is."""
-    moment = now or datetime.now(UTC)
     with engine.connect() as conn:
-        rows = _summaries(conn, person, 200)
-        if not rows:
-            return None
-        answers = _follow_ups(conn, [r[0] for r in rows])
-        device_id = rows[0][1]
-        status = _person_status(conn, device_id)
-        version = conn.execute(
-            sa.select(t.plan_states.c.version).where(t.plan_states.c.device_id == device_id)
-        ).scalar()
-        count, last = conn.execute(
-            sa.select(sa.func.count(), sa.func.max(t.sessions.c.started_at)).where(t.sessions.c.person == person)
-        ).one()
-        cleared = conn.execute(
-            sa.select(sa.func.max(t.audit_log.c.at))
-            .where(t.audit_log.c.action == "person_clear")
-            .where(t.audit_log.c.detail.contains(json.dumps(person)))
-        ).scalar()
-    found = PersonOverview(person, int(count), last, device_id, version)
-    course = next((s["course"] for *_, s in rows if isinstance(s.get("course"), dict)), None)
+        found = _overviews(conn, [person], now or datetime.now(UTC), recent=200)
+    return found[0] if found else None
+
+
+def persons(engine: Engine) -> list[PersonOverview]:
+    """Every person, by pseudonym: a few queries for all of them, not a few each."""
+    with engine.connect() as conn:
+        return _overviews(conn, None, datetime.now(UTC), recent=1)
+
+
+_Row = tuple[str, str, str, str | None, dict[str, Any]]  # session, device, person, started_at, summary
+
+
+def _recent_rows(conn: Connection, names: list[str] | None, recent: int, since: str) -> list[_Row]:
+    """Each person's ``recent`` newest sessions and every session started since ``since``, newest first."""
+    s = t.sessions.c
+    started = sa.func.coalesce(s.started_at, s.first_seen)
+    rank = sa.func.row_number().over(partition_by=s.person, order_by=(started.desc(), s.session_id.desc()))
+    ranked = (
+        sa.select(s.session_id, s.device_id, s.person, s.started_at, s.summary, started.label("at"), rank.label("n"))
+        .where(s.person.is_not(None) if names is None else s.person.in_(names))
+        .subquery()
+    )
+    query = (
+        sa.select(ranked.c.session_id, ranked.c.device_id, ranked.c.person, ranked.c.started_at, ranked.c.summary)
+        .where(sa.or_(ranked.c.n <= recent, ranked.c.at >= since))
+        .order_by(ranked.c.at.desc(), ranked.c.session_id.desc())
+    )
+    return [(sid, device, str(person), at, _json(text)) for sid, device, person, at, text in conn.execute(query)]
+
+
+def _clears(conn: Connection) -> dict[str, str]:
+    """When each person's soreness flag was last cleared from the clinic."""
+    out: dict[str, str] = {}
+    log = t.audit_log.c
+    for at, detail in conn.execute(sa.select(log.at, log.detail).where(log.action == "person_clear")):
+        person = _json(detail).get("person")
+        if isinstance(person, str) and at > out.get(person, ""):
+            out[person] = at
+    return out
+
+
+def _overviews(conn: Connection, names: list[str] | None, moment: datetime, recent: int) -> list[PersonOverview]:
+    s = t.sessions.c
+    since = (moment - CLOSES_AFTER - timedelta(days=1)).isoformat().replace("+00:00", "Z")
+    totals = sa.select(s.person, sa.func.count(), sa.func.max(s.started_at)).group_by(s.person).order_by(s.person)
+    totals = totals.where(s.person.is_not(None) if names is None else s.person.in_(names))
+    found = {str(p): PersonOverview(str(p), int(n), last) for p, n, last in conn.execute(totals)}
+    rows = _recent_rows(conn, names, recent, since)
+    extra = _Optional.of(conn)
+    answers = _follow_ups(conn, extra.follow_ups, [r[0] for r in rows])
+    mine: dict[str, list[_Row]] = {}
+    for row in rows:
+        mine.setdefault(row[2], []).append(row)
+    devices = {person: person_rows[0][1] for person, person_rows in mine.items()}
+    versions = dict(
+        conn.execute(
+            sa.select(t.plan_states.c.device_id, t.plan_states.c.version).where(
+                t.plan_states.c.device_id.in_(set(devices.values()))
+            )
+        ).all()
+    )
+    clears = _clears(conn)
+    for person, item in found.items():
+        item.device_id = devices.get(person)
+        item.plan_version = versions.get(item.device_id)
+        status = _person_status(conn, extra.person_status, item.device_id)
+        _judge(item, mine.get(person, []), answers, status, clears.get(person), moment)
+    return list(found.values())
+
+
+def _judge(
+    found: PersonOverview,
+    rows: list[_Row],
+    answers: dict[str, str],
+    status: dict[str, Any] | None,
+    cleared: str | None,
+    moment: datetime,
+) -> None:
+    """The course, the flags and the follow-ups due, from the person's status if stored, else the summaries."""
+    course = next((r[4]["course"] for r in rows if isinstance(r[4].get("course"), dict)), None)
     found.course = course
     if course is not None:
         found.reevaluate = bool(course.get("reevaluate"))
         found.reevaluate_reason = course.get("reason") if isinstance(course.get("reason"), str) else None
-    if status is not None and status.get("person") in (person, None):
+    if status is not None and status.get("person") in (found.person, None):
         flags = status.get("flags") or []
         found.soreness = "soreness_not_improving" in flags
         found.reevaluate = found.reevaluate or "reevaluate" in flags
         pending = status.get("pending_follow_up")
         found.pending_follow_ups = [str(pending["session_id"])] if isinstance(pending, dict) else []
-        return found
-    answered = [(r[2] or "", answers[r[0]]) for r in rows if answers.get(r[0]) in ("better", "not_better")]
+        return
+    answered = [(r[3] or "", answers[r[0]]) for r in rows if answers.get(r[0]) in ("better", "not_better")]
     latest = max(answered, default=None)
     found.soreness = latest is not None and latest[1] == "not_better" and (cleared is None or cleared < latest[0])
-    for session_id, _d, started_at, _o, summary in rows:
+    for session_id, _device, _person, started_at, summary in rows:
         ended = _ended(started_at, summary)
         due = ended is not None and ended + OPENS_AFTER <= moment <= ended + CLOSES_AFTER
         if due and summary.get("holds") and session_id not in answers:
             found.pending_follow_ups.append(session_id)
-    return found
-
-
-def persons(engine: Engine) -> list[PersonOverview]:
-    with engine.connect() as conn:
-        names = [
-            str(p)
-            for (p,) in conn.execute(
-                sa.select(t.sessions.c.person)
-                .where(t.sessions.c.person.is_not(None))
-                .distinct()
-                .order_by(t.sessions.c.person)
-            )
-        ]
-    return [o for name in names if (o := overview(engine, name)) is not None]
 
 
 def _kpa(raw: dict[str, Any]) -> float | None:

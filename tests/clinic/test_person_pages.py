@@ -1,4 +1,4 @@
-"""The persons pages over the real app and a real SQLite file: course, flags, history per spot, trends, exports,
+"""The persons pages over the real app and a real database (SQLite and PostgreSQL): course, flags, history per spot, trends, exports,
 erasing with a confirm step, the suggestion link, and who may act."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import csv
 import io
 import re
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from collections.abc import Iterator
 
 import pytest
 from sqlalchemy.engine import Engine
@@ -25,12 +25,14 @@ from tests.clinic.test_web import PASSWORD, login
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> Engine:
-    engine = open_database(f"sqlite:///{tmp_path / 'clinic.sqlite3'}")
+def engine(db_url: str) -> Iterator[Engine]:
+    """On SQLite and on a real PostgreSQL (``db_url``)."""
+    engine = open_database(db_url)
     add_user(engine, "ann", "therapist", PASSWORD)
     add_user(engine, "vic", "viewer", PASSWORD)
     store_weeks(ClinicStore(engine))
-    return engine
+    yield engine
+    engine.dispose()
 
 
 @pytest.fixture
