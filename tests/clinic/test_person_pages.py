@@ -1,13 +1,13 @@
-"""The persons pages over the real app and a real database (SQLite and PostgreSQL): course, flags, history per spot, trends, exports,
-erasing with a confirm step, the suggestion link, and who may act."""
+"""The persons pages over the real app and a real database (SQLite and PostgreSQL): course, flags, history per
+spot, trends, exports, erasing with a confirm step, the suggestion link, and who may act."""
 
 from __future__ import annotations
 
 import csv
 import io
 import re
-from datetime import UTC, datetime, timedelta
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy.engine import Engine
