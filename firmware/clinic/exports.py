@@ -1,4 +1,5 @@
-"""Exports: a session's samples and a person's sessions as CSV, a session's plot as SVG and its report as PDF.
+"""Exports: a session's samples and a person's sessions (a line per spot) as CSV, a session's plot as SVG,
+its report as PDF.
 
 The plot is the terminal's ``therapist report`` drawing (``render_report``),
 so the web page, the PDF and the terminal show the same figure.  The PDF is
@@ -15,21 +16,8 @@ import tempfile
 from pathlib import Path
 
 from firmware.clinic.person_queries import SpotVisit
-from firmware.clinic.queries import SessionRow
 from firmware.therapist.report import render_report
 from firmware.therapist.store import SessionData
-
-SESSION_COLUMNS = (
-    "session_id",
-    "device_id",
-    "person",
-    "started_at",
-    "outcome",
-    "duration_s",
-    "peak_force_n",
-    "holds",
-    "holds_completed",
-)
 
 
 def samples_csv(data: SessionData) -> str:
@@ -38,15 +26,6 @@ def samples_csv(data: SessionData) -> str:
     writer.writerow(("time_s", "force_n"))
     for when, force in zip(data.times, data.forces, strict=True):
         writer.writerow((f"{when:.3f}", "" if force is None or math.isnan(force) else f"{force:.3f}"))
-    return out.getvalue()
-
-
-def sessions_csv(rows: list[SessionRow]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(SESSION_COLUMNS)
-    for row in rows:
-        writer.writerow(["" if (v := getattr(row, c)) is None else v for c in SESSION_COLUMNS])
     return out.getvalue()
 
 
@@ -73,8 +52,9 @@ def visits_csv(rows: list[SpotVisit]) -> str:
     writer.writerow(VISIT_COLUMNS)
     for row in rows:
         values = row.as_json()
-        writer.writerow(["" if (v := values[c]) is None else (f"{v:.3f}" if isinstance(v, float) else v)
-                         for c in VISIT_COLUMNS])
+        writer.writerow(
+            ["" if (v := values[c]) is None else (f"{v:.3f}" if isinstance(v, float) else v) for c in VISIT_COLUMNS]
+        )
     return out.getvalue()
 
 

@@ -37,14 +37,28 @@ async def person_page(request: Request) -> Response:
     return await _history(request)
 
 
+Records = tuple[person_queries.PersonOverview, list[person_queries.SpotVisit], list[person_queries.PptPoint]]
+
+
+async def _records(request: Request, person: str) -> Records:
+    """The person's overview, sessions per spot and thresholds; 404 for a person with no session."""
+    engine = ctx(request).engine
+
+    def load() -> Records | None:
+        found = person_queries.overview(engine, person)
+        if found is None:
+            return None
+        return found, person_queries.history(engine, person), person_queries.ppt_history(engine, person)
+
+    loaded = await run_in_threadpool(load)
+    if loaded is None:
+        raise HTTPException(404, "no such person")
+    return loaded
+
+
 async def _history(request: Request, status: int = 200, **extra: object) -> Response:
     person = _person(request)
-    engine = ctx(request).engine
-    found = await run_in_threadpool(person_queries.overview, engine, person)
-    if found is None:
-        raise HTTPException(404, "no such person")
-    visits = await run_in_threadpool(person_queries.history, engine, person)
-    ppt = await run_in_threadpool(person_queries.ppt_history, engine, person)
+    found, visits, ppt = await _records(request, person)
     spots: dict[str, list[person_queries.SpotVisit]] = {}
     for visit in visits:
         spots.setdefault(visit.spot, []).append(visit)
@@ -62,9 +76,7 @@ async def _history(request: Request, status: int = 200, **extra: object) -> Resp
 
 async def person_trends(request: Request) -> Response:
     person = _person(request)
-    engine = ctx(request).engine
-    visits = await run_in_threadpool(person_queries.history, engine, person)
-    ppt = await run_in_threadpool(person_queries.ppt_history, engine, person)
+    _found, visits, ppt = await _records(request, person)
     svg = await run_in_threadpool(person_report.trends_svg, person, visits, ppt)
     return Response(svg, media_type="image/svg+xml")
 
@@ -82,12 +94,7 @@ async def person_csv(request: Request) -> Response:
 
 async def person_pdf(request: Request) -> Response:
     person = _person(request)
-    engine = ctx(request).engine
-    found = await run_in_threadpool(person_queries.overview, engine, person)
-    if found is None:
-        raise HTTPException(404, "no such person")
-    visits = await run_in_threadpool(person_queries.history, engine, person)
-    ppt = await run_in_threadpool(person_queries.ppt_history, engine, person)
+    found, visits, ppt = await _records(request, person)
     pdf = await run_in_threadpool(person_report.person_pdf, found, visits, ppt)
     return Response(pdf, media_type="application/pdf", headers=_attachment(person, "report.pdf"))
 

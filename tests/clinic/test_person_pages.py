@@ -123,3 +123,12 @@ def test_an_older_thresholds_suggestion_prefills_the_plan_editor(client: TestCli
     assert links == ["/devices/dev1/plan?suggestion=m1", "/devices/dev1/plan?suggestion=m0"]
     editor = client.get(links[1]).text  # the older one, 30 N: target 21 N
     assert re.search(r'id="f-target" name="target" value="21"', editor), editor[:3000]
+
+
+def test_the_command_line_export_is_the_pages_csv(client: TestClient, db_url: str) -> None:
+    from tests.clinic.clinic_process import presspoint
+
+    login(client, "vic")
+    done = presspoint("clinic", "person", "export", PERSON, "--db", db_url)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == client.get(f"/persons/{PERSON}/sessions.csv").text
