@@ -106,10 +106,10 @@ def cmd_person_erase(args: argparse.Namespace) -> int:
 
 
 def cmd_person_export(args: argparse.Namespace) -> int:
-    from firmware.clinic import exports, queries
+    from firmware.clinic import exports, person_queries
 
-    rows = queries.sessions(_engine(args), person=args.person, limit=1_000_000)
-    sys.stdout.write(exports.sessions_csv(rows))
+    rows = person_queries.history(_engine(args), args.person, limit=1_000_000)
+    sys.stdout.write(exports.visits_csv(rows))  # the person page's CSV
     return 0
 
 

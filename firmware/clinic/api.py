@@ -14,7 +14,8 @@ from starlette.routing import Route
 from config.errors import PresspointError
 from config.loader import describe_validation_error
 from config.plan import validate_plan
-from firmware.clinic import actions, exports, queries
+from firmware.clinic import actions, exports, person_queries, queries
+from firmware.clinic.alerts import device_json
 from firmware.clinic.context import ctx, user
 from firmware.clinic.openapi import OPENAPI
 from firmware.protocol.topics import check_level
@@ -36,12 +37,12 @@ def _limit(request: Request) -> int:
 
 async def devices(request: Request) -> Response:
     rows = await run_in_threadpool(queries.devices, ctx(request).engine)
-    return JSONResponse([row.as_json() for row in rows])
+    return JSONResponse([device_json(row) for row in rows])
 
 
 async def persons(request: Request) -> Response:
-    rows = await run_in_threadpool(queries.persons, ctx(request).engine)
-    return JSONResponse([row.__dict__ for row in rows])
+    rows = await run_in_threadpool(person_queries.persons, ctx(request).engine)
+    return JSONResponse([row.as_json() for row in rows])
 
 
 async def sessions(request: Request) -> Response:

@@ -9,7 +9,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
-from firmware.clinic import api, pages
+from firmware.clinic import api, pages, person_pages
 from firmware.clinic.context import ClinicContext
 from firmware.clinic.openapi import with_plan_schema
 from firmware.clinic.security import SecurityMiddleware
@@ -20,7 +20,12 @@ STATIC = Path(__file__).with_name("static")
 def create_app(context: ClinicContext) -> Starlette:
     with_plan_schema()
     app = Starlette(
-        routes=[*pages.ROUTES, *api.ROUTES, Mount("/static", app=StaticFiles(directory=STATIC), name="static")],
+        routes=[
+            *pages.ROUTES,
+            *person_pages.ROUTES,
+            *api.ROUTES,
+            Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
+        ],
         middleware=[Middleware(SecurityMiddleware)],
     )
     app.state.clinic = context

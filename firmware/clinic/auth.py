@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import time
-from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
@@ -167,29 +165,3 @@ def token_user(engine: Engine, token: str) -> User | None:
     with engine.connect() as conn:
         row = conn.execute(query).first()
     return None if row is None else User(row.id, row.name, row.role)
-
-
-class LoginLimiter:
-    """At most ``attempts`` failed logins per client address and per user name in ``window_s``."""
-
-    def __init__(self, attempts: int = 5, window_s: float = 300.0) -> None:
-        self.attempts = attempts
-        self.window_s = window_s
-        self._failures: dict[str, deque[float]] = {}
-
-    def _recent(self, key: str) -> deque[float]:
-        times = self._failures.setdefault(key, deque())
-        while times and times[0] < time.monotonic() - self.window_s:
-            times.popleft()
-        return times
-
-    def blocked(self, address: str, name: str) -> bool:
-        return any(len(self._recent(k)) >= self.attempts for k in (f"ip:{address}", f"user:{name}"))
-
-    def failed(self, address: str, name: str) -> None:
-        for key in (f"ip:{address}", f"user:{name}"):
-            self._recent(key).append(time.monotonic())
-
-    def succeeded(self, address: str, name: str) -> None:
-        for key in (f"ip:{address}", f"user:{name}"):
-            self._failures.pop(key, None)

@@ -9,8 +9,9 @@ from sqlalchemy.engine import Engine
 from starlette.requests import Request
 
 from config.mqtt import MqttSettings
-from firmware.clinic.auth import LoginLimiter, User
+from firmware.clinic.auth import User
 from firmware.clinic.live import LiveHub
+from firmware.clinic.login_limit import SharedLoginLimiter
 from firmware.clinic.settings import ClinicSettings
 
 
@@ -20,7 +21,10 @@ class ClinicContext:
     settings: ClinicSettings
     mqtt: MqttSettings | None
     hub: LiveHub = field(default_factory=LiveHub)
-    limiter: LoginLimiter = field(default_factory=LoginLimiter)
+    limiter: SharedLoginLimiter = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.limiter = SharedLoginLimiter(self.engine)
 
     def key_file(self, device_id: str) -> Path | None:
         if self.settings.keys_dir is None:

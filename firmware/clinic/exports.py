@@ -1,4 +1,5 @@
-"""Exports: a session's samples and a person's sessions as CSV, a session's plot as SVG and its report as PDF.
+"""Exports: a session's samples and a person's sessions (a line per spot) as CSV, a session's plot as SVG,
+its report as PDF.
 
 The plot is the terminal's ``therapist report`` drawing (``render_report``),
 so the web page, the PDF and the terminal show the same figure.  The PDF is
@@ -14,20 +15,9 @@ import math
 import tempfile
 from pathlib import Path
 
-from firmware.clinic.queries import SessionData, SessionRow
+from firmware.clinic.person_queries import SpotVisit
+from firmware.clinic.queries import SessionData
 from firmware.therapist.report import render_report
-
-SESSION_COLUMNS = (
-    "session_id",
-    "device_id",
-    "person",
-    "started_at",
-    "outcome",
-    "duration_s",
-    "peak_force_n",
-    "holds",
-    "holds_completed",
-)
 
 
 def samples_csv(data: SessionData) -> str:
@@ -39,12 +29,32 @@ def samples_csv(data: SessionData) -> str:
     return out.getvalue()
 
 
-def sessions_csv(rows: list[SessionRow]) -> str:
+VISIT_COLUMNS = (
+    "session_id",
+    "device_id",
+    "started_at",
+    "outcome",
+    "spot",
+    "pain_before",
+    "pain_after",
+    "in_band_fraction",
+    "peak_force_n",
+    "holds",
+    "course_id",
+    "follow_up",
+)
+
+
+def visits_csv(rows: list[SpotVisit]) -> str:
+    """A person's sessions, one line per spot of each session."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(SESSION_COLUMNS)
+    writer.writerow(VISIT_COLUMNS)
     for row in rows:
-        writer.writerow(["" if (v := getattr(row, c)) is None else v for c in SESSION_COLUMNS])
+        values = row.as_json()
+        writer.writerow(
+            ["" if (v := values[c]) is None else (f"{v:.3f}" if isinstance(v, float) else v) for c in VISIT_COLUMNS]
+        )
     return out.getvalue()
 
 

@@ -1,4 +1,7 @@
-"""The server-rendered pages: login, devices, a device's live view, sessions, persons, the plan editor, audit."""
+"""The server-rendered pages: login, devices, a device's live view, sessions, the plan editor, audit.
+
+The persons pages are ``person_pages``.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +18,8 @@ from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
 from config.errors import PresspointError
-from firmware.clinic import actions, exports, plan_form, queries
+from firmware.clinic import actions, exports, person_queries, plan_form, queries
+from firmware.clinic.alerts import device_json
 from firmware.clinic.auth import authenticate, end_session, start_session
 from firmware.clinic.context import ctx, user
 from firmware.clinic.security import COOKIE
@@ -60,13 +64,13 @@ async def login(request: Request) -> Response:
 
     if not expected or not hmac.compare_digest(given, expected):
         return again("The form expired; please log in again.", 403)
-    if context.limiter.blocked(address, name):
+    if await run_in_threadpool(context.limiter.blocked, address, name):
         return again("Too many failed attempts; wait a few minutes.", 429)
     found = await run_in_threadpool(authenticate, context.engine, name, password)
     if found is None:
-        context.limiter.failed(address, name)
+        await run_in_threadpool(context.limiter.failed, address, name)
         return again("Wrong name or password.", 401)
-    context.limiter.succeeded(address, name)
+    await run_in_threadpool(context.limiter.succeeded, address, name)
     session = await run_in_threadpool(start_session, context.engine, found)
     response = RedirectResponse("/devices", status_code=303)
     _cookie(request, response, COOKIE, session.cookie)
@@ -98,7 +102,7 @@ async def healthz(request: Request) -> Response:
 
 async def devices_page(request: Request) -> Response:
     rows = await run_in_threadpool(queries.devices, ctx(request).engine)
-    return render(request, "devices.html", devices=rows)
+    return render(request, "devices.html", devices=[(row, device_json(row)) for row in rows])
 
 
 async def device_page(request: Request) -> Response:
@@ -133,39 +137,6 @@ async def session_plot(request: Request) -> Response:
     return Response(svg, media_type="image/svg+xml")
 
 
-async def persons_page(request: Request) -> Response:
-    rows = await run_in_threadpool(queries.persons, ctx(request).engine)
-    return render(request, "persons.html", persons=rows)
-
-
-async def person_page(request: Request) -> Response:
-    person = request.path_params["person"]
-    rows = await run_in_threadpool(lambda: queries.sessions(ctx(request).engine, person=person, limit=1000))
-    return render(request, "sessions.html", sessions=rows, person=person)
-
-
-async def person_csv(request: Request) -> Response:
-    person = request.path_params["person"]
-    rows = await run_in_threadpool(lambda: queries.sessions(ctx(request).engine, person=person, limit=100_000))
-    return Response(
-        exports.sessions_csv(rows),
-        media_type="text/csv",
-        headers={"Content-Disposition": 'attachment; filename="sessions.csv"'},
-    )
-
-
-async def person_erase(request: Request) -> Response:
-    person = request.path_params["person"]
-    form = await request.form()
-    if form.get("confirm") != "yes":
-        return PlainTextResponse("tick the box to confirm", status_code=400)
-    try:
-        await run_in_threadpool(actions.erase_person, ctx(request).engine, user(request), person)
-    except actions.NotAllowed as err:
-        return PlainTextResponse(str(err), status_code=403)
-    return RedirectResponse("/persons", status_code=303)
-
-
 async def plan_page(request: Request) -> Response:
     device_id = _id(request.path_params["device_id"], "device")
     row = await run_in_threadpool(queries.device, ctx(request).engine, device_id)
@@ -173,9 +144,15 @@ async def plan_page(request: Request) -> Response:
     values = plan_form.values_of(state.plan) if state else {}
     ppt = await run_in_threadpool(lambda: queries.ppt_measurements(ctx(request).engine, device_id=device_id, limit=1))
     latest = ppt[0] if ppt else None
-    if latest is not None and request.query_params.get("suggestion") == latest.measurement_id:
-        values = plan_form.suggestion_values(values, latest)
-    return _plan(request, device_id, values, {}, state=state, ppt=latest)
+    wanted = request.query_params.get("suggestion")
+    chosen = None
+    if wanted:  # the latest measurement's, or an older one's picked on a person's page
+        chosen = latest if latest is not None and wanted == latest.measurement_id else await run_in_threadpool(
+            person_queries.measurement, ctx(request).engine, device_id, wanted
+        )
+    if chosen is not None:
+        values = plan_form.suggestion_values(values, chosen)
+    return _plan(request, device_id, values, {}, state=state, ppt=chosen or latest)
 
 
 def _plan(
@@ -241,9 +218,5 @@ ROUTES = [
     Route("/sessions", sessions_page, methods=["GET"]),
     Route("/sessions/{session_id}", session_page, methods=["GET"]),
     Route("/sessions/{session_id}/plot.svg", session_plot, methods=["GET"]),
-    Route("/persons", persons_page, methods=["GET"]),
-    Route("/persons/{person}", person_page, methods=["GET"]),
-    Route("/persons/{person}/sessions.csv", person_csv, methods=["GET"]),
-    Route("/persons/{person}/erase", person_erase, methods=["POST"]),
     Route("/audit", audit_page, methods=["GET"]),
 ]

@@ -65,14 +65,19 @@ def test_a_therapist_watches_reviews_exports_and_pushes_in_a_real_browser(
     assert presspoint("therapist", "keygen", "--device", "dev1", "--out", str(keys / "dev1.key")).returncode == 0
     (tmp_path / "plan.toml").write_text('target = "3 kgf"\ntolerance = "4 kgf"\nhold_s = 30\nrepetitions = 1\n'
                                         "rest_s = 5\n")
+    (tmp_path / "profile.toml").write_text('name = "P-017"\nscreened_on = 2026-11-02\n[plan]\n'
+                                           + (tmp_path / "plan.toml").read_text())
     (tmp_path / "device.toml").write_text(
         f'device_id = "dev1"\nplan_key_file = "{keys / "dev1.key"}"\nplan_file = "{tmp_path / "plan.toml"}"\n'
-        f'[storage]\nstate_dir = "{tmp_path / "state"}"\n')
+        f'profile_file = "{tmp_path / "profile.toml"}"\n[storage]\nstate_dir = "{tmp_path / "state"}"\n')
     db = f"sqlite:///{tmp_path / 'clinic.sqlite3'}"
     (tmp_path / "pw").write_text(PASSWORD + "\n")
     added = presspoint("clinic", "user", "add", "ann", "--role", "therapist", "--password-file",
                        str(tmp_path / "pw"), "--db", db)
     assert added.returncode == 0, added.stderr
+    viewer = presspoint("clinic", "user", "add", "vic", "--role", "viewer", "--password-file", str(tmp_path / "pw"),
+                        "--db", db)
+    assert viewer.returncode == 0, viewer.stderr
     server = ClinicServer(tmp_path / "clinic", db=db, broker=mosquitto.url, keys_dir=keys)
     server.start()
     devices: list[subprocess.Popen[bytes]] = []
@@ -82,14 +87,17 @@ def test_a_therapist_watches_reviews_exports_and_pushes_in_a_real_browser(
     def text(selector: str) -> str:
         return str(browser.find_element(By.CSS_SELECTOR, selector).text)
 
+    def log_in(name: str) -> None:
+        browser.find_element(By.ID, "name").send_keys(name)
+        browser.find_element(By.ID, "password").send_keys(PASSWORD)
+        browser.find_element(By.ID, "login").click()
+        until("the devices page", lambda: browser.current_url.endswith("/devices"))
+
     try:
         step = "log in"
         browser.get(server.url + "/devices")
         assert browser.current_url.endswith("/login")
-        browser.find_element(By.ID, "name").send_keys("ann")
-        browser.find_element(By.ID, "password").send_keys(PASSWORD)
-        browser.find_element(By.ID, "login").click()
-        until("the devices page", lambda: browser.current_url.endswith("/devices"))
+        log_in("ann")
 
         step = "the device comes online"
         devices.append(start_device(tmp_path, mosquitto.url, "--sessions", "1"))
@@ -125,6 +133,17 @@ def test_a_therapist_watches_reviews_exports_and_pushes_in_a_real_browser(
             "var i = document.getElementById('plot'); return i.complete && i.naturalWidth > 0;"))
         assert len(browser.find_elements(By.CSS_SELECTOR, "#holds tr")) == 2  # header + one hold
         browser.save_screenshot(str(shots / "session.png"))
+        browser.get(server.url + "/devices")
+        browser.save_screenshot(str(shots / "devices.png"))
+
+        step = "the person's history with its trends"
+        browser.get(server.url + "/persons")
+        browser.find_element(By.LINK_TEXT, "P-017").click()
+        until("the person's page", lambda: browser.current_url.endswith("/persons/P-017"))
+        assert session_id in [e.text for e in browser.find_elements(By.CSS_SELECTOR, "tr.visit a")]
+        until("the trends plot drawn", lambda: browser.execute_script(
+            "var i = document.getElementById('trends'); return i.complete && i.naturalWidth > 0;"))
+        browser.save_screenshot(str(shots / "person.png"))
 
         step = "CSV and PDF downloads"
         fetch = ("var done = arguments[arguments.length - 1]; fetch(arguments[0]).then(function (r) {"
@@ -133,6 +152,10 @@ def test_a_therapist_watches_reviews_exports_and_pushes_in_a_real_browser(
         status, head = browser.execute_async_script(fetch, f"/api/v1/sessions/{session_id}/samples.csv")
         assert status == 200 and head.startswith("time_s,force_n\n")
         status, head = browser.execute_async_script(fetch, f"/api/v1/sessions/{session_id}/report.pdf")
+        assert status == 200 and head.startswith("%PDF-")
+        status, head = browser.execute_async_script(fetch, "/persons/P-017/sessions.csv")
+        assert status == 200 and head.startswith("session_id,device_id,started_at,outcome,")
+        status, head = browser.execute_async_script(fetch, "/persons/P-017/report.pdf")
         assert status == 200 and head.startswith("%PDF-")
 
         step = "a field error, then a plan pushed and applied"
@@ -154,6 +177,17 @@ def test_a_therapist_watches_reviews_exports_and_pushes_in_a_real_browser(
         until("the device's answer", lambda: bool(browser.find_elements(By.ID, "answer")), 40)
         assert text("#answer").startswith("applied"), text("#answer")
         browser.save_screenshot(str(shots / "plan.png"))
+
+        step = "a viewer is refused the clear"
+        browser.find_element(By.ID, "logout").click()
+        until("the login page", lambda: browser.current_url.endswith("/login"))
+        log_in("vic")
+        browser.get(server.url + "/persons/P-017")
+        assert not browser.find_elements(By.ID, "clear-soreness")
+        post = ("var done = arguments[arguments.length - 1]; var body = new URLSearchParams();"
+                " body.set('csrf', document.querySelector('input[name=csrf]').value);"
+                " fetch(arguments[0], {method: 'POST', body: body}).then(function (r) { done(r.status); });")
+        assert browser.execute_async_script(post, "/persons/P-017/clear") == 403
 
         step = "refused after logging out"
         browser.find_element(By.ID, "logout").click()

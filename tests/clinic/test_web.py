@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -160,3 +161,62 @@ def test_the_form_reads_back_the_plan_it_shows_so_the_diff_names_only_real_chang
     plan, errors = plan_form.parse({**values, "hold_s": "45"}, 88.26)
     assert errors == {} and plan is not None
     assert plan_form.diff(in_force, plan) == [("hold_s", "60", "45")]
+
+
+def _attempt(client: TestClient, password: str) -> int:
+    page = client.get("/login")
+    token = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert token is not None
+    return client.post("/login", data={"name": "ann", "password": password, "csrf": token.group(1)}).status_code
+
+
+def test_the_login_limit_is_shared_by_two_instances_on_one_database(db_url: str) -> None:
+    engines = [open_database(db_url) for _ in range(2)]  # two app instances, each with its own engine
+    try:
+        add_user(engines[0], "ann", "therapist", PASSWORD)
+        first, second = (
+            TestClient(create_app(ClinicContext(engine=e, settings=ClinicSettings(db=db_url), mqtt=None)),
+                       follow_redirects=False)
+            for e in engines
+        )
+        assert [_attempt(first, "wrong!") for _ in range(3)] == [401] * 3
+        assert [_attempt(second, "wrong!") for _ in range(2)] == [401] * 2
+        assert _attempt(second, PASSWORD) == 429 and _attempt(first, PASSWORD) == 429
+        # A new instance (a restart) remembers them too.
+        third = TestClient(create_app(ClinicContext(engine=engines[1], settings=ClinicSettings(db=db_url),
+                                                    mqtt=None)), follow_redirects=False)
+        assert _attempt(third, PASSWORD) == 429
+    finally:
+        for engine in engines:
+            engine.dispose()
+
+
+def _alerts(client: TestClient) -> list[str]:
+    page = client.get("/devices").text
+    assert '<meta http-equiv="refresh"' in page  # the page keeps itself current without a script
+    return re.findall(r'<span class="alert">([^<]+)</span>', page)
+
+
+def test_the_devices_page_alerts_on_a_device_gone_mid_session_and_on_aborts_and_timeouts(
+    client: TestClient, sqlite_engine: Engine
+) -> None:
+    from firmware.session.states import Outcome
+    from tests.clinic.person_data import summary
+    from tests.clinic.support import status_payload
+
+    login(client)
+    store = ClinicStore(sqlite_engine)
+    store.ingest(topic("status/info"), status_payload("2026-11-30T00:00:01.000Z", phase="hold", session_id=SESSION))
+    store.ingest(topic("status"), b"online")
+    assert _alerts(client) == []
+    store.ingest(topic("status"), b"offline")
+    assert _alerts(client) == [f"offline during session {SESSION}"]
+    store.ingest(topic("status/info"), status_payload("2026-11-30T00:00:02.000Z", phase="ended", session_id=SESSION))
+    assert _alerts(client) == []  # switched off after its session: no alarm
+    for index, outcome, said in ((1, Outcome.ABORTED, "aborted"), (2, Outcome.TIMED_OUT, "timed out")):
+        s = summary(index, pain_before=None, pain_after=None, outcome=outcome,
+                    started_at=datetime.now(UTC) + timedelta(hours=index))
+        store.ingest(topic("summary", s.session_id), s.to_json().encode())
+        assert _alerts(client) == [f"last session {s.session_id} {said}"]
+    api = client.get("/api/v1/devices").json()
+    assert api[0]["alerts"] == ["last session s002 timed out"] and api[0]["last_outcome"] == "timed_out"
