@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from firmware.algometry.standard import RateCue
 from firmware.session.decisions import AbortDecision, CueDecision, decision_to_event
 
 
@@ -21,6 +22,16 @@ class RateTooFast:
     t: float
     rate_n_per_s: float
     type: str = "rate_too_fast"
+
+
+@dataclass(frozen=True, slots=True)
+class RateOff:
+    """The standard protocol's ramp is more than 30 % off its target (``too_fast`` / ``too_slow``)."""
+
+    t: float
+    cue: RateCue
+    rate_kpa_s: float
+    type: str = "rate_off"
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +55,9 @@ class TrialEnded:
     type: str = "trial_ended"
 
 
-AlgometryDecision = CueDecision | AbortDecision | RateTooFast | ThresholdRecorded | PressIgnored | TrialEnded
+AlgometryDecision = (
+    CueDecision | AbortDecision | RateTooFast | RateOff | ThresholdRecorded | PressIgnored | TrialEnded
+)
 
 
 def decision_event(decision: AlgometryDecision) -> dict[str, Any]:

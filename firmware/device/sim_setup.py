@@ -84,7 +84,7 @@ class SimulatedPerson:
         self.press_at_s = press_at_s
         self._down: Callable[[], None] | None = None
         self._up: Callable[[float], None] | None = None
-        self._pending: asyncio.TimerHandle | None = None
+        self._pending: list[asyncio.TimerHandle] = []
 
     def bind(self, down: Callable[[], None], up: Callable[[float], None]) -> None:
         """The button the person presses: what its way down and its release (after so long) do."""
@@ -98,16 +98,24 @@ class SimulatedPerson:
 
     def start(self, plan: TherapyPlan) -> None:
         """A session under ``plan`` starts: press from rest, as it says."""
-        self.source.arm(self.script.source(plan))
+        source = self.script.source(plan)
+        self.source.arm(source)
         press_at = self.press_at_s if self.press_at_s is not None else self.script.stop_at(plan)
-        if press_at is not None and self._down is not None:
-            self._pending = asyncio.get_running_loop().call_later(press_at, self._down)
+        if self._down is None:
+            return
+        loop = asyncio.get_running_loop()
+        if press_at is not None:
+            self._pending.append(loop.call_later(press_at, self._down))
+        scripted = source.presses if isinstance(source, ForceTrace | ProfileSource) else ()
+        for press in scripted:  # a pain-threshold trace's first-discomfort marks
+            if press.name == "mark":
+                self._pending.append(loop.call_later(press.time_s, self._down))
 
     def rest(self) -> None:
         """The attempt is over: let go (and forget a press not yet made)."""
-        if self._pending is not None:
-            self._pending.cancel()
-            self._pending = None
+        for pending in self._pending:
+            pending.cancel()
+        self._pending = []
         self.source.rest()
 
 
