@@ -1,4 +1,4 @@
-"""Scripted presses (a trace's or scenario's ``stop``/``less``/``more``) as edges on the device's buttons.
+"""Scripted presses (a trace's or scenario's ``stop``/``mark``/``less``/``more``) as edges on the device's buttons.
 
 Each press becomes a down and an up edge on the button that means it - the
 start/stop button for ``stop``, the ``less_more`` button for the check-ins -
@@ -50,7 +50,7 @@ class ButtonEdge:
 
 
 def press_edges(presses: Sequence[tuple[float, str]], buttons: Sequence[StartStopButton]) -> list[ButtonEdge]:
-    """The edges of ``(time, "stop" | "less" | "more")`` presses, in time order.
+    """The edges of ``(time, "stop" | "mark" | "less" | "more")`` presses, in time order.
 
     A press that would overlap the one before on the same button waits for
     its release (a finger presses one button once at a time).
@@ -59,7 +59,7 @@ def press_edges(presses: Sequence[tuple[float, str]], buttons: Sequence[StartSto
     edges: list[ButtonEdge] = []
     free_at: dict[int, float] = {}
     for at_s, name in presses:
-        if name == "stop":
+        if name in ("stop", "mark"):  # a stop, or a pain-threshold trial's first-discomfort mark
             button, held = main, SHORT_PRESS_S
             down_at = at_s
         else:

@@ -17,6 +17,7 @@ from config.plan import TherapyPlan
 from config.spots import Spot
 from firmware.session.states import Gesture
 from firmware.session.targets import SpotTarget
+from simulator.scenarios_ppt import ppt_keyframes
 from simulator.trace import ButtonPress, ForceTrace, Keyframe
 
 
@@ -51,6 +52,7 @@ class ScenarioEvents:
     rest_strokes_n: float | None = None  # light stroking in every rest, N
     rest_press_n: float | None = None  # one firmer press in the first rest, N
     presses: list[ButtonPress] = field(default_factory=list)  # filled by build_keyframes
+    keyframes: list[Keyframe] | None = None  # laid out by the scenario itself (pain-threshold ramps)
 
 
 class ProfileSource:
@@ -94,6 +96,8 @@ def build_keyframes(plan: TherapyPlan, style: PressingStyle, events: ScenarioEve
     t = 0.0
     if events.no_contact:
         return frames
+    if events.keyframes is not None:
+        return list(events.keyframes)
     if events.ramp_from is not None:
         start, rate, final = events.ramp_from
         return [*frames, Keyframe(start, 0.0), Keyframe(start + final / rate, final)]
@@ -289,6 +293,12 @@ SCENARIOS: dict[str, Scenario] = {
             lambda p, d: ScenarioEvents(check_ins=[(15.0, "more"), (30.0, "more")]),
         ),
         Scenario(
+            "ppt",
+            "the standard pain-threshold measurement: three ~50 kPa/s ramps a spot, a mark at each (--mode ppt)",
+            "timed_out",
+            lambda p, d: _ppt_events(p),
+        ),
+        Scenario(
             "strokes",
             "strokes lightly through every rest, and presses too firmly once in the first",
             "completed",
@@ -303,6 +313,11 @@ SCENARIOS: dict[str, Scenario] = {
         ),
     ]
 }
+
+
+def _ppt_events(plan: TherapyPlan) -> ScenarioEvents:
+    frames, presses = ppt_keyframes(plan)
+    return ScenarioEvents(keyframes=frames, presses=presses)
 
 
 def scenario_stop_time(scenario: Scenario, plan: TherapyPlan) -> float | None:

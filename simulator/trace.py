@@ -6,7 +6,8 @@ delivers no sample from that time until the next numeric row (a dropout);
 the numeric row just before a ``nan`` row holds its value up to the dropout.
 
 A third column ``button`` (header ``time_s,force_n,button``) presses a
-button at that row's time: empty, or one of ``stop``, ``less``, ``more``.
+button at that row's time: empty, or one of ``stop``, ``less``, ``more``, or
+``mark`` (a pain-threshold trial: the person's "first discomfort" press).
 A row with a button may leave its force empty; the force column is then
 interpolated across it as if the row were not there.
 
@@ -34,7 +35,7 @@ from config.units import MAX_FORCE_N
 TRACE_HEADER = ("time_s", "force_n")
 BUTTON_HEADER = (*TRACE_HEADER, "button")
 #: What the ``button`` column may say (empty: no press).
-BUTTON_NAMES = ("stop", "less", "more")
+BUTTON_NAMES = ("stop", "less", "more", "mark")
 #: The largest trace file read, and the most data rows (80 Hz for almost 7 hours).
 MAX_TRACE_BYTES = 64 * MIB
 MAX_TRACE_ROWS = 2_000_000

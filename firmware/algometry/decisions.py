@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, ClassVar
 
+from firmware.algometry.standard import RateCue
 from firmware.session.decisions import AbortDecision, CueDecision, DecisionRecord, decision_to_event
 
 
@@ -20,6 +21,15 @@ class TrialOutcome(StrEnum):
 class RateTooFast(DecisionRecord):
     type: ClassVar[str] = "rate_too_fast"
     rate_n_per_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class RateOff(DecisionRecord):
+    """The standard protocol's ramp is more than 30 % off its target (``too_fast`` / ``too_slow``)."""
+
+    type: ClassVar[str] = "rate_off"
+    cue: RateCue
+    rate_kpa_s: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +50,9 @@ class TrialEnded(DecisionRecord):
     outcome: TrialOutcome
 
 
-AlgometryDecision = CueDecision | AbortDecision | RateTooFast | ThresholdRecorded | PressIgnored | TrialEnded
+AlgometryDecision = (
+    CueDecision | AbortDecision | RateTooFast | RateOff | ThresholdRecorded | PressIgnored | TrialEnded
+)
 
 
 def decision_event(decision: AlgometryDecision) -> dict[str, Any]:

@@ -61,6 +61,14 @@ class RateCueTimer:
 
 
 @dataclass(frozen=True)
+class StandardRate:
+    """The ramp a standard trial follows: ``target_kpa_s`` on a probe of ``probe_area_cm2``."""
+
+    target_kpa_s: float
+    probe_area_cm2: float
+
+
+@dataclass(frozen=True)
 class TrialPressure:
     threshold_n: float
     threshold_kpa: float

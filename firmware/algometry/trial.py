@@ -11,6 +11,7 @@ from __future__ import annotations
 from firmware.algometry.decisions import (
     AlgometryDecision,
     PressIgnored,
+    RateOff,
     RateTooFast,
     ThresholdRecorded,
     TrialEnded,
@@ -20,6 +21,7 @@ from firmware.algometry.moving_mean import MovingMean
 from firmware.algometry.ramp_rate import RampRateEstimator, TooFastCue
 from firmware.algometry.result import AlgometryResult
 from firmware.algometry.settings import AlgometrySettings
+from firmware.algometry.standard import RateCue, RateCueTimer, StandardRate, kpa
 from firmware.session.decisions import AbortDecision, CueDecision
 from firmware.session.hold import TIME_EPS
 from firmware.session.safety import SafetyMonitor
@@ -30,7 +32,13 @@ class AlgometryTrial:
     """One PPT measurement.  Feed samples in time order; ``on_button`` at the first discomfort."""
 
     def __init__(
-        self, settings: AlgometrySettings, *, tolerance_n: float, device_max_n: float, sample_rate_hz: float
+        self,
+        settings: AlgometrySettings,
+        *,
+        tolerance_n: float,
+        device_max_n: float,
+        sample_rate_hz: float,
+        standard: StandardRate | None = None,
     ) -> None:
         if tolerance_n > device_max_n * (1 + 1e-9):
             raise ValueError("tolerance exceeds the device's safe range")
@@ -48,6 +56,9 @@ class AlgometryTrial:
         )
         self._rate = RampRateEstimator(settings.rate_window_s)
         self._too_fast = TooFastCue(settings.rate_limit_n_per_s, settings.rate_rearm_fraction, settings.cue_repeat_s)
+        #: The standard protocol cues both ways around its kPa/s target instead of the N/s limit.
+        self._standard = standard
+        self._rate_cues = None if standard is None else RateCueTimer(standard.target_kpa_s, settings.cue_repeat_s)
         self._smooth = MovingMean(settings.smoothing_s)
         self.outcome: TrialOutcome | None = None
         self.abort: AbortDecision | None = None
@@ -153,10 +164,21 @@ class AlgometryTrial:
             return
         self.rate_n_per_s = rate
         self.max_rate_n_per_s = max(self.max_rate_n_per_s, rate)
-        if self._too_fast.due(t, rate):
+        if self._standard is not None and self._rate_cues is not None:
+            self._standard_cue(t, kpa(rate, self._standard.probe_area_cm2), self._rate_cues, out)
+        elif self._too_fast.due(t, rate):
             self.too_fast_cues += 1
             out.append(RateTooFast(t, rate))
             out.append(CueDecision(t, s.too_fast_cue))
+
+    def _standard_cue(self, t: float, rate_kpa_s: float, timer: RateCueTimer, out: list[AlgometryDecision]) -> None:
+        cue = timer.due(t, rate_kpa_s)
+        if cue is None:
+            return
+        if cue is RateCue.TOO_FAST:
+            self.too_fast_cues += 1
+        out.append(RateOff(t, cue, rate_kpa_s))
+        out.append(CueDecision(t, Cue.TOO_HARD if cue is RateCue.TOO_FAST else Cue.TOO_LIGHT))
 
     def _abort(
         self, out: list[AlgometryDecision], t: float, reason: AbortReason, force_n: float | None, detail: str

@@ -76,6 +76,12 @@ def build_parser(extra: Sequence[Registrar] = ()) -> argparse.ArgumentParser:
     simulate.add_argument("--json", action="store_true", help="print the session summary as one JSON object")
     simulate.add_argument("--realtime", action="store_true", help="run in real time with a live view")
     simulate.add_argument(
+        "--mode",
+        choices=["session", "ppt"],
+        default="session",
+        help="a guided session, or a standard pressure pain threshold measurement (a trace's 'mark' presses)",
+    )
+    simulate.add_argument(
         "--flush-timeout", type=float, metavar="S", help="seconds to wait for the outbox after the session (default 10)"
     )
     add_rating_options(simulate)
@@ -200,6 +206,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         print(f"presspoint: session refused: {admitted}", file=sys.stderr)
         return EXIT_REFUSED
     plan = admitted
+    if args.mode == "ppt":
+        return _simulate_ppt(args, device, plan)
     if args.realtime:
         return _run_realtime(args, device, plan, json_output=args.json, rated=outcomes.apply)
     clock = VirtualClock()
@@ -222,6 +230,16 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         run.close()
     run.finish(outcomes.apply(summary), args.json)
     return outcome_exit_code(summary)
+
+
+def _simulate_ppt(args: argparse.Namespace, device: DeviceConfig, plan: TherapyPlan) -> int:
+    from config.profile import PptProtocol
+    from firmware.cli.ppt_simulate import simulate_ppt
+    from firmware.service.hooks import load_person
+
+    profile = load_person(device)
+    protocol = profile.ppt if profile is not None else PptProtocol()
+    return simulate_ppt(args, device, plan, protocol, profile.name if profile is not None else None)
 
 
 def cmd_run(args: argparse.Namespace) -> int:

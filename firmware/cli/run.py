@@ -15,6 +15,8 @@ from simulator.fast_time import MAX_SPEED
 #: Bounds of the numeric options: far beyond any real use, short of absurd.
 MAX_SESSIONS = 1_000_000
 MAX_SECONDS = 24 * 3600.0
+#: The simulated person of ``--mode ppt`` without a trace or scenario: a whole standard measurement.
+PPT_SCENARIO = "ppt"
 
 
 def add_run_command(
@@ -36,7 +38,8 @@ def add_run_command(
         "--mode",
         choices=["session", "ppt"],
         default="session",
-        help="guided sessions, or pressure pain threshold trials (a press during a trial marks first discomfort)",
+        help="guided sessions, or standard pressure pain threshold measurements (trials with rests at each spot; "
+        "a press during a trial marks first discomfort; simulated: the 'ppt' scenario unless told otherwise)",
     )
     run.add_argument(
         "--press-at",
@@ -85,7 +88,7 @@ def device_options(args: argparse.Namespace, *, simulated_backend: bool) -> Devi
     if args.simulate or simulated_backend:
         simulation = SimulationOptions(
             trace=args.trace,
-            scenario=args.scenario,
+            scenario=args.scenario or (PPT_SCENARIO if args.mode == "ppt" and args.trace is None else None),
             pins=args.pins,
             noise_n=args.noise,
             seed=args.seed,

@@ -13,6 +13,7 @@ import asyncio
 import logging
 
 from config.plan import TherapyPlan
+from firmware.algometry.measurement import MeasuredSpot, StandardMeasurement
 from firmware.device.contracts import DaemonHooks, DaemonOptions, DaemonResult, DeviceUnit
 from firmware.device.gestures import ButtonGestures
 from firmware.device.idle import IdleListener
@@ -20,7 +21,7 @@ from firmware.device.phase import PhaseReporter
 from firmware.device.tare import TARE_TIMEOUT_S
 from firmware.realtime.engine import SessionEngine
 from firmware.realtime.motor import play_cue
-from firmware.realtime.ppt_runner import TrialButton, run_trial
+from firmware.realtime.ppt_runner import TrialButton, run_measurement
 from firmware.realtime.runtime import run_session
 from firmware.realtime.stats import DecisionLatency, ReadGrid
 from firmware.realtime.stop import StopRequest
@@ -137,19 +138,19 @@ class AttemptRunner:
         self.phase.set("idle", last_outcome=summary.outcome.value)
 
     async def _trial(self, plan: TherapyPlan, stop: StopRequest) -> None:
-        """A pressure pain threshold trial, with the plan's tolerance as the safety limit."""
+        """A standard pain threshold measurement at each spot, each spot's tolerance its safety limit."""
         button = self.gestures.trial_button = TrialButton()
         self.phase.set("ppt")
-        result = await run_trial(
-            self.listener.feed,
-            self.unit.haptics,
+        measurement = StandardMeasurement(
+            MeasuredSpot.of_plan(plan),
+            protocol=self.options.ppt_protocol,
+            probe_area_cm2=self.options.probe_area_cm2,
             settings=self.options.ppt,
-            tolerance_n=plan.tolerance,
             device_max_n=self.unit.device_max_n,
-            button=button,
-            stop=stop,
+            sample_rate_hz=self.unit.sampler.sensor.sample_rate_hz,
         )
-        log.info("pain threshold trial ended: %s", result.outcome)
+        result = await run_measurement(measurement, self.listener.feed, self.unit.haptics, button=button, stop=stop)
+        log.info("pain threshold measurement ended: %s, %d spot(s) measured", result.outcome, len(result.spots))
         self.result.trials.append(result)
         self.phase.set("idle")
         self.hooks.trial_ended(result)

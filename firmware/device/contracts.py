@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 from config.plan import TherapyPlan
-from firmware.algometry.result import AlgometryResult
+from config.profile import PptProtocol
+from firmware.algometry.measurement import MeasurementResult
 from firmware.algometry.settings import AlgometrySettings
 from firmware.realtime.sampler import Sampler
 from firmware.realtime.sinks import SessionSink
@@ -48,6 +49,9 @@ class DaemonOptions:
     #: "session" (guided holds) or "ppt" (pressure pain threshold trials).
     mode: Literal["session", "ppt"] = "session"
     ppt: AlgometrySettings = field(default_factory=AlgometrySettings)
+    #: The standard measurement ``ppt`` mode runs (the profile's ``[ppt]``) on a probe of this area.
+    ppt_protocol: PptProtocol = field(default_factory=PptProtocol)
+    probe_area_cm2: float = 1.0
     #: Seconds between watchdog pings; ``None``: from systemd's environment.
     watchdog_interval_s: float | None = None
     #: The pseudonym of the profile in force, for every session's summary (``None``: no profile).
@@ -60,7 +64,7 @@ class DaemonOptions:
 class DaemonResult:
     summaries: list[SessionSummary] = field(default_factory=list)
     refusals: list[str] = field(default_factory=list)
-    trials: list[AlgometryResult] = field(default_factory=list)
+    trials: list[MeasurementResult] = field(default_factory=list)
     trial_payloads: list[bytes] = field(default_factory=list)
     #: Why the daemon gave up (e.g. the sampling thread died); the process exits non-zero.
     failure: str | None = None
@@ -105,8 +109,8 @@ class DaemonHooks:
         """Answer the long hold while idle: the cue to play, or ``None`` for none."""
         return None
 
-    def trial_ended(self, result: AlgometryResult) -> None:
-        """A pain-threshold trial is over."""
+    def trial_ended(self, result: MeasurementResult) -> None:
+        """A pain-threshold measurement is over (its spots measured in full, if any)."""
 
     def refused(self, reason: str) -> None:
         """A start request was refused."""

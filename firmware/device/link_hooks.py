@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 
 from config.plan import TherapyPlan
-from firmware.algometry.result import AlgometryResult
+from firmware.algometry.measurement import MeasurementResult
 from firmware.device.contracts import DaemonHooks
 from firmware.device.link_messages import (
     AdmitRequest,
@@ -156,7 +156,7 @@ class LinkHooks(DaemonHooks):
         """Asked of the service; its answer comes back as a ``PlayCue``."""
         self._link.send(HoldGesture())
 
-    def trial_ended(self, result: AlgometryResult) -> None:
+    def trial_ended(self, result: MeasurementResult) -> None:
         self._link.send(HookCall("trial_ended", (result,)))
 
     def refused(self, reason: str) -> None:

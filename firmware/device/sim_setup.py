@@ -102,7 +102,7 @@ class SimulatedPerson:
         self.buttons = list(buttons)
         self._down: Callable[[], None] | None = None
         self._up: Callable[[float], None] | None = None
-        self._pending: asyncio.TimerHandle | None = None
+        self._pending: list[asyncio.TimerHandle] = []
         self._scripted: ScriptedButtons | None = None
 
     def bind(self, down: Callable[[], None], up: Callable[[float], None]) -> None:
@@ -121,14 +121,17 @@ class SimulatedPerson:
         self._scripted = ScriptedButtons(press_edges(presses_of(source), self.buttons))
         self.source.arm(PressingSource(source, self._scripted))
         press_at = self.press_at_s if self.press_at_s is not None else self.script.stop_at(plan)
-        if press_at is not None and self._down is not None:
-            self._pending = asyncio.get_running_loop().call_later(press_at, self._down)
+        if self._down is None:
+            return
+        loop = asyncio.get_running_loop()
+        if press_at is not None:
+            self._pending.append(loop.call_later(press_at, self._down))
 
     def rest(self) -> None:
         """The attempt is over: let go (and forget a press not yet made)."""
-        if self._pending is not None:
-            self._pending.cancel()
-            self._pending = None
+        for pending in self._pending:
+            pending.cancel()
+        self._pending = []
         self.source.rest()
         if self._scripted is not None:
             self._scripted.release_all()

@@ -1,8 +1,10 @@
-"""``presspoint/<device>/ppt`` (QoS 1, retained: the latest): one pressure-pain-threshold measurement.
+"""``presspoint/<device>/ppt`` (QoS 1, retained: the latest): pressure-pain-threshold measurements.
 
-The trial itself (and its limit suggestions) is pure maths in
-``firmware.algometry``; this is what goes on the wire, stamped with the time
-it was measured.
+``presspoint.ppt/2`` is what the device sends: one standard measurement of
+one spot (its trials, their mean, the change from the last one there).
+``presspoint.ppt/1`` - one single trial - is still read from collected
+databases.  The maths is pure in ``firmware.algometry``; this is what goes on
+the wire, stamped with the time it was measured.
 """
 
 from __future__ import annotations
@@ -15,13 +17,18 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from config.plan import TherapyPlan
 from config.units import STANDARD_GRAVITY, parse_force
 from firmware.algometry.decisions import TrialOutcome
+from firmware.algometry.measurement import SpotTrials
 from firmware.algometry.result import AlgometryResult
+from firmware.algometry.standard import combine
 from firmware.algometry.suggestions import LimitSuggestion, suggest_limits, suggested_plan
 from firmware.protocol.payloads import utc_now_iso
 from firmware.protocol.topics import Topics
 from firmware.session.states import AbortReason
 
 PPT_SCHEMA: Final = "presspoint.ppt/1"
+PPT_SCHEMA_2: Final = "presspoint.ppt/2"
+#: Consumers match ``measurement_id`` and ``device_id`` against this.
+ID_PATTERN: Final = r"^[A-Za-z0-9_-]{1,64}$"
 
 
 class PptAbort(BaseModel):
@@ -57,6 +64,88 @@ class PptMeasurement(BaseModel):
     tolerance_n: float
     device_max_n: float
     suggestion: LimitSuggestion | None = None
+
+
+class PptTrial(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    threshold_n: float = Field(description="peak of the 0.1 s mean force up to the mark, N")
+    threshold_kpa: float = Field(description="the same over the probe's area, kPa")
+    rate_kpa_s: float | None = Field(description="mean ramp rate from contact to the mark, kPa/s")
+    off_rate: bool = Field(description="the mean rate was more than 30 % off the protocol's")
+
+
+class PptSuggested(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    target_n: float
+    tolerance_n: float
+    therapist_max_n: float
+
+
+class PptSpotMeasurement(BaseModel):
+    """``presspoint/<device>/ppt`` (QoS 1, retained: the latest): one spot's standard measurement."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    schema_: Literal["presspoint.ppt/2"] = Field(PPT_SCHEMA_2, alias="schema")
+    measurement_id: str = Field(pattern=ID_PATTERN, description="unique; consumers drop repeats")
+    device_id: str = Field(pattern=ID_PATTERN)
+    measured_at: str = Field(description="ISO 8601 UTC")
+    spot: str = Field(min_length=1, max_length=80)
+    trials: list[PptTrial] = Field(min_length=1, max_length=5)
+    mean_n: float
+    mean_kpa: float
+    cv: float | None = Field(description="coefficient of variation of the used trials (null with one)")
+    used_trials: list[int] = Field(min_length=1, description="1-based trials the mean is over")
+    suggested: PptSuggested | None = Field(description="starting limits for the therapist (never applied alone)")
+    change_kpa: float | None = Field(description="against the person's previous measurement at this spot")
+    real_change: bool | None = Field(description="the change is larger than the minimum detectable change")
+
+
+def spot_measurement(
+    spot: SpotTrials,
+    *,
+    device_id: str,
+    previous_kpa: float | None,
+    mdc_kpa: float,
+    device_max_n: float,
+    band: float = 0.15,
+    measured_at: str | None = None,
+    measurement_id: str | None = None,
+) -> PptSpotMeasurement:
+    """The ``ppt/2`` payload of one spot, with limits suggested from its mean when the plan rules allow."""
+    combined = combine(list(spot.trials), previous_mean_kpa=previous_kpa, mdc_kpa=mdc_kpa)
+    suggested: PptSuggested | None = None
+    try:
+        limits = suggest_limits(combined.mean_n, band=band, device_max_n=device_max_n)
+        suggested = PptSuggested(
+            target_n=limits.target_n, tolerance_n=limits.tolerance_n, therapist_max_n=limits.therapist_max_n
+        )
+    except ValueError:
+        suggested = None
+    return PptSpotMeasurement(
+        measurement_id=measurement_id or uuid.uuid4().hex,
+        device_id=device_id,
+        measured_at=measured_at or utc_now_iso(),
+        spot=spot.spot,
+        trials=[
+            PptTrial(
+                threshold_n=trial.threshold_n,
+                threshold_kpa=trial.threshold_kpa,
+                rate_kpa_s=trial.rate_kpa_s,
+                off_rate=trial.off_rate,
+            )
+            for trial in spot.trials
+        ],
+        mean_n=combined.mean_n,
+        mean_kpa=combined.mean_kpa,
+        cv=combined.cv,
+        used_trials=list(combined.used_trials),
+        suggested=suggested,
+        change_kpa=combined.change_kpa,
+        real_change=combined.real_change,
+    )
 
 
 def measurement(
@@ -104,7 +193,7 @@ def ppt_topic(topics: Topics) -> str:
     return topics.ppt
 
 
-def ppt_payload(m: PptMeasurement) -> bytes:
+def ppt_payload(m: PptMeasurement | PptSpotMeasurement) -> bytes:
     return m.model_dump_json(by_alias=True).encode("utf-8")
 
 

@@ -22,7 +22,7 @@ from firmware.protocol.payloads import MODELS
 from firmware.protocol.person import FollowUpMessage, PersonStatus, SignedClear
 from firmware.protocol.plan_envelope import SignedPlan
 from firmware.protocol.plan_messages import PlanError, PlanState
-from firmware.protocol.ppt import PptMeasurement
+from firmware.protocol.ppt import PptMeasurement, PptSpotMeasurement
 from firmware.session.summary import SessionSummary
 
 SCHEMAS: Mapping[str, type[BaseModel]] = MappingProxyType(
@@ -36,6 +36,7 @@ SCHEMAS: Mapping[str, type[BaseModel]] = MappingProxyType(
         "mqtt-plan-state": PlanState,
         "mqtt-plan-error": PlanError,
         "mqtt-ppt": PptMeasurement,
+        "mqtt-ppt-2": PptSpotMeasurement,
         "mqtt-person-status": PersonStatus,
         "mqtt-follow-up": FollowUpMessage,
         "mqtt-person-clear": SignedClear,

@@ -8,7 +8,7 @@ Layout (``<p>`` is ``mqtt.topic_prefix``, default ``presspoint``)::
     <p>/<device>/session/<sid>/samples     SamplesBatch JSON (QoS 1)
     <p>/<device>/session/<sid>/summary     session summary JSON (QoS 1, retained)
     <p>/<device>/plan/set|state|error      remote plans (see the therapist tools)
-    <p>/<device>/ppt                       PptMeasurement JSON (QoS 1, retained)
+    <p>/<device>/ppt                       PptSpotMeasurement JSON, ppt/2 (QoS 1, retained)
     homeassistant/sensor/<device>/<object>/config   discovery (retained)
     homeassistant/status                   Home Assistant's birth message
 

@@ -1,25 +1,52 @@
-"""Run one pressure-pain-threshold trial on the device's live sample stream.
+"""Run a pressure-pain-threshold trial, or a whole standard measurement, on the device's live samples.
 
-The pure ``AlgometryTrial`` decides; this shell feeds it session-relative
-samples from the device's one sample feed, turns its cues into motor patterns, routes
-the button (a press during the trial means "first discomfort") and makes sure
-the motor is off at the end, whatever ended it.
+The pure ``AlgometryTrial`` or ``StandardMeasurement`` decides; this shell
+feeds it session-relative samples from the device's one sample feed, turns
+its cues into motor patterns, routes the button (a press during a trial means
+"first discomfort") and makes sure the motor is off at the end, whatever
+ended it.  ``run_virtual_measurement`` does the same in virtual time, for
+``simulate --mode ppt``.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
+from typing import Protocol
 
+from firmware.algometry.decisions import AlgometryDecision
+from firmware.algometry.measurement import MeasurementDecision, MeasurementResult, StandardMeasurement
 from firmware.algometry.result import AlgometryResult
 from firmware.algometry.settings import AlgometrySettings
 from firmware.algometry.trial import AlgometryTrial
+from firmware.cues.timeline import MotorTimeline
 from firmware.realtime.engine import session_seconds
 from firmware.realtime.feed import SampleFeed
 from firmware.realtime.motor import FINAL_CUE_S, MotorPlayer
-from firmware.realtime.sampler import Sample, SensorFault
+from firmware.realtime.sampler import Sample, Sampler, SensorFault
 from firmware.realtime.stop import StopRequest
 from firmware.session.decisions import CueDecision
+from hal.clock import VirtualClock
 from hal.haptics import Haptics
+
+Decision = AlgometryDecision | MeasurementDecision
+
+
+class Marked(Protocol):
+    """A trial or a measurement: samples, silences, faults, marks and stops in; decisions out."""
+
+    @property
+    def finished(self) -> bool: ...
+
+    def on_sample(self, t: float, force_n: float) -> Sequence[Decision]: ...
+
+    def on_gap(self, t: float) -> Sequence[Decision]: ...
+
+    def on_sensor_fault(self, t: float, detail: str) -> Sequence[Decision]: ...
+
+    def on_button(self, t: float) -> Sequence[Decision]: ...
+
+    def on_stop(self, t: float) -> Sequence[Decision]: ...
 
 
 class TrialButton:
@@ -43,35 +70,105 @@ async def run_trial(
     stop: StopRequest,
 ) -> AlgometryResult:
     """One trial, from the next sample to a press, an abort, a time-out or a stop."""
-    loop = asyncio.get_running_loop()
-    sampler = feed.stream.sampler
     trial = AlgometryTrial(
-        settings, tolerance_n=tolerance_n, device_max_n=device_max_n, sample_rate_hz=sampler.sensor.sample_rate_hz
+        settings,
+        tolerance_n=tolerance_n,
+        device_max_n=device_max_n,
+        sample_rate_hz=feed.stream.sampler.sensor.sample_rate_hz,
     )
+    await drive(trial, feed, haptics, button=button, stop=stop)
+    return trial.result()
+
+
+async def run_measurement(
+    measurement: StandardMeasurement, feed: SampleFeed, haptics: Haptics, *, button: TrialButton, stop: StopRequest
+) -> MeasurementResult:
+    """A whole standard measurement: every trial and rest at every spot, or up to what ended it."""
+    await drive(measurement, feed, haptics, button=button, stop=stop)
+    return measurement.result()
+
+
+async def drive(machine: Marked, feed: SampleFeed, haptics: Haptics, *, button: TrialButton, stop: StopRequest) -> None:
+    """Feed ``machine`` until it finishes; its cues play on the motor, which ends off."""
+    loop = asyncio.get_running_loop()
     origin: float | None = None
 
     def rel(t: float) -> float:
         return session_seconds(t, origin if origin is not None else t)
 
     async with MotorPlayer(haptics) as motor:
-        while not trial.finished:
+        while not machine.finished:
+            decisions: Sequence[Decision]
             if stop.requested:
-                decisions = trial.on_stop(rel(loop.time()))
+                decisions = machine.on_stop(rel(loop.time()))
             elif not button.presses.empty():
-                decisions = trial.on_button(rel(button.presses.get_nowait()))
+                decisions = machine.on_button(rel(button.presses.get_nowait()))
             else:
                 event = await feed.next(feed.gap_tick_s, wake=stop)
                 if event is None:  # the stop request woke us: handled at the top
                     continue
                 if isinstance(event, Sample):
                     origin = event.t if origin is None else origin
-                    decisions = trial.on_sample(rel(event.t), event.force_n)
+                    decisions = machine.on_sample(rel(event.t), event.force_n)
                 elif isinstance(event, SensorFault):
-                    decisions = trial.on_sensor_fault(rel(event.t), event.detail)
+                    decisions = machine.on_sensor_fault(rel(event.t), event.detail)
                 else:
-                    decisions = trial.on_gap(rel(event.t)) if origin is not None else []
+                    decisions = machine.on_gap(rel(event.t)) if origin is not None else []
             for decision in decisions:
                 if isinstance(decision, CueDecision):
                     motor.play(loop.time(), decision.cue)
-        await motor.finish(FINAL_CUE_S, stop)  # done / abort, as the trial decided
-    return trial.result()
+        await motor.finish(FINAL_CUE_S, stop)  # done / abort, as the machine decided
+
+
+def run_virtual_measurement(
+    measurement: StandardMeasurement,
+    *,
+    sampler: Sampler,
+    haptics: Haptics,
+    clock: VirtualClock,
+    presses: Sequence[tuple[float, str]] = (),
+) -> tuple[MeasurementResult, list[Decision]]:
+    """The whole measurement in virtual time; a ``mark`` press marks, a ``stop`` press stops.
+
+    Presses are ``(measurement time, name)`` in time order, each delivered
+    before the first sample at or after its time.  The motor ends off.
+    """
+    timeline = MotorTimeline()
+    pending = [press for press in presses if press[1] in ("mark", "stop")]
+    decisions: list[Decision] = []
+    origin = clock.now()
+    period = sampler.period_s
+    try:
+        while not measurement.finished:
+            _apply(timeline.due(clock.now() + 0.999 * period), haptics, clock)
+            next_t = session_seconds(clock.now() + period, origin)
+            if pending and pending[0][0] <= next_t + 1e-9:
+                press_at, name = pending.pop(0)
+                clock.sleep_until(max(clock.now(), origin + press_at))
+                t = session_seconds(clock.now(), origin)
+                step = measurement.on_button(t) if name == "mark" else measurement.on_stop(t)
+            else:
+                event = sampler.next()
+                t = session_seconds(event.t, origin)
+                if isinstance(event, Sample):
+                    step = measurement.on_sample(t, event.force_n)
+                elif isinstance(event, SensorFault):
+                    step = measurement.on_sensor_fault(t, event.detail)
+                else:
+                    step = measurement.on_gap(t)
+            for decision in step:
+                if isinstance(decision, CueDecision):
+                    timeline.play(clock.now(), decision.cue)
+            decisions.extend(step)
+        while (at := timeline.next_change_at()) is not None:  # the final cue plays out
+            _apply(timeline.due(at), haptics, clock)
+    finally:
+        timeline.stop()
+        haptics.off()
+    return measurement.result(), decisions
+
+
+def _apply(changes: list[tuple[float, float]], haptics: Haptics, clock: VirtualClock) -> None:
+    for at, level in changes:
+        clock.sleep_until(at)
+        haptics.set_level(level)

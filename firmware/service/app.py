@@ -19,6 +19,7 @@ import sys
 from config.device import DeviceConfig
 from config.mqtt import MqttSettings
 from config.plan import TherapyPlan
+from config.profile import PptProtocol
 from firmware.cli.text_report import format_summary
 from firmware.device.contracts import DaemonOptions, DaemonResult
 from firmware.device.fault_injection import FAULT_INJECTION_ENV
@@ -165,6 +166,8 @@ def realtime_setup(device: DeviceConfig, plan: TherapyPlan, options: DeviceOptio
             watchdog_interval_s=watchdog_interval(fraction=0.25),
             person=profile.name if (profile := load_person(device)) is not None else None,
             rate_pain=profile is not None and profile.rate_pain,
+            ppt_protocol=profile.ppt if profile is not None else PptProtocol(),
+            probe_area_cm2=device.probe_area_cm2,
         ),
         simulation=sim,
         verbose=options.verbose,

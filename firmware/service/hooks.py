@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING
 
 from config.device import DeviceConfig
 from config.plan import TherapyPlan
-from config.profile import Profile, check_start, load_profile, step_down_tolerance
-from firmware.algometry.result import AlgometryResult
+from config.profile import PptProtocol, Profile, check_start, load_profile, step_down_tolerance
+from firmware.algometry.measurement import MeasurementResult
 from firmware.device.contracts import DaemonHooks
 from firmware.mqtt.service import MqttService
 from firmware.outcomes.store import OutcomeStore
@@ -30,10 +30,11 @@ from firmware.plans.service import PlanInForce
 from firmware.protocol.payloads import utc_now_iso
 from firmware.protocol.person import person_clear_topic
 from firmware.protocol.plan_envelope import DeviceKey
-from firmware.protocol.ppt import measurement, ppt_payload, ppt_topic
+from firmware.protocol.ppt import ppt_payload, ppt_topic
 from firmware.realtime.sinks import SessionSink
 from firmware.service.person_outcomes import OutcomeSink, PersonOutcomes
 from firmware.session.states import Cue
+from firmware.storage.ppt_history import PptHistory, measured_spots
 
 if TYPE_CHECKING:
     from firmware.mqtt.service import MqttService
@@ -117,6 +118,7 @@ class ServiceHooks(DaemonHooks):
         self.tolerances = PersonalToleranceStore(device.storage.state_dir)
         self.trial_payloads: list[bytes] = []
         self.outcome_sink: OutcomeSink | None = None
+        self.ppt_history = PptHistory(device.storage.state_dir)
         self.outcomes = PersonOutcomes(
             store=OutcomeStore(device.storage.state_dir),
             profile=profile,
@@ -202,10 +204,19 @@ class ServiceHooks(DaemonHooks):
         log.info("%s (by the person, on the device)", change.reason)
         return Cue.ENTERED_BAND
 
-    def trial_ended(self, result: AlgometryResult) -> None:
-        payload = ppt_payload(measurement(result, device_id=self.device.device_id))
-        self.trial_payloads.append(payload)
-        self.service.writer.enqueue(ppt_topic(self.service.topics), payload, qos=1, retain=True)
+    def trial_ended(self, result: MeasurementResult) -> None:
+        """Each spot measured in full: against the last one there, kept as the new last, published."""
+        profile = self.profile
+        for m in measured_spots(
+            result,
+            history=self.ppt_history,
+            person=profile.name if profile is not None else None,
+            protocol=profile.ppt if profile is not None else PptProtocol(),
+            device_id=self.device.device_id,
+        ):
+            payload = ppt_payload(m)
+            self.trial_payloads.append(payload)
+            self.service.writer.enqueue(ppt_topic(self.service.topics), payload, qos=1, retain=True)
 
     def refused(self, reason: str) -> None:
         """A refused start is an event too (not tied to a session): ``<prefix>/<device>/event``."""

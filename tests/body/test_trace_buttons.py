@@ -46,7 +46,7 @@ def test_two_column_traces_have_no_presses_and_rows_may_omit_the_button() -> Non
 @pytest.mark.parametrize(
     ("row", "expected"),
     [
-        ("3,1,push", "line 4: button must be empty or one of stop, less, more, got 'push'"),
+        ("3,1,push", "line 4: button must be empty or one of stop, less, more, mark, got 'push'"),
         ("3,,", "line 4: force_n is not a number: ''"),
         ("1,,stop", "line 4: time goes backwards"),
         ("3,1,stop,x", "line 4: expected 3 columns, got 4"),
