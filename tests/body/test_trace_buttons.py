@@ -71,7 +71,7 @@ def test_the_cli_refuses_a_bad_button_with_one_line_and_exit_2(tmp_path: Path) -
 @pytest.mark.parametrize(
     ("command", "device", "trace", "said"),
     [
-        (["run", "--simulate"], "", "2,5,harder", "line 3: button must be empty or one of stop, less, more, got 'harder'"),  # noqa: E501
+        (["run", "--simulate"], "", "2,5,harder", "line 3: button must be empty or one of stop, less, more, mark, got 'harder'"),  # noqa: E501
         (["run", "--simulate", "--pins"], "[hardware.pins]\nstop_button = 22\n", "2,,more", "no less_more button"),
         (["simulate", "--pins"], "[hardware.pins]\nstop_button = 22\n", "2,,less", "no less_more button"),
     ],
