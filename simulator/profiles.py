@@ -294,7 +294,8 @@ SCENARIOS: dict[str, Scenario] = {
         ),
         Scenario(
             "ppt",
-            "the standard pain-threshold measurement: three ~50 kPa/s ramps a spot, a mark at each (--mode ppt; in a session the first mark is a press, so it stops)",
+            "the standard pain-threshold measurement: three ~50 kPa/s ramps a spot, a mark at each (--mode ppt;"
+            " in a session the first mark is a press, so it stops)",
             "stopped",
             lambda p, d: _ppt_events(p),
         ),
