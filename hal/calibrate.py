@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import tomlkit
 from pydantic import ValidationError
 
 from config.atomic import atomic_write_bytes
@@ -284,6 +283,8 @@ def write_calibration(path: Path, offset_counts: float, counts_per_newton: float
     The result is validated before anything is written, so a config that
     would not load afterwards is never produced.
     """
+    import tomlkit  # only writing a calibration needs it: every CLI start would pay for it
+
     data = read_toml(path)  # the same clear errors as every other reader
     with_calibration(data, offset_counts, counts_per_newton, path)  # checks the tables' types
     document = tomlkit.parse(path.read_text(encoding="utf-8"))

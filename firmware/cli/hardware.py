@@ -35,7 +35,6 @@ from hal.calibrate import (
     write_calibration,
 )
 from hal.clock import Clock, MonotonicClock, VirtualClock
-from hal.factory import build_gpio_hardware, calibration_of
 from hal.haptics import Haptics
 from hal.selfcheck import DEFAULT_NOISE_LIMIT_COUNTS, SelfcheckReport, run_selfcheck
 from hal.sensor import Calibration, ForceSensor, SensorError
@@ -129,6 +128,8 @@ class _Bench:
 @contextmanager
 def _open_hardware(config: DeviceConfig, *, pins: bool, mass_kg: float | None, config_name: str) -> Iterator[_Bench]:
     """The real hardware, or the configured backend's emulated rig with a scripted load; closed (motor off) after."""
+    from hal.factory import build_gpio_hardware, calibration_of
+
     hw = config.hardware
     if pins:
         from simulator.pin_rig import EMULATED_CALIBRATION, bench_load, build_emulated_rig
@@ -273,6 +274,8 @@ def run_selfcheck_command(args: argparse.Namespace, out: TextIO | None = None, e
     err = err or sys.stderr
 
     def body() -> int:
+        from hal.factory import calibration_of
+
         config = _load_config(args)
         name = str(args.config) if args.config else "built-in defaults"
         calibration: Calibration | None = calibration_of(config.hardware)

@@ -7,44 +7,46 @@ is printed as one line on stderr with exit code 2 - never a traceback.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 from config.device import DEFAULT_HARDWARE_BACKEND, HARDWARE_BACKENDS, DeviceConfig
 from config.errors import PresspointError
 from config.loader import check_file, load_device_config, load_plan
 from config.plan import TherapyPlan
 from firmware.cli.checks import check_output_folder
-from firmware.cli.person import add_rating_options, simulated_outcomes
+from firmware.cli.lazy import lazy_command
+from firmware.cli.person import add_rating_options
 from firmware.cli.run import add_run_command, device_options
-from firmware.cli.text_report import LiveDisplay, format_summary
 from firmware.device.logging_setup import setup_logging
-from firmware.device.sim_setup import SimulatedRig, build_rig
-from firmware.protocol import schemas
-from firmware.realtime.sinks import MemorySink, SessionSink
-from firmware.realtime.virtual import run_virtual_session
-from firmware.session.summary import SessionSummary
-from hal.clock import Clock, MonotonicClock, VirtualClock
-from simulator.profiles import SCENARIOS, scenario_plan
+from simulator.profiles import SCENARIOS
 
 EXIT_OK = 0
 EXIT_USAGE = 2
-#: ``simulate``: the gate refused the session (an uncleared profile, say); nothing ran.
-EXIT_REFUSED = 3
-#: ``simulate``: the session aborted (over tolerance, over the device's range, sensor fault).
-EXIT_ABORTED = 4
-#: ``simulate``: the session timed out (no contact, band never reached, never let go).
-EXIT_TIMED_OUT = 5
 EXIT_INTERRUPTED = 130
-#: ``simulate``'s exit code by outcome; completed and stopped (by the person) are 0.
-OUTCOME_EXIT = {"aborted": EXIT_ABORTED, "timed_out": EXIT_TIMED_OUT}
-
+#: The names of ``firmware.protocol.schemas.SCHEMAS`` (a test keeps them equal), so that
+#: parsing ``config schema NAME`` does not build every payload model.
+SCHEMA_NAMES = (
+    "device",
+    "mqtt-event",
+    "mqtt-follow-up",
+    "mqtt-ha_sensor_config",
+    "mqtt-person-clear",
+    "mqtt-person-status",
+    "mqtt-plan-error",
+    "mqtt-plan-set",
+    "mqtt-plan-state",
+    "mqtt-ppt",
+    "mqtt-ppt-2",
+    "mqtt-samples",
+    "mqtt-status",
+    "plan",
+    "profile",
+    "summary",
+)
 Registrar = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
 
 
@@ -85,7 +87,7 @@ def build_parser(extra: Sequence[Registrar] = ()) -> argparse.ArgumentParser:
         "--flush-timeout", type=float, metavar="S", help="seconds to wait for the outbox after the session (default 10)"
     )
     add_rating_options(simulate)
-    simulate.set_defaults(func=cmd_simulate)
+    simulate.set_defaults(func=lazy_command("firmware.cli.simulate", "cmd_simulate"))
 
     add_run_command(sub, _add_session_options, cmd_run)
 
@@ -96,7 +98,7 @@ def build_parser(extra: Sequence[Registrar] = ()) -> argparse.ArgumentParser:
     check.add_argument("--config", type=Path, help="device config whose device_max a plan must respect")
     check.set_defaults(func=cmd_config_check)
     schema = config_sub.add_parser("schema", help="print or write the JSON Schemas")
-    schema.add_argument("name", nargs="?", choices=sorted(schemas.SCHEMAS), help="one schema (default: all)")
+    schema.add_argument("name", nargs="?", choices=SCHEMA_NAMES, help="one schema (default: all)")
     schema.add_argument("--out", type=Path, help="write <name>.schema.json files into this folder")
     schema.set_defaults(func=cmd_config_schema)
 
@@ -111,7 +113,7 @@ def build_parser(extra: Sequence[Registrar] = ()) -> argparse.ArgumentParser:
 # ---------------------------------------------------------------- commands
 
 
-def _load(args: argparse.Namespace) -> tuple[DeviceConfig, TherapyPlan]:
+def load_inputs(args: argparse.Namespace) -> tuple[DeviceConfig, TherapyPlan]:
     device = load_device_config(args.config)
     if args.backend is not None:
         device = device.with_backend(args.backend)
@@ -120,208 +122,16 @@ def _load(args: argparse.Namespace) -> tuple[DeviceConfig, TherapyPlan]:
     return device, plan
 
 
-def _print_summary(summary: SessionSummary, events: list[dict[str, object]], as_json: bool) -> None:
-    if as_json:
-        sys.stdout.write(summary.to_json() + "\n")
-    else:
-        print(format_summary(summary, events))
-
-
-@dataclass
-class _SimulatedRun:
-    """What both ways of ``simulate`` set up: the rig, the sinks, the publishing."""
-
-    rig: SimulatedRig
-    memory: MemorySink
-    sinks: list[SessionSink]
-    publishing: _Publishing | None
-
-    def close(self) -> None:
-        self.rig.close()
-
-    def finish(self, summary: SessionSummary, as_json: bool) -> None:
-        _print_summary(summary, self.memory.events, as_json)
-        if self.publishing is not None:
-            self.publishing.flush_and_report()
-
-
-def _simulated_run(
-    args: argparse.Namespace,
-    device: DeviceConfig,
-    plan: TherapyPlan,
-    clock: Clock,
-    *,
-    press_while_sampling: bool = False,
-) -> _SimulatedRun:
-    rig = build_rig(
-        plan,
-        device,
-        clock,
-        trace=args.trace,
-        scenario=args.scenario,
-        pins=args.pins,
-        noise_n=args.noise,
-        seed=args.seed,
-        press_while_sampling=press_while_sampling,
-    )
-    memory = MemorySink()
-    publishing = _publishing(args, device)
-    sinks: list[SessionSink] = [memory] if publishing is None else [memory, publishing.sink]
-    return _SimulatedRun(rig, memory, sinks, publishing)
-
-
-def outcome_exit_code(summary: SessionSummary) -> int:
-    """``simulate``'s exit code for a session that ran (see ``OUTCOME_EXIT``)."""
-    return OUTCOME_EXIT.get(summary.outcome.value, EXIT_OK)
-
-
-def _person(device: DeviceConfig) -> str | None:
-    """The pseudonym of the device's profile, for the summary (``None`` without a profile)."""
-    from firmware.service.hooks import load_person
-
-    profile = load_person(device)
-    return profile.name if profile is not None else None
-
-
-def _admitted_plan(args: argparse.Namespace, device: DeviceConfig, plan: TherapyPlan) -> TherapyPlan | str:
-    """The device's own gate, as ``run`` applies it: the profile's plan and limits, or why not."""
-    from firmware.plans.personal_tolerance import PersonalToleranceStore
-    from firmware.service.hooks import load_person, local_plan, start_gate
-
-    profile = load_person(device)
-    local = local_plan(device, plan, profile, cli_plan=args.plan)
-    tolerances = PersonalToleranceStore(device.storage.state_dir)
-    return start_gate(local.plan, profile=profile, tolerances=tolerances, device_max_n=device.device_max)
-
-
-def cmd_simulate(args: argparse.Namespace) -> int:
-    device, plan = _load(args)
-    plan = scenario_plan(args.scenario, plan)
-    outcomes = simulated_outcomes(args, device)
-    if outcomes.refusal is not None:
-        print(f"presspoint: {outcomes.refusal}", file=sys.stderr)
-        return EXIT_REFUSED
-    admitted = _admitted_plan(args, device, plan)
-    if isinstance(admitted, str):
-        print(f"presspoint: session refused: {admitted}", file=sys.stderr)
-        return EXIT_REFUSED
-    plan = admitted
-    if args.mode == "ppt":
-        return _simulate_ppt(args, device, plan)
-    if args.realtime:
-        return _run_realtime(args, device, plan, json_output=args.json, rated=outcomes.apply)
-    clock = VirtualClock()
-    run = _simulated_run(args, device, plan, clock)
-    try:
-        summary = run_virtual_session(
-            plan,
-            sampler=run.rig.sampler,
-            haptics=run.rig.haptics,
-            clock=clock,
-            device_id=device.device_id,
-            device_max_n=device.device_max,
-            sinks=run.sinks,
-            stop_at_s=run.rig.stop_at_s,
-            presses=run.rig.presses,
-            buttons=run.rig.buttons,
-            person=_person(device),
-        )
-    finally:
-        run.close()
-    run.finish(outcomes.apply(summary), args.json)
-    return outcome_exit_code(summary)
-
-
-def _simulate_ppt(args: argparse.Namespace, device: DeviceConfig, plan: TherapyPlan) -> int:
-    from config.profile import PptProtocol
-    from firmware.cli.ppt_simulate import simulate_ppt
-    from firmware.service.hooks import load_person
-
-    profile = load_person(device)
-    protocol = profile.ppt if profile is not None else PptProtocol()
-    return simulate_ppt(args, device, plan, protocol, profile.name if profile is not None else None)
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     from firmware.service.app import run_device
 
-    device, plan = _load(args)
+    device, plan = load_inputs(args)
     options = device_options(args, simulated_backend=device.hardware.backend == "simulated")
     if options.simulation is not None:
         from firmware.device.sim_setup import check_simulation
 
         check_simulation(device, plan, options.simulation)  # a bad trace: one line here, not in the child
     return run_device(device, plan, options)
-
-
-def _run_realtime(
-    args: argparse.Namespace,
-    device: DeviceConfig,
-    plan: TherapyPlan,
-    *,
-    json_output: bool,
-    rated: Callable[[SessionSummary], SessionSummary] = lambda summary: summary,
-) -> int:
-    """``simulate --realtime``: one session on the wall clock with a live view."""
-    import signal
-
-    from firmware.device.gestures import ButtonGestures, connect_buttons
-    from firmware.device.signals import install_stop_signals
-    from firmware.realtime.runtime import run_realtime_session
-    from firmware.realtime.stop import StopRequest
-
-    run = _simulated_run(args, device, plan, MonotonicClock(), press_while_sampling=True)
-    run.sinks.append(LiveDisplay(sys.stderr if json_output else sys.stdout))
-
-    async def main() -> SessionSummary:
-        stop = StopRequest()
-        loop = asyncio.get_running_loop()
-        if run.rig.stop_at_s is not None:
-            loop.call_later(run.rig.stop_at_s, stop.request, "button")
-        gestures = ButtonGestures(asyncio.Event(), lambda: False)  # the device's meaning of each press
-        gestures.running = stop
-        disconnect = connect_buttons(run.rig.buttons, loop, gestures.down, gestures.up, gestures.check_in_up)
-        try:
-            with install_stop_signals(stop.request, loop=loop, names={signal.SIGINT: "interrupt"}):
-                return await run_realtime_session(
-                    plan,
-                    sampler=run.rig.sampler,
-                    haptics=run.rig.haptics,
-                    device_id=device.device_id,
-                    device_max_n=device.device_max,
-                    sinks=run.sinks,
-                    stop=stop,
-                    on_engine=lambda engine: setattr(gestures, "check_in", engine.gesture),
-                )
-        finally:
-            disconnect()
-
-    try:
-        summary = asyncio.run(main())
-    finally:
-        run.close()
-    run.finish(rated(summary), json_output)
-    return EXIT_INTERRUPTED if summary.stop_source == "interrupt" else outcome_exit_code(summary)
-
-
-def _publishing(args: argparse.Namespace, device: DeviceConfig) -> _Publishing | None:
-    """MQTT publishing for a CLI session, when a broker is configured (issue 4)."""
-    try:
-        from firmware.cli.publish import make_publishing
-    except ImportError:
-        if args.broker:
-            raise PresspointError("MQTT publishing is not available in this build") from None
-        return None
-    return make_publishing(args, device)
-
-
-class _Publishing(Protocol):
-    """What the MQTT hook hands back: a sink for the session, and a final flush."""
-
-    @property
-    def sink(self) -> SessionSink: ...
-
-    def flush_and_report(self) -> None: ...
 
 
 def cmd_config_check(args: argparse.Namespace) -> int:
@@ -336,6 +146,8 @@ def cmd_config_check(args: argparse.Namespace) -> int:
 
 
 def cmd_config_schema(args: argparse.Namespace) -> int:
+    from firmware.protocol import schemas
+
     names = [args.name] if args.name else sorted(schemas.SCHEMAS)
     if args.out is not None:
         check_output_folder(args.out, "--out")

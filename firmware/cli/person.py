@@ -1,35 +1,21 @@
-"""``presspoint person show|follow-up|clear|course-reset``: the person's outcomes on this device.
+"""``presspoint person show|follow-up|clear|course-reset``: the person's outcomes on this device (parsing).
 
 Changes go to the outcome store in the device's state directory; the running
 service publishes them (``person/status``, ``session/<sid>/follow_up``) at
-its next session or start.  Every mistake is one line and exit 2.
+its next session or start.  Every mistake is one line and exit 2.  The work
+is done in ``firmware.cli.person_commands``, imported only when a command runs.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from config.device import DeviceConfig
 from config.errors import PresspointError
-from config.loader import load_device_config
-from config.profile import Profile, load_profile
-from config.reading import read_regular
-from firmware.outcomes.actions import apply_signed_clear, reset_course
-from firmware.outcomes.follow_up import FollowUpError, answer, clear_flag
-from firmware.outcomes.records import Flag, FollowUpAnswer, PersonRecord
-from firmware.outcomes.store import OutcomeStore
-from firmware.protocol.person import MAX_CLEAR_BYTES, ClearRefused, PersonStatus, check_clear, person_status
-from firmware.protocol.plan_envelope import load_key
-from firmware.protocol.topics import Topics
-from firmware.service.person_outcomes import PersonOutcomes, new_course_id
-from firmware.session.summary import SessionSummary
+from firmware.cli.lazy import lazy_command
 
-ANSWERS = (FollowUpAnswer.BETTER.value, FollowUpAnswer.NOT_BETTER.value)
-CLEARABLE = (Flag.SORENESS_NOT_IMPROVING.value, Flag.REEVALUATE.value)
+_COMMANDS = "firmware.cli.person_commands"
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -37,134 +23,19 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     psub = person.add_subparsers(dest="person_command", required=True)
     show = psub.add_parser("show", help="the course, the flags and the pending follow-up")
     show.add_argument("--json", action="store_true", help="print person/status as one JSON object")
-    show.set_defaults(func=cmd_show)
+    show.set_defaults(func=lazy_command(_COMMANDS, "cmd_show"))
     follow = psub.add_parser("follow-up", help="record the next-day soreness check of a session")
     follow.add_argument("session", help="a session id, a unique prefix of one, or 'latest'")
     follow.add_argument("answer", help="better | not_better")
-    follow.set_defaults(func=cmd_follow_up)
+    follow.set_defaults(func=lazy_command(_COMMANDS, "cmd_follow_up"))
     clear = psub.add_parser("clear", help="the therapist clears a flag on the device")
     clear.add_argument("flag", help="soreness_not_improving")
     clear.add_argument("--signed", type=Path, metavar="FILE", help="a signed clear message (as sent over MQTT)")
-    clear.set_defaults(func=cmd_clear)
+    clear.set_defaults(func=lazy_command(_COMMANDS, "cmd_clear"))
     reset = psub.add_parser("course-reset", help="start a new course (baseline from the next rated session)")
-    reset.set_defaults(func=cmd_course_reset)
+    reset.set_defaults(func=lazy_command(_COMMANDS, "cmd_course_reset"))
     for parser in (show, follow, clear, reset):
         parser.add_argument("--config", type=Path, help="device config TOML (state_dir, profile_file)")
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _device(args: argparse.Namespace) -> tuple[DeviceConfig, Profile | None, OutcomeStore]:
-    device = load_device_config(args.config)
-    profile = load_profile(device.profile_file, device.device_max) if device.profile_file else None
-    return device, profile, OutcomeStore(device.storage.state_dir)
-
-
-def status_of(device: DeviceConfig, profile: Profile | None, record: PersonRecord) -> PersonStatus:
-    return person_status(record, profile, device_id=device.device_id, now=_now())
-
-
-def cmd_show(args: argparse.Namespace) -> int:
-    device, profile, store = _device(args)
-    status = status_of(device, profile, store.load())
-    if args.json:
-        print(status.model_dump_json(by_alias=True))
-        return 0
-    print(format_status(status))
-    return 0
-
-
-def format_status(status: PersonStatus) -> str:
-    lines = [f"person  {status.person or '(no profile)'} on {status.device_id}"]
-    course = status.course
-    if course is None:
-        lines.append("course  none yet")
-    else:
-        lines.append(
-            f"course  {course.id}: {course.sessions_rated} rated session(s), "
-            f"pain {_rating(course.baseline_pain)} at the start, {_rating(course.latest_pain)} latest"
-        )
-        if course.reevaluate:
-            lines.append(f"reevaluate  {course.reason}")
-    lines.append("flags   " + (", ".join(flag.value for flag in status.flags) or "none"))
-    due = status.pending_follow_up
-    lines.append(
-        "follow-up  "
-        + ("none due" if due is None else f"session {due.session_id} (due until {due.due_until:%Y-%m-%d %H:%M} UTC)")
-    )
-    return "\n".join(lines)
-
-
-def _rating(value: int | None) -> str:
-    return "-" if value is None else f"{value}/10"
-
-
-def cmd_follow_up(args: argparse.Namespace) -> int:
-    if args.answer not in ANSWERS:
-        raise PresspointError(f"follow-up answer {args.answer!r}: must be one of {', '.join(ANSWERS)}")
-    _, _, store = _device(args)
-    reply = FollowUpAnswer(args.answer)
-    now = _now()
-
-    def edit(record: PersonRecord) -> tuple[PersonRecord, str]:
-        try:
-            changed, session = answer(record, args.session, reply, now=now, by="cli")
-        except FollowUpError as err:
-            raise PresspointError(f"follow-up: {err}") from None
-        return changed, session.session_id
-
-    session_id = store.change(edit)
-    print(f"session {session_id}: follow-up {reply.value} recorded")
-    return 0
-
-
-def cmd_clear(args: argparse.Namespace) -> int:
-    if args.flag not in CLEARABLE:
-        raise PresspointError(f"flag {args.flag!r}: only {', '.join(CLEARABLE)} can be cleared")
-    device, profile, store = _device(args)
-    flag = Flag(args.flag)
-    if args.signed is None:
-        if flag is Flag.REEVALUATE:
-            raise PresspointError("flag 'reevaluate': use presspoint person course-reset on the device")
-        store.change(lambda record: (clear_flag(record, flag), None))
-        print(f"{flag.value} cleared on the device")
-        return 0
-    payload = read_regular(args.signed, MAX_CLEAR_BYTES)
-    key = load_key(device.plan_key_file) if device.plan_key_file is not None else None
-
-    person = profile.name if profile is not None else None
-
-    def edit(record: PersonRecord) -> tuple[PersonRecord, int]:
-        try:
-            clear = check_clear(payload, device_id=device.device_id, key=key, floor=record.clear_floor)
-            if clear.flag != flag.value:
-                raise PresspointError(f"{args.signed}: the signed message clears {clear.flag}, not {flag.value}")
-            cleared = apply_signed_clear(
-                record, flag, clear.version, person=person, now=_now(), new_course_id=new_course_id()
-            )
-        except (ClearRefused, FollowUpError) as err:
-            raise PresspointError(f"{args.signed}: {err}") from None
-        return cleared, clear.version
-
-    version = store.change(edit)
-    print(f"{flag.value} cleared by the therapist's signed message (version {version})")
-    return 0
-
-
-def cmd_course_reset(args: argparse.Namespace) -> int:
-    _, profile, store = _device(args)
-
-    def edit(record: PersonRecord) -> tuple[PersonRecord, str]:
-        person = profile.name if profile is not None else (record.course.person if record.course else None)
-        if person is None:
-            raise PresspointError("course-reset: no profile_file in the device config and no course yet")
-        return reset_course(record, person=person, now=_now(), new_course_id=new_course_id())
-
-    course_id = store.change(edit)
-    print(f"new course {course_id}: the next rated session sets its baseline")
-    return 0
 
 
 # ---------------------------------------------------------------- simulate --pain-before / --pain-after
@@ -182,50 +53,3 @@ def pain_rating(text: str | None, option: str) -> int | None:
     if not (text.isascii() and text.isdigit()) or int(text) > 10:
         raise PresspointError(f"{option} {text!r}: must be a whole number from 0 to 10")
     return int(text)
-
-
-class SimulatedOutcomes:
-    """What ``simulate`` takes from the outcomes: the ratings, the start gate, and the course after it.
-
-    The very ``PersonOutcomes`` that ``run``'s service uses, so a simulated
-    session moves the person's course in the state directory exactly as a
-    real one does (nothing is published: ``simulate`` has no outbox).
-    """
-
-    def __init__(self, pain_before: int | None, pain_after: int | None, outcomes: PersonOutcomes | None) -> None:
-        self.pain_before = pain_before
-        self.pain_after = pain_after
-        self.outcomes = outcomes
-        self.refusal: str | None = None
-        self.see_therapist: str | None = None
-        if outcomes is not None:
-            refused = outcomes.refusal()
-            self.refusal = None if refused is None else f"session refused: {refused}"
-            self.see_therapist = outcomes.see_therapist()
-
-    def apply(self, summary: SessionSummary) -> SessionSummary:
-        """The summary with the ratings (and, with a profile, the course it was recorded in)."""
-        if self.outcomes is None:
-            return summary.model_copy(update={"pain_before": self.pain_before, "pain_after": self.pain_after})
-        self.outcomes.pain_before, self.outcomes.pain_after = self.pain_before, self.pain_after
-        return self.outcomes.session_ended(summary)
-
-
-def simulated_outcomes(args: argparse.Namespace, device: DeviceConfig) -> SimulatedOutcomes:
-    """Checked before anything runs: bad ratings exit 2, a soreness flag refuses (exit 3)."""
-    before = pain_rating(args.pain_before, "--pain-before")
-    after = pain_rating(args.pain_after, "--pain-after")
-    outcomes = None
-    if device.profile_file is not None:
-        outcomes = PersonOutcomes(
-            store=OutcomeStore(device.storage.state_dir),
-            profile=load_profile(device.profile_file, device.device_max),
-            device_id=device.device_id,
-            topics=Topics(device.device_id, device.mqtt.topic_prefix),
-            enqueue=None,  # simulate has no outbox: follow-ups stay unpublished for run
-            plan_version=lambda: 0,  # simulate runs the local plan
-        )
-    simulated = SimulatedOutcomes(before, after, outcomes)
-    if simulated.see_therapist is not None and simulated.refusal is None:
-        print(f"presspoint: see_therapist: {simulated.see_therapist}", file=sys.stderr)
-    return simulated

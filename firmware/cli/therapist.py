@@ -7,12 +7,12 @@ work is done in ``firmware.therapist.commands``.
 from __future__ import annotations
 
 import argparse
-import importlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from firmware.cli.checks import check_number
+from firmware.cli.lazy import lazy_command
 from firmware.therapist.clear import register as register_person_clear
 
 #: Defaults shown in --help (kept here so parsing imports nothing heavy).
@@ -42,11 +42,11 @@ def _command(name: str, module: str = "commands") -> Callable[[argparse.Namespac
     ``commands`` talks to the broker; ``review`` reads a collected database.
     """
 
+    command = lazy_command(f"firmware.therapist.{module}", name)
+
     def run(args: argparse.Namespace) -> int:
         _check_options(args)
-        commands = importlib.import_module(f"firmware.therapist.{module}")
-        result: int = getattr(commands, name)(args)
-        return result
+        return command(args)
 
     return run
 

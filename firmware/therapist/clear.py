@@ -26,14 +26,14 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from pydantic import ValidationError
+from typing import TYPE_CHECKING, Any
 
 from config.errors import PresspointError
-from config.mqtt import MqttSettings
-from firmware.protocol.person import PersonStatus, person_clear_topic, person_event_topic, person_status_topic
-from firmware.protocol.plan_envelope import DeviceKey
+
+if TYPE_CHECKING:  # the models load when a clear is sent, not when the CLI registers the command
+    from config.mqtt import MqttSettings
+    from firmware.protocol.person import PersonStatus
+    from firmware.protocol.plan_envelope import DeviceKey
 
 EXIT_CLEARED = 0
 EXIT_NOT_CLEARED = 2
@@ -67,6 +67,10 @@ class ClearOutcome:
 
 
 def parse_status(payload: bytes) -> PersonStatus | None:
+    from pydantic import ValidationError
+
+    from firmware.protocol.person import PersonStatus
+
     try:
         return PersonStatus.model_validate_json(payload) if payload else None
     except ValidationError:
@@ -97,7 +101,7 @@ async def send_clear(
     sync_timeout_s: float = 2.0,
 ) -> ClearOutcome:
     """Sign and publish a clear of ``flag`` for ``device_id``; wait (bounded) for the device's answer."""
-    from firmware.protocol.person import sign_clear
+    from firmware.protocol.person import person_clear_topic, person_event_topic, person_status_topic, sign_clear
     from firmware.protocol.topics import Topics
     from firmware.therapist.connection import TherapistConnection, client_id, payload_bytes
 

@@ -1,0 +1,29 @@
+"""Starting the CLI loads only what parsing needs; the command's own modules load when it runs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from firmware.cli.main import SCHEMA_NAMES
+from firmware.protocol import schemas
+from tests.conftest import ROOT
+
+#: Modules no sub-command's registration needs: storage, MQTT, plotting, the clinic, the hardware stacks.
+HEAVY = ("sqlite3", "aiomqtt", "paho", "matplotlib", "rich", "sqlalchemy", "starlette", "gpiozero", "tomlkit")
+
+
+def test_config_schema_offers_every_registered_schema() -> None:
+    assert list(SCHEMA_NAMES) == sorted(schemas.SCHEMAS)
+
+
+def test_building_the_parser_imports_no_heavy_module() -> None:
+    code = (
+        "import sys\n"
+        "from firmware.cli.main import _registrars, build_parser\n"
+        "build_parser(_registrars())\n"
+        "print(' '.join(sorted({name.split('.')[0] for name in sys.modules})))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    loaded = set(done.stdout.split())
+    assert not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
