@@ -9,7 +9,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
-from firmware.clinic import api, pages, person_pages
+from firmware.clinic import api, pages, person_answers, person_pages
 from firmware.clinic.context import ClinicContext
 from firmware.clinic.openapi import with_plan_schema
 from firmware.clinic.security import SecurityMiddleware
@@ -23,6 +23,7 @@ def create_app(context: ClinicContext) -> Starlette:
         routes=[
             *pages.ROUTES,
             *person_pages.ROUTES,
+            *person_answers.ROUTES,
             *api.ROUTES,
             Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
         ],

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from firmware.outcomes.course import add_session, course_for, course_status, start_course
-from firmware.outcomes.follow_up import FollowUpError, clear_flag
-from firmware.outcomes.records import CourseStatus, Flag, PersonRecord, SessionOutcome
+from firmware.outcomes.follow_up import FollowUpError, answer, clear_flag
+from firmware.outcomes.records import CourseStatus, Flag, FollowUpAnswer, PersonRecord, SessionOutcome
 
 
 @dataclass(frozen=True)
@@ -80,3 +80,26 @@ def apply_signed_clear(
     else:
         record = clear_flag(record, flag)
     return record.model_copy(update={"clear_floor": version})
+
+
+def answer_floor(record: PersonRecord, session_id: str, kind: str) -> int:
+    """The version a signed clinic answer of ``kind`` for ``session_id`` must rise above."""
+    return next((s.answer_versions.get(kind, 0) for s in record.sessions if s.session_id == session_id), 0)
+
+
+def apply_clinic_answer(
+    record: PersonRecord, session_id: str, kind: str, value: int | str, version: int, *, now: datetime
+) -> PersonRecord:
+    """A signed answer from the clinic app, already checked: a pain rating of that session (the course
+    follows from the ratings), or its follow-up recorded as on the device; ``version`` becomes its floor."""
+    session = next((s for s in record.sessions if s.session_id == session_id), None)
+    if session is None:
+        raise FollowUpError(f"no session {session_id!r} recorded on this device")
+    if kind == "follow_up":
+        record, session = answer(record, session_id, FollowUpAnswer(str(value)), now=now, by="clinic")
+        changed = session
+    else:
+        changed = session.model_copy(update={kind: value})
+    changed = changed.model_copy(update={"answer_versions": {**changed.answer_versions, kind: version}})
+    sessions = tuple(changed if s.session_id == session_id else s for s in record.sessions)
+    return record.model_copy(update={"sessions": sessions})

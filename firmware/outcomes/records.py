@@ -47,6 +47,9 @@ class SessionOutcome(BaseModel):
     answered_at: AwareDatetime | None = None
     answered_by: str | None = Field(None, max_length=40, description="device, cli or clinic")
     follow_up_published: bool = Field(False, description="the follow_up message has gone to the outbox")
+    answer_versions: dict[str, int] = Field(
+        default_factory=dict, description="per kind, the highest signed clinic answer used: replays are refused"
+    )
 
 
 class CourseRecord(BaseModel):

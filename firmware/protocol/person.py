@@ -15,9 +15,9 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import datetime
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError, model_validator
 
 from config.loader import describe_validation_error
 from config.profile import Profile
@@ -98,9 +98,14 @@ class SignedClear(BaseModel):
 class ClearRefused(ValueError):
     """A clear message the device will not act on: a ``RefusalCode`` and one line."""
 
+    what = "clear"
+
     def __init__(self, code: RefusalCode, reason: str) -> None:
-        super().__init__(f"clear refused ({code.value}): {reason}")
+        super().__init__(f"{self.what} refused ({code.value}): {reason}")
         self.code = code
+
+
+_Signed = TypeVar("_Signed", bound=BaseModel)
 
 
 def sign_clear(
@@ -123,30 +128,42 @@ def sign_clear(
 
 def check_clear(payload: bytes, *, device_id: str, key: DeviceKey | None, floor: int) -> SignedClear:
     """The clear if it is signed with this device's key, for this device, and newer than ``floor``."""
+    clear = check_signed(payload, SignedClear, ClearRefused, device_id=device_id, key=key)
+    check_floor(clear.version, floor, ClearRefused)
+    return clear
+
+
+def check_signed(
+    payload: bytes, model: type[_Signed], refused: type[ClearRefused], *, device_id: str, key: DeviceKey | None
+) -> _Signed:
+    """A person message signed with this device's key and for this device (its version not yet checked)."""
+    what = refused.what
     if len(payload) > MAX_CLEAR_BYTES:
-        raise ClearRefused(RefusalCode.TOO_LARGE, f"message is {len(payload)} bytes; the limit is {MAX_CLEAR_BYTES}")
+        raise refused(RefusalCode.TOO_LARGE, f"message is {len(payload)} bytes; the limit is {MAX_CLEAR_BYTES}")
     try:
         data = json.loads(payload.decode("utf-8"), parse_constant=_no_constant)
     except (UnicodeDecodeError, ValueError):
-        raise ClearRefused(RefusalCode.NOT_JSON, "message is not UTF-8 JSON") from None
+        raise refused(RefusalCode.NOT_JSON, "message is not UTF-8 JSON") from None
     if not isinstance(data, dict) or not data.get("signature"):
-        raise ClearRefused(RefusalCode.UNSIGNED, "message is not a signed clear")
+        raise refused(RefusalCode.UNSIGNED, f"message is not a signed {what}")
     try:
-        clear = SignedClear.model_validate(data)
+        message = model.model_validate(data)
     except ValidationError as err:
         where, problem = describe_validation_error(err)
-        raise ClearRefused(RefusalCode.BAD_ENVELOPE, f"field {where!r}: {problem}") from None
-    if clear.device_id != device_id:
-        raise ClearRefused(RefusalCode.WRONG_DEVICE, f"clear is for device {clear.device_id!r}, this is {device_id!r}")
+        raise refused(RefusalCode.BAD_ENVELOPE, f"field {where!r}: {problem}") from None
+    if data["device_id"] != device_id:  # validated: every signed person message names its device
+        raise refused(RefusalCode.WRONG_DEVICE, f"{what} is for device {data['device_id']!r}, this is {device_id!r}")
     if key is None:
-        raise ClearRefused(RefusalCode.NO_KEY, "this device has no signing key installed")
+        raise refused(RefusalCode.NO_KEY, "this device has no signing key installed")
     if not verify_fields(data, key):
-        raise ClearRefused(RefusalCode.BAD_SIGNATURE, "signature does not match (wrong key or altered message)")
-    if clear.version <= floor:
-        raise ClearRefused(
-            RefusalCode.OLD_VERSION, f"version {clear.version} is not newer than {floor} (replayed or stale)"
-        )
-    return clear
+        raise refused(RefusalCode.BAD_SIGNATURE, "signature does not match (wrong key or altered message)")
+    return message
+
+
+def check_floor(version: int, floor: int, refused: type[ClearRefused]) -> None:
+    """A signed person message's version must rise above every one used before: a replay is refused."""
+    if version <= floor:
+        raise refused(RefusalCode.OLD_VERSION, f"version {version} is not newer than {floor} (replayed or stale)")
 
 
 def _no_constant(name: str) -> Any:
@@ -204,8 +221,10 @@ def person_event_topic(topics: Topics) -> str:
     return f"{topics.base}/event"
 
 
-def clear_refused_event(payload: bytes, reason: str, *, device_id: str) -> bytes:
-    """The event for a refused clear, with the message's ``request_id`` when it had one."""
+def clear_refused_event(
+    payload: bytes, reason: str, *, device_id: str, event_type: str = "person_clear_refused"
+) -> bytes:
+    """The event for a refused clear (or answer), with the message's ``request_id`` when it had one."""
     request_id: object = None
     try:
         data = json.loads(payload.decode("utf-8"), parse_constant=_no_constant)
@@ -213,7 +232,7 @@ def clear_refused_event(payload: bytes, reason: str, *, device_id: str) -> bytes
     except (UnicodeDecodeError, ValueError):
         pass
     event = {
-        "type": "person_clear_refused",
+        "type": event_type,
         "device_id": device_id,
         "request_id": request_id if isinstance(request_id, str) else None,
         "reason": reason,
@@ -228,3 +247,102 @@ def follow_up_topic(topics: Topics, session_id: str) -> str:
 
 #: The follow-up window, for texts.
 WINDOW_TEXT: Final = f"{OPENS_AFTER.total_seconds() / 3600:g}-{CLOSES_AFTER.total_seconds() / 3600:g} h"
+
+
+ANSWER_SCHEMA: Final = "presspoint.person-answer/1"
+AnswerKind = Literal["pain_before", "pain_after", "follow_up"]
+PAIN_KINDS: Final = ("pain_before", "pain_after")
+_FOLLOW_UP_VALUES: Final = ["better", "not_better"]
+
+
+class AnswerRefused(ClearRefused):
+    """An answer from the clinic app the device will not act on."""
+
+    what = "answer"
+
+
+class SignedAnswer(BaseModel):
+    """``<p>/<device>/person/answer/<sid>/<kind>``: a rating or follow-up answer given in the clinic app.
+
+    Signed exactly like the clear (plan key, canonical JSON, its own ``schema``
+    inside what is signed); its ``version`` must rise above the last answer of
+    the same kind used for that session, so a replay is refused.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, populate_by_name=True)
+
+    schema_: Literal["presspoint.person-answer/1"] = Field(ANSWER_SCHEMA, alias="schema")
+    alg: Literal["HMAC-SHA256"] = ALGORITHM
+    device_id: StrictStr = Field(pattern=_ID)
+    version: StrictInt = Field(ge=1, le=2**53, description="must be higher than the last answer of this kind used")
+    issued_at: StrictStr = Field(max_length=40)
+    request_id: StrictStr = Field(pattern=_ID)
+    key_id: StrictStr | None = Field(None, pattern=r"^[0-9a-f]{16}$")
+    session_id: StrictStr = Field(pattern=_ID)
+    kind: AnswerKind
+    value: StrictInt | StrictStr = Field(
+        description="pain_before/pain_after: 0..10 (NRS); follow_up: better or not_better",
+        json_schema_extra={
+            "anyOf": [{"type": "integer", "minimum": 0, "maximum": 10}, {"enum": ["better", "not_better"]}]
+        },
+    )
+    signature: StrictStr = Field(pattern=r"^[0-9a-f]{64}$")
+
+    @model_validator(mode="after")
+    def _value_fits_kind(self) -> SignedAnswer:
+        check_answer_value(self.kind, self.value)
+        return self
+
+    def to_json(self) -> bytes:
+        return json.dumps(self.model_dump(by_alias=True, exclude_none=True), allow_nan=False).encode("utf-8")
+
+
+def check_answer_value(kind: str, value: object) -> None:
+    """``ValueError`` in one line unless ``value`` is an answer of ``kind``."""
+    if kind in PAIN_KINDS:
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 10:
+            raise ValueError(f"{kind} must be a whole number 0..10, not {value!r}")
+    elif value not in _FOLLOW_UP_VALUES:
+        raise ValueError(f"follow_up must be better or not_better, not {value!r}")
+
+
+def sign_answer(
+    session_id: str,
+    kind: str,
+    value: int | str,
+    *,
+    device_id: str,
+    version: int,
+    key: DeviceKey,
+    issued_at: str | None = None,
+) -> SignedAnswer:
+    """An answer for one session signed with the plan key (``ValueError`` for a value that does not fit)."""
+    check_answer_value(kind, value)
+    fields: dict[str, Any] = {
+        "schema": ANSWER_SCHEMA,
+        "alg": ALGORITHM,
+        "device_id": device_id,
+        "version": version,
+        "issued_at": issued_at or utc_now_iso("seconds"),
+        "request_id": uuid.uuid4().hex,
+        "key_id": key.key_id,
+        "session_id": session_id,
+        "kind": kind,
+        "value": value,
+    }
+    fields["signature"] = key.mac(signing_input(fields))
+    return SignedAnswer.model_validate(fields)
+
+
+def check_answer(payload: bytes, *, device_id: str, key: DeviceKey | None) -> SignedAnswer:
+    """The answer if signed with this device's key and for this device; the caller checks its floor."""
+    return check_signed(payload, SignedAnswer, AnswerRefused, device_id=device_id, key=key)
+
+
+def person_answer_topic(topics: Topics, session_id: str, kind: str) -> str:
+    """One retained topic per session and kind, so a device that was offline gets every answer."""
+    return f"{topics.base}/person/answer/{check_level(session_id, 'session id')}/{kind}"
+
+
+def person_answer_filter(topics: Topics) -> str:
+    return f"{topics.base}/person/answer/#"

@@ -19,7 +19,7 @@ from config.device import DeviceConfig
 from config.plan import TherapyPlan
 from config.profile import Profile
 from firmware.protocol.payloads import MODELS
-from firmware.protocol.person import FollowUpMessage, PersonStatus, SignedClear
+from firmware.protocol.person import FollowUpMessage, PersonStatus, SignedAnswer, SignedClear
 from firmware.protocol.plan_envelope import SignedPlan
 from firmware.protocol.plan_messages import PlanError, PlanState
 from firmware.protocol.ppt import PptMeasurement, PptSpotMeasurement
@@ -40,6 +40,7 @@ SCHEMAS: Mapping[str, type[BaseModel]] = MappingProxyType(
         "mqtt-person-status": PersonStatus,
         "mqtt-follow-up": FollowUpMessage,
         "mqtt-person-clear": SignedClear,
+        "mqtt-person-answer": SignedAnswer,
     }
 )
 

@@ -28,7 +28,7 @@ from firmware.outcomes.store import OutcomeStore
 from firmware.plans.personal_tolerance import PersonalToleranceStore, apply_stored
 from firmware.plans.service import PlanInForce
 from firmware.protocol.payloads import utc_now_iso
-from firmware.protocol.person import person_clear_topic
+from firmware.protocol.person import person_answer_filter, person_clear_topic
 from firmware.protocol.plan_envelope import DeviceKey
 from firmware.protocol.ppt import ppt_payload, ppt_topic
 from firmware.realtime.sinks import SessionSink
@@ -132,6 +132,7 @@ class ServiceHooks(DaemonHooks):
             self.outcomes.publish()
         if service.publisher is not None:
             service.publisher.subscribe(person_clear_topic(service.topics), self.outcomes.on_message)
+            service.publisher.subscribe(person_answer_filter(service.topics), self.outcomes.on_answer)
 
     def gate(self, plan: TherapyPlan) -> TherapyPlan | str:
         decision = start_gate(

@@ -18,7 +18,13 @@ from typing import Any
 
 from config.errors import PresspointError, one_line
 from config.profile import Profile
-from firmware.outcomes.actions import FinishedSession, apply_signed_clear, record_session
+from firmware.outcomes.actions import (
+    FinishedSession,
+    answer_floor,
+    apply_clinic_answer,
+    apply_signed_clear,
+    record_session,
+)
 from firmware.outcomes.follow_up import (
     CLOSES_AFTER,
     OPENS_AFTER,
@@ -32,8 +38,11 @@ from firmware.outcomes.gate import see_therapist, start_refusal
 from firmware.outcomes.records import Flag, FollowUpAnswer, PersonRecord
 from firmware.outcomes.store import OutcomeStore
 from firmware.protocol.person import (
+    AnswerRefused,
     ClearRefused,
+    check_answer,
     check_clear,
+    check_floor,
     clear_refused_event,
     follow_up_message,
     follow_up_topic,
@@ -204,11 +213,46 @@ class PersonOutcomes:
         log.info("%s cleared by the therapist (signed clear version %d)", flag, version)
         return f"cleared (version {version})"
 
+    def receive_answer(self, payload: bytes) -> str:
+        """A signed answer from the clinic app (a pain rating or a follow-up): applied, or refused in the
+        log with a ``person_answer_refused`` event; what happened, one line."""
+
+        def edit(record: PersonRecord) -> tuple[PersonRecord, str]:
+            given = check_answer(payload, device_id=self.device_id, key=self.key)
+            check_floor(given.version, answer_floor(record, given.session_id, given.kind), AnswerRefused)
+            changed = apply_clinic_answer(
+                record, given.session_id, given.kind, given.value, given.version, now=self.now()
+            )
+            return changed, f"{given.kind} of session {given.session_id}: {given.value} (version {given.version})"
+
+        try:
+            done = self.store.change(edit)
+        except (ClearRefused, FollowUpError, PresspointError) as err:
+            log.warning("person/answer: %s", one_line(err))
+            if self.enqueue is not None:
+                event = clear_refused_event(
+                    payload, one_line(err), device_id=self.device_id, event_type="person_answer_refused"
+                )
+                self.enqueue(person_event_topic(self.topics), event, qos=1)
+            return one_line(err)
+        self.publish()
+        log.info("answer from the clinic app applied: %s", done)
+        return f"applied: {done}"
+
     def on_message(self, message: Any) -> None:
-        raw = message.payload
-        payload = raw if isinstance(raw, bytes) else str(raw or "").encode("utf-8")
+        payload = _payload(message)
         if payload:  # an empty message only takes a retained clear off the broker
             self.receive_clear(payload)
+
+    def on_answer(self, message: Any) -> None:
+        payload = _payload(message)
+        if payload:  # an empty message only takes a retained answer off the broker
+            self.receive_answer(payload)
+
+
+def _payload(message: Any) -> bytes:
+    raw = message.payload
+    return raw if isinstance(raw, bytes) else str(raw or "").encode("utf-8")
 
 
 class OutcomeSink:
