@@ -117,10 +117,13 @@ async def person_erase(request: Request) -> Response:
     form = await request.form()
     if form.get("confirm") != "yes":
         return PlainTextResponse("tick the box to confirm", status_code=400)
+    context = ctx(request)
     try:
-        await run_in_threadpool(actions.erase_person, ctx(request).engine, user(request), person)
+        await run_in_threadpool(actions.erase_person, context.engine, user(request), person)
     except actions.NotAllowed as err:
         return PlainTextResponse(str(err), status_code=403)
+    if context.store is not None:  # its cache says the erased sessions' rows exist
+        context.store.forget()
     return RedirectResponse("/persons", status_code=303)
 
 

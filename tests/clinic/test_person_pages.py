@@ -151,3 +151,18 @@ def test_the_command_line_export_is_the_pages_csv(client: TestClient, db_url: st
     done = presspoint("clinic", "person", "export", PERSON, "--db", db_url)
     assert done.returncode == 0, done.stderr
     assert done.stdout == client.get(f"/persons/{PERSON}/sessions.csv").text
+
+
+def test_after_an_erase_from_the_page_the_running_collectors_store_makes_the_session_rows_again(
+    engine: Engine,
+) -> None:
+    store = ClinicStore(engine)
+    store_weeks(store)  # this store has seen the sessions: it would skip their rows
+    app = create_app(ClinicContext(engine=engine, settings=ClinicSettings(db="sqlite:///unused"), mqtt=None,
+                                   store=store))
+    client = TestClient(app, follow_redirects=False)
+    csrf = login(client)
+    assert client.post(f"/persons/{PERSON}/erase", data={"csrf": csrf, "confirm": "yes"}).status_code == 303
+    again = summary(0, pain_before=6, pain_after=5)  # a late copy of an erased session's summary
+    store.ingest(f"presspoint/{DEVICE}/session/{again.session_id}/summary", again.to_json().encode())
+    assert [s.session_id for s in queries.sessions(engine)] == ["s000"]
