@@ -1,4 +1,4 @@
-"""What changes things: pushing a signed plan, clearing a person's flag, erasing a person - each audit-logged.
+"""What changes things: pushing a signed plan, clearing a flag or resetting a course, erasing - each audit-logged.
 
 The key is read from the server's ``keys_dir`` for each push and never leaves
 this process; the browser sees only the device's answer.  Pushing is the
@@ -83,15 +83,17 @@ async def push(context: ClinicContext, who: User, device_id: str, plan: TherapyP
     return outcome
 
 
-async def clear_soreness(context: ClinicContext, who: User, device_id: str, person: str) -> int:
-    """Sign and publish a clear of ``soreness_not_improving`` for ``device_id``; its version.
+async def clear_flag(context: ClinicContext, who: User, device_id: str, person: str, flag: Flag) -> int:
+    """Sign and publish a clear of ``flag`` for ``device_id``; its version.
 
+    ``soreness_not_improving`` lifts the refusal; ``reevaluate`` is a course
+    reset (the therapist has reevaluated: the device starts a new course).
     Retained, QoS 1, like a plan: an offline device gets it when it connects
-    (its session starts clean) and refuses a replay by the version, which is
-    the time in milliseconds - rising across restarts and instances.
+    and refuses a replay by the version, which is the time in milliseconds -
+    rising across restarts and instances.
     """
-    mqtt, key = _signing(context, who, device_id, "clear flags")
-    flag = Flag.SORENESS_NOT_IMPROVING
+    what = "reset courses" if flag is Flag.REEVALUATE else "clear flags"
+    mqtt, key = _signing(context, who, device_id, what)
     signed = sign_clear(flag, device_id=device_id, version=time.time_ns() // 1_000_000, key=key)
     topic = person_clear_topic(Topics(device_id, mqtt.topic_prefix))
     async with TherapistConnection(mqtt, identifier=client_id("clear")) as conn:
@@ -99,7 +101,7 @@ async def clear_soreness(context: ClinicContext, who: User, device_id: str, pers
     audit(
         context.engine,
         who,
-        "person_clear",
+        "course_reset" if flag is Flag.REEVALUATE else "person_clear",
         device_id,
         {"person": person, "flag": flag.value, "version": signed.version, "request_id": signed.request_id},
     )

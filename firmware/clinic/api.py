@@ -14,7 +14,7 @@ from starlette.routing import Route
 from config.errors import PresspointError
 from config.loader import describe_validation_error
 from config.plan import validate_plan
-from firmware.clinic import actions, exports, person_queries, queries
+from firmware.clinic import actions, exports, history, person_queries, queries
 from firmware.clinic.alerts import device_json
 from firmware.clinic.context import ctx, user
 from firmware.clinic.openapi import OPENAPI
@@ -52,6 +52,13 @@ async def sessions(request: Request) -> Response:
         lambda: queries.sessions(ctx(request).engine, device_id=device, person=person, limit=limit)
     )
     return JSONResponse([row.as_json() for row in rows])
+
+
+async def refusals(request: Request) -> Response:
+    """Refused starts, newest first (``?device=``)."""
+    device = request.query_params.get("device")
+    rows = await run_in_threadpool(history.refusals, ctx(request).engine, device)
+    return JSONResponse([{"at": r.at, "device_id": r.device_id, "reason": r.reason} for r in reversed(rows)])
 
 
 async def session(request: Request) -> Response:
@@ -150,6 +157,7 @@ ROUTES = [
     Route("/api/v1/devices/{device_id}/live", live, methods=["GET"]),
     Route("/api/v1/devices/{device_id}/plan", push_plan, methods=["POST"]),
     Route("/api/v1/persons", persons, methods=["GET"]),
+    Route("/api/v1/refusals", refusals, methods=["GET"]),
     Route("/api/v1/sessions", sessions, methods=["GET"]),
     Route("/api/v1/sessions/{session_id}", session, methods=["GET"]),
     Route("/api/v1/sessions/{session_id}/samples.csv", samples_csv, methods=["GET"]),

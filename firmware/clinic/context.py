@@ -10,6 +10,7 @@ from starlette.requests import Request
 
 from config.mqtt import MqttSettings
 from firmware.clinic.auth import User
+from firmware.clinic.ingest import ClinicStore
 from firmware.clinic.live import LiveHub
 from firmware.clinic.login_limit import SharedLoginLimiter
 from firmware.clinic.settings import ClinicSettings
@@ -21,6 +22,8 @@ class ClinicContext:
     settings: ClinicSettings
     mqtt: MqttSettings | None
     hub: LiveHub = field(default_factory=LiveHub)
+    #: The running collector's store, told to ``forget`` its cached rows after an erase from a page.
+    store: ClinicStore | None = None
     limiter: SharedLoginLimiter = field(init=False)
 
     def __post_init__(self) -> None:

@@ -105,15 +105,16 @@ class ClinicStore:
         with self.engine.begin() as conn:
             ensured = self._ensure(conn, [p for p in parsed if isinstance(p, Parsed)])
             results = self._write(conn, received, parsed)
+        known = self._known  # one dict throughout: ``forget`` may swap it from another thread meanwhile
         for key in ensured:
-            self._known[key] = None
-        while len(self._known) > 10_000:
-            self._known.popitem(last=False)
+            known[key] = None
+        while len(known) > 10_000:
+            known.popitem(last=False)
         return results
 
     def forget(self) -> None:
-        """After rows were deleted (a person erased): check every session row again."""
-        self._known.clear()
+        """After rows were deleted (a person erased): check every session row again (safe from any thread)."""
+        self._known = collections.OrderedDict()
 
     def _parse(self, topic: str, payload: bytes) -> Parsed | Ingested | str:
         """What the message means, ``IGNORED``, or the reason it is rejected."""

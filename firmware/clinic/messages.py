@@ -27,7 +27,7 @@ from firmware.clinic import schema as t
 from firmware.protocol.payloads import DeviceStatus, EventMessage, SamplesBatch
 from firmware.protocol.person import FollowUpMessage, PersonStatus
 from firmware.protocol.plan_messages import PlanError, PlanState
-from firmware.protocol.ppt import PptMeasurement
+from firmware.protocol.ppt import PPT_SCHEMA, PPT_SCHEMA_2, PptMeasurement, PptSpotMeasurement
 from firmware.session.summary import SessionSummary
 
 #: A state change, run in the burst's transaction; ``True`` when it changed something.
@@ -234,48 +234,27 @@ def follow_up(device_id: str, parts: list[str], payload: bytes) -> Parsed:
 
 
 def ppt(device_id: str, parts: list[str], payload: bytes) -> Parsed:
-    """A measurement, ``presspoint.ppt/1`` (one trial) or later (per spot, several trials): stored whole."""
+    """A measurement: ``presspoint.ppt/2`` (one spot, its trials, kPa, the change) as the device sends it, or a
+    ``presspoint.ppt/1`` trial from an older device; validated by its model, stored whole with its columns."""
     raw = _object(payload)
     schema = raw.get("schema")
-    if schema == "presspoint.ppt/1":
-        PptMeasurement.model_validate_json(payload)
-    elif not (isinstance(schema, str) and schema.startswith("presspoint.ppt/")):
+    common: dict[str, Any]
+    if schema == PPT_SCHEMA_2:
+        spot = PptSpotMeasurement.model_validate_json(payload)
+        common = {"measurement_id": spot.measurement_id, "device_id": spot.device_id, "measured_at": spot.measured_at,
+                  "outcome": "measured", "threshold_n": spot.mean_n, "spot": spot.spot, "mean_kpa": spot.mean_kpa,
+                  "change_kpa": spot.change_kpa, "real_change": spot.real_change}
+    elif schema == PPT_SCHEMA:
+        trial = PptMeasurement.model_validate_json(payload)
+        common = {"measurement_id": trial.measurement_id, "device_id": trial.device_id,
+                  "measured_at": trial.measured_at, "outcome": str(trial.outcome), "threshold_n": trial.threshold_n,
+                  "spot": None, "mean_kpa": None, "change_kpa": None, "real_change": None}
+    else:
         raise ValueError(f"not a PPT measurement (schema {str(schema)[:40]!r})")
-    if raw.get("device_id") != device_id:
-        raise ValueError("measurement's device id differs from its topic")
-    measured_at = _text(raw, "measured_at") or _text(raw, "at")
-    if measured_at is None:
-        raise ValueError("a measurement says when it was measured (measured_at)")
-    measurement_id = _text(raw, "measurement_id") or hashlib.sha256(payload).hexdigest()[:40]
-    row = {
-        "measurement_id": measurement_id[:64], "device_id": device_id, "person": person_of(raw),
-        "measured_at": measured_at[:40], "outcome": (_text(raw, "outcome") or "measured")[:32],
-        "threshold_n": _number(raw, "threshold_n", "mean_n"), "payload": payload.decode("utf-8"),
-        "received_at": now_iso(), "schema_name": schema[:40], "spot": _spot(raw),
-        "mean_kpa": _number(raw, "mean_kpa"), "change_kpa": _number(raw, "change_kpa"),
-        "real_change": raw["real_change"] if isinstance(raw.get("real_change"), bool) else None,
-    }
+    _same("measurement", common["device_id"], device_id)
+    row = {**common, "measured_at": common["measured_at"][:40], "person": None,  # the device's status names them
+           "payload": payload.decode("utf-8"), "received_at": now_iso(), "schema_name": schema}
     return Parsed(device_id, table=t.ppt, row=row, kind="ppt")
-
-
-def _text(raw: dict[str, Any], key: str) -> str | None:
-    value = raw.get(key)
-    return value if isinstance(value, str) and value else None
-
-
-def _number(raw: dict[str, Any], *keys: str) -> float | None:
-    for key in keys:
-        value = raw.get(key)
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
-    return None
-
-
-def _spot(raw: dict[str, Any]) -> str | None:
-    spot = raw.get("spot")
-    if isinstance(spot, dict):
-        spot = spot.get("name")
-    return spot[:64] if isinstance(spot, str) and spot else None
 
 
 #: Topic kind (the levels after the device id; ``session/<kind>`` for a session's) -> its reader.

@@ -48,6 +48,7 @@ OPENAPI: dict[str, Any] = {
             }
         },
         "/api/v1/persons": _get("every pseudonym: sessions, device, plan version, course, flags, follow-ups due"),
+        "/api/v1/refusals": _get("refused starts, newest first: at, device_id, reason (?device=)"),
         "/api/v1/sessions": _get("sessions, newest first (?device=, ?person=, ?limit=)"),
         "/api/v1/sessions/{session_id}": _get("the summary as the device published it", params=("session_id",)),
         "/api/v1/sessions/{session_id}/samples.csv": _get("samples: time_s,force_n", "text/csv", ("session_id",)),

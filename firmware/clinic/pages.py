@@ -18,7 +18,7 @@ from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
 from config.errors import PresspointError
-from firmware.clinic import actions, exports, person_queries, plan_form, queries
+from firmware.clinic import actions, exports, history, person_queries, plan_form, queries
 from firmware.clinic.alerts import device_json
 from firmware.clinic.auth import authenticate, end_session, start_session
 from firmware.clinic.context import ctx, user
@@ -106,13 +106,17 @@ async def devices_page(request: Request) -> Response:
 
 
 async def device_page(request: Request) -> Response:
-    return render(request, "device.html", device_id=_id(request.path_params["device_id"], "device"))
+    device_id = _id(request.path_params["device_id"], "device")
+    refused = await run_in_threadpool(history.refusals, ctx(request).engine, device_id)
+    return render(request, "device.html", device_id=device_id, refusals=refused[::-1])
 
 
 async def sessions_page(request: Request) -> Response:
     device = request.query_params.get("device")
-    rows = await run_in_threadpool(lambda: queries.sessions(ctx(request).engine, device_id=device))
-    return render(request, "sessions.html", sessions=rows, person=None)
+    engine = ctx(request).engine
+    rows = await run_in_threadpool(lambda: queries.sessions(engine, device_id=device))
+    refused = await run_in_threadpool(history.refusals, engine, device)
+    return render(request, "sessions.html", sessions=rows, person=None, refusals=refused[::-1])
 
 
 async def session_page(request: Request) -> Response:

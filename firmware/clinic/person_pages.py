@@ -1,6 +1,7 @@
 """The persons pages: the list, a person's history with trends, its CSV and PDF, and the therapist's actions.
 
-Clearing a flag and erasing are therapists' actions (a viewer gets 403) and
+Clearing the soreness flag, resetting the course (the signed clear of
+``reevaluate``) and erasing are therapists' actions (a viewer gets 403) and
 forms, so the security gate has already checked their CSRF token.  Erasing
 asks first: the history page links to a confirm page whose form posts.
 """
@@ -19,6 +20,7 @@ from config.errors import PresspointError
 from firmware.clinic import actions, exports, person_queries, person_report
 from firmware.clinic.context import ctx, user
 from firmware.clinic.pages import render
+from firmware.outcomes.records import Flag
 
 
 def _person(request: Request) -> str:
@@ -68,6 +70,7 @@ async def _history(request: Request, status: int = 200, **extra: object) -> Resp
         "ppt": ppt,
         "quoted": quote(person, safe=""),
         "cleared": None,
+        "cleared_flag": None,
         "problem": None,
         **extra,
     }
@@ -114,25 +117,37 @@ async def person_erase(request: Request) -> Response:
     form = await request.form()
     if form.get("confirm") != "yes":
         return PlainTextResponse("tick the box to confirm", status_code=400)
+    context = ctx(request)
     try:
-        await run_in_threadpool(actions.erase_person, ctx(request).engine, user(request), person)
+        await run_in_threadpool(actions.erase_person, context.engine, user(request), person)
     except actions.NotAllowed as err:
         return PlainTextResponse(str(err), status_code=403)
+    if context.store is not None:  # its cache says the erased sessions' rows exist
+        context.store.forget()
     return RedirectResponse("/persons", status_code=303)
 
 
-async def person_clear(request: Request) -> Response:
+async def _clear(request: Request, flag: Flag) -> Response:
     person = _person(request)
     if not user(request).may_change:
-        return PlainTextResponse("viewers cannot clear flags", status_code=403)
+        what = "reset courses" if flag is Flag.REEVALUATE else "clear flags"
+        return PlainTextResponse(f"viewers cannot {what}", status_code=403)
     found = await run_in_threadpool(person_queries.overview, ctx(request).engine, person)
     if found is None or found.device_id is None:
         raise HTTPException(404, "no such person")
     try:
-        version = await actions.clear_soreness(ctx(request), user(request), found.device_id, person)
+        version = await actions.clear_flag(ctx(request), user(request), found.device_id, person, flag)
     except PresspointError as err:
         return await _history(request, 502, problem=str(err))
-    return await _history(request, cleared=version)
+    return await _history(request, cleared=version, cleared_flag=flag.value)
+
+
+async def person_clear(request: Request) -> Response:
+    return await _clear(request, Flag.SORENESS_NOT_IMPROVING)
+
+
+async def course_reset(request: Request) -> Response:
+    return await _clear(request, Flag.REEVALUATE)
 
 
 ROUTES = [
@@ -144,4 +159,5 @@ ROUTES = [
     Route("/persons/{person}/erase", erase_confirm, methods=["GET"]),
     Route("/persons/{person}/erase", person_erase, methods=["POST"]),
     Route("/persons/{person}/clear", person_clear, methods=["POST"]),
+    Route("/persons/{person}/course-reset", course_reset, methods=["POST"]),
 ]

@@ -1,27 +1,23 @@
 """Reading one person's outcomes for the persons pages: sessions per spot, ratings, the course, flags, PPT.
 
-Everything is read from what the collector stores today (the session rows
-and the summary JSON each device published, the PPT payloads) and is
-tolerant of what is missing: a summary without ratings or a course, a
-measurement in the older ``presspoint.ppt/1`` shape (threshold in N only,
-read as kPa for the default 1 cm² probe).  The retained ``person/status``
-and the ``follow_up`` answers are read from the tables ``person_status`` and
-``follow_ups`` when the database has them (a later migration); without them
-the flags and the pending follow-ups are worked out from the summaries.
+Everything is read from what the collector stores: the session rows and the
+summary each device published (ratings, spots, the course), the follow-up
+answers (``follow_ups``), each device's retained ``person/status``
+(``person_states``: the flags and the follow-up due, as the device judged
+them) and the PPT columns (kPa, change, real change; a ``presspoint.ppt/1``
+row has only ``threshold_n``, read as kPa for the default 1 cm² probe).
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from firmware.clinic import schema as t
-from firmware.outcomes.follow_up import CLOSES_AFTER, OPENS_AFTER
 from firmware.protocol.ppt import PptMeasurement
 
 #: A PPT change larger than this is a real change (the outcomes issue's default ``mdc_kpa``).
@@ -96,52 +92,42 @@ def _number(value: object) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
-def _optional_table(conn: Connection, name: str) -> sa.Table | None:
-    """A table another part's migration adds, reflected when it is there."""
-    if not sa.inspect(conn).has_table(name):
-        return None
-    return sa.Table(name, sa.MetaData(), autoload_with=conn)
-
-
-def _payload_column(table: sa.Table) -> sa.Column[Any] | None:
-    return next((table.c[n] for n in ("payload", "status", "body", "message") if n in table.c), None)
+def _follow_ups(conn: Connection, session_ids: list[str]) -> dict[str, str]:
+    """Each answered session's latest follow-up answer (``better`` / ``not_better`` / ``skip``)."""
+    if not session_ids:
+        return {}
+    f = t.follow_ups.c
+    query = sa.select(f.session_id, f.answer).where(f.session_id.in_(session_ids)).order_by(f.answered_at)
+    return {str(session_id): str(answer) for session_id, answer in conn.execute(query)}
 
 
 @dataclass(frozen=True)
-class _Optional:
-    """The tables a later migration adds, looked up once per connection."""
+class _Status:
+    """A device's stored ``person/status``: whose it is, its flags, its course and the follow-up due."""
 
-    follow_ups: sa.Table | None
-    person_status: sa.Table | None
-
-    @classmethod
-    def of(cls, conn: Connection) -> _Optional:
-        return cls(_optional_table(conn, "follow_ups"), _optional_table(conn, "person_status"))
+    person: str | None
+    flags: frozenset[str]
+    course: dict[str, Any] | None
+    pending: str | None
 
 
-def _follow_ups(conn: Connection, table: sa.Table | None, session_ids: list[str]) -> dict[str, str]:
-    """Each answered session's follow-up answer (``better`` / ``not_better`` / ``skipped``)."""
-    if table is None or "session_id" not in table.c or not session_ids:
+def _statuses(conn: Connection, device_ids: set[str]) -> dict[str, _Status]:
+    if not device_ids:
         return {}
-    column = table.c["answer"] if "answer" in table.c else _payload_column(table)
-    if column is None:
-        return {}
-    out: dict[str, str] = {}
-    for session_id, value in conn.execute(
-        sa.select(table.c.session_id, column).where(table.c.session_id.in_(session_ids))
+    p = t.person_states.c
+    out: dict[str, _Status] = {}
+    for device_id, person, flags, state in conn.execute(
+        sa.select(p.device_id, p.person, p.flags, p.state).where(p.device_id.in_(device_ids))
     ):
-        answer = value if column.name == "answer" else _json(value).get("answer")
-        if isinstance(answer, str):
-            out[str(session_id)] = answer
+        raw = _json(state)
+        course, pending = raw.get("course"), raw.get("pending_follow_up")
+        out[str(device_id)] = _Status(
+            person,
+            frozenset(flag for flag in str(flags).split(",") if flag),
+            course if isinstance(course, dict) else None,
+            str(pending["session_id"]) if isinstance(pending, dict) and pending.get("session_id") else None,
+        )
     return out
-
-
-def _person_status(conn: Connection, table: sa.Table | None, device_id: str | None) -> dict[str, Any] | None:
-    column = None if table is None else _payload_column(table)
-    if table is None or column is None or "device_id" not in table.c or device_id is None:
-        return None
-    value = conn.execute(sa.select(column).where(table.c.device_id == device_id)).scalar()
-    return _json(value) or None
 
 
 def _summaries(
@@ -206,78 +192,48 @@ def history(engine: Engine, person: str, limit: int = 1000) -> list[SpotVisit]:
     """The person's sessions, one row per spot, newest first."""
     with engine.connect() as conn:
         rows = _summaries(conn, person, limit)
-        answers = _follow_ups(conn, _Optional.of(conn).follow_ups, [r[0] for r in rows])
+        answers = _follow_ups(conn, [r[0] for r in rows])
     return [v for s, d, at, o, summary in rows for v in _visits(s, d, at, o, summary, answers.get(s))]
 
 
-def _ended(started_at: str | None, summary: dict[str, Any]) -> datetime | None:
-    duration = _number(summary.get("duration_s"))
-    if started_at is None or duration is None:
-        return None
-    try:
-        return datetime.fromisoformat(started_at.replace("Z", "+00:00")) + timedelta(seconds=duration)
-    except ValueError:
-        return None
-
-
-def overview(engine: Engine, person: str, now: datetime | None = None) -> PersonOverview | None:
+def overview(engine: Engine, person: str) -> PersonOverview | None:
     """Course, flags and pending follow-ups of ``person``, from the newest data there is."""
     with engine.connect() as conn:
-        found = _overviews(conn, [person], now or datetime.now(UTC), recent=200)
+        found = _overviews(conn, [person])
     return found[0] if found else None
 
 
 def persons(engine: Engine) -> list[PersonOverview]:
     """Every person, by pseudonym: a few queries for all of them, not a few each."""
     with engine.connect() as conn:
-        return _overviews(conn, None, datetime.now(UTC), recent=1)
+        return _overviews(conn, None)
 
 
 _Row = tuple[str, str, str, str | None, dict[str, Any]]  # session, device, person, started_at, summary
 
 
-def _recent_rows(conn: Connection, names: list[str] | None, recent: int, since: str) -> list[_Row]:
-    """Each person's ``recent`` newest sessions and every session started since ``since``, newest first."""
+def _latest_rows(conn: Connection, names: list[str] | None) -> list[_Row]:
+    """Each person's newest session."""
     s = t.sessions.c
     started = sa.func.coalesce(s.started_at, s.first_seen)
     rank = sa.func.row_number().over(partition_by=s.person, order_by=(started.desc(), s.session_id.desc()))
     ranked = (
-        sa.select(s.session_id, s.device_id, s.person, s.started_at, s.summary, started.label("at"), rank.label("n"))
+        sa.select(s.session_id, s.device_id, s.person, s.started_at, s.summary, rank.label("n"))
         .where(s.person.is_not(None) if names is None else s.person.in_(names))
         .subquery()
     )
-    query = (
-        sa.select(ranked.c.session_id, ranked.c.device_id, ranked.c.person, ranked.c.started_at, ranked.c.summary)
-        .where(sa.or_(ranked.c.n <= recent, ranked.c.at >= since))
-        .order_by(ranked.c.at.desc(), ranked.c.session_id.desc())
-    )
+    query = sa.select(ranked.c.session_id, ranked.c.device_id, ranked.c.person, ranked.c.started_at,
+                      ranked.c.summary).where(ranked.c.n == 1)
     return [(sid, device, str(person), at, _json(text)) for sid, device, person, at, text in conn.execute(query)]
 
 
-def _clears(conn: Connection) -> dict[str, str]:
-    """When each person's soreness flag was last cleared from the clinic."""
-    out: dict[str, str] = {}
-    log = t.audit_log.c
-    for at, detail in conn.execute(sa.select(log.at, log.detail).where(log.action == "person_clear")):
-        person = _json(detail).get("person")
-        if isinstance(person, str) and at > out.get(person, ""):
-            out[person] = at
-    return out
-
-
-def _overviews(conn: Connection, names: list[str] | None, moment: datetime, recent: int) -> list[PersonOverview]:
+def _overviews(conn: Connection, names: list[str] | None) -> list[PersonOverview]:
     s = t.sessions.c
-    since = (moment - CLOSES_AFTER - timedelta(days=1)).isoformat().replace("+00:00", "Z")
     totals = sa.select(s.person, sa.func.count(), sa.func.max(s.started_at)).group_by(s.person).order_by(s.person)
     totals = totals.where(s.person.is_not(None) if names is None else s.person.in_(names))
     found = {str(p): PersonOverview(str(p), int(n), last) for p, n, last in conn.execute(totals)}
-    rows = _recent_rows(conn, names, recent, since)
-    extra = _Optional.of(conn)
-    answers = _follow_ups(conn, extra.follow_ups, [r[0] for r in rows])
-    mine: dict[str, list[_Row]] = {}
-    for row in rows:
-        mine.setdefault(row[2], []).append(row)
-    devices = {person: person_rows[0][1] for person, person_rows in mine.items()}
+    latest = {row[2]: row for row in _latest_rows(conn, names)}
+    devices = {person: row[1] for person, row in latest.items()}
     versions = dict(
         conn.execute(
             sa.select(t.plan_states.c.device_id, t.plan_states.c.version).where(
@@ -285,84 +241,65 @@ def _overviews(conn: Connection, names: list[str] | None, moment: datetime, rece
             )
         ).all()
     )
-    clears = _clears(conn)
+    statuses = _statuses(conn, set(devices.values()))
     for person, item in found.items():
         item.device_id = devices.get(person)
         item.plan_version = versions.get(item.device_id)
-        status = _person_status(conn, extra.person_status, item.device_id)
-        _judge(item, mine.get(person, []), answers, status, clears.get(person), moment)
+        status = statuses.get(item.device_id or "")
+        _judge(item, latest.get(person), status if status is not None and status.person == person else None)
     return list(found.values())
 
 
-def _judge(
-    found: PersonOverview,
-    rows: list[_Row],
-    answers: dict[str, str],
-    status: dict[str, Any] | None,
-    cleared: str | None,
-    moment: datetime,
-) -> None:
-    """The course, the flags and the follow-ups due, from the person's status if stored, else the summaries."""
-    course = next((r[4]["course"] for r in rows if isinstance(r[4].get("course"), dict)), None)
+def _judge(found: PersonOverview, row: _Row | None, status: _Status | None) -> None:
+    """The course from the device's stored status, else the person's newest summary; the flags and the
+    follow-up due from that status (a person whose device now runs another profile has none stored)."""
+    course = row[4].get("course") if row is not None else None
+    course = course if isinstance(course, dict) else None
+    if status is not None and status.course is not None:
+        course = status.course
     found.course = course
     if course is not None:
-        found.reevaluate = bool(course.get("reevaluate"))
         found.reevaluate_reason = course.get("reason") if isinstance(course.get("reason"), str) else None
-    if status is not None and status.get("person") in (found.person, None):
-        flags = status.get("flags") or []
-        found.soreness = "soreness_not_improving" in flags
-        found.reevaluate = found.reevaluate or "reevaluate" in flags
-        pending = status.get("pending_follow_up")
-        found.pending_follow_ups = [str(pending["session_id"])] if isinstance(pending, dict) else []
+    if status is None:
+        found.reevaluate = bool(course and course.get("reevaluate"))
         return
-    answered = [(r[3] or "", answers[r[0]]) for r in rows if answers.get(r[0]) in ("better", "not_better")]
-    latest = max(answered, default=None)
-    found.soreness = latest is not None and latest[1] == "not_better" and (cleared is None or cleared < latest[0])
-    for session_id, _device, _person, started_at, summary in rows:
-        ended = _ended(started_at, summary)
-        due = ended is not None and ended + OPENS_AFTER <= moment <= ended + CLOSES_AFTER
-        if due and summary.get("holds") and session_id not in answers:
-            found.pending_follow_ups.append(session_id)
-
-
-def _kpa(raw: dict[str, Any]) -> float | None:
-    for key in ("mean_kpa", "threshold_kpa"):
-        if (value := _number(raw.get(key))) is not None:
-            return value
-    threshold = _number(raw.get("mean_n")) or _number(raw.get("threshold_n"))
-    return None if threshold is None else threshold * KPA_PER_N_1CM2
+    found.reevaluate = "reevaluate" in status.flags
+    found.soreness = "soreness_not_improving" in status.flags
+    found.pending_follow_ups = [status.pending] if status.pending else []
 
 
 def ppt_history(engine: Engine, person: str) -> list[PptPoint]:
-    """The person's threshold measurements, oldest first, with the change at each spot marked.
+    """The person's threshold measurements, oldest first, from the stored PPT columns.
 
-    A measurement that names no person (``presspoint.ppt/1`` carries none) is
-    the person's when it came from a device no other person has used.
+    A measurement names no person (the device's retained status does): it is
+    the person's when it came from a device no other person has used.  A
+    ``presspoint.ppt/1`` row has only ``threshold_n``: its kPa is for the
+    default 1 cm² probe and its change is worked out against the previous one.
     """
+    p = t.ppt.c
     mine = sa.select(t.sessions.c.device_id).where(t.sessions.c.person == person)
     shared = sa.select(t.sessions.c.device_id).where(t.sessions.c.person.is_not(None), t.sessions.c.person != person)
-    unnamed = sa.and_(t.ppt.c.person.is_(None), t.ppt.c.device_id.in_(mine), t.ppt.c.device_id.not_in(shared))
-    query = sa.select(t.ppt.c.payload).where(sa.or_(t.ppt.c.person == person, unnamed)).order_by(t.ppt.c.measured_at)
+    unnamed = sa.and_(p.person.is_(None), p.device_id.in_(mine), p.device_id.not_in(shared))
+    query = (
+        sa.select(p.measurement_id, p.device_id, p.measured_at, p.spot, p.mean_kpa, p.threshold_n, p.change_kpa,
+                  p.real_change, p.payload)
+        .where(sa.or_(p.person == person, unnamed))
+        .order_by(p.measured_at)
+    )
     with engine.connect() as conn:
-        raws = [_json(p) for (p,) in conn.execute(query)]
+        rows = conn.execute(query).all()
     previous: dict[str, float] = {}
     out = []
-    for raw in raws:
-        spot = str(raw.get("spot") or "(one spot)")
-        kpa = _kpa(raw)
-        change = _number(raw.get("change_kpa"))
-        if change is None and kpa is not None and spot in previous:
+    for measurement_id, device_id, measured_at, spot_name, mean_kpa, threshold_n, change, real, payload in rows:
+        spot = spot_name or "(one spot)"
+        kpa = mean_kpa if mean_kpa is not None else None if threshold_n is None else threshold_n * KPA_PER_N_1CM2
+        if change is None and mean_kpa is None and kpa is not None and spot in previous:
             change = kpa - previous[spot]
-        real = raw.get("real_change")
+        raw = _json(payload)
         out.append(
             PptPoint(
-                str(raw.get("measurement_id", "")),
-                str(raw.get("device_id", "")),
-                str(raw.get("measured_at", "")),
-                spot,
-                kpa,
-                change,
-                real if isinstance(real, bool) else change is not None and abs(change) > MDC_KPA,
+                measurement_id, device_id, measured_at, spot, kpa, change,
+                bool(real) if real is not None else change is not None and abs(change) > MDC_KPA,
                 isinstance(raw.get("suggestion") or raw.get("suggested"), dict),
             )
         )

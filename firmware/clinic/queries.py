@@ -77,7 +77,6 @@ class DeviceRow:
             "last_outcome": status.last_outcome if status else None,
             "refused": status.refused if status else None,
             "plan_version": self.plan_state.version if self.plan_state else None,
-            "alerts": alerts(self),
         }
 
 
@@ -191,22 +190,6 @@ def devices(engine: Engine) -> list[DeviceRow]:
 
 def device(engine: Engine, device_id: str) -> DeviceRow | None:
     return next((d for d in devices(engine) if d.device_id == device_id), None)
-
-
-def alerts(row: DeviceRow) -> list[str]:
-    """What a therapist should look at: refusals, aborts, timeouts, a device gone during a session."""
-    found: list[str] = []
-    status = row.status
-    if status is not None and status.refused:
-        found.append(f"start refused: {status.refused}")
-    if row.online is False and status is not None and status.session_id:
-        found.append(f"offline during session {status.session_id}")
-    last = row.last_session
-    if last is not None and last.outcome in ("aborted", "timed_out"):
-        found.append(f"last session {last.session_id} {last.outcome}")
-    if row.plan_error is not None and (row.plan_state is None or row.plan_error.at > row.plan_state.updated_at):
-        found.append(f"plan refused [{row.plan_error.code}]: {row.plan_error.reason}")
-    return found
 
 
 @dataclass(frozen=True)

@@ -35,13 +35,14 @@ async def serve(settings: ClinicSettings) -> None:
     host, port = parse_listen(settings.listen)
     engine = open_database(settings.db)
     mqtt = mqtt_settings(settings)
-    context = ClinicContext(engine=engine, settings=settings, mqtt=mqtt)
+    store = None if mqtt is None else ClinicStore(engine, prefix=mqtt.topic_prefix)
+    context = ClinicContext(engine=engine, settings=settings, mqtt=mqtt, store=store)
     tasks: list[asyncio.Task[object]] = []
     workers: list[ClinicCollector | LiveFeed] = []
-    if mqtt is not None:
+    if mqtt is not None and store is not None:
         collector = ClinicCollector(
             mqtt,
-            ClinicStore(engine, prefix=mqtt.topic_prefix),
+            store,
             client_id=f"presspoint-clinic-{settings.instance}",
             group=settings.group,
         )

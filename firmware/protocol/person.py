@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import datetime
 from typing import Any, Final, Literal, TypeVar
 
@@ -25,7 +24,7 @@ from firmware.outcomes.course import course_status
 from firmware.outcomes.follow_up import CLOSES_AFTER, OPENS_AFTER, due_follow_up
 from firmware.outcomes.records import CourseStatus, Flag, FollowUpAnswer, PersonRecord, SessionOutcome
 from firmware.protocol.payloads import utc_now_iso
-from firmware.protocol.plan_envelope import ALGORITHM, DeviceKey, signing_input, verify_fields
+from firmware.protocol.plan_envelope import ALGORITHM, DeviceKey, signed_fields, verify_fields
 from firmware.protocol.plan_messages import RefusalCode
 from firmware.protocol.topics import Topics, check_level
 
@@ -112,17 +111,9 @@ def sign_clear(
     flag: str, *, device_id: str, version: int, key: DeviceKey, issued_at: str | None = None
 ) -> SignedClear:
     """A clear of ``flag`` (``soreness_not_improving``, or ``reevaluate``: a course reset) signed with the plan key."""
-    fields: dict[str, Any] = {
-        "schema": CLEAR_SCHEMA,
-        "alg": ALGORITHM,
-        "device_id": device_id,
-        "version": version,
-        "issued_at": issued_at or utc_now_iso("seconds"),
-        "request_id": uuid.uuid4().hex,
-        "key_id": key.key_id,
-        "flag": Flag(flag).value,
-    }
-    fields["signature"] = key.mac(signing_input(fields))
+    fields = signed_fields(
+        CLEAR_SCHEMA, {"flag": Flag(flag).value}, device_id=device_id, version=version, key=key, issued_at=issued_at
+    )
     return SignedClear.model_validate(fields)
 
 

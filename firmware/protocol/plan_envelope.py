@@ -210,8 +210,27 @@ def sign_plan(
     or a mapping as it is (no validation here: the device validates on receipt)."""
     if isinstance(plan, TherapyPlan):
         plan = plan.model_dump(mode="json")
+    fields = signed_fields(
+        ENVELOPE_SCHEMA, {"plan": plan}, device_id=device_id, version=version, key=key, issued_at=issued_at,
+        request_id=request_id,
+    )
+    return SignedPlan.model_validate(fields)
+
+
+def signed_fields(
+    schema: str,
+    body: dict[str, Any],
+    *,
+    device_id: str,
+    version: int,
+    key: DeviceKey,
+    issued_at: str | None = None,
+    request_id: str | None = None,
+) -> dict[str, Any]:
+    """The envelope fields every signed message carries (schema, alg, device, version, times, key id), then
+    ``body``, then the HMAC ``signature`` over them all: one signing mechanism for plans and clears."""
     fields: dict[str, Any] = {
-        "schema": ENVELOPE_SCHEMA,
+        "schema": schema,
         "alg": ALGORITHM,
         "device_id": device_id,
         "version": version,
@@ -219,10 +238,10 @@ def sign_plan(
         "request_id": request_id or uuid.uuid4().hex,
         "key_id": key.key_id,
         # Round-trip through JSON so the signed values are exactly what the device will parse.
-        "plan": json.loads(json.dumps(plan, allow_nan=False)),
+        **json.loads(json.dumps(body, allow_nan=False)),
     }
     fields["signature"] = key.mac(signing_input(fields))
-    return SignedPlan.model_validate(fields)
+    return fields
 
 
 def verify_fields(fields: dict[str, Any], key: DeviceKey) -> bool:

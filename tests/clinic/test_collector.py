@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from firmware.clinic import queries
+from firmware.clinic.alerts import device_alerts
 from firmware.clinic.collector import ClinicCollector
 from firmware.clinic.ingest import ClinicStore, Ingested
 from tests.clinic.support import eventually
@@ -59,4 +60,4 @@ async def test_two_instances_share_a_real_session_and_store_every_message_once(
     assert counts["events"] == len(data.events) and counts["summaries"] == 1 and counts["rejected"] == 0
     (row,) = queries.sessions(engine)
     assert (row.session_id, row.outcome) == (summary.session_id, "aborted")
-    assert queries.alerts(queries.devices(engine)[0]) == [f"last session {summary.session_id} aborted"]
+    assert device_alerts(queries.devices(engine)[0]) == [f"last session {summary.session_id} aborted"]

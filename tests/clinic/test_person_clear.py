@@ -11,6 +11,7 @@ from pathlib import Path
 import aiomqtt
 import pytest
 from sqlalchemy.engine import Engine
+from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from firmware.clinic import actions
@@ -42,18 +43,24 @@ async def _retained(url: str, topic: str) -> bytes:
     raise AssertionError("no retained clear")
 
 
-def test_a_therapist_clears_the_soreness_flag_with_a_signed_retained_message(
-    mosquitto: Mosquitto, tmp_path: Path
-) -> None:
+def _signing_app(mosquitto: Mosquitto, tmp_path: Path) -> tuple[Engine, DeviceKey, Starlette]:
+    """A therapist (ann), a viewer (vic), the person's weeks, and the app holding the device's key."""
     engine: Engine = open_database(f"sqlite:///{tmp_path / 'clinic.sqlite3'}")
     add_user(engine, "ann", "therapist", PASSWORD)
+    add_user(engine, "vic", "viewer", PASSWORD)
     store_weeks(ClinicStore(engine))
     keys = tmp_path / "keys"
     keys.mkdir()
     key = DeviceKey.generate()
     write_key_file(keys / f"{DEVICE}.key", key, device_id=DEVICE)
     settings = ClinicSettings(db="sqlite:///unused", broker=mosquitto.url, keys_dir=keys)
-    app = create_app(ClinicContext(engine=engine, settings=settings, mqtt=mqtt_settings(settings)))
+    return engine, key, create_app(ClinicContext(engine=engine, settings=settings, mqtt=mqtt_settings(settings)))
+
+
+def test_a_therapist_clears_the_soreness_flag_with_a_signed_retained_message(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    engine, key, app = _signing_app(mosquitto, tmp_path)
     client = TestClient(app, follow_redirects=False)
     csrf = login(client)
     assert 'id="clear-soreness"' in client.get(f"/persons/{PERSON}").text
@@ -91,3 +98,32 @@ def test_without_a_broker_the_clear_says_so_and_sends_nothing(tmp_path: Path) ->
     answer = client.post(f"/persons/{PERSON}/clear", data={"csrf": csrf})
     assert answer.status_code == 502 and "no broker configured" in answer.text
     assert actions.audit_entries(engine) == []
+
+
+def test_a_therapist_resets_the_course_with_a_signed_clear_of_reevaluate_and_a_viewer_cannot(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    engine, key, app = _signing_app(mosquitto, tmp_path)
+    viewer = TestClient(app, follow_redirects=False)
+    refused = viewer.post(f"/persons/{PERSON}/course-reset", data={"csrf": login(viewer, "vic")})
+    assert refused.status_code == 403 and "viewers cannot reset courses" in refused.text
+    assert 'id="course-reset"' not in viewer.get(f"/persons/{PERSON}").text
+    assert actions.audit_entries(engine) == []
+
+    client = TestClient(app, follow_redirects=False)
+    csrf = login(client)
+    assert client.post(f"/persons/{PERSON}/course-reset", data={}).status_code == 403  # no CSRF token
+    answer = client.post(f"/persons/{PERSON}/course-reset", data={"csrf": csrf})
+    assert answer.status_code == 200, answer.text
+    shown = re.search(r'id="cleared">course reset sent \(signed, version (\d+)\)', answer.text)
+    assert shown is not None
+    payload = asyncio.run(_retained(mosquitto.url, f"presspoint/{DEVICE}/person/clear"))
+    accepted = check_clear(payload, device_id=DEVICE, key=key, floor=0)
+    assert accepted.flag == "reevaluate" and accepted.version == int(shown.group(1))
+    with pytest.raises(ClearRefused, match="signature"):
+        check_clear(payload, device_id=DEVICE, key=DeviceKey.generate(), floor=0)
+    [entry] = actions.audit_entries(engine)
+    assert entry["action"] == "course_reset" and entry["user_name"] == "ann" and entry["device_id"] == DEVICE
+    assert json.loads(entry["detail"]) == {"person": PERSON, "flag": "reevaluate", "version": accepted.version,
+                                           "request_id": accepted.request_id}
+    engine.dispose()

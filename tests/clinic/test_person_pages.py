@@ -20,6 +20,8 @@ from firmware.clinic.context import ClinicContext
 from firmware.clinic.database import open_database
 from firmware.clinic.ingest import ClinicStore
 from firmware.clinic.settings import ClinicSettings
+from firmware.outcomes.records import Flag
+from firmware.protocol.person import PendingFollowUp, PersonStatus
 from tests.clinic.person_data import DEVICE, PERSON, store_weeks, summary
 from tests.clinic.test_web import PASSWORD, login
 
@@ -84,15 +86,32 @@ def test_the_person_csv_and_pdf_export_every_session(client: TestClient) -> None
     assert pdf.content.count(b"/Type /Page\n") + pdf.content.count(b"/Type /Page ") >= 2
 
 
-def test_a_follow_up_due_now_is_pending(client: TestClient, engine: Engine) -> None:
-    yesterday = summary(7, pain_before=4, pain_after=2, started_at=datetime.now(UTC) - timedelta(hours=30))
-    ClinicStore(engine).ingest(f"presspoint/{DEVICE}/session/{yesterday.session_id}/summary",
-                               yesterday.to_json().encode())
+def _status(engine: Engine, at: datetime, *, person: str = PERSON, flags: tuple[str, ...] = (),
+            pending: str | None = None) -> None:
+    due = None if pending is None else PendingFollowUp(session_id=pending, ended_at=at - timedelta(hours=21),
+                                                       due_until=at + timedelta(hours=27))
+    status = PersonStatus(device_id=DEVICE, person=person, updated_at=at.isoformat().replace("+00:00", "Z"),
+                          course=None, flags=[Flag(f) for f in flags], pending_follow_up=due)
+    ClinicStore(engine).ingest(f"presspoint/{DEVICE}/person/status", status.model_dump_json(by_alias=True).encode())
+
+
+def test_the_flags_and_the_follow_up_due_come_from_the_devices_stored_status(
+    client: TestClient, engine: Engine
+) -> None:
     found = person_queries.overview(engine, PERSON)
-    assert found is not None and found.pending_follow_ups == ["s007"]
-    assert person_queries.overview(engine, PERSON, now=datetime.now(UTC) + timedelta(hours=20)).pending_follow_ups == []
+    assert found is not None and found.pending_follow_ups == [] and not found.soreness
+    _status(engine, datetime(2026, 11, 20, 9, tzinfo=UTC), flags=("soreness_not_improving",), pending="s003")
+    found = person_queries.overview(engine, PERSON)
+    assert found is not None and found.pending_follow_ups == ["s003"] and found.soreness and not found.reevaluate
     login(client)
-    assert re.search(r'id="pending">s007<', client.get(f"/persons/{PERSON}").text)
+    page = client.get(f"/persons/{PERSON}").text
+    assert re.search(r'id="pending">s003<', page) and "soreness not improving" in client.get("/persons").text
+    _status(engine, datetime(2026, 11, 21, 9, tzinfo=UTC), flags=("reevaluate",))  # newer: answered, cleared
+    found = person_queries.overview(engine, PERSON)
+    assert found is not None and found.pending_follow_ups == [] and not found.soreness and found.reevaluate
+    _status(engine, datetime(2026, 11, 22, 9, tzinfo=UTC), person="someone-else", flags=("reevaluate",))
+    found = person_queries.overview(engine, PERSON)  # the device now runs another profile: nothing of theirs
+    assert found is not None and not found.reevaluate and not found.soreness
 
 
 def test_a_viewer_is_refused_the_clear_and_the_erase(client: TestClient, engine: Engine) -> None:
@@ -132,3 +151,18 @@ def test_the_command_line_export_is_the_pages_csv(client: TestClient, db_url: st
     done = presspoint("clinic", "person", "export", PERSON, "--db", db_url)
     assert done.returncode == 0, done.stderr
     assert done.stdout == client.get(f"/persons/{PERSON}/sessions.csv").text
+
+
+def test_after_an_erase_from_the_page_the_running_collectors_store_makes_the_session_rows_again(
+    engine: Engine,
+) -> None:
+    store = ClinicStore(engine)
+    store_weeks(store)  # this store has seen the sessions: it would skip their rows
+    app = create_app(ClinicContext(engine=engine, settings=ClinicSettings(db="sqlite:///unused"), mqtt=None,
+                                   store=store))
+    client = TestClient(app, follow_redirects=False)
+    csrf = login(client)
+    assert client.post(f"/persons/{PERSON}/erase", data={"csrf": csrf, "confirm": "yes"}).status_code == 303
+    again = summary(0, pain_before=6, pain_after=5)  # a late copy of an erased session's summary
+    store.ingest(f"presspoint/{DEVICE}/session/{again.session_id}/summary", again.to_json().encode())
+    assert [s.session_id for s in queries.sessions(engine)] == ["s000"]

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 
 from firmware.clinic import history, queries
 from firmware.clinic import schema as t
+from firmware.clinic.alerts import device_alerts
 from firmware.clinic.database import alembic_config, migrate
 from firmware.clinic.ingest import ClinicStore, Ingested
 from firmware.protocol.payloads import DeviceStatus, dump
@@ -106,7 +107,7 @@ def test_retained_state_never_goes_back_in_time(engine: Engine) -> None:
     (row,) = queries.devices(engine)
     assert row.online is False
     assert row.status is not None and row.status.phase == "hold"
-    assert queries.alerts(row) == [f"offline during session {SESSION}"]
+    assert device_alerts(row) == [f"offline during session {SESSION}"]
 
 
 def test_a_burst_is_one_transaction_where_a_bad_message_is_rejected_and_the_rest_kept(engine: Engine) -> None:
@@ -122,11 +123,14 @@ def test_a_burst_is_one_transaction_where_a_bad_message_is_rejected_and_the_rest
 
 def test_ppt_of_either_schema_is_stored_whole_with_its_spot_and_kpa(engine: Engine) -> None:
     store = ClinicStore(engine)
-    second = {"schema": "presspoint.ppt/2", "device_id": DEVICE, "measured_at": "2026-11-30T10:00:00.000Z",
-              "spot": "upper-trapezius", "mean_n": 35.5, "mean_kpa": 355.0, "change_kpa": 55.0, "real_change": True}
+    trial = {"threshold_n": 35.5, "threshold_kpa": 355.0, "rate_kpa_s": 50.0, "off_rate": False}
+    second = {"schema": "presspoint.ppt/2", "measurement_id": "m2", "device_id": DEVICE,
+              "measured_at": "2026-11-30T10:00:00.000Z", "spot": "upper-trapezius", "trials": [trial],
+              "mean_n": 35.5, "mean_kpa": 355.0, "cv": None, "used_trials": [1], "suggested": None,
+              "change_kpa": 55.0, "real_change": True}
     payload = json.dumps(second).encode()
     assert store.ingest(topic("ppt"), payload) is Ingested.NEW
-    assert store.ingest(topic("ppt"), payload) is Ingested.DUPLICATE  # retained again: no id, keyed on its bytes
+    assert store.ingest(topic("ppt"), payload) is Ingested.DUPLICATE  # retained again: keyed on its id
     assert store.ingest(topic("ppt"), json.dumps({**second, "schema": "other/1"}).encode()) is Ingested.REJECTED
     assert store.ingest(topic("ppt"), json.dumps({**second, "device_id": "dev2"}).encode()) is Ingested.REJECTED
     with engine.connect() as conn:
