@@ -309,19 +309,8 @@ def sign_answer(
 ) -> SignedAnswer:
     """An answer for one session signed with the plan key (``ValueError`` for a value that does not fit)."""
     check_answer_value(kind, value)
-    fields: dict[str, Any] = {
-        "schema": ANSWER_SCHEMA,
-        "alg": ALGORITHM,
-        "device_id": device_id,
-        "version": version,
-        "issued_at": issued_at or utc_now_iso("seconds"),
-        "request_id": uuid.uuid4().hex,
-        "key_id": key.key_id,
-        "session_id": session_id,
-        "kind": kind,
-        "value": value,
-    }
-    fields["signature"] = key.mac(signing_input(fields))
+    body: dict[str, Any] = {"session_id": session_id, "kind": kind, "value": value}
+    fields = signed_fields(ANSWER_SCHEMA, body, device_id=device_id, version=version, key=key, issued_at=issued_at)
     return SignedAnswer.model_validate(fields)
 
 
