@@ -141,6 +141,14 @@ class FakeServiceManager:
         with self._lock:
             return [t for t, m in self.messages if since <= t < until and field_ in m.split("\n")]
 
+    def wait_for_count(self, field_: str, count: int, since: float, timeout: float) -> list[float]:
+        """Arrival times of ``field_`` since ``since`` once there are ``count`` of them (bounded wait)."""
+        deadline = time.monotonic() + timeout
+        while len(found := self.times(field_, since)) < count:
+            assert time.monotonic() < deadline, f"{len(found)} of {count} {field_} within {timeout} s"
+            time.sleep(0.01)
+        return found
+
     def wait_for(self, predicate: Callable[[str], bool], timeout: float) -> float:
         """Arrival time of the first message (ever) matching ``predicate``."""
         deadline = time.monotonic() + timeout

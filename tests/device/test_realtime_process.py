@@ -1,14 +1,19 @@
 """Two processes, each safe without the other: real processes, real signals, real pipes.
 
 The session's force trace goes over the tolerance at 8.0 s into a 30 s hold.
-The abort is decided on sample timestamps (25 ms debounce at 80/s), so its
-session time is exact to a sample period however loaded the machine is.
+The abort is decided on sample timestamps (25 ms debounce), so its session
+time is exact to a sample period however loaded the machine is.  The sensor
+runs at 10/s: these tests are about which process aborts, not about timing,
+and the silent-sensor bound at 10/s (0.3 s) is beyond any scheduler hiccup of
+an ordinary process on a loaded machine (at 80/s it is 37.5 ms, which a
+loaded CI machine reached right after the kill).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import re
 import signal
@@ -23,7 +28,8 @@ import pytest
 from tests.conftest import PRESSPOINT, ROOT
 
 OVER_AT_S = 8.0
-PERIOD_S = 1 / 80
+RATE_HZ = 10
+PERIOD_S = 1 / RATE_HZ
 DEBOUNCE_S = 0.025
 PLAN = 'target = "3 kgf"\ntolerance = "4 kgf"\nhold_s = 30\nrepetitions = 1\nrest_s = 5\n'
 TRACE = f"time_s,force_n\n0,0\n0.5,0\n1.5,29.4\n{OVER_AT_S},29.4\n{OVER_AT_S + 0.001},45\n40,45\n"
@@ -37,7 +43,9 @@ class Daemon:
         self.motor_log = folder / "motor.log"
         (folder / "plan.toml").write_text(PLAN)
         (folder / "trace.csv").write_text(TRACE)
-        (folder / "device.toml").write_text(f'device_id = "rt-split"\n[storage]\nstate_dir = "{folder / "state"}"\n')
+        (folder / "device.toml").write_text(
+            f'device_id = "rt-split"\nsample_rate_hz = {RATE_HZ}\n[storage]\nstate_dir = "{folder / "state"}"\n'
+        )
         argv = [
             *prefix, PRESSPOINT, "run", "--simulate", "--json", "--sessions", "1",
             "--config", str(folder / "device.toml"), "--plan", str(folder / "plan.toml"),
@@ -106,8 +114,10 @@ def daemon(tmp_path: Path) -> Iterator[Callable[..., Daemon]]:
 
 
 def assert_aborted_at_the_bound(at_s: float) -> None:
-    """Three samples over the tolerance, 25 ms apart by their timestamps: within a period of the jump."""
-    assert OVER_AT_S - PERIOD_S <= at_s - DEBOUNCE_S <= OVER_AT_S + 2 * PERIOD_S, at_s
+    """The first sample over the tolerance comes within a period of the jump; the debounce ends on a sample."""
+    debounce_periods = math.ceil(DEBOUNCE_S / PERIOD_S - 1e-9)
+    first_over = at_s - debounce_periods * PERIOD_S
+    assert OVER_AT_S - 1e-6 <= first_over <= OVER_AT_S + PERIOD_S + 1e-6, at_s
 
 
 def test_a_killed_service_leaves_the_realtime_process_to_abort_and_stop_the_motor(
