@@ -34,6 +34,7 @@ SCHEMA_NAMES = (
     "mqtt-event",
     "mqtt-follow-up",
     "mqtt-ha_sensor_config",
+    "mqtt-person-answer",
     "mqtt-person-clear",
     "mqtt-person-status",
     "mqtt-plan-error",

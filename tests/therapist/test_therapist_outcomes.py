@@ -33,7 +33,8 @@ def rated_summary() -> SessionSummary:
 
 def ppt2(at: str, mean_kpa: float, change: float | None, real: bool | None) -> bytes:
     return json.dumps({
-        "schema": "presspoint.ppt/2", "device_id": DEVICE, "measured_at": at, "spot": "upper-trapezius",
+        "schema": "presspoint.ppt/2", "measurement_id": "m" + "".join(c for c in at if c.isdigit()),
+        "device_id": DEVICE, "measured_at": at, "spot": "upper-trapezius",
         "trials": [{"threshold_n": mean_kpa / 10, "threshold_kpa": mean_kpa, "rate_kpa_s": 50.0, "off_rate": False}],
         "mean_n": mean_kpa / 10, "mean_kpa": mean_kpa, "cv": 0.0, "used_trials": [1],
         "suggested": {"target_n": 20.0, "tolerance_n": 25.0, "therapist_max_n": 28.0},
