@@ -24,7 +24,7 @@ from firmware.outcomes.course import course_status
 from firmware.outcomes.follow_up import CLOSES_AFTER, OPENS_AFTER, due_follow_up
 from firmware.outcomes.records import CourseStatus, Flag, FollowUpAnswer, PersonRecord, SessionOutcome
 from firmware.protocol.payloads import utc_now_iso
-from firmware.protocol.plan_envelope import ALGORITHM, DeviceKey, signed_fields, verify_fields
+from firmware.protocol.plan_envelope import DeviceKey, SignedEnvelope, Version, signed_fields, verify_fields
 from firmware.protocol.plan_messages import RefusalCode
 from firmware.protocol.topics import Topics, check_level
 
@@ -73,25 +73,14 @@ class FollowUpMessage(BaseModel):
     hours_after: float = Field(description="hours from the session's end to the answer")
 
 
-class SignedClear(BaseModel):
+class SignedClear(SignedEnvelope):
     """``<p>/<device>/person/clear``: the therapist clears a flag; strict, as a signed plan."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, populate_by_name=True)
-
     schema_: Literal["presspoint.person-clear/1"] = Field(CLEAR_SCHEMA, alias="schema")
-    alg: Literal["HMAC-SHA256"] = ALGORITHM
-    device_id: StrictStr = Field(pattern=_ID)
-    version: StrictInt = Field(ge=1, le=2**53, description="must be higher than every clear used before")
-    issued_at: StrictStr = Field(max_length=40)
-    request_id: StrictStr = Field(pattern=_ID)
-    key_id: StrictStr | None = Field(None, pattern=r"^[0-9a-f]{16}$")
+    version: Version = Field(description="must be higher than every clear used before")
     flag: Literal["soreness_not_improving", "reevaluate"] = Field(
         description="soreness_not_improving: cleared; reevaluate: the therapist reevaluated, a new course starts"
     )
-    signature: StrictStr = Field(pattern=r"^[0-9a-f]{64}$")
-
-    def to_json(self) -> bytes:
-        return json.dumps(self.model_dump(by_alias=True, exclude_none=True), allow_nan=False).encode("utf-8")
 
 
 class ClearRefused(ValueError):
@@ -252,7 +241,7 @@ class AnswerRefused(ClearRefused):
     what = "answer"
 
 
-class SignedAnswer(BaseModel):
+class SignedAnswer(SignedEnvelope):
     """``<p>/<device>/person/answer/<sid>/<kind>``: a rating or follow-up answer given in the clinic app.
 
     Signed exactly like the clear (plan key, canonical JSON, its own ``schema``
@@ -260,15 +249,8 @@ class SignedAnswer(BaseModel):
     the same kind used for that session, so a replay is refused.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, populate_by_name=True)
-
     schema_: Literal["presspoint.person-answer/1"] = Field(ANSWER_SCHEMA, alias="schema")
-    alg: Literal["HMAC-SHA256"] = ALGORITHM
-    device_id: StrictStr = Field(pattern=_ID)
-    version: StrictInt = Field(ge=1, le=2**53, description="must be higher than the last answer of this kind used")
-    issued_at: StrictStr = Field(max_length=40)
-    request_id: StrictStr = Field(pattern=_ID)
-    key_id: StrictStr | None = Field(None, pattern=r"^[0-9a-f]{16}$")
+    version: Version = Field(description="must be higher than the last answer of this kind used")
     session_id: StrictStr = Field(pattern=_ID)
     kind: AnswerKind
     value: StrictInt | StrictStr = Field(
@@ -277,15 +259,11 @@ class SignedAnswer(BaseModel):
             "anyOf": [{"type": "integer", "minimum": 0, "maximum": 10}, {"enum": ["better", "not_better"]}]
         },
     )
-    signature: StrictStr = Field(pattern=r"^[0-9a-f]{64}$")
 
     @model_validator(mode="after")
     def _value_fits_kind(self) -> SignedAnswer:
         check_answer_value(self.kind, self.value)
         return self
-
-    def to_json(self) -> bytes:
-        return json.dumps(self.model_dump(by_alias=True, exclude_none=True), allow_nan=False).encode("utf-8")
 
 
 def check_answer_value(kind: str, value: object) -> None:

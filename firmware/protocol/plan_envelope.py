@@ -35,7 +35,7 @@ import secrets
 import stat
 import uuid
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
@@ -164,27 +164,45 @@ def write_key_file(path: Path, key: DeviceKey, *, device_id: str, force: bool = 
 # ---------------------------------------------------------------- the envelope
 
 
-class SignedPlan(BaseModel):
+#: A signed message's version: it must rise above the one used before, so a replay is refused.
+Version = Annotated[StrictInt, Field(ge=1, le=2**53)]
+#: Echoed in what the device says about the message.
+RequestId = Annotated[StrictStr, Field(pattern=_ID)]
+
+
+class SignedEnvelope(BaseModel):
+    """The fields every signed message carries around its body (plan, clear, answer).
+
+    Strict: no type coercion and no unknown fields, so what is verified is
+    exactly what is used.  Subclasses set ``schema`` and describe ``version``.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, populate_by_name=True)
+
+    schema_: str = Field(alias="schema")
+    alg: Literal["HMAC-SHA256"] = ALGORITHM
+    device_id: StrictStr = Field(pattern=_ID)
+    version: Version
+    issued_at: StrictStr = Field(max_length=40, description="when the therapist signed it, ISO 8601 UTC")
+    request_id: RequestId
+    key_id: StrictStr | None = Field(None, pattern=r"^[0-9a-f]{16}$", description="which key signed it")
+    signature: StrictStr = Field(pattern=r"^[0-9a-f]{64}$", description="HMAC-SHA256, hex")
+
+    def to_json(self) -> bytes:
+        return json.dumps(self.model_dump(by_alias=True, exclude_none=True), allow_nan=False).encode("utf-8")
+
+
+class SignedPlan(SignedEnvelope):
     """``presspoint/<device>/plan/set``: a plan for one device, versioned and signed.
 
     Strict: no type coercion and no unknown fields, so what is verified is
     exactly what is used.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, populate_by_name=True)
-
     schema_: Literal["presspoint.plan-envelope/1"] = Field(ENVELOPE_SCHEMA, alias="schema")
-    alg: Literal["HMAC-SHA256"] = ALGORITHM
-    device_id: StrictStr = Field(pattern=_ID)
-    version: StrictInt = Field(ge=1, le=2**53, description="must be higher than the version in force")
-    issued_at: StrictStr = Field(max_length=40, description="when the therapist signed it, ISO 8601 UTC")
-    request_id: StrictStr = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="echoed in plan/state and plan/error")
-    key_id: StrictStr | None = Field(None, pattern=r"^[0-9a-f]{16}$", description="which key signed it")
+    version: Version = Field(description="must be higher than the version in force")
+    request_id: RequestId = Field(description="echoed in plan/state and plan/error")
     plan: dict[str, Any] = Field(description="the therapy plan, forces in newtons")
-    signature: StrictStr = Field(pattern=r"^[0-9a-f]{64}$", description="HMAC-SHA256, hex")
-
-    def to_json(self) -> bytes:
-        return json.dumps(self.model_dump(by_alias=True, exclude_none=True), allow_nan=False).encode("utf-8")
 
 
 def canonical_json(value: Any) -> bytes:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from config.plan import TherapyPlan
+from firmware.protocol.person import sign_answer, sign_clear
 from firmware.protocol.plan_envelope import (
     DOMAIN_TAG,
     DeviceKey,
@@ -65,6 +66,25 @@ def test_signing_input_is_canonical() -> None:
     assert signing_input({"a": 1, "signature": "x"}) == DOMAIN_TAG + b'{"a":1}'
     with pytest.raises(ValueError):
         canonical_json({"a": float("nan")})
+
+
+@pytest.mark.parametrize("signed", ["plan", "clear", "answer"])
+def test_every_signed_message_is_verified_in_sorted_key_order(signed: str) -> None:
+    """What is signed is the sorted fields, so the order a model declares (or dumps) its fields in is no part of it."""
+    key = DeviceKey(SECRET)
+    fixed = {"device_id": "dev1", "version": 7, "key": key, "issued_at": "2026-12-01T12:00:00Z"}
+    message = {
+        "plan": lambda: sign_plan(TherapyPlan(), request_id="r1", **fixed),  # type: ignore[arg-type]
+        "clear": lambda: sign_clear("soreness_not_improving", **fixed),  # type: ignore[arg-type]
+        "answer": lambda: sign_answer("s1", "pain_before", 4, **fixed),  # type: ignore[arg-type]
+    }[signed]()
+    fields = json.loads(message.to_json())
+    unsigned = {k: v for k, v in fields.items() if k != "signature"}
+    sorted_json = json.dumps(unsigned, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert signing_input(fields) == DOMAIN_TAG + sorted_json.encode()
+    for order in (sorted(fields), sorted(fields, reverse=True), list(fields)[::-1]):
+        assert verify_fields({k: fields[k] for k in order}, key)
+    assert type(message).model_validate({k: fields[k] for k in sorted(fields, reverse=True)}) == message
 
 
 def test_envelope_is_strict() -> None:
