@@ -1,11 +1,14 @@
 """What a revision adds, computed from ``firmware.clinic.schema`` (so no migration restates a table).
 
-``upgrade(previous, revision)`` creates the tables ``revision`` adds and adds
+``revision_steps(previous, revision)`` gives a revision file its
+``upgrade`` and ``downgrade``.  ``upgrade(previous, revision)`` creates the tables ``revision`` adds and adds
 the columns and indexes it adds to older tables; ``downgrade`` takes them
 away again.  ``previous`` is ``None`` for the first revision.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import sqlalchemy as sa
 from alembic import op
@@ -57,3 +60,15 @@ def downgrade(previous: str | None, revision: str) -> None:
                 if column.name not in columns:
                     batch.drop_column(column.name)
     after.drop_all(bind, tables=new)
+
+
+def revision_steps(previous: str | None, revision: str) -> tuple[Callable[[], None], Callable[[], None]]:
+    """The ``upgrade`` and ``downgrade`` Alembic calls for ``revision`` (the one after ``previous``)."""
+
+    def upgrade_revision() -> None:
+        upgrade(previous, revision)
+
+    def downgrade_revision() -> None:
+        downgrade(previous, revision)
+
+    return upgrade_revision, downgrade_revision

@@ -13,10 +13,4 @@ down_revision = "0001"
 branch_labels = None
 depends_on = None
 
-
-def upgrade() -> None:
-    steps.upgrade(down_revision, revision)
-
-
-def downgrade() -> None:
-    steps.downgrade(down_revision, revision)
+upgrade, downgrade = steps.revision_steps(down_revision, revision)
