@@ -18,14 +18,10 @@ from sqlalchemy.engine import Engine
 from firmware.clinic import schema as t
 from firmware.clinic.messages import parse_summary, person_of
 from firmware.clinic.queries import MISSING
+from firmware.clinic.stored_values import is_real_change, row_kpa
 from firmware.protocol.payloads import DeviceStatus
 from firmware.protocol.person import PersonStatus
 from firmware.session.summary import SessionSummary
-
-#: Minimum detectable change of a pressure pain threshold, kPa, when a measurement does not say (issue default).
-DEFAULT_MDC_KPA = 40.0
-#: Newtons to kPa on the standard 1 cm2 probe, for single-trial measurements that give newtons only.
-KPA_PER_N_ON_1CM2 = 10.0
 
 
 @dataclass(frozen=True)
@@ -150,7 +146,7 @@ def ppt_history(engine: Engine, device_id: str) -> dict[str, list[PptPoint]]:
 
     A measurement that carries ``change_kpa``/``real_change`` (``ppt/2``) is
     shown as the device judged it; an older one is compared here (in kPa on
-    a 1 cm2 probe, real past ``DEFAULT_MDC_KPA``).
+    a 1 cm2 probe, real past ``MDC_KPA``).
     """
     p = t.ppt
     query = (
@@ -163,12 +159,12 @@ def ppt_history(engine: Engine, device_id: str) -> dict[str, list[PptPoint]]:
     with engine.connect() as conn:
         rows = conn.execute(query).all()
     for at, spot, mean_kpa, threshold_n, change, real, schema in rows:
-        kpa = mean_kpa if mean_kpa is not None else (None if threshold_n is None else threshold_n * KPA_PER_N_ON_1CM2)
+        kpa = row_kpa(mean_kpa, threshold_n)
         points = by_spot.setdefault(spot or MISSING, [])
         previous = next((q.mean_kpa for q in reversed(points) if q.mean_kpa is not None), None)
         if change is None and kpa is not None and previous is not None:
             change = kpa - previous
-            real = abs(change) > DEFAULT_MDC_KPA
+            real = is_real_change(change)
         points.append(PptPoint(at, spot or MISSING, kpa, change, real, schema or "presspoint.ppt/1"))
     return by_spot
 

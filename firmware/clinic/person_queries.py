@@ -10,7 +10,6 @@ row has only ``threshold_n``, read as kPa for the default 1 cm² probe).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,12 +17,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from firmware.clinic import schema as t
+from firmware.clinic.stored_values import is_real_change, json_object, number, rating, row_kpa
 from firmware.protocol.ppt import PptMeasurement
-
-#: A PPT change larger than this is a real change (the outcomes issue's default ``mdc_kpa``).
-MDC_KPA = 40.0
-#: kPa per N on the default 1 cm² probe (1 N/cm² = 10 kPa).
-KPA_PER_N_1CM2 = 10.0
 
 
 @dataclass(frozen=True)
@@ -76,22 +71,6 @@ class PersonOverview:
         return dict(self.__dict__)
 
 
-def _json(text: object) -> dict[str, Any]:
-    try:
-        value = json.loads(text) if isinstance(text, str) else None
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
-def _rating(value: object) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 10 else None
-
-
-def _number(value: object) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
-
-
 def _follow_ups(conn: Connection, session_ids: list[str]) -> dict[str, str]:
     """Each answered session's latest follow-up answer (``better`` / ``not_better`` / ``skip``)."""
     if not session_ids:
@@ -119,7 +98,7 @@ def _statuses(conn: Connection, device_ids: set[str]) -> dict[str, _Status]:
     for device_id, person, flags, state in conn.execute(
         sa.select(p.device_id, p.person, p.flags, p.state).where(p.device_id.in_(device_ids))
     ):
-        raw = _json(state)
+        raw = json_object(state)
         course, pending = raw.get("course"), raw.get("pending_follow_up")
         out[str(device_id)] = _Status(
             person,
@@ -146,7 +125,7 @@ def _summaries(
         .order_by(started.desc(), t.sessions.c.session_id.desc())
         .limit(limit)
     )
-    return [(s, d, at, outcome, _json(summary)) for s, d, at, outcome, summary in conn.execute(query)]
+    return [(s, d, at, outcome, json_object(summary)) for s, d, at, outcome, summary in conn.execute(query)]
 
 
 def _visits(
@@ -166,9 +145,9 @@ def _visits(
     out = []
     for index, name in sorted(names.items()):
         mine = [h for h in holds if h.get("spot", 1) == index]
-        fractions = [f for h in mine if (f := _number(h.get("in_band_fraction"))) is not None]
-        peaks = [p for h in mine if (p := _number(h.get("peak_force_n"))) is not None]
-        peak = max(peaks) if peaks else (_number(summary.get("peak_force_n")) if len(names) == 1 else None)
+        fractions = [f for h in mine if (f := number(h.get("in_band_fraction"))) is not None]
+        peaks = [p for h in mine if (p := number(h.get("peak_force_n"))) is not None]
+        peak = max(peaks) if peaks else (number(summary.get("peak_force_n")) if len(names) == 1 else None)
         out.append(
             SpotVisit(
                 session_id,
@@ -176,8 +155,8 @@ def _visits(
                 started_at,
                 outcome,
                 name,
-                _rating(summary.get("pain_before")),
-                _rating(summary.get("pain_after")),
+                rating(summary.get("pain_before")),
+                rating(summary.get("pain_after")),
                 sum(fractions) / len(fractions) if fractions else None,
                 peak,
                 len(mine),
@@ -224,7 +203,7 @@ def _latest_rows(conn: Connection, names: list[str] | None) -> list[_Row]:
     )
     query = sa.select(ranked.c.session_id, ranked.c.device_id, ranked.c.person, ranked.c.started_at,
                       ranked.c.summary).where(ranked.c.n == 1)
-    return [(sid, device, str(person), at, _json(text)) for sid, device, person, at, text in conn.execute(query)]
+    return [(sid, device, str(person), at, json_object(text)) for sid, device, person, at, text in conn.execute(query)]
 
 
 def _overviews(conn: Connection, names: list[str] | None) -> list[PersonOverview]:
@@ -292,14 +271,14 @@ def ppt_history(engine: Engine, person: str) -> list[PptPoint]:
     out = []
     for measurement_id, device_id, measured_at, spot_name, mean_kpa, threshold_n, change, real, payload in rows:
         spot = spot_name or "(one spot)"
-        kpa = mean_kpa if mean_kpa is not None else None if threshold_n is None else threshold_n * KPA_PER_N_1CM2
+        kpa = row_kpa(mean_kpa, threshold_n)
         if change is None and mean_kpa is None and kpa is not None and spot in previous:
             change = kpa - previous[spot]
-        raw = _json(payload)
+        raw = json_object(payload)
         out.append(
             PptPoint(
                 measurement_id, device_id, measured_at, spot, kpa, change,
-                bool(real) if real is not None else change is not None and abs(change) > MDC_KPA,
+                bool(real) if real is not None else change is not None and is_real_change(change),
                 isinstance(raw.get("suggestion") or raw.get("suggested"), dict),
             )
         )
