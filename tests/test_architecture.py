@@ -38,7 +38,7 @@ CLINIC_STORAGE = (
 #: The only firmware parts (and config) the therapist tools may import.
 THERAPIST_MAY_IMPORT = (
     "firmware.protocol", "firmware.mqtt.connection", "firmware.session.summary", "firmware.therapist", "config",
-    *CLINIC_STORAGE,
+    "firmware.outcomes.course_text", *CLINIC_STORAGE,
 )
 #: What the clinic storage may not import, so the terminal tools stay light: the web app and its libraries.
 WEB_PARTS = ("starlette", "jinja2", "uvicorn", "argon2", "firmware.clinic")

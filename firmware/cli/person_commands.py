@@ -18,6 +18,7 @@ from config.profile import Profile, load_profile
 from config.reading import read_regular
 from firmware.cli.person import pain_rating
 from firmware.outcomes.actions import apply_signed_clear, reset_course
+from firmware.outcomes.course_text import course_text
 from firmware.outcomes.follow_up import FollowUpError, answer, clear_flag
 from firmware.outcomes.records import Flag, FollowUpAnswer, PersonRecord
 from firmware.outcomes.store import OutcomeStore
@@ -61,12 +62,7 @@ def format_status(status: PersonStatus) -> str:
     if course is None:
         lines.append("course  none yet")
     else:
-        lines.append(
-            f"course  {course.id}: {course.sessions_rated} rated session(s), "
-            f"pain {_rating(course.baseline_pain)} at the start, {_rating(course.latest_pain)} latest"
-        )
-        if course.reevaluate:
-            lines.append(f"reevaluate  {course.reason}")
+        lines.append(f"course  {course_text(course)}")
     lines.append("flags   " + (", ".join(flag.value for flag in status.flags) or "none"))
     due = status.pending_follow_up
     lines.append(
@@ -74,10 +70,6 @@ def format_status(status: PersonStatus) -> str:
         + ("none due" if due is None else f"session {due.session_id} (due until {due.due_until:%Y-%m-%d %H:%M} UTC)")
     )
     return "\n".join(lines)
-
-
-def _rating(value: int | None) -> str:
-    return "-" if value is None else f"{value}/10"
 
 
 def cmd_follow_up(args: argparse.Namespace) -> int:

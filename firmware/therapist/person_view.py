@@ -15,6 +15,7 @@ from typing import TextIO
 
 from config.errors import PresspointError
 from firmware.clinic.history import PersonView, PptPoint, known_device, person_view
+from firmware.outcomes.course_text import course_text
 from firmware.protocol.topics import check_level
 from firmware.therapist.readable import MISSING, local_time, pain_text
 from firmware.therapist.review import opened
@@ -76,11 +77,7 @@ def _course_lines(view: PersonView) -> list[str]:
     if course is None:
         lines.append("course: - (no profile on the device)")
     else:
-        lines.append(
-            f"course {course.id}: {course.sessions_rated} rated session(s), baseline pain "
-            f"{_or_missing(course.baseline_pain)}, latest {_or_missing(course.latest_pain)}"
-            + (f"; REEVALUATE: {course.reason}" if course.reevaluate else "")
-        )
+        lines.append(f"course {course_text(course)}")
     flags = ", ".join(str(f) for f in status.flags) or "none"
     since = f" (soreness since {local_time(status.soreness_since)})" if status.soreness_since else ""
     lines.append(f"flags: {flags}{since}")
@@ -88,10 +85,6 @@ def _course_lines(view: PersonView) -> list[str]:
     if pending is not None:
         lines.append(f"follow-up due for session {pending.session_id} until {local_time(pending.due_until)}")
     return lines
-
-
-def _or_missing(value: int | None) -> str:
-    return MISSING if value is None else str(value)
 
 
 def _ppt_line(p: PptPoint) -> str:
