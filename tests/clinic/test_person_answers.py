@@ -15,17 +15,11 @@ from sqlalchemy.engine import Engine
 from starlette.testclient import TestClient
 
 from firmware.clinic import actions
-from firmware.clinic.app import create_app
-from firmware.clinic.auth import add_user
-from firmware.clinic.context import ClinicContext
-from firmware.clinic.database import open_database
-from firmware.clinic.ingest import ClinicStore
-from firmware.clinic.server import mqtt_settings
-from firmware.clinic.settings import ClinicSettings
 from firmware.protocol.person import check_answer
-from firmware.protocol.plan_envelope import DeviceKey, write_key_file
-from tests.clinic.person_data import DEVICE, PERSON, store_weeks
-from tests.clinic.test_web import PASSWORD, login
+from firmware.protocol.plan_envelope import DeviceKey
+from tests.clinic.person_data import DEVICE, PERSON
+from tests.clinic.signing_app import signing_app
+from tests.clinic.test_web import login
 from tests.mqtt_broker import Mosquitto
 
 pytestmark = [pytest.mark.broker]
@@ -48,16 +42,7 @@ async def _retained(port: int, wait_s: float = 3.0) -> dict[str, bytes]:
 
 
 def _app(tmp_path: Path, mosquitto: Mosquitto) -> tuple[Engine, DeviceKey, TestClient]:
-    engine = open_database(f"sqlite:///{tmp_path / 'clinic.sqlite3'}")
-    add_user(engine, "ann", "therapist", PASSWORD)
-    add_user(engine, "vic", "viewer", PASSWORD)
-    store_weeks(ClinicStore(engine))
-    keys = tmp_path / "keys"
-    keys.mkdir()
-    key = DeviceKey.generate()
-    write_key_file(keys / f"{DEVICE}.key", key, device_id=DEVICE)
-    settings = ClinicSettings(db="sqlite:///unused", broker=mosquitto.url, keys_dir=keys)
-    app = create_app(ClinicContext(engine=engine, settings=settings, mqtt=mqtt_settings(settings)))
+    engine, key, app = signing_app(mosquitto, tmp_path)
     return engine, key, TestClient(app, follow_redirects=False)
 
 

@@ -10,8 +10,6 @@ from pathlib import Path
 
 import aiomqtt
 import pytest
-from sqlalchemy.engine import Engine
-from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from firmware.clinic import actions
@@ -23,8 +21,9 @@ from firmware.clinic.ingest import ClinicStore
 from firmware.clinic.server import mqtt_settings
 from firmware.clinic.settings import ClinicSettings
 from firmware.protocol.person import ClearRefused, SignedClear, check_clear
-from firmware.protocol.plan_envelope import DeviceKey, write_key_file
+from firmware.protocol.plan_envelope import DeviceKey
 from tests.clinic.person_data import DEVICE, PERSON, store_weeks
+from tests.clinic.signing_app import signing_app
 from tests.clinic.test_web import PASSWORD, login
 from tests.mqtt_broker import Mosquitto
 
@@ -43,24 +42,10 @@ async def _retained(url: str, topic: str) -> bytes:
     raise AssertionError("no retained clear")
 
 
-def _signing_app(mosquitto: Mosquitto, tmp_path: Path) -> tuple[Engine, DeviceKey, Starlette]:
-    """A therapist (ann), a viewer (vic), the person's weeks, and the app holding the device's key."""
-    engine: Engine = open_database(f"sqlite:///{tmp_path / 'clinic.sqlite3'}")
-    add_user(engine, "ann", "therapist", PASSWORD)
-    add_user(engine, "vic", "viewer", PASSWORD)
-    store_weeks(ClinicStore(engine))
-    keys = tmp_path / "keys"
-    keys.mkdir()
-    key = DeviceKey.generate()
-    write_key_file(keys / f"{DEVICE}.key", key, device_id=DEVICE)
-    settings = ClinicSettings(db="sqlite:///unused", broker=mosquitto.url, keys_dir=keys)
-    return engine, key, create_app(ClinicContext(engine=engine, settings=settings, mqtt=mqtt_settings(settings)))
-
-
 def test_a_therapist_clears_the_soreness_flag_with_a_signed_retained_message(
     mosquitto: Mosquitto, tmp_path: Path
 ) -> None:
-    engine, key, app = _signing_app(mosquitto, tmp_path)
+    engine, key, app = signing_app(mosquitto, tmp_path)
     client = TestClient(app, follow_redirects=False)
     csrf = login(client)
     assert 'id="clear-soreness"' in client.get(f"/persons/{PERSON}").text
@@ -103,7 +88,7 @@ def test_without_a_broker_the_clear_says_so_and_sends_nothing(tmp_path: Path) ->
 def test_a_therapist_resets_the_course_with_a_signed_clear_of_reevaluate_and_a_viewer_cannot(
     mosquitto: Mosquitto, tmp_path: Path
 ) -> None:
-    engine, key, app = _signing_app(mosquitto, tmp_path)
+    engine, key, app = signing_app(mosquitto, tmp_path)
     viewer = TestClient(app, follow_redirects=False)
     refused = viewer.post(f"/persons/{PERSON}/course-reset", data={"csrf": login(viewer, "vic")})
     assert refused.status_code == 403 and "viewers cannot reset courses" in refused.text

@@ -10,8 +10,6 @@ refused by the device; the very same bytes sent again → refused as a replay;
 from __future__ import annotations
 
 import asyncio
-import json
-import signal
 import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,8 +24,8 @@ from firmware.outcomes.store import OutcomeStore
 from firmware.protocol.plan_envelope import DeviceKey, write_key_file
 from tests.conftest import PRESSPOINT, ROOT
 from tests.mqtt_broker import Collector, Mosquitto
+from tests.outcomes.keyed_device import keyed_device, statuses, waiting_daemon
 
-PROFILE = ROOT / "config" / "examples" / "profiles" / "profile-cleared.toml"
 BASE = "presspoint/tc-1"
 
 
@@ -52,10 +50,6 @@ async def therapist(env: dict[str, str], *args: str) -> tuple[int, str, str]:
     return proc.returncode, out.decode(), err.decode()
 
 
-def statuses(sub: Collector) -> list[dict[str, object]]:
-    return [json.loads(m.payload) for m in sub.on("/person/status") if m.payload]
-
-
 @pytest.mark.asyncio
 async def test_signed_clear_clears_forged_and_replayed_are_refused(
     mosquitto: Mosquitto, tmp_path: Path, cli_env: dict[str, str]
@@ -65,53 +59,43 @@ async def test_signed_clear_clears_forged_and_replayed_are_refused(
     write_key_file(other_key, DeviceKey.generate(), device_id="tc-1")
     state = tmp_path / "state"
     store = sore_state(state)
-    config = tmp_path / "device.toml"
-    config.write_text(
-        f'device_id = "tc-1"\nprofile_file = "{PROFILE}"\nplan_key_file = "{key_file}"\n'
-        f'[storage]\nstate_dir = "{state}"\n'
-    )
+    config = keyed_device(tmp_path, "tc-1", key_file, state)
     broker = ["--broker", f"mqtt://127.0.0.1:{mosquitto.port}"]
-    async with Collector(mosquitto.port, [f"{BASE}/person/#", f"{BASE}/event"]) as sub:
-        daemon = await asyncio.create_subprocess_exec(
-            PRESSPOINT, "run", "--simulate", "--wait-button", "--config", str(config), *broker,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=cli_env, cwd=ROOT,
+    async with (
+        Collector(mosquitto.port, [f"{BASE}/person/#", f"{BASE}/event"]) as sub,
+        waiting_daemon(config, mosquitto.port, cli_env),
+    ):
+        await sub.wait_for(lambda _: any(s["flags"] == ["soreness_not_improving"] for s in statuses(sub)), 60)
+
+        code, _, err = await therapist(cli_env, "soreness_not_improving", "--device", "tc-1",
+                                       "--key", str(other_key), *broker)
+        assert code == 2 and "refused the clear" in err and "bad_signature" in err, err
+        assert Flag.SORENESS_NOT_IMPROVING in store.load().flags
+
+        code, out, err = await therapist(cli_env, "soreness_not_improving", "--device", "tc-1",
+                                         "--key", str(key_file), *broker)
+        assert (code, out.strip()) == (0, "tc-1: soreness_not_improving cleared (signed clear version 1)"), err
+        assert store.load().flags == {} and store.load().clear_floor == 1
+        assert statuses(sub)[-1]["flags"] == [] and statuses(sub)[-1]["clear_version"] == 1
+        clears = sub.on("/person/clear")
+        assert clears[-1].payload == b""  # the used clear is off the broker
+        used = [m.payload for m in clears if m.payload][-1]  # the good one came after the forged one
+
+        sore_state(state)  # soreness is back; the clear already used must not clear it again
+        assert Flag.SORENESS_NOT_IMPROVING in store.load().flags
+        async with aiomqtt.Client("127.0.0.1", mosquitto.port) as client:
+            await client.publish(f"{BASE}/person/clear", used, qos=1)
+        await sub.wait_for(lambda _: any(b"old_version" in m.payload for m in sub.on("/event")), 30)
+        assert Flag.SORENESS_NOT_IMPROVING in store.load().flags
+
+        reset = ["course-reset", "--device", "tc-1", "--key", str(key_file), *broker]
+        proc = await asyncio.create_subprocess_exec(
+            PRESSPOINT, "therapist", *reset, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=cli_env, cwd=ROOT
         )
-        try:
-            await sub.wait_for(lambda _: any(s["flags"] == ["soreness_not_improving"] for s in statuses(sub)), 60)
-
-            code, _, err = await therapist(cli_env, "soreness_not_improving", "--device", "tc-1",
-                                           "--key", str(other_key), *broker)
-            assert code == 2 and "refused the clear" in err and "bad_signature" in err, err
-            assert Flag.SORENESS_NOT_IMPROVING in store.load().flags
-
-            code, out, err = await therapist(cli_env, "soreness_not_improving", "--device", "tc-1",
-                                             "--key", str(key_file), *broker)
-            assert (code, out.strip()) == (0, "tc-1: soreness_not_improving cleared (signed clear version 1)"), err
-            assert store.load().flags == {} and store.load().clear_floor == 1
-            assert statuses(sub)[-1]["flags"] == [] and statuses(sub)[-1]["clear_version"] == 1
-            clears = sub.on("/person/clear")
-            assert clears[-1].payload == b""  # the used clear is off the broker
-            used = [m.payload for m in clears if m.payload][-1]  # the good one came after the forged one
-
-            sore_state(state)  # soreness is back; the clear already used must not clear it again
-            assert Flag.SORENESS_NOT_IMPROVING in store.load().flags
-            async with aiomqtt.Client("127.0.0.1", mosquitto.port) as client:
-                await client.publish(f"{BASE}/person/clear", used, qos=1)
-            await sub.wait_for(lambda _: any(b"old_version" in m.payload for m in sub.on("/event")), 30)
-            assert Flag.SORENESS_NOT_IMPROVING in store.load().flags
-
-            reset = ["course-reset", "--device", "tc-1", "--key", str(key_file), *broker]
-            proc = await asyncio.create_subprocess_exec(
-                PRESSPOINT, "therapist", *reset, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=cli_env, cwd=ROOT
-            )
-            out_b, err_b = await asyncio.wait_for(proc.communicate(), 90)
-            assert proc.returncode == 0, err_b.decode()
-            assert out_b.decode().strip() == "tc-1: reevaluate cleared (signed clear version 2)"
-            course = store.load().course
-            assert course is not None and course.id != "c1"
-            assert course.started_because == "reset by the therapist (signed)"
-            assert statuses(sub)[-1]["course"]["sessions_rated"] == 0  # type: ignore[index]
-        finally:
-            if daemon.returncode is None:
-                daemon.send_signal(signal.SIGTERM)
-            await asyncio.wait_for(daemon.communicate(), 60)
+        out_b, err_b = await asyncio.wait_for(proc.communicate(), 90)
+        assert proc.returncode == 0, err_b.decode()
+        assert out_b.decode().strip() == "tc-1: reevaluate cleared (signed clear version 2)"
+        course = store.load().course
+        assert course is not None and course.id != "c1"
+        assert course.started_because == "reset by the therapist (signed)"
+        assert statuses(sub)[-1]["course"]["sessions_rated"] == 0
