@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,8 +19,7 @@ import pytest
 from firmware.outcomes.actions import FinishedSession, record_session
 from firmware.outcomes.records import FollowUpAnswer
 from firmware.outcomes.store import OutcomeStore
-from tests.conftest import PRESSPOINT, ROOT
-from tests.device.test_pain_rating_run import PROFILE, line_with
+from tests.device.pressing import PROFILE, line_with, pressed_daemon, rating_device
 from tests.mqtt_broker import Collector, Mosquitto
 
 
@@ -35,19 +33,11 @@ async def test_the_device_asks_the_follow_up_at_the_first_press_and_publishes_it
     store.change(
         lambda r: record_session(r, finished, person="P-017", plan_version=0, reevaluate_after=3, new_course_id="c1")
     )
-    config = tmp_path / "device.toml"
-    config.write_text(
-        f'device_id = "fu-2"\nsample_rate_hz = 10\nprofile_file = "{PROFILE}"\n[storage]\nstate_dir = "{state}"\n'
-    )
+    config = rating_device(tmp_path, "fu-2", PROFILE, state)
     async with Collector(mosquitto.port, ["presspoint/fu-2/session/+/follow_up"]) as sub:
-        proc = await asyncio.create_subprocess_exec(
-            PRESSPOINT, "run", "--simulate", "--config", str(config), "--wait-button", "--press-on-stdin",
-            "--press-at", "1", "--sessions", "1", "--json", "--broker", f"mqtt://127.0.0.1:{mosquitto.port}",
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=cli_env, cwd=ROOT,
-        )  # fmt: skip
-        assert proc.stdin is not None and proc.stderr is not None
         seen: list[str] = []
-        try:
+        async with pressed_daemon(config, cli_env, "--broker", f"mqtt://127.0.0.1:{mosquitto.port}") as proc:
+            assert proc.stdin is not None and proc.stderr is not None
             proc.stdin.write(b"\n")  # the first interaction: the question, not a session
             await line_with(proc.stderr, "asking for the follow-up of session s1", seen)
             proc.stdin.write(b"\n")  # one press: better
@@ -58,10 +48,6 @@ async def test_the_device_asks_the_follow_up_at_the_first_press_and_publishes_it
             await line_with(proc.stderr, "ended: stopped", seen)
             proc.stdin.close()
             out, err = await asyncio.wait_for(proc.communicate(), 120)
-        finally:
-            if proc.returncode is None:
-                proc.kill()
-                await proc.wait()
     assert proc.returncode == 0, "".join(seen) + err.decode()
     [message] = sub.messages
     payload = json.loads(message.payload)

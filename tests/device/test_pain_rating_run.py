@@ -10,24 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from firmware.outcomes.store import OutcomeStore
-from tests.conftest import PRESSPOINT, ROOT
-
-PROFILE = ROOT / "config" / "examples" / "profiles" / "profile-cleared.toml"
-
-
-async def line_with(stream: asyncio.StreamReader, text: str, seen: list[str]) -> None:
-    while True:
-        line = (await asyncio.wait_for(stream.readline(), 120)).decode()
-        assert line, f"the daemon ended before saying {text!r}:\n{''.join(seen)}"
-        seen.append(line)
-        if text in line:
-            return
+from tests.device.pressing import PROFILE, line_with, pressed_daemon, rating_device
 
 
 @pytest.mark.asyncio
@@ -36,19 +24,10 @@ async def test_ratings_entered_on_the_device_reach_the_summary_and_the_course(
 ) -> None:
     profile = tmp_path / "profile.toml"
     profile.write_text(PROFILE.read_text().replace('name = "P-017"', 'name = "P-017"\nrate_pain = true'))
-    config = tmp_path / "device.toml"
-    config.write_text(
-        f'device_id = "rate-2"\nsample_rate_hz = 10\nprofile_file = "{profile}"\n'
-        f'[storage]\nstate_dir = "{tmp_path / "state"}"\n'
-    )
-    proc = await asyncio.create_subprocess_exec(
-        PRESSPOINT, "run", "--simulate", "--config", str(config), "--wait-button", "--press-on-stdin",
-        "--press-at", "1", "--sessions", "1", "--json",
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=cli_env, cwd=ROOT,
-    )  # fmt: skip
-    assert proc.stdin is not None and proc.stderr is not None
+    config = rating_device(tmp_path, "rate-2", profile, tmp_path / "state")
     seen: list[str] = []
-    try:
+    async with pressed_daemon(config, cli_env) as proc:
+        assert proc.stdin is not None and proc.stderr is not None
         proc.stdin.write(b"\n")  # the start press: the device asks for the rating first
         await line_with(proc.stderr, "asking for a pain rating (before the session)", seen)
         proc.stdin.write(b"\n\n\n")  # 3
@@ -57,10 +36,6 @@ async def test_ratings_entered_on_the_device_reach_the_summary_and_the_course(
         await proc.stdin.drain()
         proc.stdin.close()  # no more presses (the reader of standard input ends)
         out, err = await asyncio.wait_for(proc.communicate(), 120)
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
     assert proc.returncode == 0, "".join(seen) + err.decode()
     [summary] = [json.loads(line) for line in out.decode().splitlines() if line.startswith("{")]
     assert (summary["pain_before"], summary["pain_after"]) == (3, 2)

@@ -11,7 +11,7 @@ from firmware.outcomes.actions import FinishedSession, record_session
 from firmware.outcomes.store import OutcomeStore
 from firmware.session.states import Cue
 from tests.conftest import PRESSPOINT, ROOT
-from tests.device.test_pain_rating_run import PROFILE
+from tests.device.pressing import PROFILE, rating_device
 
 
 def levels(log: Path) -> list[float]:
@@ -33,10 +33,7 @@ def test_see_therapist_plays_before_the_session_while_reevaluate_is_set(
                 r, f, person="P-017", plan_version=0, reevaluate_after=2, new_course_id="c1"
             )
         )
-    config = tmp_path / "device.toml"
-    config.write_text(
-        f'device_id = "see-1"\nsample_rate_hz = 10\nprofile_file = "{profile}"\n[storage]\nstate_dir = "{state}"\n'
-    )
+    config = rating_device(tmp_path, "see-1", profile, state)
     motor = tmp_path / "motor.log"
     result = subprocess.run(
         [PRESSPOINT, "run", "--simulate", "--config", str(config), "--press-at", "3", "--motor-log", str(motor)],
