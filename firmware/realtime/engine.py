@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 from config.plan import TherapyPlan
 from firmware.cues.timeline import MotorTimeline
-from firmware.realtime.sampler import NoSample, Sample, SamplerEvent, SensorFault
+from firmware.realtime.sampler import NoSample, Sample, Sampler, SamplerEvent, SensorFault
 from firmware.realtime.sinks import SessionInfo, SessionSink, SinkFanout
 from firmware.session.controller import SessionController
 from firmware.session.decisions import CueDecision, Decision
@@ -74,6 +74,27 @@ class SessionEngine:
                 sample_rate_hz=sample_rate_hz,
                 plan=resolve_plan(plan, device_max_n).model_dump(),
             )
+        )
+
+    @classmethod
+    def reading(
+        cls,
+        plan: TherapyPlan,
+        sampler: Sampler,
+        *,
+        device_id: str,
+        device_max_n: float,
+        armed_at: float,
+        sinks: Sequence[SessionSink] = (),
+        session_id: str | None = None,
+        person: str | None = None,
+        glitches_before: int = 0,
+    ) -> SessionEngine:
+        """An engine for the samples of ``sampler``: its rate, and the glitches it counts past ``glitches_before``."""
+        return cls(
+            plan, device_id=device_id, sample_rate_hz=sampler.sensor.sample_rate_hz, device_max_n=device_max_n,
+            armed_at=armed_at, sinks=sinks, session_id=session_id, person=person,
+            glitch_count=lambda: sampler.glitches - glitches_before,
         )
 
     @property

@@ -53,14 +53,8 @@ async def run_realtime_session(
     stream = SampleStream(sampler, loop).start()
     feed = SampleFeed(stream)
     try:
-        engine = SessionEngine(
-            plan,
-            device_id=device_id,
-            sample_rate_hz=sampler.sensor.sample_rate_hz,
-            device_max_n=device_max_n,
-            armed_at=loop.time(),
-            sinks=sinks,
-            glitch_count=lambda: sampler.glitches,
+        engine = SessionEngine.reading(
+            plan, sampler, device_id=device_id, device_max_n=device_max_n, armed_at=loop.time(), sinks=sinks
         )
         if on_engine is not None:
             on_engine(engine)

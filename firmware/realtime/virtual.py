@@ -51,16 +51,9 @@ def run_virtual_session(
     "stop" | "less" | "more")`` in time order, each delivered before the first
     sample at or after its time.
     """
-    engine = SessionEngine(
-        plan,
-        device_id=device_id,
-        sample_rate_hz=sampler.sensor.sample_rate_hz,
-        device_max_n=device_max_n,
-        armed_at=clock.now(),
-        sinks=sinks,
-        session_id=session_id,
-        glitch_count=lambda: sampler.glitches,
-        person=person,
+    engine = SessionEngine.reading(
+        plan, sampler, device_id=device_id, device_max_n=device_max_n, armed_at=clock.now(), sinks=sinks,
+        session_id=session_id, person=person,
     )
     panel = _ButtonPanel(engine, buttons) if presses else None
     edges = press_edges(presses, panel.buttons) if panel is not None else []

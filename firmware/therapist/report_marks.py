@@ -35,23 +35,16 @@ def draw_plan(ax: Any, plan: ResolvedPlan, *, device_max: bool) -> None:
         alpha=0.15,
         label=f"target band {plan.band_low_n:.1f}-{plan.band_high_n:.1f} N",
     )
-    ax.axhline(plan.target_n, color="#2ca02c", linestyle="--", linewidth=1.0, label=f"target {plan.target_n:.1f} N")
-    ax.axhline(plan.tolerance_n, color="#ff7f0e", linewidth=1.5, label=f"tolerance {plan.tolerance_n:.1f} N")
-    ax.axhline(
-        plan.therapist_max_n,
-        color="#8c1c13",
-        linestyle="--",
-        linewidth=1.2,
-        label=f"therapist max {plan.therapist_max_n:.1f} N",
-    )
+    _limit(ax, "target", plan.target_n, "#2ca02c", "--", 1.0)
+    _limit(ax, "tolerance", plan.tolerance_n, "#ff7f0e", "-", 1.5)
+    _limit(ax, "therapist max", plan.therapist_max_n, "#8c1c13", "--", 1.2)
     if device_max:
-        ax.axhline(
-            plan.device_max_n,
-            color="#555555",
-            linestyle=":",
-            linewidth=1.0,
-            label=f"device max {plan.device_max_n:.1f} N",
-        )
+        _limit(ax, "device max", plan.device_max_n, "#555555", ":", 1.0)
+
+
+def _limit(ax: Any, name: str, force_n: float, color: str, linestyle: str, linewidth: float) -> None:
+    """One horizontal line at ``force_n``, labelled with its name and force."""
+    ax.axhline(force_n, color=color, linestyle=linestyle, linewidth=linewidth, label=f"{name} {force_n:.1f} N")
 
 
 def draw_holds(ax: Any, holds: list[HoldSummary], *, xmax: float) -> None:
