@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from firmware.algometry.standard import RateCue
-from firmware.session.decisions import AbortDecision, CueDecision, DecisionRecord, decision_to_event
+from firmware.session.decisions import AbortDecision, CueDecision, DecisionRecord
 
 
 class TrialOutcome(StrEnum):
@@ -54,7 +54,3 @@ AlgometryDecision = (
     CueDecision | AbortDecision | RateTooFast | RateOff | ThresholdRecorded | PressIgnored | TrialEnded
 )
 
-
-def decision_event(decision: AlgometryDecision) -> dict[str, Any]:
-    """A JSON-able dict of a decision (enums as strings), like the session's events."""
-    return decision_to_event(decision)

@@ -67,6 +67,14 @@ def suggest_limits(
     )
 
 
+def limits_if_any(threshold_n: float, *, band: float, device_max_n: float) -> LimitSuggestion | None:
+    """``suggest_limits`` for a payload: ``None`` where the plan rules cannot hold (nothing is suggested)."""
+    try:
+        return suggest_limits(threshold_n, band=band, device_max_n=device_max_n)
+    except ValueError:
+        return None
+
+
 def suggested_plan(base: TherapyPlan, suggestion: LimitSuggestion, device_max_n: float) -> TherapyPlan:
     """``base`` with the suggested forces, fully validated; ``ValueError`` naming the rule otherwise."""
     data = {

@@ -20,7 +20,7 @@ from firmware.algometry.decisions import TrialOutcome
 from firmware.algometry.measurement import SpotTrials
 from firmware.algometry.result import AlgometryResult
 from firmware.algometry.standard import combine
-from firmware.algometry.suggestions import LimitSuggestion, suggest_limits, suggested_plan
+from firmware.algometry.suggestions import LimitSuggestion, limits_if_any, suggested_plan
 from firmware.protocol.payloads import utc_now_iso
 from firmware.protocol.topics import Topics
 from firmware.session.states import AbortReason
@@ -116,14 +116,12 @@ def spot_measurement(
 ) -> PptSpotMeasurement:
     """The ``ppt/2`` payload of one spot, with limits suggested from its mean when the plan rules allow."""
     combined = combine(list(spot.trials), previous_mean_kpa=previous_kpa, mdc_kpa=mdc_kpa)
+    limits = limits_if_any(combined.mean_n, band=band, device_max_n=device_max_n)
     suggested: PptSuggested | None = None
-    try:
-        limits = suggest_limits(combined.mean_n, band=band, device_max_n=device_max_n)
+    if limits is not None:
         suggested = PptSuggested(
             target_n=limits.target_n, tolerance_n=limits.tolerance_n, therapist_max_n=limits.therapist_max_n
         )
-    except ValueError:
-        suggested = None
     return PptSpotMeasurement(
         measurement_id=measurement_id or uuid.uuid4().hex,
         device_id=device_id,
@@ -157,12 +155,11 @@ def measurement(
     measurement_id: str | None = None,
 ) -> PptMeasurement:
     """The payload for a finished trial, with a limit suggestion when a threshold was recorded."""
-    suggestion: LimitSuggestion | None = None
-    if result.threshold_n is not None:
-        try:
-            suggestion = suggest_limits(result.threshold_n, band=band, device_max_n=result.device_max_n)
-        except ValueError:
-            suggestion = None
+    suggestion = (
+        None
+        if result.threshold_n is None
+        else limits_if_any(result.threshold_n, band=band, device_max_n=result.device_max_n)
+    )
     abort = result.abort
     return PptMeasurement(
         measurement_id=measurement_id or uuid.uuid4().hex,

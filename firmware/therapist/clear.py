@@ -121,12 +121,7 @@ async def send_clear(
             version = (current.clear_version if current is not None else 0) + 1
         clear = sign_clear(flag, device_id=device_id, version=version, key=key)
         await conn.publish(clear_topic, clear.to_json(), qos=1, retain=True)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout_s
-        while (remaining := deadline - loop.time()) > 0:
-            received = await conn.next(remaining)
-            if received is None:
-                break
+        async for received in conn.within(timeout_s):
             payload = payload_bytes(received)
             if received.topic.matches(status_topic):
                 status = parse_status(payload)

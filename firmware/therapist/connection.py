@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -150,6 +150,16 @@ class TherapistConnection:
             if self.lost is not None and self._queue.empty():
                 raise connect_error(self.lost, self.settings) from None
             return None
+
+    async def within(self, timeout_s: float) -> AsyncIterator[aiomqtt.Message]:
+        """Each message that arrives before ``timeout_s`` from now has passed."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while (remaining := deadline - loop.time()) > 0:
+            message = await self.next(remaining)
+            if message is None:
+                return
+            yield message
 
     async def sync(self, timeout_s: float = 2.0) -> list[aiomqtt.Message]:
         """Everything delivered up to now, retained messages of earlier subscriptions included."""

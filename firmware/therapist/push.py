@@ -18,7 +18,6 @@ time, 3 accepted but queued behind a running session when the wait ended.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -149,13 +148,8 @@ async def push_plan(
         await conn.publish(topics.plan_set, envelope.to_json(), qos=1, retain=True)
         note(f"plan version {version} signed (key {key.key_id}) and published to {topics.plan_set}")
 
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout_s
         queued: PlanState | None = None
-        while (remaining := deadline - loop.time()) > 0:
-            received = await conn.next(remaining)
-            if received is None:
-                break
+        async for received in conn.within(timeout_s):
             payload = payload_bytes(received)
             if received.topic.matches(topics.plan_state):
                 state = parse_state(payload)

@@ -11,13 +11,13 @@ import pytest
 
 from config.plan import TherapyPlan
 from config.units import kgf
-from firmware.algometry.decisions import AlgometryDecision, PressIgnored, RateTooFast, TrialOutcome, decision_event
+from firmware.algometry.decisions import AlgometryDecision, PressIgnored, RateTooFast, TrialOutcome
 from firmware.algometry.settings import AlgometrySettings
 from firmware.algometry.suggestions import suggest_limits, suggested_plan
 from firmware.algometry.trial import AlgometryTrial
 from firmware.protocol.ppt import PptMeasurement, measurement, ppt_payload, ppt_topic
 from firmware.protocol.topics import Topics
-from firmware.session.decisions import AbortDecision, CueDecision
+from firmware.session.decisions import AbortDecision, CueDecision, decision_to_event
 from firmware.session.states import AbortReason, Cue
 
 RATE = 80.0
@@ -185,7 +185,7 @@ def test_measurement_payload_round_trip() -> None:
     assert data["suggestion"]["target_n"] == pytest.approx(0.7 * data["threshold_n"])
     assert PptMeasurement.model_validate(data) == m
     assert ppt_topic(Topics("dev1")) == "presspoint/dev1/ppt"
-    assert decision_event(RateTooFast(1.0, 12.0)) == {"t": 1.0, "rate_n_per_s": 12.0, "type": "rate_too_fast"}
+    assert decision_to_event(RateTooFast(1.0, 12.0)) == {"t": 1.0, "rate_n_per_s": 12.0, "type": "rate_too_fast"}
 
 
 def test_a_reported_sensor_fault_aborts_the_trial() -> None:
