@@ -19,7 +19,7 @@ payload that fails as bad input, never as a reason to crash.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Final, Literal
+from typing import Final, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -28,6 +28,8 @@ SAMPLES_SCHEMA: Final = "presspoint.samples/1"
 STATUS_SCHEMA: Final = "presspoint.status/1"
 
 _ID = r"^[A-Za-z0-9_-]{1,64}$"
+
+_Model = TypeVar("_Model", bound=BaseModel)
 
 
 def utc_now_iso(timespec: Literal["seconds", "milliseconds"] = "milliseconds") -> str:
@@ -172,6 +174,16 @@ def dump(model: BaseModel) -> bytes:
 
 class BadPayload(ValueError):
     """A received payload that is not valid JSON for its model; one line, never a crash."""
+
+
+def parse_or_none(model: type[_Model], payload: bytes) -> _Model | None:
+    """A received payload as ``model``, or ``None``: empty (a cleared retained topic) or not that model."""
+    if not payload:
+        return None
+    try:
+        return model.model_validate_json(payload)
+    except ValidationError:
+        return None
 
 
 def parse_payload(kind: str, payload: bytes | str) -> BaseModel:

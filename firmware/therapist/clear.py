@@ -66,17 +66,6 @@ class ClearOutcome:
     message: str
 
 
-def parse_status(payload: bytes) -> PersonStatus | None:
-    from pydantic import ValidationError
-
-    from firmware.protocol.person import PersonStatus
-
-    try:
-        return PersonStatus.model_validate_json(payload) if payload else None
-    except ValidationError:
-        return None
-
-
 def refusal_for(payload: bytes, request_id: str) -> str | None:
     """The reason of a ``person_clear_refused`` event for ``request_id``, else ``None``."""
     try:
@@ -101,7 +90,14 @@ async def send_clear(
     sync_timeout_s: float = 2.0,
 ) -> ClearOutcome:
     """Sign and publish a clear of ``flag`` for ``device_id``; wait (bounded) for the device's answer."""
-    from firmware.protocol.person import person_clear_topic, person_event_topic, person_status_topic, sign_clear
+    from firmware.protocol.payloads import parse_or_none
+    from firmware.protocol.person import (
+        PersonStatus,
+        person_clear_topic,
+        person_event_topic,
+        person_status_topic,
+        sign_clear,
+    )
     from firmware.protocol.topics import Topics
     from firmware.therapist.connection import TherapistConnection, client_id, payload_bytes
 
@@ -116,7 +112,7 @@ async def send_clear(
         current: PersonStatus | None = None
         for message in await conn.sync(sync_timeout_s):
             if message.topic.matches(status_topic):
-                current = parse_status(payload_bytes(message)) or current
+                current = parse_or_none(PersonStatus, payload_bytes(message)) or current
         if version is None:
             version = (current.clear_version if current is not None else 0) + 1
         clear = sign_clear(flag, device_id=device_id, version=version, key=key)
@@ -124,7 +120,7 @@ async def send_clear(
         async for received in conn.within(timeout_s):
             payload = payload_bytes(received)
             if received.topic.matches(status_topic):
-                status = parse_status(payload)
+                status = parse_or_none(PersonStatus, payload)
                 if status is not None and status.clear_version >= version:
                     await conn.publish(clear_topic, b"", qos=1, retain=True)  # used: off the broker
                     return ClearOutcome(True, version, f"{device_id}: {flag} cleared (signed clear version {version})")

@@ -26,6 +26,7 @@ from pydantic import ValidationError
 
 from config.mqtt import MqttSettings
 from config.plan import TherapyPlan
+from firmware.protocol.payloads import parse_or_none
 from firmware.protocol.plan_envelope import DeviceKey, SignedPlan, sign_plan
 from firmware.protocol.plan_messages import PlanError, PlanState
 from firmware.protocol.topics import Topics
@@ -54,24 +55,6 @@ class PushOutcome:
         if self.status == "queued":
             return EXIT_QUEUED
         return EXIT_REFUSED
-
-
-def parse_state(payload: bytes) -> PlanState | None:
-    if not payload:
-        return None
-    try:
-        return PlanState.model_validate_json(payload)
-    except ValidationError:
-        return None
-
-
-def parse_error(payload: bytes) -> PlanError | None:
-    if not payload:
-        return None
-    try:
-        return PlanError.model_validate_json(payload)
-    except ValidationError:
-        return None
 
 
 def plan_lines(plan: dict[str, object]) -> list[str]:
@@ -136,7 +119,7 @@ async def push_plan(
         known: set[str] = set()
         for message in await conn.sync(sync_timeout_s):
             if message.topic.matches(topics.plan_state):
-                current = parse_state(payload_bytes(message)) or current
+                current = parse_or_none(PlanState, payload_bytes(message)) or current
             elif (device := status_device(str(message.topic), settings.topic_prefix)) and payload_bytes(message):
                 known.add(device)
         if require_known and device_id not in known:
@@ -152,7 +135,7 @@ async def push_plan(
         async for received in conn.within(timeout_s):
             payload = payload_bytes(received)
             if received.topic.matches(topics.plan_state):
-                state = parse_state(payload)
+                state = parse_or_none(PlanState, payload)
                 if state is None:
                     continue
                 if state.request_id == request_id and state.version == version:
@@ -169,7 +152,7 @@ async def push_plan(
                         "it applies when the session ends"
                     )
             elif received.topic.matches(topics.plan_error):
-                error = parse_error(payload)
+                error = parse_or_none(PlanError, payload)
                 if error is not None and error.request_id == request_id:
                     # Never leave a refused plan retained: the device would re-judge it at every reconnect.
                     await conn.publish(topics.plan_set, b"", qos=1, retain=True)
@@ -254,7 +237,7 @@ async def show_plan(
         await conn.subscribe([topics.plan_state, topics.plan_error])
         for message in await conn.sync(sync_timeout_s):
             if message.topic.matches(topics.plan_state):
-                state = parse_state(payload_bytes(message)) or state
+                state = parse_or_none(PlanState, payload_bytes(message)) or state
             elif message.topic.matches(topics.plan_error):
-                error = parse_error(payload_bytes(message)) or error
+                error = parse_or_none(PlanError, payload_bytes(message)) or error
     return state, error
