@@ -1,8 +1,9 @@
-"""Small helpers for driving the session core in tests."""
+"""Small helpers for driving the session core in tests, and for the device config of a real ``presspoint run``."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from config.plan import TherapyPlan
 from firmware.session.controller import SessionController
@@ -64,3 +65,12 @@ def press_profile(plan: TherapyPlan, *, press_at: float = 1.0, hold_extra: float
         return plan.target if press_at <= phase < press_at + plan.hold_s + hold_extra else 0.0
 
     return force_at
+
+
+def profile_device(folder: Path, device_id: str, *, profile: Path, state: Path, extra: str = "") -> Path:
+    """``folder/device.toml``: ``device_id``, ``profile``, its state in ``state``; ``extra``: more top-level lines."""
+    config = folder / "device.toml"
+    config.write_text(
+        f'device_id = "{device_id}"\nprofile_file = "{profile}"\n{extra}[storage]\nstate_dir = "{state}"\n'
+    )
+    return config

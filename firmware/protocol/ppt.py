@@ -127,15 +127,7 @@ def spot_measurement(
         device_id=device_id,
         measured_at=measured_at or utc_now_iso(),
         spot=spot.spot,
-        trials=[
-            PptTrial(
-                threshold_n=trial.threshold_n,
-                threshold_kpa=trial.threshold_kpa,
-                rate_kpa_s=trial.rate_kpa_s,
-                off_rate=trial.off_rate,
-            )
-            for trial in spot.trials
-        ],
+        trials=[PptTrial.model_validate(trial, from_attributes=True) for trial in spot.trials],  # the same fields
         mean_n=combined.mean_n,
         mean_kpa=combined.mean_kpa,
         cv=combined.cv,

@@ -32,24 +32,18 @@ class Limits:
         """From a plan (``target``, ``band`` ...) or a resolved plan (``target_n``, ``band_low_n`` ...)."""
         try:
             if "target_n" in plan:
-                return cls(
-                    float(plan["target_n"]),
-                    float(plan["band_low_n"]),
-                    float(plan["band_high_n"]),
-                    float(plan["tolerance_n"]),
-                    float(plan["therapist_max_n"]),
-                    float(plan["hold_s"]),
-                    float(plan["rest_s"]),
-                    int(plan["repetitions"]),
-                    _optional_float(plan.get("breaths_per_min")),
-                )
-            target, band = float(plan["target"]), float(plan["band"])
+                target, low, high = (float(plan[key]) for key in ("target_n", "band_low_n", "band_high_n"))
+                tolerance, therapist_max = float(plan["tolerance_n"]), float(plan["therapist_max_n"])
+            else:
+                target, band = float(plan["target"]), float(plan["band"])
+                low, high = target * (1 - band), target * (1 + band)
+                tolerance, therapist_max = float(plan["tolerance"]), float(plan["therapist_max"])
             return cls(
                 target,
-                target * (1 - band),
-                target * (1 + band),
-                float(plan["tolerance"]),
-                float(plan["therapist_max"]),
+                low,
+                high,
+                tolerance,
+                therapist_max,
                 float(plan["hold_s"]),
                 float(plan["rest_s"]),
                 int(plan["repetitions"]),

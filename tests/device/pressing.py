@@ -13,18 +13,14 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from tests.conftest import PRESSPOINT, ROOT
+from tests.helpers import profile_device
 
 PROFILE = ROOT / "config" / "examples" / "profiles" / "profile-cleared.toml"
 
 
 def rating_device(tmp_path: Path, device_id: str, profile: Path, state: Path) -> Path:
     """The device config: ``device_id`` at 10 Hz with ``profile`` and its state in ``state``."""
-    config = tmp_path / "device.toml"
-    config.write_text(
-        f'device_id = "{device_id}"\nsample_rate_hz = 10\nprofile_file = "{profile}"\n'
-        f'[storage]\nstate_dir = "{state}"\n'
-    )
-    return config
+    return profile_device(tmp_path, device_id, profile=profile, state=state, extra="sample_rate_hz = 10\n")
 
 
 async def line_with(stream: asyncio.StreamReader, text: str, seen: list[str]) -> None:

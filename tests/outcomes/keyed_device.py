@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import PRESSPOINT, ROOT
+from tests.helpers import profile_device
 from tests.mqtt_broker import Collector
 
 PROFILE = ROOT / "config" / "examples" / "profiles" / "profile-cleared.toml"
@@ -19,12 +20,7 @@ PROFILE = ROOT / "config" / "examples" / "profiles" / "profile-cleared.toml"
 
 def keyed_device(tmp_path: Path, device_id: str, key_file: Path, state: Path) -> Path:
     """The device config: ``device_id``, the cleared example profile, ``key_file`` and ``state``."""
-    config = tmp_path / "device.toml"
-    config.write_text(
-        f'device_id = "{device_id}"\nprofile_file = "{PROFILE}"\nplan_key_file = "{key_file}"\n'
-        f'[storage]\nstate_dir = "{state}"\n'
-    )
-    return config
+    return profile_device(tmp_path, device_id, profile=PROFILE, state=state, extra=f'plan_key_file = "{key_file}"\n')
 
 
 @contextlib.asynccontextmanager
