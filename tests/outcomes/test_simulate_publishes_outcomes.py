@@ -27,7 +27,8 @@ async def simulate(env: dict[str, str], *args: str) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
         PRESSPOINT, "simulate", *args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT
     )
-    out, err = await asyncio.wait_for(proc.communicate(), 120)
+    async with asyncio.timeout(120):  # not wait_for: it can swallow a cancellation on 3.11 (gh-86296)
+        out, err = await proc.communicate()
     assert proc.returncode is not None
     return proc.returncode, out.decode(), err.decode()
 
