@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from config.device import DeviceConfig
 from config.errors import PresspointError
@@ -25,8 +26,12 @@ from firmware.outcomes.store import OutcomeStore
 from firmware.protocol.person import MAX_CLEAR_BYTES, ClearRefused, PersonStatus, check_clear, person_status
 from firmware.protocol.plan_envelope import load_key
 from firmware.protocol.topics import Topics
-from firmware.service.person_outcomes import PersonOutcomes, new_course_id
+from firmware.service.person_outcomes import OutcomeSink, PersonOutcomes, new_course_id
 from firmware.session.summary import SessionSummary
+
+if TYPE_CHECKING:
+    from firmware.mqtt.service import MqttService
+    from firmware.realtime.sinks import SessionSink
 
 ANSWERS = (FollowUpAnswer.BETTER.value, FollowUpAnswer.NOT_BETTER.value)
 CLEARABLE = (Flag.SORENESS_NOT_IMPROVING.value, Flag.REEVALUATE.value)
@@ -141,44 +146,54 @@ def cmd_course_reset(args: argparse.Namespace) -> int:
 class SimulatedOutcomes:
     """What ``simulate`` takes from the outcomes: the ratings, the start gate, and the course after it.
 
-    The very ``PersonOutcomes`` that ``run``'s service uses, so a simulated
-    session moves the person's course in the state directory exactly as a
-    real one does (nothing is published: ``simulate`` has no outbox).
+    The very ``PersonOutcomes`` and ``OutcomeSink`` that ``run``'s service
+    uses, so a simulated session moves the person's course in the state
+    directory, and its summary carries the ratings and ``course``, exactly as
+    a real one does; with a broker the same outbox publishes the summary and
+    the retained ``person/status`` (``publish_through``).
     """
 
-    def __init__(self, pain_before: int | None, pain_after: int | None, outcomes: PersonOutcomes | None) -> None:
+    def __init__(self, pain_before: int | None, pain_after: int | None, outcomes: PersonOutcomes) -> None:
         self.pain_before = pain_before
         self.pain_after = pain_after
         self.outcomes = outcomes
-        self.refusal: str | None = None
-        self.see_therapist: str | None = None
-        if outcomes is not None:
-            refused = outcomes.refusal()
-            self.refusal = None if refused is None else f"session refused: {refused}"
-            self.see_therapist = outcomes.see_therapist()
+        refused = outcomes.refusal()
+        self.refusal: str | None = None if refused is None else f"session refused: {refused}"
+        self.see_therapist: str | None = outcomes.see_therapist()
+        self._sink: OutcomeSink | None = None
 
-    def apply(self, summary: SessionSummary) -> SessionSummary:
-        """The summary with the ratings (and, with a profile, the course it was recorded in)."""
-        if self.outcomes is None:
-            return summary.model_copy(update={"pain_before": self.pain_before, "pain_after": self.pain_after})
+    def publish_through(self, service: MqttService) -> None:
+        """Publish ``person/status`` and follow-ups through ``service``'s outbox, as ``run``'s service does."""
+        self.outcomes.enqueue = service.writer.enqueue
+        self.outcomes.topics = service.topics
+
+    def sink(self, inner: SessionSink) -> OutcomeSink:
+        """``inner`` with the outcomes added to the summary before it gets it (the service's path)."""
         self.outcomes.pain_before, self.outcomes.pain_after = self.pain_before, self.pain_after
-        return self.outcomes.session_ended(summary)
+        self._sink = OutcomeSink(inner, self.outcomes)
+        return self._sink
+
+    def stored(self, summary: SessionSummary) -> SessionSummary:
+        """The summary as the sink passed it on: the rating after is given, so it goes on now."""
+        if self._sink is None:
+            return summary
+        self._sink.flush()
+        [stored] = self._sink.as_stored([summary])
+        return stored
 
 
 def simulated_outcomes(args: argparse.Namespace, device: DeviceConfig) -> SimulatedOutcomes:
     """Checked before anything runs: bad ratings exit 2, a soreness flag refuses (exit 3)."""
     before = pain_rating(args.pain_before, "--pain-before")
     after = pain_rating(args.pain_after, "--pain-after")
-    outcomes = None
-    if device.profile_file is not None:
-        outcomes = PersonOutcomes(
-            store=OutcomeStore(device.storage.state_dir),
-            profile=load_profile(device.profile_file, device.device_max),
-            device_id=device.device_id,
-            topics=Topics(device.device_id, device.mqtt.topic_prefix),
-            enqueue=None,  # simulate has no outbox: follow-ups stay unpublished for run
-            plan_version=lambda: 0,  # simulate runs the local plan
-        )
+    outcomes = PersonOutcomes(
+        store=OutcomeStore(device.storage.state_dir),
+        profile=load_profile(device.profile_file, device.device_max) if device.profile_file else None,
+        device_id=device.device_id,
+        topics=Topics(device.device_id, device.mqtt.topic_prefix),
+        enqueue=None,  # until publish_through: without a broker follow-ups stay unpublished for run
+        plan_version=lambda: 0,  # simulate runs the local plan
+    )
     simulated = SimulatedOutcomes(before, after, outcomes)
     if simulated.see_therapist is not None and simulated.refusal is None:
         print(f"presspoint: see_therapist: {simulated.see_therapist}", file=sys.stderr)

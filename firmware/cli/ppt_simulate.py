@@ -1,7 +1,8 @@
 """``presspoint simulate --mode ppt``: a whole standard pain-threshold measurement in virtual time.
 
 Every trial, rest and spot runs against the simulator; a trace's ``mark``
-presses are the person's "first discomfort".  Without a trace or scenario
+presses are the person's "first discomfort", through the rig's buttons as on
+the device (so a ``stop`` press marks too, as ``run --mode ppt`` does).  Without a trace or scenario
 the simulated person follows the protocol in force (the profile's ``[ppt]``).
 The change is against the history in the state directory, which a
 simulation reads but never adds to.
@@ -91,7 +92,12 @@ def simulate_ppt(
     )
     try:
         result, _ = run_virtual_measurement(
-            measurement, sampler=rig.sampler, haptics=rig.haptics, clock=clock, presses=rig.presses
+            measurement,
+            sampler=rig.sampler,
+            haptics=rig.haptics,
+            clock=clock,
+            presses=rig.presses,
+            buttons=rig.buttons,
         )
     finally:
         rig.close()

@@ -9,22 +9,24 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from config.device import DeviceConfig
 from config.errors import PresspointError
 from config.plan import TherapyPlan
 from firmware.cli.main import EXIT_INTERRUPTED, EXIT_OK, load_inputs
-from firmware.cli.person_commands import simulated_outcomes
+from firmware.cli.person_commands import SimulatedOutcomes, simulated_outcomes
 from firmware.cli.text_report import LiveDisplay, format_summary
 from firmware.device.sim_setup import SimulatedRig, build_rig
-from firmware.realtime.sinks import MemorySink, SessionSink
+from firmware.realtime.sinks import MemorySink, SessionSink, SinkFanout
 from firmware.realtime.virtual import run_virtual_session
 from firmware.session.summary import SessionSummary
 from hal.clock import Clock, MonotonicClock, VirtualClock
 from simulator.profiles import scenario_plan
+
+if TYPE_CHECKING:
+    from firmware.mqtt.service import MqttService
 
 #: ``simulate``: the gate refused the session (an uncleared profile, say); nothing ran.
 EXIT_REFUSED = 3
@@ -45,18 +47,19 @@ def _print_summary(summary: SessionSummary, events: list[dict[str, object]], as_
 
 @dataclass
 class _SimulatedRun:
-    """What both ways of ``simulate`` set up: the rig, the sinks, the publishing."""
+    """What both ways of ``simulate`` set up: the rig, the sinks, the outcomes, the publishing."""
 
     rig: SimulatedRig
     memory: MemorySink
     sinks: list[SessionSink]
+    outcomes: SimulatedOutcomes
     publishing: _Publishing | None
 
     def close(self) -> None:
         self.rig.close()
 
     def finish(self, summary: SessionSummary, as_json: bool) -> None:
-        _print_summary(summary, self.memory.events, as_json)
+        _print_summary(self.outcomes.stored(summary), self.memory.events, as_json)
         if self.publishing is not None:
             self.publishing.flush_and_report()
 
@@ -66,6 +69,7 @@ def _simulated_run(
     device: DeviceConfig,
     plan: TherapyPlan,
     clock: Clock,
+    outcomes: SimulatedOutcomes,
     *,
     press_while_sampling: bool = False,
 ) -> _SimulatedRun:
@@ -82,8 +86,10 @@ def _simulated_run(
     )
     memory = MemorySink()
     publishing = _publishing(args, device)
-    sinks: list[SessionSink] = [memory] if publishing is None else [memory, publishing.sink]
-    return _SimulatedRun(rig, memory, sinks, publishing)
+    if publishing is not None:
+        outcomes.publish_through(publishing.service)
+    published = SinkFanout([] if publishing is None else [publishing.sink])
+    return _SimulatedRun(rig, memory, [memory, outcomes.sink(published)], outcomes, publishing)
 
 
 def outcome_exit_code(summary: SessionSummary) -> int:
@@ -125,9 +131,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     if args.mode == "ppt":
         return _simulate_ppt(args, device, plan)
     if args.realtime:
-        return _run_realtime(args, device, plan, json_output=args.json, rated=outcomes.apply)
+        return _run_realtime(args, device, plan, outcomes, json_output=args.json)
     clock = VirtualClock()
-    run = _simulated_run(args, device, plan, clock)
+    run = _simulated_run(args, device, plan, clock, outcomes)
     try:
         summary = run_virtual_session(
             plan,
@@ -144,7 +150,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         )
     finally:
         run.close()
-    run.finish(outcomes.apply(summary), args.json)
+    run.finish(summary, args.json)
     return outcome_exit_code(summary)
 
 
@@ -162,9 +168,9 @@ def _run_realtime(
     args: argparse.Namespace,
     device: DeviceConfig,
     plan: TherapyPlan,
+    outcomes: SimulatedOutcomes,
     *,
     json_output: bool,
-    rated: Callable[[SessionSummary], SessionSummary] = lambda summary: summary,
 ) -> int:
     """``simulate --realtime``: one session on the wall clock with a live view."""
     import signal
@@ -174,7 +180,7 @@ def _run_realtime(
     from firmware.realtime.runtime import run_realtime_session
     from firmware.realtime.stop import StopRequest
 
-    run = _simulated_run(args, device, plan, MonotonicClock(), press_while_sampling=True)
+    run = _simulated_run(args, device, plan, MonotonicClock(), outcomes, press_while_sampling=True)
     run.sinks.append(LiveDisplay(sys.stderr if json_output else sys.stdout))
 
     async def main() -> SessionSummary:
@@ -204,7 +210,7 @@ def _run_realtime(
         summary = asyncio.run(main())
     finally:
         run.close()
-    run.finish(rated(summary), json_output)
+    run.finish(summary, json_output)
     return EXIT_INTERRUPTED if summary.stop_source == "interrupt" else outcome_exit_code(summary)
 
 
@@ -224,5 +230,8 @@ class _Publishing(Protocol):
 
     @property
     def sink(self) -> SessionSink: ...
+
+    @property
+    def service(self) -> MqttService: ...
 
     def flush_and_report(self) -> None: ...

@@ -1,10 +1,15 @@
-"""One start request, session or trial alike: gate, tare, then run it.
+"""One start request, session or trial alike: gate, rating, tare, then run it.
 
-The gate (profile, calibration) may refuse or hand back the plan to run;
-the tare waits up to ``TARE_TIMEOUT_S`` for a steady, contact-free reading.
-A refusal is answered with the refused cue.  Otherwise the button is handed
-to the attempt (its stop request, or a trial's first-discomfort press) for
-as long as it runs.
+The gate (profile, calibration, outcomes) may refuse or hand back the plan
+to run; a refused start is answered with the refused cue and asks nothing.
+An admitted session then asks for the pain rating before it, with the
+profile's ``rate_pain`` - however it was started, by the button or by
+itself - so the person is never asked for a rating and then turned away.
+A shutdown during the rating starts nothing.  The tare comes last, on
+readings from just before the start, and waits up to ``TARE_TIMEOUT_S`` for
+a steady, contact-free reading.  Then the button is handed to the attempt
+(its stop request, or a trial's first-discomfort press) for as long as it
+runs.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ def describe_session_end(summary: SessionSummary) -> str:
         line += f"; stopped by {summary.stop_source}"
     return line
 
+
 #: Longest a cue between sessions may play (every pattern is shorter).
 CUE_LIMIT_S = 5.0
 
@@ -73,12 +79,15 @@ class AttemptRunner:
         self.result = result
 
     async def run(self, plan_in_force: TherapyPlan) -> None:
-        """Gate, tare, then the session or trial (or the refusal)."""
+        """Gate, rating, tare, then the session or trial (or the refusal)."""
         checked = await self.hooks.admit(plan_in_force)
-        reason = checked if isinstance(checked, str) else None
-        plan = plan_in_force if isinstance(checked, str) else checked
-        if reason is None and self.options.tare:
-            reason = await self._tare(plan)
+        if isinstance(checked, str):
+            await self._refuse(checked)
+            return
+        plan = checked
+        if self.options.mode == "session" and not await self._rating_before():
+            return  # a shutdown came during the rating: no session to start
+        reason = await self._tare(plan) if self.options.tare else None
         if reason is not None:
             await self._refuse(reason)
             return
@@ -97,6 +106,18 @@ class AttemptRunner:
             self.gestures.trial_button = None
             self.gestures.check_in = None
             self.listener.readings.forget()  # the next tare rests on readings from after this one
+
+    async def _rating_before(self) -> bool:
+        """With ``rate_pain``: the rating before the session, entered or skipped.
+
+        ``False`` when a shutdown came meanwhile (it skips the rating at once, ``DeviceRatings.tick``).
+        """
+        ratings = self.listener.ratings
+        if ratings is None or not ratings.enabled or self.shutdown.requested:
+            return True
+        ratings.ask("before")
+        await self.listener.until_rated()
+        return not self.shutdown.requested
 
     async def _tare(self, plan: TherapyPlan) -> str | None:
         loop = asyncio.get_running_loop()

@@ -187,7 +187,6 @@ class DeviceDaemon:
             haptics=self.unit.haptics,
             hooks=self.hooks,
             shutdown=self.shutdown,
-            start=self._start_requested,
             now=now,
         )
 

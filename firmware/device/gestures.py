@@ -1,8 +1,10 @@
 """What the buttons mean: press = start or stop, a 2 s hold while idle = the gesture.
 
-With pain ratings on (the profile's ``rate_pain``), a press while idle asks
-for the rating first, and while a rating is under way presses and holds
-belong to it (``firmware.device.rating``); never during a session.
+While a pain rating or the next-day question is under way (between
+sessions, ``firmware.device.rating``) presses and holds belong to it; never
+during a session.  A press while idle starts: the gate decides, then the
+rating before the session is asked (``AttemptRunner``), so a refused start
+asks nothing.
 
 A press during a session stops it on the way down (never waiting for the
 release); during a pain-threshold trial it marks first discomfort instead.
@@ -73,7 +75,7 @@ class ButtonGestures:
         self._start.set()
 
     def _rating_up(self, held_s: float) -> bool:
-        """While idle with ratings on: a press or hold for the rating under way, or a start asks first."""
+        """While idle: a press or hold for the rating under way, or the first press in the follow-up window."""
         ratings = self.ratings
         if ratings is None:
             return False
@@ -87,9 +89,6 @@ class ButtonGestures:
             return False
         if ratings.follow_up_open():
             ratings.ask("follow_up")  # the first press in the window answers the next-day check
-            return True
-        if ratings.enabled:
-            ratings.ask("before")  # the session starts once the rating is entered or skipped
             return True
         return False
 

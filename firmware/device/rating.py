@@ -1,11 +1,12 @@
 """Questions asked with the button between sessions: pain ratings and the next-day follow-up.
 
 Only while no session runs (``firmware.outcomes.rating_entry`` has the
-gesture): with the profile's ``rate_pain``, the first short press while idle
-asks for the rating before the session (``before``) and the session starts
-once it is entered or skipped; after each session the device asks again
-(``after``).  During a session the button stays the stop button and nothing
-else, so a stop is never delayed.  Each answer goes to the service
+gesture): with the profile's ``rate_pain``, every start the gate admits -
+a button press or an auto-start alike - asks for the rating before the
+session (``before``, ``AttemptRunner``), and the session starts once it is
+entered or skipped; a refused start asks nothing.  After each session the
+device asks again (``after``).  During a session the button stays the stop
+button and nothing else, so a stop is never delayed.  Each answer goes to the service
 (``DaemonHooks.pain_rated``), which puts it in the summary and the course.
 
 The follow-up: the service says which session is next and when its window
@@ -52,14 +53,12 @@ class DeviceRatings:
         haptics: Haptics,
         hooks: DaemonHooks,
         shutdown: StopRequest,
-        start: asyncio.Event,
         now: Callable[[], float],
     ) -> None:
         self.enabled = enabled
         self._haptics = haptics
         self._hooks = hooks
         self._shutdown = shutdown
-        self._start = start
         self._now = now
         self.entry: RatingEntry | None = None
         self.moment: Moment | None = None
@@ -128,8 +127,6 @@ class DeviceRatings:
         else:
             log.info("pain rating %s the session: %d", moment, rating)
         self._hooks.pain_rated(moment, rating)
-        if moment == "before" and not self._shutdown.requested:
-            self._start.set()
 
     def _answered(self, presses: int | None) -> None:
         assert self.follow_up is not None

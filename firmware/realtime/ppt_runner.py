@@ -24,8 +24,10 @@ from firmware.realtime.engine import session_seconds
 from firmware.realtime.feed import SampleFeed
 from firmware.realtime.motor import FINAL_CUE_S, MotorPlayer
 from firmware.realtime.sampler import Sample, Sampler, SensorFault
+from firmware.realtime.scripted_panel import ScriptedPanel
 from firmware.realtime.stop import StopRequest
 from firmware.session.decisions import CueDecision
+from hal.buttons import StartStopButton
 from hal.clock import VirtualClock
 from hal.haptics import Haptics
 
@@ -127,42 +129,50 @@ def run_virtual_measurement(
     haptics: Haptics,
     clock: VirtualClock,
     presses: Sequence[tuple[float, str]] = (),
+    buttons: Sequence[StartStopButton] = (),
 ) -> tuple[MeasurementResult, list[Decision]]:
-    """The whole measurement in virtual time; a ``mark`` press marks, a ``stop`` press stops.
+    """The whole measurement in virtual time; each press of the start/stop button marks first discomfort.
 
-    Presses are ``(measurement time, name)`` in time order, each delivered
-    before the first sample at or after its time.  The motor ends off.
+    Presses are ``(measurement time, name)`` in time order, edges on
+    ``buttons`` (``ScriptedPanel``) applied before the first sample at or
+    after their time.  As on the device during a trial (``ButtonGestures``)
+    the first button's way down is the mark - a trace's ``mark`` and
+    ``stop`` are the same press - and the check-in button means nothing.
+    The motor ends off.
     """
     timeline = MotorTimeline()
-    pending = [press for press in presses if press[1] in ("mark", "stop")]
+    marks: list[float] = []
+    panel = ScriptedPanel(buttons, presses, on_down=lambda: marks.append(clock.now()))
     decisions: list[Decision] = []
     origin = clock.now()
     period = sampler.period_s
+
+    def measured(step: Sequence[Decision]) -> None:
+        for decision in step:
+            if isinstance(decision, CueDecision):
+                timeline.play(clock.now(), decision.cue)
+        decisions.extend(step)
+
     try:
         while not measurement.finished:
             _apply(timeline.due(clock.now() + 0.999 * period), haptics, clock)
             next_t = session_seconds(clock.now() + period, origin)
-            if pending and pending[0][0] <= next_t + 1e-9:
-                press_at, name = pending.pop(0)
-                clock.sleep_until(max(clock.now(), origin + press_at))
-                t = session_seconds(clock.now(), origin)
-                step = measurement.on_button(t) if name == "mark" else measurement.on_stop(t)
+            if panel.press_until(next_t, clock, lambda at_s: origin + at_s) is not None:
+                while marks and not measurement.finished:
+                    measured(measurement.on_button(session_seconds(marks.pop(0), origin)))
+                continue
+            event = sampler.next()
+            t = session_seconds(event.t, origin)
+            if isinstance(event, Sample):
+                measured(measurement.on_sample(t, event.force_n))
+            elif isinstance(event, SensorFault):
+                measured(measurement.on_sensor_fault(t, event.detail))
             else:
-                event = sampler.next()
-                t = session_seconds(event.t, origin)
-                if isinstance(event, Sample):
-                    step = measurement.on_sample(t, event.force_n)
-                elif isinstance(event, SensorFault):
-                    step = measurement.on_sensor_fault(t, event.detail)
-                else:
-                    step = measurement.on_gap(t)
-            for decision in step:
-                if isinstance(decision, CueDecision):
-                    timeline.play(clock.now(), decision.cue)
-            decisions.extend(step)
+                measured(measurement.on_gap(t))
         while (at := timeline.next_change_at()) is not None:  # the final cue plays out
             _apply(timeline.due(at), haptics, clock)
     finally:
+        panel.close()
         timeline.stop()
         haptics.off()
     return measurement.result(), decisions

@@ -18,11 +18,11 @@ from collections.abc import Callable, Sequence
 from config.plan import TherapyPlan
 from firmware.realtime.engine import SessionEngine
 from firmware.realtime.sampler import Sampler
+from firmware.realtime.scripted_panel import ScriptedPanel
 from firmware.realtime.sinks import SessionSink
 from firmware.session.states import Gesture
 from firmware.session.summary import SessionSummary
-from hal.buttons import StartStopButton, VirtualButton, check_in_of
-from hal.buttons_scripted import press_edges
+from hal.buttons import StartStopButton, check_in_of
 from hal.clock import VirtualClock
 from hal.haptics import Haptics
 
@@ -55,8 +55,15 @@ def run_virtual_session(
         plan, sampler, device_id=device_id, device_max_n=device_max_n, armed_at=clock.now(), sinks=sinks,
         session_id=session_id, person=person,
     )
-    panel = _ButtonPanel(engine, buttons) if presses else None
-    edges = press_edges(presses, panel.buttons) if panel is not None else []
+    stop_pressed: list[float] = []
+    panel = None
+    if presses:
+        panel = ScriptedPanel(
+            buttons,
+            presses,
+            on_down=lambda: stop_pressed.append(clock.now()),
+            on_check_in=lambda held_s: engine.gesture(Gesture(check_in_of(held_s))),
+        )
     period = sampler.period_s
     timeline = engine.timeline
     try:
@@ -69,11 +76,9 @@ def run_virtual_session(
                     break
                 if panel is not None:
                     next_t = engine.session_time(clock.now() + period)
-                    while edges and edges[0].at_s <= next_t + 1e-9 and not panel.stop_requested:
-                        edge = edges.pop(0)
-                        clock.sleep_until(max(clock.now(), engine.clock_time(edge.at_s)))
-                        edge.apply()
-                    if panel.stop_requested:
+                    while not stop_pressed and panel.press_until(next_t, clock, engine.clock_time) is not None:
+                        pass
+                    if stop_pressed:
                         engine.stop(clock.now(), "button")
                         break
                 if stop_check is not None and (source := stop_check()) is not None:
@@ -91,34 +96,6 @@ def run_virtual_session(
         timeline.stop()
         haptics.off()
     return engine.finish()
-
-
-class _ButtonPanel:
-    """The person's buttons for a traced session: stop on the first, less/more on the second."""
-
-    def __init__(self, engine: SessionEngine, buttons: Sequence[StartStopButton]) -> None:
-        self._engine = engine
-        self.stop_requested = False
-        self.main = next((b for b in buttons if b.role == "start_stop"), None) or VirtualButton()
-        self.second = next((b for b in buttons if b.role == "less_more"), None) or VirtualButton("less_more")
-        self.main.set_handler(self._stop)
-        self.second.set_handler(None)
-        self.second.set_release_handler(self._check_in)
-
-    def _stop(self) -> None:
-        self.stop_requested = True
-
-    def _check_in(self, held_s: float) -> None:
-        self._engine.gesture(Gesture(check_in_of(held_s)))
-
-    @property
-    def buttons(self) -> list[StartStopButton]:
-        return [self.main, self.second]
-
-    def close(self) -> None:
-        for button in (self.main, self.second):
-            button.set_handler(None)
-            button.set_release_handler(None)
 
 
 def _apply_motor(changes: list[tuple[float, float]], haptics: Haptics, clock: VirtualClock) -> None:

@@ -83,7 +83,8 @@ async def test_rating_before_and_after_with_count_back_and_an_immediate_stop(loc
     await until(lambda: daemon.gestures.ratings is not None and daemon.phase == "idle")
     loop = asyncio.get_running_loop()
     asked = loop.time()
-    press(daemon)  # asks for the rating first: no session yet
+    press(daemon)  # the gate admits, then the device asks for the rating first: no session yet
+    await until(lambda: daemon.gestures.ratings is not None and daemon.gestures.ratings.active)
     assert daemon.gestures.ratings is not None and daemon.gestures.ratings.moment == "before"
     await asyncio.sleep(0.5)
     assert pulses(haptics, PROMPT, asked) == 1 and daemon.phase == "idle"
