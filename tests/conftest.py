@@ -38,6 +38,9 @@ SEED_ENV = "PRESSPOINT_HYPOTHESIS_SEED"
 
 ROOT = Path(__file__).resolve().parent.parent
 PRESSPOINT = str(Path(sys.executable).with_name("presspoint"))
+#: How long a test waits for what must come (a process's exit, an answer) before calling it a hang:
+#: far beyond any loaded machine's delay, so it is never a bound on speed.
+HANG_S = 300.0
 
 #: Forces used across tests, in newtons.
 DEVICE_MAX_N = kgf(9.0)

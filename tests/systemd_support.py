@@ -18,6 +18,7 @@ import socket
 import subprocess
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -159,3 +160,17 @@ class FakeServiceManager:
                         return t
             time.sleep(0.01)
         raise AssertionError(f"no matching message within {timeout} s: {self.messages[-5:]}")
+
+    def drain(self, timeout: float) -> None:
+        """Return once every datagram sent so far has been received (a marker of ours, sent now, came in)."""
+        token = f"X-TEST-DRAINED={uuid.uuid4().hex}"
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sender:
+            sender.sendto(token.encode(), str(self.path))  # one queue: it arrives after all sent before it
+        self.wait_for(lambda m: m == token, timeout)
+
+    def after(self, field_: str) -> list[str]:
+        """Messages received after the first one carrying ``field_``, in order of arrival (none if it never came)."""
+        with self._lock:
+            fields = [m.split("\n") for _, m in self.messages]
+        firsts = [i for i, f in enumerate(fields) if field_ in f]
+        return ["\n".join(f) for f in fields[firsts[0] + 1:]] if firsts else []

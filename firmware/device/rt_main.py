@@ -108,6 +108,7 @@ async def serve(
         on_start=[person.start] if person is not None else [],
         admit_timeout_s=ADMIT_TIMEOUT_S * hardware.speed,
     )
+    notifier = LinkNotifier(channel)
     daemon = DeviceDaemon(
         plans=LinkPlans(setup.plan, channel, on_end=[person.rest] if person is not None else []),
         sampler=hardware.sampler,
@@ -115,7 +116,7 @@ async def serve(
         device_id=setup.device.device_id,
         device_max_n=setup.device.device_max,
         hooks=hooks,
-        notifier=LinkNotifier(channel),
+        notifier=notifier,
         options=setup.options,
     )
     if person is not None:
@@ -127,7 +128,7 @@ async def serve(
         loop.call_soon(on_message, message)
     signals = install_stop_signals(daemon.request_shutdown, loop=loop, early=early_signals)
     if setup.fault_injection:
-        install_fault_injection(loop, hardware.sampler)
+        install_fault_injection(loop, hardware.sampler, notifier)
     usage = UsageMeter()
     usage.start()
     try:

@@ -16,6 +16,13 @@ NEED 5  A bounded incoming queue that says how much it dropped: aiomqtt
 NEED 4  Why the broker disconnected us: aiomqtt's message iterator raises a
         bare "Disconnected during message iteration"; ``disconnect_code``
         keeps the v5 reason (142: another client took our session over).
+NEED 6  A clean end when the connection is lost during a stop: aiomqtt leaves
+        the lost connection's error in ``_disconnected`` for the message
+        iterator (cancelled by then), so the loop logs "Future exception was
+        never retrieved"; and it registers a writer one loop pass after paho
+        asks, on a socket a hang-up may have closed meanwhile ("Bad file
+        descriptor").  Here every ended connection's error is read, and a
+        writer is registered only on the socket still in use.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import asyncio
 import contextlib
 import logging
 import threading
+from types import TracebackType
 from typing import Any
 
 import aiomqtt
@@ -105,9 +113,41 @@ class AdaptedClient(aiomqtt.Client):
                 return
             super()._on_socket_open(client, userdata, sock)
 
+    # -- NEED 6: a clean end ------------------------------------------------------------
+
+    async def __aenter__(self) -> AdaptedClient:
+        ended = self._disconnected  # the last connection's end: replaced once connected again
+        try:
+            await super().__aenter__()
+        finally:
+            _read_error(ended)
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            await super().__aexit__(exc_type, exc, tb)
+        finally:
+            _read_error(self._disconnected)  # a lost connection's error: the caller saw it by now, or never will
+
     def _on_socket_register_write(self, client: paho.Client, userdata: Any, sock: PahoSocket) -> None:
-        if not self._abandoned:
-            super()._on_socket_register_write(client, userdata, sock)
+        if self._abandoned:
+            return
+
+        def register() -> None:  # a loop pass later: a hang-up may have closed the socket since
+            current = client.socket()
+            if current is not None and current is sock:
+                self._loop.add_writer(current.fileno(), self._write_ready, client)
+
+        self._loop.call_soon_threadsafe(register)  # paho may call this from the connect thread
+
+    def _write_ready(self, client: paho.Client) -> None:
+        try:
+            client.loop_write()
+        except Exception as exc:  # a broken connection: as aiomqtt's own writer callback does
+            if not self._disconnected.done():
+                self._disconnected.set_exception(exc)
 
     # -- NEED 4: why we were disconnected ------------------------------------------------
 
@@ -178,3 +218,9 @@ class AdaptedClient(aiomqtt.Client):
                 except TimeoutError:
                     raise aiomqtt.MqttError("Operation timed out") from None
         return self._refusals.pop(info.mid, None)
+
+
+def _read_error(future: asyncio.Future[None]) -> None:
+    """Mark a finished future's exception as read (it was reported another way, or is moot)."""
+    if future.done() and not future.cancelled():
+        future.exception()

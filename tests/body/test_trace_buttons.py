@@ -17,7 +17,7 @@ from firmware.realtime.virtual import run_virtual_session
 from hal.clock import VirtualClock
 from simulator.trace import ButtonPress, parse_trace_csv
 from tests.body.helpers import body_plan
-from tests.conftest import PRESSPOINT
+from tests.conftest import HANG_S, PRESSPOINT
 
 TRACE = """time_s,force_n,button
 0,0
@@ -83,7 +83,7 @@ def test_a_press_no_button_can_make_is_one_line_and_exit_2_before_anything_runs(
     (tmp_path / "t.csv").write_text(f"time_s,force_n,button\n0,0\n{trace}\n")
     (tmp_path / "d.toml").write_text(f'{device}[storage]\nstate_dir = "{tmp_path / "state"}"\n')
     argv = [PRESSPOINT, *command, "--config", str(tmp_path / "d.toml"), "--trace", str(tmp_path / "t.csv"), "--json"]
-    result = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=60)
+    result = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=HANG_S)
     assert (result.returncode, result.stdout) == (2, "")
     assert result.stderr.count("\n") == 1 and said in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "state").exists() or not any((tmp_path / "state").iterdir())  # nothing started

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PRESSPOINT, ROOT
+from tests.conftest import HANG_S, PRESSPOINT, ROOT
 from tests.mqtt_broker import Collector, Mosquitto
 
 
@@ -72,7 +72,7 @@ def test_therapist_pushes_a_plan_to_the_running_daemon(
         capture_output=True,
         text=True,
         env=cli_env,
-        timeout=30,
+        timeout=HANG_S,
     )
     assert keygen.returncode == 0, keygen.stderr
     config = tmp_path / "device.toml"
@@ -113,7 +113,7 @@ def test_therapist_pushes_a_plan_to_the_running_daemon(
                 capture_output=True,
                 text=True,
                 env=cli_env,
-                timeout=30,
+                timeout=HANG_S,
             )
             if push.returncode == 0 or time.monotonic() > deadline:
                 break
@@ -123,7 +123,7 @@ def test_therapist_pushes_a_plan_to_the_running_daemon(
             capture_output=True,
             text=True,
             env=cli_env,
-            timeout=30,
+            timeout=HANG_S,
         )
         assert show.returncode == 0, show.stderr
         assert "version 1" in show.stdout or '"version": 1' in show.stdout, show.stdout
@@ -133,7 +133,7 @@ def test_therapist_pushes_a_plan_to_the_running_daemon(
             [PRESSPOINT, "therapist", "keygen", "--device", "e2e-2", "--out", str(other_key)],
             capture_output=True,
             env=cli_env,
-            timeout=30,
+            timeout=HANG_S,
             check=True,
         )
         bad = subprocess.run(
@@ -158,13 +158,13 @@ def test_therapist_pushes_a_plan_to_the_running_daemon(
             capture_output=True,
             text=True,
             env=cli_env,
-            timeout=30,
+            timeout=HANG_S,
         )
         assert bad.returncode == 2, bad.stdout + bad.stderr
         assert "signature" in (bad.stdout + bad.stderr).lower()
     finally:
         daemon.send_signal(signal.SIGTERM)
-        _, err = daemon.communicate(timeout=15)
+        _, err = daemon.communicate(timeout=HANG_S)
     assert daemon.returncode == 143, err  # stopped by SIGTERM, in order
     audit = (tmp_path / "state").rglob("*audit*")
     lines = [line for path in audit for line in path.read_text().splitlines()]

@@ -32,7 +32,7 @@ from simulator.armed_source import ArmedSource
 from simulator.haptics import RecordingHaptics
 from simulator.loadcell import SIMULATED_CALIBRATION, SimulatedLoadCell
 from simulator.trace import parse_trace_csv
-from tests.conftest import DEVICE_MAX_N
+from tests.conftest import DEVICE_MAX_N, HANG_S
 from tests.lockstep import LockstepClock
 
 KEY = DeviceKey(bytes(range(32)))
@@ -277,7 +277,7 @@ def test_run_with_an_uncleared_profile_refuses_and_says_why(tmp_path: Path, cli_
         capture_output=True,
         text=True,
         env=cli_env,
-        timeout=60,
+        timeout=HANG_S,
     )
     assert result.returncode == 3, result.stderr
     assert result.stdout == ""

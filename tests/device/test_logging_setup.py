@@ -20,6 +20,7 @@ from firmware.device.logging_setup import (
     stream_is_journal,
     syslog_priority,
 )
+from tests.conftest import HANG_S
 
 
 @pytest.fixture(autouse=True)
@@ -148,7 +149,7 @@ def test_journal_detection_in_a_real_process(tmp_path: Path) -> None:
     with open(err_path, "w") as err:
         st = os.fstat(err.fileno())
         env = {**os.environ, "JOURNAL_STREAM": f"{st.st_dev}:{st.st_ino}"}
-        subprocess.run([sys.executable, "-c", code], stderr=err, env=env, check=True, timeout=30)
+        subprocess.run([sys.executable, "-c", code], stderr=err, env=env, check=True, timeout=HANG_S)
     assert err_path.read_text() == "<4>p: hello\n"
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True, timeout=30

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PRESSPOINT, ROOT
+from tests.conftest import HANG_S, PRESSPOINT, ROOT
 
 OVER_AT_S = 8.0
 RATE_HZ = 10
@@ -147,7 +147,7 @@ def test_a_stalled_service_never_delays_an_abort_and_loses_nothing(daemon: Calla
     run.wait_for("tared")
     os.kill(run.proc.pid, signal.SIGSTOP)  # the service stalls for the rest of the hold
     try:
-        abort = run.wait_for(ABORT_LINE.pattern, timeout=40)  # the real-time process logs it itself
+        abort = run.wait_for(ABORT_LINE.pattern, timeout=HANG_S)  # the real-time process logs it itself
     finally:
         os.kill(run.proc.pid, signal.SIGCONT)
     assert_aborted_at_the_bound(float(abort.group(1)))

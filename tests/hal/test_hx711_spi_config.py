@@ -15,7 +15,7 @@ from config.errors import InputFileError, PresspointError
 from firmware.cli.hardware import main as hardware_main
 from hal.calibrate import write_calibration
 from hal.sensor import Calibration, SensorError
-from tests.conftest import PRESSPOINT, ROOT
+from tests.conftest import HANG_S, PRESSPOINT, ROOT
 
 
 def hw(**fields: Any) -> HardwareSettings:
@@ -136,7 +136,7 @@ def test_the_daemon_refuses_it_before_starting_anything(mode: list[str], tmp_pat
     path = tmp_path / "device.toml"
     path.write_text(INF_CONFIG + f'[storage]\nstate_dir = "{tmp_path / "state"}"\n')
     result = subprocess.run([PRESSPOINT, "run", *mode, "--sessions", "1", "--config", str(path)],
-                            capture_output=True, text=True, cwd=ROOT, check=False, timeout=60)
+                            capture_output=True, text=True, cwd=ROOT, check=False, timeout=HANG_S)
     assert result.returncode == 2
     assert result.stdout == ""
     assert result.stderr.count("\n") == 1 and FIELD in result.stderr and "finite" in result.stderr

@@ -2,30 +2,32 @@
 
 Cleanly means: exit 2, exactly one line on stderr that names the file, field
 or option, no traceback, done within ``TIMEOUT_S`` (a FIFO or ``/dev/zero``
-must not hang it), and nothing written in the folder it ran in.  The
-subprocesses run in parallel once per test session; each case checks its
-own result.
+must not hang it), and nothing written in the folder it ran in.  Each case
+runs in a process of its own, forked from one that imported the CLI once
+(``tests/hostile/cli_fork.py``), in parallel, once per test session; each
+case checks its own result.
 """
 
 from __future__ import annotations
 
 import os
-import subprocess
 import tempfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from multiprocessing.context import ForkServerContext
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import PRESSPOINT, ROOT
+from tests.conftest import ROOT
+from tests.hostile.cli_fork import forkserver, run_cli
 from tests.hostile.corpus import CASES, FIFO, FOLDER, HUGE_CSV, HUGE_TOML, LOOP, Case, FileContent
 
 #: Only a hang (a FIFO or /dev/zero read for ever) takes this long, on any machine.
 TIMEOUT_S = 60.0
 WORKERS = 4
-#: The corpus runs once, on one xdist worker (its fixture is per module, so per worker).
+#: The corpus runs once, on one xdist worker (its fixture is per session, so per worker).
 pytestmark = pytest.mark.xdist_group("hostile-corpus")
 _SPARSE = {HUGE_TOML: 2 * 1024 * 1024, HUGE_CSV: 65 * 1024 * 1024}
 
@@ -60,38 +62,37 @@ def _snapshot(folder: Path) -> dict[str, tuple[int, int, int]]:
     return found
 
 
-def _run(case: Case, env: dict[str, str]) -> Outcome:
-    with tempfile.TemporaryDirectory(prefix="hostile-") as tmp:
+def _run(case: Case, env: dict[str, str], forks: ForkServerContext) -> Outcome:
+    with tempfile.TemporaryDirectory(prefix="hostile-") as tmp, tempfile.TemporaryDirectory(prefix="output-") as out:
         folder = Path(tmp)
         for name, content in case.files.items():
             _make(folder / name, content)
         before = _snapshot(folder)
-        try:
-            done = subprocess.run(
-                [PRESSPOINT, *case.argv],
-                cwd=folder,
-                env=env,
-                capture_output=True,
-                text=True,
-                errors="replace",
-                timeout=TIMEOUT_S,
-                stdin=subprocess.DEVNULL,
-            )
-        except subprocess.TimeoutExpired as err:
-            stderr = err.stderr.decode(errors="replace") if isinstance(err.stderr, bytes) else (err.stderr or "")
-            return Outcome(None, stderr, [])
+        stdout, stderr = Path(out) / "stdout", Path(out) / "stderr"
+        stdout.touch()
+        stderr.touch()
+        process = forks.Process(target=run_cli, args=(case.argv, tmp, env, str(stdout), str(stderr)))
+        process.start()
+        process.join(TIMEOUT_S)
+        if process.exitcode is None:
+            process.kill()
+            process.join()
+            return Outcome(None, stderr.read_text(errors="replace"), [])
         after = _snapshot(folder)
         changed = sorted(name for name in before.keys() | after.keys() if before.get(name) != after.get(name))
-        return Outcome(done.returncode, done.stderr, changed)
+        return Outcome(process.exitcode, stderr.read_text(errors="replace"), changed)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def outcomes() -> Iterator[dict[str, Outcome]]:
+    """Every case's outcome, run once per session (a module fixture would run again whenever
+    xdist hands the worker another module's test between two of these)."""
     env = dict(os.environ)
     env["PYTHONPATH"] = str(ROOT)
     env.pop("PRESSPOINT_CONFIG", None)
+    forks = forkserver()
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-        results = dict(zip((c.name for c in CASES), pool.map(lambda c: _run(c, env), CASES), strict=True))
+        results = dict(zip((c.name for c in CASES), pool.map(lambda c: _run(c, env, forks), CASES), strict=True))
     yield results
 
 

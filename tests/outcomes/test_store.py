@@ -15,7 +15,7 @@ import pytest
 from config.errors import InputFileError
 from firmware.outcomes.actions import FinishedSession, record_session
 from firmware.outcomes.store import OutcomeStore
-from tests.conftest import ROOT
+from tests.conftest import HANG_S, ROOT
 
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
@@ -66,7 +66,7 @@ def test_a_sigkill_during_writes_leaves_a_whole_record(tmp_path: Path) -> None:
         time.sleep(0.2)  # let it write some more; any moment is as good as another
         proc.send_signal(signal.SIGKILL)
     finally:
-        proc.wait(timeout=10)
+        proc.wait(timeout=HANG_S)
     assert proc.returncode == -signal.SIGKILL
     record = OutcomeStore(tmp_path).load()  # a whole document, never half of one
     ids = [s.session_id for s in record.sessions]

@@ -193,10 +193,17 @@ async def test_queued_push_reports_exit_3_when_the_session_outlasts_the_wait(
 ) -> None:
     async with device(tmp_path / "dev", mosquitto) as dev:
         dev.service.begin_session()
-        outcome = await push_plan(settings(mosquitto), device_id=DEVICE, plan=GENTLE, key=KEY, timeout_s=1.0)
+        # The wait must outlast the device's answer and not the session: a wait that ran out
+        # before the answer came (no "a session is running" note) is tried again, longer.
+        for wait_s in (1.0, 4.0, 16.0, 64.0):
+            notes: list[str] = []
+            outcome = await push_plan(settings(mosquitto), device_id=DEVICE, plan=GENTLE, key=KEY, timeout_s=wait_s,
+                                      note=notes.append)
+            if any("a session is running" in text for text in notes):
+                break
         assert outcome.status == "queued" and outcome.exit_code == 3
         dev.service.end_session()
-        state = await wait_state(mosquitto, lambda s: s is not None and s.version == 1)
+        state = await wait_state(mosquitto, lambda s: s is not None and s.version == outcome.version)
         assert state is not None and state.pending_version is None
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from firmware.service.state_lock import LOCK_NAME
 from firmware.therapist.watch import WatchView
-from tests.conftest import PRESSPOINT, ROOT
+from tests.conftest import HANG_S, PRESSPOINT, ROOT
 
 
 def _wait_for_pid(lock: Path, pid: int, timeout_s: float = 60.0) -> bool:
@@ -30,14 +30,14 @@ def test_a_second_daemon_on_the_same_state_dir_is_refused(tmp_path: Path, cli_en
     first = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env, cwd=ROOT)
     try:
         assert _wait_for_pid(state / LOCK_NAME, first.pid), "the first daemon never took the lock"
-        second = subprocess.run(argv, capture_output=True, text=True, env=cli_env, cwd=ROOT, timeout=60)
+        second = subprocess.run(argv, capture_output=True, text=True, env=cli_env, cwd=ROOT, timeout=HANG_S)
         assert second.returncode == 2, second.stderr
         lines = second.stderr.splitlines()
         assert len(lines) == 1 and f"PID {first.pid}" in lines[0] and "in use by another presspoint" in lines[0]
         assert first.poll() is None  # the first one runs on, untouched
     finally:
         first.send_signal(signal.SIGTERM)
-        _, err = first.communicate(timeout=30)
+        _, err = first.communicate(timeout=HANG_S)
     assert first.returncode == 143, err  # stopped by SIGTERM, in order
     assert "interrupted" not in err and "UNIQUE constraint" not in err
     # The lock died with its holder: the next daemon takes it.
@@ -46,7 +46,7 @@ def test_a_second_daemon_on_the_same_state_dir_is_refused(tmp_path: Path, cli_en
         assert _wait_for_pid(state / LOCK_NAME, again.pid)
     finally:
         again.send_signal(signal.SIGTERM)
-        _, err = again.communicate(timeout=30)
+        _, err = again.communicate(timeout=HANG_S)
     assert "in use by another presspoint" not in err
 
 

@@ -30,7 +30,7 @@ from firmware.mqtt.connection import DEVICE_MAX_PACKET_BYTES
 from firmware.protocol.plan_envelope import DeviceKey, sign_plan, write_key_file
 from firmware.protocol.plan_messages import PlanError, PlanState
 from firmware.protocol.topics import Topics
-from tests.conftest import PRESSPOINT, ROOT
+from tests.conftest import HANG_S, PRESSPOINT, ROOT
 from tests.mqtt_broker import Mosquitto
 from tests.systemd_support import FakeServiceManager
 
@@ -68,7 +68,7 @@ class Daemon:
 
     def stop(self) -> str:
         self.proc.send_signal(signal.SIGTERM)
-        _, err = self.proc.communicate(timeout=60)
+        _, err = self.proc.communicate(timeout=HANG_S)
         assert self.proc.returncode == 143, err  # stopped by SIGTERM, in order
         return err
 
