@@ -12,10 +12,14 @@ no class past 250.  Every rule is strict: a breach fails the suite.
 from __future__ import annotations
 
 import ast
+import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
-from tests.conftest import ROOT
+import pytest
+
+from tests.conftest import PRESSPOINT, ROOT
 
 PURE_FOLDERS = ("firmware/session", "firmware/algometry", "firmware/cues", "firmware/health", "firmware/outcomes")
 #: Top-level modules a pure module may not import (I/O, concurrency, the clock).
@@ -161,3 +165,43 @@ def test_the_import_rules_see_a_breach() -> None:
     """The checkers themselves, on modules that rightly import what the rules forbid elsewhere."""
     assert {"aiomqtt", "ssl"} & {n.split(".")[0] for n in realtime_breaches(ROOT / "firmware/mqtt/connection.py")}
     assert any(n.startswith("firmware.realtime") for n in therapist_breaches(ROOT / "firmware/device/rt_main.py"))
+
+
+#: Packages ``presspoint run`` needs none of at run time, in either process (they cost memory on the Pi).
+RUN_MAY_NOT_LOAD = (
+    "rich", "matplotlib", "numpy", "tomlkit", "sqlalchemy", "starlette", "jinja2", "uvicorn", "hypothesis", "pytest",
+)  # fmt: skip
+#: And the real-time process holds no TLS or OpenSSL (``firmware/device/lean_process.py``), nor the service's parts.
+REALTIME_MAY_NOT_LOAD = (*RUN_MAY_NOT_LOAD, *REALTIME_MAY_NOT_IMPORT, "_ssl", "_hashlib")
+#: Over the tolerance 1 s into the hold: a short session, ended by the safety rules.
+SHORT_TRACE = "time_s,force_n\n0,0\n0.5,0\n1.5,29.4\n2.5,29.4\n2.501,45\n60,45\n"
+
+
+def loaded(names: list[str], prefixes: tuple[str, ...]) -> list[str]:
+    return sorted({name for name in names if is_under(name, prefixes)})
+
+
+def run_module_sets(folder: Path, *extra: str) -> dict[str, list[str]]:
+    """The module names each process of a real ``presspoint run --simulate`` held at its exit."""
+    (folder / "trace.csv").write_text(SHORT_TRACE)
+    (folder / "device.toml").write_text(
+        f'device_id = "mods"\nsample_rate_hz = 10\n[storage]\nstate_dir = "{folder / "state"}"\n'
+    )
+    argv = [
+        PRESSPOINT, "run", "--simulate", "--json", "--sessions", "1", "--config", str(folder / "device.toml"),
+        "--plan", str(ROOT / "config/examples/quick-test.toml"), "--trace", str(folder / "trace.csv"), *extra,
+    ]  # fmt: skip
+    env = dict(os.environ, PYTHONPATH=str(ROOT), PRESSPOINT_MODULES_TO=str(folder))
+    env.pop("NOTIFY_SOCKET", None)
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert "over_tolerance" in done.stdout, done.stderr
+    return {role: (folder / f"{role}.txt").read_text().split() for role in ("service", "realtime")}
+
+
+@pytest.mark.parametrize("extra", [("--speed", "10"), ("--pins",)], ids=["simulated", "pins"])
+def test_run_loads_no_heavy_package_and_the_realtime_process_no_tls(tmp_path: Path, extra: tuple[str, ...]) -> None:
+    modules_of = run_module_sets(tmp_path, *extra)
+    assert "firmware.device.daemon" in modules_of["realtime"] and "firmware.mqtt.service" in modules_of["service"]
+    assert "ssl" in modules_of["service"]  # the check sees what is loaded: the service speaks TLS to the broker
+    assert loaded(modules_of["realtime"], REALTIME_MAY_NOT_LOAD) == []
+    assert loaded(modules_of["service"], RUN_MAY_NOT_LOAD) == []

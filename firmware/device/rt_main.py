@@ -10,6 +10,9 @@ the session under way, which keeps every safety rule to its end.
 
 from __future__ import annotations
 
+import firmware.device.lean_process  # noqa: F401  (first: keeps TLS and OpenSSL out of this process)
+
+# isort: split
 import asyncio
 import faulthandler
 import logging
@@ -27,6 +30,7 @@ from firmware.device.hardware import DeviceHardware, build_hardware
 from firmware.device.link_hooks import ADMIT_TIMEOUT_S, LinkHooks, LinkNotifier, LinkPlans
 from firmware.device.link_messages import Admitted, Finished, FollowUpDue, PlayCue, Press, Setup, Shutdown
 from firmware.device.logging_setup import setup_logging
+from firmware.device.module_report import report_modules_at_exit
 from firmware.device.signals import EarlyStopSignals, install_stop_signals
 from firmware.realtime.link import Link, LinkClosed, LoopLink
 from firmware.realtime.motor import play_cue
@@ -150,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     early_signals = EarlyStopSignals().install()  # a stop while starting up is a stop, not a death
     link = Link(int(args[0]), int(args[1]))
     faulthandler.enable()  # a watchdog's SIGABRT shows where this process hung
+    report_modules_at_exit("realtime")
     try:
         setup, early = read_setup(link)
     except LinkClosed as exc:

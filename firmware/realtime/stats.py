@@ -145,8 +145,20 @@ class DecisionLatency:
 
 
 def peak_rss_mib() -> float:
-    """This process's peak resident set size so far, MiB (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """This process's peak resident set size so far, MiB.
+
+    ``VmHWM`` of its own memory, not ``ru_maxrss``: Linux carries that one over
+    fork and exec, so a child reports the peak of the parent it was spawned
+    from (the real-time process showed the service's 45 MiB as its own).
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # no /proc: the best there is
 
 
 @dataclass

@@ -25,6 +25,7 @@ from firmware.device.contracts import DaemonOptions, DaemonResult
 from firmware.device.fault_injection import FAULT_INJECTION_ENV
 from firmware.device.link_messages import Press, Setup
 from firmware.device.logging_setup import register_secret, setup_logging
+from firmware.device.module_report import report_modules_at_exit
 from firmware.device.options import DeviceOptions
 from firmware.device.sdnotify import Notifier, watchdog_interval
 from firmware.device.signals import EarlyStopSignals, exit_code_for, install_stop_signals
@@ -60,6 +61,7 @@ def run_device(
     it lets the emulated rig stand in for a device with no calibration.
     """
     early = EarlyStopSignals().install()  # a SIGTERM from here on is an orderly stop (exit 143)
+    report_modules_at_exit("service")
     setup_logging(logging.DEBUG if options.verbose else logging.INFO)
     settings = device.mqtt.with_broker_url(options.broker) if options.broker else device.mqtt
     register_secret(settings.password)

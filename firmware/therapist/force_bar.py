@@ -16,10 +16,6 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import TextIO
 
-from rich.console import Console, Group
-from rich.live import Live
-from rich.text import Text
-
 #: Headroom of the scale past its highest mark.
 HEADROOM = 1.1
 
@@ -68,9 +64,17 @@ def legend(marks: BarMarks) -> str:
 
 
 class LiveScreen:
-    """A block of lines redrawn in place on a terminal, news printed above it."""
+    """A block of lines redrawn in place on a terminal, news printed above it.
+
+    rich is imported here, not with the module: the bar and the summary are
+    also used by ``presspoint run``, whose service process must stay small.
+    """
 
     def __init__(self, out: TextIO) -> None:
+        from rich.console import Console
+        from rich.live import Live
+        from rich.text import Text
+
         self.console = Console(file=out, force_terminal=True, highlight=False, markup=False, emoji=False)
         self._live = Live(
             Text(""),
@@ -100,6 +104,9 @@ class LiveScreen:
 
         Each block line is cut to the width, never wrapped, so the block keeps its height.
         """
+        from rich.console import Group
+        from rich.text import Text
+
         self._live.update(Group(*(Text(line, no_wrap=True, overflow="ellipsis") for line in block)))
         for line in news:  # each print redraws the block under it: the new block, set just above
             self._live.console.print(Text(line, overflow="fold"))

@@ -8,6 +8,7 @@ import os
 import pickle
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -111,6 +112,19 @@ def test_a_started_meter_measures_this_process() -> None:
     usage.start()
     usage.stop()
     assert usage.wall_s >= 0 and usage.cpu_s >= 0 and usage.peak_rss_mib > 1
+
+
+def test_a_spawned_process_reports_its_own_peak_not_its_parents() -> None:
+    """``ru_maxrss`` carries the parent's peak over fork and exec; the figure must be the child's own."""
+    ballast = bytearray(160 * 1024 * 1024)
+    ballast[:: 4096] = b"\1" * len(ballast[:: 4096])  # touched: resident in this (the parent) process
+    code = "from firmware.realtime.stats import peak_rss_mib; print(peak_rss_mib())"
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        timeout=60, check=True,
+    )  # fmt: skip
+    del ballast
+    assert 1 < float(done.stdout) < 100
 
 
 def test_the_stats_travel_in_the_daemon_result_over_the_link() -> None:
