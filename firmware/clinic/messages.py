@@ -11,7 +11,6 @@ these in one transaction.  A reader raises ``ValueError`` or pydantic's
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 from collections.abc import Callable
@@ -20,10 +19,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from firmware.clinic import schema as t
+from firmware.clinic.bulk_insert import insert_new
 from firmware.protocol.payloads import DeviceStatus, EventMessage, SamplesBatch
 from firmware.protocol.person import FollowUpMessage, PersonStatus
 from firmware.protocol.plan_messages import PlanError, PlanState
@@ -87,8 +86,7 @@ def _newer(table: sa.Table, time_column: str, device_id: str, row: dict[str, Any
     """Insert the device's row, or replace it only with a newer one (retained copies arrive again and again)."""
 
     def change(conn: Connection) -> bool:
-        inserted = conn.execute(_insert_ignore(conn.dialect.name, table), row).first() is not None
-        if inserted:
+        if insert_new(conn, table, [row]):
             return True
         column = table.c[time_column]
         return bool(
@@ -98,13 +96,6 @@ def _newer(table: sa.Table, time_column: str, device_id: str, row: dict[str, Any
         )
 
     return change
-
-
-@functools.cache
-def _insert_ignore(dialect_name: str, table: sa.Table) -> Any:
-    """One row unless its key exists, returning the key when it was new (built once per table)."""
-    dialect = postgresql if dialect_name == "postgresql" else sqlite
-    return dialect.insert(table).on_conflict_do_nothing().returning(*table.primary_key.columns)
 
 
 def availability(device_id: str, parts: list[str], payload: bytes) -> Parsed:
