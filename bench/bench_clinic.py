@@ -29,6 +29,7 @@ import threading
 import time
 import urllib.request
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -89,10 +90,13 @@ def query_times(url: str) -> tuple[float, float, float]:
     """Best of 5, ms: the 200 newest sessions, a person's sessions, and the person's page's history (per spot)."""
     engine = open_database(url)
     best = [float("inf")] * 3
+    runs: list[Callable[[], object]] = [
+        lambda: queries.sessions(engine, limit=200),
+        lambda: queries.sessions(engine, person="p7", limit=1000),
+        lambda: person_queries.history(engine, "p7"),
+    ]
     for _ in range(5):
-        for n, query in enumerate((lambda: queries.sessions(engine, limit=200),
-                                   lambda: queries.sessions(engine, person="p7", limit=1000),
-                                   lambda: person_queries.history(engine, "p7"))):
+        for n, query in enumerate(runs):
             start = time.perf_counter()
             query()
             best[n] = min(best[n], time.perf_counter() - start)
