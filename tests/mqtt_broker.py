@@ -97,6 +97,7 @@ class Mosquitto:
         acl: str | None = None,
         pki: Pki | None = None,
         require_certificate: bool = False,
+        max_inflight: int = 20,
     ) -> None:
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -105,6 +106,7 @@ class Mosquitto:
         self.acl = acl
         self.pki = pki
         self.require_certificate = require_certificate
+        self.max_inflight = max_inflight  # QoS 1 messages sent to a client and not yet acknowledged (0: no limit)
         self.proc: subprocess.Popen[bytes] | None = None
         self.conf = workdir / "mosquitto.conf"
         self.log_file = workdir / "mosquitto.log"
@@ -123,7 +125,7 @@ class Mosquitto:
             f"log_dest file {self.log_file}",
             "log_type all",
             "max_queued_messages 100000",
-            "max_inflight_messages 20",
+            f"max_inflight_messages {self.max_inflight}",
         ]
         if self.users is None:
             lines.append("allow_anonymous true")

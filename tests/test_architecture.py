@@ -37,7 +37,8 @@ OVERSIZED_CLASSES = {
 CLINIC_STORAGE = (
     "firmware.clinic.schema", "firmware.clinic.migrations", "firmware.clinic.database", "firmware.clinic.messages",
     "firmware.clinic.ingest", "firmware.clinic.collector", "firmware.clinic.until_stopped", "firmware.clinic.queries",
-    "firmware.clinic.history", "firmware.clinic.stored_values",
+    "firmware.clinic.history", "firmware.clinic.stored_values", "firmware.clinic.bulk_insert",
+    "firmware.clinic.clinic_answers",
 )
 #: The only firmware parts (and config) the therapist tools may import.
 THERAPIST_MAY_IMPORT = (

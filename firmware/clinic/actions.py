@@ -119,6 +119,7 @@ def erase_person(engine: Engine, who: User | None, person: str) -> int:
             conn.execute(table.delete().where(table.c.session_id.in_(select_ids)))
         conn.execute(t.sessions.delete().where(t.sessions.c.person == person))
         conn.execute(t.ppt.delete().where(t.ppt.c.person == person))
+        conn.execute(t.clinic_answers.delete().where(t.clinic_answers.c.person == person))
         conn.execute(
             t.audit_log.insert().values(
                 at=now_iso(),

@@ -20,19 +20,17 @@ only what is on disk; a database error rolls back the whole burst.
 from __future__ import annotations
 
 import collections
-import functools
 import hashlib
-from collections.abc import Iterable
 from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
 from pydantic import ValidationError
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from firmware.clinic import messages
 from firmware.clinic import schema as t
+from firmware.clinic.bulk_insert import insert_new, unique_keys
 from firmware.clinic.messages import Parsed, now_iso, parse_summary, person_of, utc_iso
 
 __all__ = ["ClinicStore", "Ingested", "now_iso", "parse_summary", "person_of", "utc_iso"]
@@ -42,31 +40,6 @@ class Ingested(StrEnum):
     DUPLICATE = "duplicate"
     REJECTED = "rejected"
     IGNORED = "ignored"  # an empty retained payload (a cleared topic) or a topic not stored
-
-
-@functools.cache
-def unique_keys(table: sa.Table) -> tuple[tuple[str, ...], ...]:
-    """Every key a row of ``table`` must not repeat: its primary key and its unique constraints."""
-    keys = [tuple(c.name for c in table.primary_key.columns)]
-    keys += [tuple(c.name for c in u.columns) for u in table.constraints if isinstance(u, sa.UniqueConstraint)]
-    return tuple(keys)
-
-
-@functools.cache
-def _statement(dialect_name: str, table: sa.Table) -> Any:
-    """Built once per table; run with a list of rows, SQLAlchemy sends it as multi-row ``INSERT ... VALUES
-    (...), (...) ... RETURNING`` ("insertmanyvalues"), compiled once, rather than a statement per row."""
-    dialect = postgresql if dialect_name == "postgresql" else sqlite
-    return dialect.insert(table).on_conflict_do_nothing().returning(*table.primary_key.columns)
-
-
-def insert_new(conn: Connection, table: sa.Table, rows: Iterable[dict[str, Any]]) -> set[tuple[Any, ...]]:
-    """Insert ``rows`` (multi-row, in key order) unless their keys exist; the primary keys that were new."""
-    pk = unique_keys(table)[0]
-    ordered = sorted(rows, key=lambda row: tuple(str(row[name]) for name in pk))
-    if not ordered:
-        return set()
-    return {tuple(r) for r in conn.execute(_statement(conn.dialect.name, table), ordered)}
 
 
 class _Burst:

@@ -11,7 +11,6 @@ these in one transaction.  A reader raises ``ValueError`` or pydantic's
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 from collections.abc import Callable
@@ -20,10 +19,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from firmware.clinic import clinic_answers
 from firmware.clinic import schema as t
+from firmware.clinic.bulk_insert import insert_new
 from firmware.protocol.payloads import DeviceStatus, EventMessage, SamplesBatch
 from firmware.protocol.person import FollowUpMessage, PersonStatus
 from firmware.protocol.plan_messages import PlanError, PlanState
@@ -87,8 +87,7 @@ def _newer(table: sa.Table, time_column: str, device_id: str, row: dict[str, Any
     """Insert the device's row, or replace it only with a newer one (retained copies arrive again and again)."""
 
     def change(conn: Connection) -> bool:
-        inserted = conn.execute(_insert_ignore(conn.dialect.name, table), row).first() is not None
-        if inserted:
+        if insert_new(conn, table, [row]):
             return True
         column = table.c[time_column]
         return bool(
@@ -98,13 +97,6 @@ def _newer(table: sa.Table, time_column: str, device_id: str, row: dict[str, Any
         )
 
     return change
-
-
-@functools.cache
-def _insert_ignore(dialect_name: str, table: sa.Table) -> Any:
-    """One row unless its key exists, returning the key when it was new (built once per table)."""
-    dialect = postgresql if dialect_name == "postgresql" else sqlite
-    return dialect.insert(table).on_conflict_do_nothing().returning(*table.primary_key.columns)
 
 
 def availability(device_id: str, parts: list[str], payload: bytes) -> Parsed:
@@ -149,6 +141,8 @@ def device_event(device_id: str, parts: list[str], payload: bytes) -> Parsed:
     raw = _object(payload)
     if raw.get("device_id", device_id) != device_id:
         raise ValueError("event's device id differs from its topic")
+    if raw.get("type") == "person_answer_refused":
+        return _answer_refused(device_id, raw)
     if raw.get("type") != "session_refused":
         return Parsed(device_id)
     reason, at = raw.get("reason"), raw.get("at")
@@ -156,6 +150,19 @@ def device_event(device_id: str, parts: list[str], payload: bytes) -> Parsed:
         raise ValueError("a session_refused event has a reason and an at")
     return Parsed(device_id, table=t.refusals, row=_refusal_row(device_id, at, reason, "event", key=at),
                   kind="refused")
+
+
+def _answer_refused(device_id: str, raw: dict[str, Any]) -> Parsed:
+    """The device refused an answer sent from the clinic: that answer's row says so."""
+    request_id, reason, at = raw.get("request_id"), raw.get("reason"), raw.get("at")
+    if not isinstance(request_id, str) or not isinstance(reason, str) or not isinstance(at, str):
+        return Parsed(device_id)  # not one of ours (no request id): nothing to mark
+    return Parsed(device_id, change=lambda conn: clinic_answers.mark_refused(conn, device_id, request_id, reason, at))
+
+
+def _both(first: StateChange, second: StateChange) -> StateChange:
+    """Both changes, in order; ``True`` when either changed something."""
+    return lambda conn: first(conn) | second(conn)
 
 
 def plan_state(device_id: str, parts: list[str], payload: bytes) -> Parsed:
@@ -177,7 +184,15 @@ def person_status(device_id: str, parts: list[str], payload: bytes) -> Parsed:
     _same("person status", state.device_id, device_id)
     row = {"device_id": device_id, "person": state.person, "flags": ",".join(str(f) for f in state.flags)[:200],
            "state": payload.decode(), "updated_at": state.updated_at}
-    return Parsed(device_id, change=_newer(t.person_states, "updated_at", device_id, row))
+    newer = _newer(t.person_states, "updated_at", device_id, row)
+    try:
+        moment = datetime.fromisoformat(state.updated_at.replace("Z", "+00:00"))
+    except ValueError:
+        return Parsed(device_id, change=newer)
+    if moment.tzinfo is None:
+        return Parsed(device_id, change=newer)
+    at = utc_iso(moment)
+    return Parsed(device_id, change=_both(newer, lambda conn: clinic_answers.mark_status(conn, device_id, at)))
 
 
 def summary(device_id: str, parts: list[str], payload: bytes) -> Parsed:
@@ -230,7 +245,14 @@ def follow_up(device_id: str, parts: list[str], payload: bytes) -> Parsed:
     _same("follow-up", answer.device_id, device_id, answer.session_id, parts[2])
     row = {"session_id": answer.session_id, "answered_at": utc_iso(answer.answered_at), "device_id": device_id,
            "answer": str(answer.answer), "payload": payload.decode("utf-8"), "received_at": now_iso()}
-    return Parsed(device_id, answer.session_id, t.follow_ups, row, kind="follow_up")
+    if answer.answered_by != "clinic":
+        return Parsed(device_id, answer.session_id, t.follow_ups, row, kind="follow_up")
+
+    def acknowledged(conn: Connection) -> bool:
+        return clinic_answers.mark_follow_up(conn, device_id, answer.session_id, str(answer.answer),
+                                             row["answered_at"])
+
+    return Parsed(device_id, answer.session_id, t.follow_ups, row, change=acknowledged, kind="follow_up")
 
 
 def ppt(device_id: str, parts: list[str], payload: bytes) -> Parsed:

@@ -18,7 +18,7 @@ from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
 from config.errors import PresspointError
-from firmware.clinic import actions, exports, history, person_queries, plan_form, queries
+from firmware.clinic import actions, exports, history, plan_form, queries, threshold_suggestion
 from firmware.clinic.alerts import device_json
 from firmware.clinic.auth import authenticate, end_session, start_session
 from firmware.clinic.context import ctx, user
@@ -146,17 +146,12 @@ async def plan_page(request: Request) -> Response:
     row = await run_in_threadpool(queries.device, ctx(request).engine, device_id)
     state = row.plan_state if row else None
     values = plan_form.values_of(state.plan) if state else {}
-    ppt = await run_in_threadpool(lambda: queries.ppt_measurements(ctx(request).engine, device_id=device_id, limit=1))
-    latest = ppt[0] if ppt else None
-    wanted = request.query_params.get("suggestion")
-    chosen = None
-    if wanted:  # the latest measurement's, or an older one's picked on a person's page
-        chosen = latest if latest is not None and wanted == latest.measurement_id else await run_in_threadpool(
-            person_queries.measurement, ctx(request).engine, device_id, wanted
-        )
-    if chosen is not None:
-        values = plan_form.suggestion_values(values, chosen)
-    return _plan(request, device_id, values, {}, state=state, ppt=chosen or latest)
+    engine, wanted = ctx(request).engine, request.query_params.get("suggestion")
+    # the measurement picked (on a person's page, or the link below), else the device's latest one to offer
+    ppt = await run_in_threadpool(threshold_suggestion.stored, engine, device_id, wanted or None)
+    if wanted and ppt is not None:
+        values = plan_form.suggestion_values(values, ppt)
+    return _plan(request, device_id, values, {}, state=state, ppt=ppt)
 
 
 def _plan(

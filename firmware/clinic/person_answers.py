@@ -6,7 +6,10 @@ Every value is checked first, so a bad one is shown next to its field and
 nothing is sent; the good ones go out signed like the clear
 (``actions._signing``), retained with QoS 1 on one topic per session and
 kind, so a device that is offline gets each of them when it connects.
-The version is the time in milliseconds, as for the clear.
+The version is the time in milliseconds, as for the clear.  What was sent
+is recorded at once (``clinic_answers``: the device never re-sends the
+session's summary) and shown on the page as sent, then acknowledged or
+refused when the device answers.
 """
 
 from __future__ import annotations
@@ -22,10 +25,11 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from config.errors import PresspointError
-from firmware.clinic import actions
+from firmware.clinic import actions, clinic_answers
 from firmware.clinic import schema as t
 from firmware.clinic.auth import User
 from firmware.clinic.context import ClinicContext, ctx, user
+from firmware.clinic.messages import now_iso
 from firmware.clinic.person_pages import _history, _person
 from firmware.protocol.person import check_answer_value, person_answer_topic, sign_answer
 from firmware.protocol.topics import Topics
@@ -79,10 +83,13 @@ async def send_answers(
     version = time.time_ns() // 1_000_000
     topics = Topics(device_id, mqtt.topic_prefix)
     signed = [sign_answer(session_id, a.kind, a.value, device_id=device_id, version=version, key=key) for a in answers]
+    sent_at = now_iso()  # before the device can answer: its next person/status is later
     async with TherapistConnection(mqtt, identifier=client_id("answer")) as conn:
         for message in signed:
             topic = person_answer_topic(topics, session_id, message.kind)
             await conn.publish(topic, message.to_json(), qos=1, retain=True)
+    await run_in_threadpool(clinic_answers.record_sent, context.engine, signed, person=person, sent_by=who.name,
+                            sent_at=sent_at)
     for message in signed:
         detail = {"person": person, "session_id": session_id, "kind": message.kind, "value": message.value}
         actions.audit(

@@ -17,7 +17,7 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from config.errors import PresspointError
-from firmware.clinic import actions, exports, person_queries, person_report
+from firmware.clinic import actions, clinic_answers, exports, person_queries, person_report
 from firmware.clinic.context import ctx, user
 from firmware.clinic.pages import render
 from firmware.outcomes.records import Flag
@@ -64,7 +64,9 @@ async def _history(request: Request, status: int = 200, **extra: object) -> Resp
     spots: dict[str, list[person_queries.SpotVisit]] = {}
     for visit in visits:
         spots.setdefault(visit.spot, []).append(visit)
+    sent = await run_in_threadpool(clinic_answers.latest, ctx(request).engine, person)
     values = {
+        "sent": sent,
         "p": found,
         "spots": spots,
         "ppt": ppt,

@@ -18,7 +18,6 @@ from sqlalchemy.engine import Connection, Engine
 
 from firmware.clinic import schema as t
 from firmware.clinic.stored_values import is_real_change, json_object, number, rating, row_kpa
-from firmware.protocol.ppt import PptMeasurement
 
 
 @dataclass(frozen=True)
@@ -285,18 +284,3 @@ def ppt_history(engine: Engine, person: str) -> list[PptPoint]:
         if kpa is not None:
             previous[spot] = kpa
     return out
-
-
-def measurement(engine: Engine, device_id: str, measurement_id: str) -> PptMeasurement | None:
-    """One stored measurement of ``device_id`` in the shape the plan editor's suggestion reads, or ``None``."""
-    query = (
-        sa.select(t.ppt.c.payload).where(t.ppt.c.measurement_id == measurement_id).where(t.ppt.c.device_id == device_id)
-    )
-    with engine.connect() as conn:
-        payload = conn.execute(query).scalar()
-    if not isinstance(payload, str):
-        return None
-    try:
-        return PptMeasurement.model_validate_json(payload)
-    except ValueError:
-        return None

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from config.loader import describe_validation_error
 from config.plan import TherapyPlan, validate_plan
-from firmware.protocol.ppt import PptMeasurement
+from firmware.clinic.threshold_suggestion import ThresholdSuggestion
 
 FORCE_FIELDS = ("target", "tolerance", "therapist_max", "contact_threshold", "stroke_max")
 #: Plan keys the form does not edit yet (a plan's spots keep their defaults: one spot).
@@ -64,11 +64,9 @@ def _text(value: object) -> str:
     return str(value)
 
 
-def suggestion_values(current: dict[str, str], measurement: PptMeasurement) -> dict[str, str]:
-    """``current`` with the target, tolerance and therapist max a threshold measurement suggests."""
-    suggestion = measurement.suggestion
-    if suggestion is None:
-        return current
+def suggestion_values(current: dict[str, str], suggestion: ThresholdSuggestion) -> dict[str, str]:
+    """``current`` with the target, tolerance and therapist max a threshold measurement suggests; the rest
+    stays the plan in force (``firmware.clinic.threshold_suggestion``)."""
     return {
         **current,
         "target": _text(suggestion.target_n),

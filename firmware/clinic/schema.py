@@ -25,6 +25,7 @@ metadata = sa.MetaData()
 
 FIRST = "0001"
 OUTCOMES = {"since": "0002"}  # refusals, follow-ups, person status, PPT per spot
+CLINIC_ANSWERS = {"since": "0003"}  # ratings and follow-ups sent from the clinic, and what became of them
 
 _ID = 64  # topic-level ids are 1-64 characters (firmware.protocol.topics)
 _TIME = 40
@@ -161,6 +162,26 @@ person_states = sa.Table(
     sa.Column("state", sa.Text, nullable=False),
     sa.Column("updated_at", sa.String(_TIME), nullable=False),
     info=OUTCOMES,
+)
+
+clinic_answers = sa.Table(
+    "clinic_answers",
+    metadata,
+    sa.Column("request_id", sa.String(_ID), primary_key=True),
+    sa.Column("device_id", sa.String(_ID), nullable=False),
+    sa.Column("session_id", sa.String(_ID), nullable=False),
+    sa.Column("person", sa.String(128), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("value", sa.String(16), nullable=False),
+    sa.Column("version", sa.BigInteger, nullable=False),
+    sa.Column("sent_at", sa.String(_TIME), nullable=False),
+    sa.Column("sent_by", sa.String(64), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),  # sent | acknowledged | refused
+    sa.Column("state_at", sa.String(_TIME), nullable=True),
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Index("clinic_answers_session", "session_id", "kind", "version"),
+    sa.Index("clinic_answers_device", "device_id", "state"),
+    info=CLINIC_ANSWERS,
 )
 
 rejected = sa.Table(

@@ -81,7 +81,9 @@ def test_a_therapist_watches_reviews_exports_and_pushes_in_a_real_browser(
     server = ClinicServer(tmp_path / "clinic", db=db, broker=mosquitto.url, keys_dir=keys)
     server.start()
     devices: list[subprocess.Popen[bytes]] = []
-    shots = Path(tempfile.mkdtemp(prefix="presspoint-clinic-shots-"))
+    # PRESSPOINT_CLINIC_SHOTS=DIR keeps the screenshots there (docs/img/clinic-devices.png is this run's devices.png)
+    shots = Path(os.environ.get("PRESSPOINT_CLINIC_SHOTS") or tempfile.mkdtemp(prefix="presspoint-clinic-shots-"))
+    shots.mkdir(parents=True, exist_ok=True)
     step = "start"
 
     def text(selector: str) -> str:
@@ -133,8 +135,6 @@ def test_a_therapist_watches_reviews_exports_and_pushes_in_a_real_browser(
             "var i = document.getElementById('plot'); return i.complete && i.naturalWidth > 0;"))
         assert len(browser.find_elements(By.CSS_SELECTOR, "#holds tr")) == 2  # header + one hold
         browser.save_screenshot(str(shots / "session.png"))
-        browser.get(server.url + "/devices")
-        browser.save_screenshot(str(shots / "devices.png"))
 
         step = "the person's history with its trends"
         browser.get(server.url + "/persons")
@@ -144,6 +144,13 @@ def test_a_therapist_watches_reviews_exports_and_pushes_in_a_real_browser(
         until("the trends plot drawn", lambda: browser.execute_script(
             "var i = document.getElementById('trends'); return i.complete && i.naturalWidth > 0;"))
         browser.save_screenshot(str(shots / "person.png"))
+
+        step = "a pain rating sent from the person's page, shown at once"
+        form = browser.find_element(By.ID, f"answer-{session_id}")
+        form.find_element(By.NAME, "pain_after").send_keys("2")
+        form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        until("the answer sent", lambda: bool(browser.find_elements(By.ID, "answered")))
+        assert text(f"#sent-{session_id}-pain_after") == "2 (sent)"
 
         step = "CSV and PDF downloads"
         fetch = ("var done = arguments[arguments.length - 1]; fetch(arguments[0]).then(function (r) {"
@@ -177,6 +184,16 @@ def test_a_therapist_watches_reviews_exports_and_pushes_in_a_real_browser(
         until("the device's answer", lambda: bool(browser.find_elements(By.ID, "answer")), 40)
         assert text("#answer").startswith("applied"), text("#answer")
         browser.save_screenshot(str(shots / "plan.png"))
+        browser.get(server.url + "/devices")
+        browser.save_screenshot(str(shots / "devices.png"))
+
+        step = "the device acknowledges the rating it received when it came online"
+
+        def acknowledged() -> bool:
+            browser.get(server.url + "/persons/P-017")
+            return text(f"#sent-{session_id}-pain_after") == "2 (acknowledged)"
+
+        until("the rating acknowledged", acknowledged, 40)
 
         step = "a viewer is refused the clear"
         browser.find_element(By.ID, "logout").click()

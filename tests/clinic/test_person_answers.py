@@ -15,7 +15,9 @@ from sqlalchemy.engine import Engine
 from starlette.testclient import TestClient
 
 from firmware.clinic import actions
-from firmware.protocol.person import check_answer
+from firmware.clinic.ingest import ClinicStore
+from firmware.clinic.messages import now_iso
+from firmware.protocol.person import PersonStatus, check_answer
 from firmware.protocol.plan_envelope import DeviceKey
 from tests.clinic.person_data import DEVICE, PERSON
 from tests.clinic.signing_app import signing_app
@@ -67,6 +69,14 @@ def test_a_therapist_sends_signed_ratings_and_a_follow_up(mosquitto: Mosquitto, 
         "follow_up": ("s003", "not_better", int(shown.group(1))),
     }
     assert key.hex() not in sent.text
+    # shown at once in the session's row (the device never re-sends the summary), then acknowledged
+    assert re.search(r'id="sent-s003-pain_before"[^>]*>4 \(sent\)<', sent.text), sent.text
+    assert re.search(r'id="sent-s003-follow_up"[^>]*>not_better \(sent\)<', sent.text)
+    status = PersonStatus(device_id=DEVICE, person=PERSON, updated_at=now_iso(), course=None, flags=[])
+    ClinicStore(engine).ingest(f"presspoint/{DEVICE}/person/status", status.model_dump_json(by_alias=True).encode())
+    page = client.get(f"/persons/{PERSON}").text
+    assert re.search(r'id="sent-s003-pain_after"[^>]*>2 \(acknowledged\)<', page), page
+    assert re.search(r'id="sent-s003-follow_up"[^>]*>not_better \(sent\)<', page)  # its own answer comes later
     entries = actions.audit_entries(engine)
     assert [e["action"] for e in entries] == ["person_answer"] * 3
     assert {json.loads(e["detail"])["kind"] for e in entries} == {"pain_before", "pain_after", "follow_up"}

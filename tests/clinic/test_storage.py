@@ -25,7 +25,7 @@ def test_the_migrations_build_exactly_the_schema_the_code_uses(engine: Engine) -
     assert diffs == []
     migrate(engine)  # a second run is a no-op
     with engine.connect() as conn:
-        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one() == "0002"
+        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one() == "0003"
 
 
 def test_each_revision_builds_the_schema_as_it_was_and_steps_back(engine: Engine) -> None:
