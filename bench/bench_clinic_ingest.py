@@ -71,7 +71,8 @@ async def end_to_end(url: str, broker: Mosquitto, count: int, publishers: int) -
     collector = ClinicCollector(settings, ClinicStore(engine), client_id=f"bench-{run}", group=f"bench-{run}",
                                 session_expiry_s=60)
     task = asyncio.create_task(collector.run())
-    await asyncio.wait_for(collector.subscribed.wait(), 10)
+    async with asyncio.timeout(10):
+        await collector.subscribed.wait()
     before = queries.counts(engine)["sample_batches"]
     sessions = [f"E{uuid.uuid4().hex[:12]}" for _ in range(publishers)]
     per = count // publishers
@@ -91,10 +92,12 @@ async def end_to_end(url: str, broker: Mosquitto, count: int, publishers: int) -
     go.set()
     while collector.stats.by_result["new"] < per * publishers:
         collector.changed.clear()
-        await asyncio.wait_for(collector.changed.wait(), 60)
+        async with asyncio.timeout(60):
+            await collector.changed.wait()
     elapsed = time.perf_counter() - start
     collector.stop()
-    await asyncio.wait_for(task, 10)
+    async with asyncio.timeout(10):
+        await task
     for process in processes:
         process.join(30)
     stored = queries.counts(engine)["sample_batches"] - before

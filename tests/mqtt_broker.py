@@ -225,7 +225,8 @@ class Collector:
 
     async def __aenter__(self) -> Collector:
         self._task = asyncio.create_task(self._run())
-        await asyncio.wait_for(self.subscribed.wait(), 10)
+        async with asyncio.timeout(10):
+            await self.subscribed.wait()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -268,7 +269,8 @@ class Collector:
                                      f"messages: {[m.topic for m in self.messages[-10:]]}")
             self._changed.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), remaining)
+                async with asyncio.timeout(remaining):
+                    await self._changed.wait()
 
     def on(self, suffix: str) -> list[Received]:
         return [m for m in self.messages if m.topic.endswith(suffix)]

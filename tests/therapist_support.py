@@ -90,4 +90,5 @@ async def wait_until(collector: Collector, predicate: Callable[[], bool], timeou
                                  f"{collector.stats}")
         collector.changed.clear()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(collector.changed.wait(), min(remaining, 0.5))
+            async with asyncio.timeout(min(remaining, 0.5)):
+                await collector.changed.wait()

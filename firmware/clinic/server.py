@@ -66,5 +66,6 @@ async def serve(settings: ClinicSettings) -> None:
             worker.stop()
         for task in tasks:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(task, 10)
+                async with asyncio.timeout(10):
+                    await task
         engine.dispose()

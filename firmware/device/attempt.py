@@ -85,6 +85,8 @@ class AttemptRunner:
             await self._refuse(checked)
             return
         plan = checked
+        for cue in self.hooks.start_cues():  # one after another, before the rating's own cue
+            await play_cue(self.unit.haptics, cue, CUE_LIMIT_S, self.shutdown)
         if self.options.mode == "session" and not await self._rating_before():
             return  # a shutdown came during the rating: no session to start
         reason = await self._tare(plan) if self.options.tare else None

@@ -91,6 +91,10 @@ class DaemonHooks:
         """The gate as the daemon asks it: in another process the answer takes a message."""
         return self.gate(plan)
 
+    def start_cues(self) -> Sequence[Cue]:
+        """Cues to play, one after another, once a start is admitted and before anything else."""
+        return ()
+
     def sinks(self) -> Sequence[SessionSink]:
         """Where a new session's data goes."""
         return ()

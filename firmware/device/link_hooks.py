@@ -31,6 +31,7 @@ from firmware.device.sdnotify import Notifier
 from firmware.realtime.link import LoopLink
 from firmware.realtime.sinks import SessionInfo, SessionSink
 from firmware.session.decisions import Decision
+from firmware.session.states import Cue
 from firmware.session.summary import SessionSummary
 
 log = logging.getLogger(__name__)
@@ -106,6 +107,7 @@ class LinkHooks(DaemonHooks):
         #: Called with the admitted plan as a session or trial starts.
         self._on_start = list(on_start)
         self._admitted: TherapyPlan | None = None
+        self._start_cues: tuple[Cue, ...] = ()
         self._requests = itertools.count(1)
         self._pending: dict[int, asyncio.Future[TherapyPlan | str]] = {}
         self.service_gone = False
@@ -127,10 +129,15 @@ class LinkHooks(DaemonHooks):
         finally:
             self._pending.pop(request, None)
 
-    def answer(self, request: int, answer: TherapyPlan | str) -> None:
+    def answer(self, request: int, answer: TherapyPlan | str, cues: Sequence[Cue] = ()) -> None:
         future = self._pending.get(request)
         if future is not None and not future.done():
+            self._start_cues = tuple(cues)
             future.set_result(answer)
+
+    def start_cues(self) -> Sequence[Cue]:
+        """The cues the service sent with the last admitted start."""
+        return self._start_cues
 
     def lost_service(self) -> None:
         self.service_gone = True

@@ -35,10 +35,11 @@ class Setup:
 
 @dataclass(frozen=True)
 class Admitted:
-    """The answer to ``AdmitRequest``: the plan to run, or why not."""
+    """The answer to ``AdmitRequest``: the plan to run, or why not, and the cues that start it."""
 
     request: int
     answer: TherapyPlan | str
+    cues: tuple[Cue, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -84,7 +84,7 @@ async def serve(
     def on_message(message: object) -> None:
         assert daemon is not None and hooks is not None
         if isinstance(message, Admitted):
-            hooks.answer(message.request, message.answer)
+            hooks.answer(message.request, message.answer, message.cues)
         elif isinstance(message, PlayCue):
             task = loop.create_task(play_cue(hardware.haptics, message.cue, CUE_LIMIT_S, daemon.shutdown))
             background.add(task)

@@ -73,10 +73,8 @@ class ServiceSide:
                 getattr(self.hooks, name)(*args, **(kwargs or {}))
             case AdmitRequest(request=request):
                 answer = self._admit()
-                if not isinstance(answer, str):
-                    for cue in self.hooks.start_cues():
-                        self.realtime.send(PlayCue(cue))
-                self.realtime.send(Admitted(request, answer))
+                cues = () if isinstance(answer, str) else tuple(self.hooks.start_cues())
+                self.realtime.send(Admitted(request, answer, cues))
             case AttemptEnded():
                 self.close_bracket()
             case HoldGesture():

@@ -145,7 +145,8 @@ class TherapistConnection:
         try:
             if timeout_s is None:
                 return await self._queue.get()
-            return await asyncio.wait_for(self._queue.get(), max(0.0, timeout_s))
+            async with asyncio.timeout(max(0.0, timeout_s)):
+                return await self._queue.get()
         except TimeoutError:
             if self.lost is not None and self._queue.empty():
                 raise connect_error(self.lost, self.settings) from None

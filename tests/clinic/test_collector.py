@@ -30,7 +30,8 @@ async def test_two_instances_share_a_real_session_and_store_every_message_once(
     tasks = [asyncio.create_task(c.run()) for c in collectors]
     try:
         for collector in collectors:
-            await asyncio.wait_for(collector.subscribed.wait(), 10)
+            async with asyncio.timeout(10):
+                await collector.subscribed.wait()
         summary = await asyncio.to_thread(publish_session, tmp_path / "device", mosquitto.port, scenario="overshoot")
 
         def stored() -> bool:
@@ -47,7 +48,8 @@ async def test_two_instances_share_a_real_session_and_store_every_message_once(
     finally:
         for collector in collectors:
             collector.stop()
-        await asyncio.wait_for(asyncio.gather(*tasks), 10)
+        async with asyncio.timeout(10):
+            await asyncio.gather(*tasks)
 
     data = queries.session_data(engine, summary.session_id)
     assert data is not None and data.summary == summary

@@ -26,7 +26,8 @@ def rating_device(tmp_path: Path, device_id: str, profile: Path, state: Path) ->
 async def line_with(stream: asyncio.StreamReader, text: str, seen: list[str]) -> None:
     """Read ``stream`` up to the line holding ``text`` (every line read goes into ``seen``)."""
     while True:
-        line = (await asyncio.wait_for(stream.readline(), 120)).decode()
+        async with asyncio.timeout(120):
+            line = (await stream.readline()).decode()
         assert line, f"the daemon ended before saying {text!r}:\n{''.join(seen)}"
         seen.append(line)
         if text in line:

@@ -38,7 +38,8 @@ async def test_daemon_publishes_a_stopped_session_in_order(
             env=cli_env,
             cwd=ROOT,
         )
-        out, err = await asyncio.wait_for(proc.communicate(), 60)
+        async with asyncio.timeout(60):
+            out, err = await proc.communicate()
         assert proc.returncode == 0, err.decode()
         printed = json.loads(out.decode().strip().splitlines()[-1])
         sid = printed["session_id"]

@@ -79,7 +79,8 @@ async def test_the_simulated_person_follows_the_remote_plan_in_force_from_rest(
             "--sessions", "2", "--speed", "20", "--json", "--broker", mosquitto.url, "--flush-timeout", "10",
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=cli_env, cwd=ROOT,
         )  # fmt: skip
-        out, err = await asyncio.wait_for(proc.communicate(), 120)
+        async with asyncio.timeout(120):
+            out, err = await proc.communicate()
         log = err.decode()
         assert proc.returncode == 0, log
         await sub.wait_for(lambda ms: any(json.loads(m.payload).get("plan_source") for m in ms), 15)

@@ -47,7 +47,8 @@ async def test_the_device_asks_the_follow_up_at_the_first_press_and_publishes_it
             await proc.stdin.drain()
             await line_with(proc.stderr, "ended: stopped", seen)
             proc.stdin.close()
-            out, err = await asyncio.wait_for(proc.communicate(), 120)
+            async with asyncio.timeout(120):
+                out, err = await proc.communicate()
     assert proc.returncode == 0, "".join(seen) + err.decode()
     [message] = sub.messages
     payload = json.loads(message.payload)

@@ -35,7 +35,8 @@ async def test_ratings_entered_on_the_device_reach_the_summary_and_the_course(
         proc.stdin.write(b"\n\n")  # 2
         await proc.stdin.drain()
         proc.stdin.close()  # no more presses (the reader of standard input ends)
-        out, err = await asyncio.wait_for(proc.communicate(), 120)
+        async with asyncio.timeout(120):
+            out, err = await proc.communicate()
     assert proc.returncode == 0, "".join(seen) + err.decode()
     [summary] = [json.loads(line) for line in out.decode().splitlines() if line.startswith("{")]
     assert (summary["pain_before"], summary["pain_after"]) == (3, 2)

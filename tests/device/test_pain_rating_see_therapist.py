@@ -6,6 +6,8 @@ import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from firmware.cues.patterns import PATTERNS
 from firmware.outcomes.actions import FinishedSession, record_session
 from firmware.outcomes.store import OutcomeStore
@@ -18,11 +20,13 @@ def levels(log: Path) -> list[float]:
     return [float(line.split()[1]) for line in log.read_text().splitlines()]
 
 
+@pytest.mark.parametrize("rate_pain", [False, True], ids=["no-rating", "then-the-rating"])
 def test_see_therapist_plays_before_the_session_while_reevaluate_is_set(
-    tmp_path: Path, cli_env: dict[str, str]
+    tmp_path: Path, cli_env: dict[str, str], rate_pain: bool
 ) -> None:
     profile = tmp_path / "profile.toml"
-    profile.write_text(PROFILE.read_text().replace('name = "P-017"', 'name = "P-017"\nreevaluate_after = 2'))
+    keys = "reevaluate_after = 2" + ("\nrate_pain = true" if rate_pain else "")
+    profile.write_text(PROFILE.read_text().replace('name = "P-017"', f'name = "P-017"\n{keys}'))
     state = tmp_path / "state"
     store = OutcomeStore(state)
     start = datetime.now(UTC) - timedelta(days=3)
@@ -42,4 +46,6 @@ def test_see_therapist_plays_before_the_session_while_reevaluate_is_set(
     assert result.returncode == 0, result.stderr
     assert "see your therapist: 2 rated sessions without significant relief" in result.stderr
     expected = [level for level, _ in PATTERNS[Cue.SEE_THERAPIST]]
+    if rate_pain:  # the rating's prompt comes after the whole pattern, never over it
+        expected += [level for level, _ in PATTERNS[Cue.RATE_PAIN]]
     assert levels(motor)[: len(expected)] == expected  # the first thing the motor does

@@ -217,4 +217,5 @@ async def test_run_watchdog_returns_when_systemd_wants_no_watchdog(
 ) -> None:
     monkeypatch.delenv("WATCHDOG_USEC", raising=False)
     wd = LoopWatchdog(WatchdogPolicy(sample_period_s=PERIOD), now=0.0)
-    await asyncio.wait_for(run_watchdog(RecordingNotifier(), wd), timeout=1.0)  # type: ignore[arg-type]
+    async with asyncio.timeout(1.0):
+        await run_watchdog(RecordingNotifier(), wd)  # type: ignore[arg-type]

@@ -51,7 +51,8 @@ class Device:
 
     async def stop(self) -> None:
         self.publisher.request_stop()
-        await asyncio.wait_for(self.task, 10)
+        async with asyncio.timeout(10):
+            await self.task
 
 
 @contextlib.asynccontextmanager
@@ -255,7 +256,8 @@ async def test_sigkill_mid_session_is_published_as_interrupted(
         )
         try:
             assert proc.stdout is not None
-            line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 20)
+            async with asyncio.timeout(20):
+                line = await asyncio.to_thread(proc.stdout.readline)
             assert line.strip() == b"ready", proc.stderr.read().decode() if proc.stderr else ""
             await sub.wait_for(lambda ms: any("/session/k1/samples" in m.topic for m in ms))
             proc.send_signal(signal.SIGKILL)  # mid-session, while it writes

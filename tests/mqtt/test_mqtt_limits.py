@@ -51,7 +51,8 @@ async def device(state: Path, settings: MqttSettings) -> AsyncIterator[tuple[Pub
         yield publisher, service
     finally:
         publisher.request_stop()
-        await asyncio.wait_for(task, 10)
+        async with asyncio.timeout(10):
+            await task
         writer.close()
 
 

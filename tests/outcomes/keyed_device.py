@@ -36,7 +36,8 @@ async def waiting_daemon(config: Path, port: int, env: dict[str, str]) -> AsyncI
     finally:
         if daemon.returncode is None:
             daemon.send_signal(signal.SIGTERM)
-        await asyncio.wait_for(daemon.communicate(), 60)
+        async with asyncio.timeout(60):
+            await daemon.communicate()
 
 
 def statuses(sub: Collector) -> list[dict[str, Any]]:

@@ -45,7 +45,8 @@ async def therapist(env: dict[str, str], *args: str) -> tuple[int, str, str]:
         PRESSPOINT, "therapist", "person-clear", *args,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT,
     )
-    out, err = await asyncio.wait_for(proc.communicate(), 90)
+    async with asyncio.timeout(90):
+        out, err = await proc.communicate()
     assert proc.returncode is not None
     return proc.returncode, out.decode(), err.decode()
 
@@ -92,7 +93,8 @@ async def test_signed_clear_clears_forged_and_replayed_are_refused(
         proc = await asyncio.create_subprocess_exec(
             PRESSPOINT, "therapist", *reset, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=cli_env, cwd=ROOT
         )
-        out_b, err_b = await asyncio.wait_for(proc.communicate(), 90)
+        async with asyncio.timeout(90):
+            out_b, err_b = await proc.communicate()
         assert proc.returncode == 0, err_b.decode()
         assert out_b.decode().strip() == "tc-1: reevaluate cleared (signed clear version 2)"
         course = store.load().course

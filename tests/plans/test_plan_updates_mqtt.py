@@ -73,7 +73,8 @@ async def device(state: Path, broker: Mosquitto, *, device_max_n: float = kgf(9.
         yield Device(service, updater, publisher)
     finally:
         publisher.request_stop()
-        await asyncio.wait_for(task, 10)
+        async with asyncio.timeout(10):
+            await task
         writer.close()
 
 
@@ -182,7 +183,8 @@ async def test_push_during_a_session_applies_only_after_it(tmp_path: Path, mosqu
         assert not push.done()
         result = dev.service.end_session()
         assert result is not None and result.status is UpdateStatus.APPLIED
-        outcome = await asyncio.wait_for(push, 15)
+        async with asyncio.timeout(15):
+            outcome = await push
         assert outcome.status == "applied" and outcome.version == 1
         assert any("a session is running" in n for n in notes)
         assert dev.updater.plan == GENTLE

@@ -27,13 +27,15 @@ CLIENT_ID = "collector-under-test"
 
 async def start(collector: Collector) -> asyncio.Task[object]:
     task: asyncio.Task[object] = asyncio.create_task(collector.run())
-    await asyncio.wait_for(collector.subscribed.wait(), 10)
+    async with asyncio.timeout(10):
+        await collector.subscribed.wait()
     return task
 
 
 async def stop(collector: Collector, task: asyncio.Task[object]) -> None:
     collector.stop()
-    await asyncio.wait_for(task, 10)
+    async with asyncio.timeout(10):
+        await task
     collector.close()
 
 

@@ -38,7 +38,8 @@ async def test_a_refused_start_is_collected_and_listed_with_its_reason(
     db = tmp_path / "therapist.sqlite3"
     collector = Collector(mqtt_settings(mosquitto.port), db, client_id="refusal-collector")
     task = asyncio.create_task(collector.run())
-    await asyncio.wait_for(collector.subscribed.wait(), 10)
+    async with asyncio.timeout(10):
+        await collector.subscribed.wait()
     result = await asyncio.to_thread(refusing_daemon, tmp_path, mosquitto.port, cli_env)
     assert result.returncode == 3, result.stderr
 
@@ -48,7 +49,8 @@ async def test_a_refused_start_is_collected_and_listed_with_its_reason(
 
     await wait_until(collector, refused_and_status)
     collector.stop()
-    await asyncio.wait_for(task, 10)
+    async with asyncio.timeout(10):
+        await task
     (refusal,) = history.refusals(collector.store.engine)  # the status copy of the same refusal is not repeated
     assert refusal.device_id == "ref-1" and "osteoporosis" in refusal.reason.lower()
     collector.close()

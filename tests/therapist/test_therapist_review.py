@@ -42,7 +42,8 @@ async def collect(
     db = tmp_path / "therapist.sqlite3"
     collector = Collector(mqtt_settings(mosquitto.port), db, client_id="review-collector")
     task = asyncio.create_task(collector.run())
-    await asyncio.wait_for(collector.subscribed.wait(), 10)
+    async with asyncio.timeout(10):
+        await collector.subscribed.wait()
     summaries = [
         await asyncio.to_thread(publish_session, tmp_path / f"device-{i}", mosquitto.port, scenario=scenario, plan=plan)
         for i, scenario in enumerate(scenarios)
@@ -56,7 +57,8 @@ async def collect(
 
     await wait_until(collector, stored)
     collector.stop()
-    await asyncio.wait_for(task, 10)
+    async with asyncio.timeout(10):
+        await task
     collector.close()
     return db, summaries
 

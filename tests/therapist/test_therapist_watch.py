@@ -218,7 +218,8 @@ async def test_watch_shows_a_real_refused_start(tmp_path: Path, mosquitto: Mosqu
         PRESSPOINT, "run", "--simulate", "--config", str(config), "--broker", mosquitto.url, "--flush-timeout", "10",
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=cli_env, cwd=ROOT,
     )
-    _, err = await asyncio.wait_for(device.communicate(), 60)
+    async with asyncio.timeout(60):
+        _, err = await device.communicate()
     assert device.returncode == 3, err.decode()
     deadline = loop.time() + 15
     while "device offline" not in out.getvalue():
