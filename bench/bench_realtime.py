@@ -25,6 +25,14 @@ prints:
 
     .venv/bin/python bench/bench_realtime.py --quick --load 0 2
     .venv/bin/python bench/bench_realtime.py --sessions 3 --load 2 --backend hx711-spi   # acceptance: ~12 min
+    .venv/bin/python bench/bench_realtime.py --quick --load 0 --backend hx711-spi --profile /tmp/rt-prof
+
+``--profile DIR`` runs every thread of both processes under cProfile
+(``bench/rt_profile/sitecustomize.py``, on the path for that run only) and
+prints where the real-time process computes: driver / ready-poll, emulator,
+sampler hand-off, core, link, asyncio (``bench/profile_split.py``).  Its CPU
+and latency figures are inflated by the profiler; take them from a run
+without it.
 
 Aims: no false ``sensor_fault``, no lost reads, CPU < 5 % at 80/s, RSS of
 both processes together < 80 MiB.
@@ -46,10 +54,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.profile_split import describe as describe_profile
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PLAN = ROOT / "config" / "defaults" / "plan.toml"
 QUICK_PLAN = ROOT / "config" / "examples" / "quick-test.toml"
 BACKENDS = ("simulated", "hx711-spi", "hx711-gpio")
+#: The folder whose ``sitecustomize.py`` profiles each thread (``--profile``).
+PROFILE_HOOK = ROOT / "bench" / "rt_profile"
 
 RT_STATS = re.compile(
     r"real-time stats: (?P<samples>\d+) samples, (?:data-ready→decision p50 (?P<p50>[\d.]+) ms, "
@@ -132,12 +146,15 @@ def outcome_of(summary: dict[str, Any]) -> str:
     return f"aborted {abort['reason']}" if abort else str(summary["outcome"])
 
 
-def run_once(backend: str, load: int, plan: Path, sessions: int) -> RunFigures:
+def run_once(backend: str, load: int, plan: Path, sessions: int, profile: Path | None = None) -> RunFigures:
     with tempfile.TemporaryDirectory(prefix="bench-rt-") as folder:
         config = Path(folder) / "device.toml"
         config.write_text(f'device_id = "bench-rt"\n[storage]\nstate_dir = "{Path(folder) / "state"}"\n')
         env = dict(os.environ, PYTHONPATH=str(ROOT))
         env.pop("NOTIFY_SOCKET", None)
+        if profile is not None:  # every thread of both processes under cProfile (bench/rt_profile)
+            profile.mkdir(parents=True, exist_ok=True)
+            env.update(PYTHONPATH=f"{PROFILE_HOOK}{os.pathsep}{ROOT}", PRESSPOINT_PROFILE_DIR=str(profile))
         with cpu_load(load):
             done = subprocess.run(
                 command(backend, plan, sessions, config), capture_output=True, text=True, env=env, check=False
@@ -206,6 +223,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--load", type=int, nargs="+", choices=(0, 2), default=[2], help="busy processes (0 and/or 2)")
     parser.add_argument("--backend", nargs="+", choices=BACKENDS, default=list(BACKENDS), help="backends to run")
     parser.add_argument("--logs", type=Path, default=None, help="keep each run's log (stderr) in this folder")
+    parser.add_argument(
+        "--profile", type=Path, default=None, help="profile every thread into this folder and print the CPU split"
+    )
     args = parser.parse_args(argv)
     plan = args.plan or (QUICK_PLAN if args.quick else DEFAULT_PLAN)
     sessions = args.sessions if args.sessions is not None else (1 if args.quick else 3)
@@ -214,8 +234,11 @@ def main(argv: list[str] | None = None) -> int:
     print(HEADER, flush=True)
     for backend in args.backend:
         for load in args.load:
-            figures = run_once(backend, load, plan, sessions)
+            profile = None if args.profile is None else args.profile / f"{backend}-load{load}"
+            figures = run_once(backend, load, plan, sessions, profile)
             print(row(figures), flush=True)
+            if profile is not None:
+                print(describe_profile(profile), flush=True)
             if args.logs is not None:
                 args.logs.mkdir(parents=True, exist_ok=True)
                 (args.logs / f"{backend}-load{load}.log").write_text(figures.stderr)
