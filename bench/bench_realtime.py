@@ -14,6 +14,10 @@ prints:
   (each summary's duration × rate + 1 against its samples), which also
   counts a first or last sample stamped over half a period late - timing
   jitter, not a lost read;
+* for the emulated backends, the chip's own count (``chip/10k``): conversions
+  it overwrote unread, as a real HX711 on its own oscillator would - the
+  ground truth the grid count estimates - and ``late/max``: reads that began
+  over half a period after their conversion, and the longest such delay (ms);
 * data-ready → decision latency p50 / p99 / max, measured inside the
   real-time process (its ``real-time stats:`` line at exit);
 * the real-time process's CPU share of one core, and the peak RSS of each
@@ -21,6 +25,14 @@ prints:
 
     .venv/bin/python bench/bench_realtime.py --quick --load 0 2
     .venv/bin/python bench/bench_realtime.py --sessions 3 --load 2 --backend hx711-spi   # acceptance: ~12 min
+    .venv/bin/python bench/bench_realtime.py --quick --load 0 --backend hx711-spi --profile /tmp/rt-prof
+
+``--profile DIR`` runs every thread of both processes under cProfile
+(``bench/rt_profile/sitecustomize.py``, on the path for that run only) and
+prints where the real-time process computes: driver / ready-poll, emulator,
+sampler hand-off, core, link, asyncio (``bench/profile_split.py``).  Its CPU
+and latency figures are inflated by the profiler; take them from a run
+without it.
 
 Aims: no false ``sensor_fault``, no lost reads, CPU < 5 % at 80/s, RSS of
 both processes together < 80 MiB.
@@ -42,10 +54,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.profile_split import describe as describe_profile
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PLAN = ROOT / "config" / "defaults" / "plan.toml"
 QUICK_PLAN = ROOT / "config" / "examples" / "quick-test.toml"
 BACKENDS = ("simulated", "hx711-spi", "hx711-gpio")
+#: The folder whose ``sitecustomize.py`` profiles each thread (``--profile``).
+PROFILE_HOOK = ROOT / "bench" / "rt_profile"
 
 RT_STATS = re.compile(
     r"real-time stats: (?P<samples>\d+) samples, (?:data-ready→decision p50 (?P<p50>[\d.]+) ms, "
@@ -53,6 +71,10 @@ RT_STATS = re.compile(
     r"over (?P<wall>[\d.]+) s; peak RSS (?P<rss>[\d.]+) MiB; lost reads (?P<lost>\d+)"
 )
 SERVICE_STATS = re.compile(r"service stats: peak RSS (?P<rss>[\d.]+) MiB")
+CHIP_STATS = re.compile(
+    r"emulated HX711: (?P<read>\d+) conversions read, (?P<overwritten>\d+) conversions overwritten unread, "
+    r"(?P<late>\d+) read over half a period late, longest read delay (?P<delay>[\d.]+) ms"
+)
 
 
 def busy_loop() -> None:  # pragma: no cover - runs in the load processes
@@ -85,6 +107,9 @@ class RunFigures:
     samples: int
     rt: dict[str, float] | None
     service_rss_mib: float | None
+    #: The emulated chip's own count (``hx711-*`` backends): what a real HX711 would have overwritten.
+    chip: dict[str, float] | None = None
+    stderr: str = ""
 
     @property
     def lost_per_10k(self) -> float | None:
@@ -93,6 +118,14 @@ class RunFigures:
             return None
         lost, samples = self.rt["lost"], self.rt["samples"]
         return lost * 10_000 / (samples + lost) if samples + lost else 0.0
+
+    @property
+    def chip_lost_per_10k(self) -> float | None:
+        """Conversions the emulated chip overwrote unread, per 10,000 it made (the reads' ground truth)."""
+        if self.chip is None:
+            return None
+        lost, read = self.chip["overwritten"], self.chip["read"]
+        return lost * 10_000 / (read + lost) if read + lost else 0.0
 
     @property
     def duration_estimate(self) -> int:
@@ -113,12 +146,15 @@ def outcome_of(summary: dict[str, Any]) -> str:
     return f"aborted {abort['reason']}" if abort else str(summary["outcome"])
 
 
-def run_once(backend: str, load: int, plan: Path, sessions: int) -> RunFigures:
+def run_once(backend: str, load: int, plan: Path, sessions: int, profile: Path | None = None) -> RunFigures:
     with tempfile.TemporaryDirectory(prefix="bench-rt-") as folder:
         config = Path(folder) / "device.toml"
         config.write_text(f'device_id = "bench-rt"\n[storage]\nstate_dir = "{Path(folder) / "state"}"\n')
         env = dict(os.environ, PYTHONPATH=str(ROOT))
         env.pop("NOTIFY_SOCKET", None)
+        if profile is not None:  # every thread of both processes under cProfile (bench/rt_profile)
+            profile.mkdir(parents=True, exist_ok=True)
+            env.update(PYTHONPATH=f"{PROFILE_HOOK}{os.pathsep}{ROOT}", PRESSPOINT_PROFILE_DIR=str(profile))
         with cpu_load(load):
             done = subprocess.run(
                 command(backend, plan, sessions, config), capture_output=True, text=True, env=env, check=False
@@ -133,6 +169,7 @@ def run_once(backend: str, load: int, plan: Path, sessions: int) -> RunFigures:
         samples += summary["samples"]
     rt = next((m.groupdict() for line in done.stderr.splitlines() if (m := RT_STATS.search(line))), None)
     service = next((m for line in done.stderr.splitlines() if (m := SERVICE_STATS.search(line))), None)
+    chip = next((m.groupdict() for line in done.stderr.splitlines() if (m := CHIP_STATS.search(line))), None)
     return RunFigures(
         backend=backend,
         load=load,
@@ -142,6 +179,8 @@ def run_once(backend: str, load: int, plan: Path, sessions: int) -> RunFigures:
         samples=samples,
         rt={k: float(v) for k, v in rt.items() if v is not None} if rt else None,
         service_rss_mib=float(service["rss"]) if service else None,
+        chip={k: float(v) for k, v in chip.items()} if chip else None,
+        stderr=done.stderr,
     )
 
 
@@ -158,8 +197,11 @@ def row(fig: RunFigures) -> str:
 
     cpu = f"{rt['cpu']:.2f}" if "cpu" in rt else "-"
     lost = "-" if fig.lost_per_10k is None else f"{fig.lost_per_10k:.1f}"
+    chip_lost = "-" if fig.chip_lost_per_10k is None else f"{fig.chip_lost_per_10k:.1f}"
+    late = "-" if fig.chip is None else f"{fig.chip['late']:.0f}/{fig.chip['delay']:.1f}"
     return (
         f"{fig.backend:<11} {fig.load:>4} {completed:>4}/{faults:<3}/{other:<3} {lost:>9} {fig.duration_estimate:>9} "
+        f"{chip_lost:>9} {late:>10} "
         f"{ms('p50'):>8} {ms('p99'):>8} {ms('max'):>8} {cpu:>6} {rt_rss or 0:>7.1f} {svc_rss or 0:>7.1f} {total:>7}"
         f"  exit {fig.returncode}"
     )
@@ -167,6 +209,7 @@ def row(fig: RunFigures) -> str:
 
 HEADER = (
     f"{'backend':<11} {'load':>4} {'ok/fault/other':>14} {'lost/10k':>9} {'dur×rate':>9} "
+    f"{'chip/10k':>9} {'late/max':>10} "
     f"{'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
     f"{'CPU %':>6} {'rt MiB':>7} {'svc MiB':>7} {'sum MiB':>7}"
 )
@@ -179,6 +222,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help=f"use {QUICK_PLAN.relative_to(ROOT)} (one 30 s hold)")
     parser.add_argument("--load", type=int, nargs="+", choices=(0, 2), default=[2], help="busy processes (0 and/or 2)")
     parser.add_argument("--backend", nargs="+", choices=BACKENDS, default=list(BACKENDS), help="backends to run")
+    parser.add_argument("--logs", type=Path, default=None, help="keep each run's log (stderr) in this folder")
+    parser.add_argument(
+        "--profile", type=Path, default=None, help="profile every thread into this folder and print the CPU split"
+    )
     args = parser.parse_args(argv)
     plan = args.plan or (QUICK_PLAN if args.quick else DEFAULT_PLAN)
     sessions = args.sessions if args.sessions is not None else (1 if args.quick else 3)
@@ -187,7 +234,14 @@ def main(argv: list[str] | None = None) -> int:
     print(HEADER, flush=True)
     for backend in args.backend:
         for load in args.load:
-            print(row(run_once(backend, load, plan, sessions)), flush=True)
+            profile = None if args.profile is None else args.profile / f"{backend}-load{load}"
+            figures = run_once(backend, load, plan, sessions, profile)
+            print(row(figures), flush=True)
+            if profile is not None:
+                print(describe_profile(profile), flush=True)
+            if args.logs is not None:
+                args.logs.mkdir(parents=True, exist_ok=True)
+                (args.logs / f"{backend}-load{load}.log").write_text(figures.stderr)
     return 0
 
 

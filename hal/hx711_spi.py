@@ -94,6 +94,7 @@ class HX711SpiSensor(HX711ChannelA):
             early_fraction=early_fraction,
             adaptive_early=True,
             look_s=8 * len(READY_PROBE) / clock_hz,
+            skip_early_look=True,
         )
         self._spi = spi
         #: ``_settle`` saw a settled conversion waiting: the first ``read`` need not look again.

@@ -29,6 +29,7 @@ and also works on real time (``MonotonicClock``) for the benchmark.
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
@@ -41,6 +42,9 @@ from gpiozero.pins.mock import MockPin, MockPWMPin, PinState
 
 from hal.clock import Clock
 from hal.sensor import HX711_MAX_COUNTS, HX711_MIN_COUNTS
+from simulator.hx711_timeliness import ReadTimeliness
+
+log = logging.getLogger(__name__)
 
 CountsSource = Callable[[float], int | None]
 
@@ -138,6 +142,8 @@ class HX711Chip:
         self.conversions_read = 0
         #: Time at which the most recently clocked-out conversion became ready.
         self.last_ready_at: float | None = None
+        #: How late each conversion was read, and how many were overwritten unread.
+        self.reads = ReadTimeliness(self.period_s)
         self._lock = threading.RLock()
         self._disconnected = False
         #: Test control: DOUT stays low after the 25th-27th pulse instead of going high.
@@ -177,7 +183,9 @@ class HX711Chip:
             self.sck.chip = self
 
     def close(self) -> None:
-        """Detach from the pins; they go back to plain mock pins."""
+        """Detach from the pins (they go back to plain mock pins); log how timely the reads were."""
+        if self.conversions_read:
+            log.info("emulated HX711: %d conversions read, %s", self.conversions_read, self.reads.describe())
         if self.dout is not None:
             self.dout.chip = None
             self.sck.chip = None
@@ -271,13 +279,8 @@ class HX711Chip:
             index = self._ready_index(at)
             if index is None:
                 return None
-            assert self._cache[1] is not None
-            self._bits = self._cache[1] & 0xFF_FF_FF
-            self._after_lost_transfer = False
+            self._clock_out_conversion(index, at)
             self._stray_pulse = False
-            self._consumed = index
-            self.conversions_read += 1
-            self.last_ready_at = self.conversion_time(index)
             self._sck_rise = at
             self._pulses = pulses
             return self._bits
@@ -292,6 +295,7 @@ class HX711Chip:
         self._pulses = 0  # pulses of the transfer in progress (0 = idle)
         self._bits = 0
         self._cache: tuple[int, int | None] = (-1, None)
+        self.reads.woke()
 
     def _update(self, now: float) -> None:
         """Apply what happened since the last event: power-down, end of a transfer."""
@@ -337,18 +341,24 @@ class HX711Chip:
             if index is None:
                 self._stray_pulse = True
                 return
-            assert self._cache[1] is not None
-            self._bits = self._cache[1] & 0xFF_FF_FF
-            self._after_lost_transfer = False
-            self._consumed = index
-            self.conversions_read += 1
-            self.last_ready_at = self.conversion_time(index)
+            self._clock_out_conversion(index, now)
             self._pulses = 1
             return
         self._pulses += 1
         if self._pulses > 27:
             self._error(now, "too_many_pulses", f"pulse {self._pulses} in one transfer")
             self._pulses = 27
+
+    def _clock_out_conversion(self, index: int, at: float) -> None:
+        """The first pulse of a read at ``at`` takes conversion ``index`` into the shift register."""
+        assert self._cache[1] is not None
+        self._bits = self._cache[1] & 0xFF_FF_FF
+        self._after_lost_transfer = False
+        self._consumed = index
+        self.conversions_read += 1
+        ready_at = self.conversion_time(index)
+        self.last_ready_at = ready_at
+        self.reads.clocked_out(index, at - ready_at)
 
     def _latest_index(self, now: float) -> int:
         return math.floor((now - self._first) / self.period_s + _EPS)
