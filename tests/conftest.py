@@ -41,6 +41,9 @@ PRESSPOINT = str(Path(sys.executable).with_name("presspoint"))
 #: How long a test waits for what must come (a process's exit, an answer) before calling it a hang:
 #: far beyond any loaded machine's delay, so it is never a bound on speed.
 HANG_S = 300.0
+#: For ``run --simulate --speed`` runs: time waits this long (wall s) for a simulated sensor a loaded
+#: machine left unscheduled, so no stall of the test machine becomes a gap in the samples.
+SPEED_LAG = ("--speed-lag", "60")
 
 #: Forces used across tests, in newtons.
 DEVICE_MAX_N = kgf(9.0)

@@ -10,7 +10,7 @@ from pathlib import Path
 from config.errors import PresspointError
 from firmware.cli.checks import check_new_file, check_number
 from firmware.device.options import DeviceOptions, SimulationOptions
-from simulator.fast_time import MAX_SPEED
+from simulator.fast_time import DEFAULT_LAG_S, MAX_SPEED
 
 #: Bounds of the numeric options: far beyond any real use, short of absurd.
 MAX_SESSIONS = 1_000_000
@@ -58,6 +58,12 @@ def add_run_command(
         help=f"simulated: the hardware's clock runs N times the wall clock (1 to {MAX_SPEED:g}; sessions, "
         "cues and timeouts all in simulated seconds)",
     )
+    run.add_argument(
+        "--speed-lag",
+        metavar="S",
+        help=f"with --speed: wall seconds the clock waits for a late simulated sensor before time flows on and "
+        f"the wait counts as a stall (default {DEFAULT_LAG_S:g}; a loaded machine's tests use more)",
+    )
     run.set_defaults(func=func)
 
 
@@ -78,11 +84,27 @@ def parse_speed(text: str | None, *, simulated: bool, pins: bool) -> float:
     return speed
 
 
+def parse_speed_lag(text: str | None, *, speed: float) -> float | None:
+    """``--speed-lag``: a number of seconds from 0.01 to 600, with ``--speed`` only."""
+    if text is None:
+        return None
+    if speed == 1.0:
+        raise PresspointError("--speed-lag: only with --speed (at 1x time is the wall clock's)")
+    try:
+        lag = float(text)
+    except ValueError:
+        lag = math.nan
+    if not 0.01 <= lag <= 600.0:  # nan too
+        raise PresspointError(f"--speed-lag: must be a number of seconds from 0.01 to 600, got {text[:60]!r}")
+    return lag
+
+
 def device_options(args: argparse.Namespace, *, simulated_backend: bool) -> DeviceOptions:
     """The parsed ``run`` arguments as ``DeviceOptions``; a simulated backend in the config means ``--simulate``."""
     check_run_options(args)
     simulation = None
     speed = parse_speed(args.speed, simulated=args.simulate or simulated_backend, pins=args.pins)
+    speed_lag_s = parse_speed_lag(args.speed_lag, speed=speed)
     if args.press_on_stdin and not (args.simulate or simulated_backend):
         raise PresspointError("--press-on-stdin: only with --simulate (on the device, press its button)")
     if args.simulate or simulated_backend:
@@ -96,6 +118,7 @@ def device_options(args: argparse.Namespace, *, simulated_backend: bool) -> Devi
             wait_button=args.wait_button,
             press_at_s=args.press_at,
             speed=speed,
+            speed_lag_s=speed_lag_s,
             press_on_stdin=args.press_on_stdin,
         )
     return DeviceOptions(

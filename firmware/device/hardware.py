@@ -51,7 +51,8 @@ class DeviceHardware:
 def build_simulated_hardware(device: DeviceConfig, plan: TherapyPlan, sim: SimulationOptions) -> DeviceHardware:
     """The simulated rig and person; with ``sim.speed`` above 1 on a ``FastClock`` with its own loop."""
     script = ForceScript(device, trace=sim.trace, scenario=sim.scenario, noise_n=sim.noise_n, seed=sim.seed)
-    fast = FastClock(sim.speed) if sim.speed != 1.0 else None
+    lag = {} if sim.speed_lag_s is None else {"lag_s": sim.speed_lag_s}
+    fast = FastClock(sim.speed, **lag) if sim.speed != 1.0 else None
     clock = fast if fast is not None else MonotonicClock()
     rig = build_rig(plan, device, clock, script=script, pins=sim.pins, armed=True, motor_log=sim.motor_log)
     assert rig.armed is not None

@@ -26,6 +26,8 @@ class SimulationOptions:
     press_on_stdin: bool = False
     #: The simulated hardware's clock runs this many times faster than the wall clock (1 to 100).
     speed: float = 1.0
+    #: With ``speed``: wall seconds time waits for a late simulated sensor before it flows on (a stall).
+    speed_lag_s: float | None = None  # None: the clock's own default (``simulator.fast_time``)
 
 
 @dataclass(frozen=True)

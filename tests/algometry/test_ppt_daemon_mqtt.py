@@ -11,7 +11,7 @@ import jsonschema
 import pytest
 
 from firmware.storage.ppt_history import FILE_NAME
-from tests.conftest import PRESSPOINT, ROOT
+from tests.conftest import PRESSPOINT, ROOT, SPEED_LAG
 from tests.mqtt_broker import Collector, Mosquitto
 
 SCHEMA = json.loads((ROOT / "config" / "schema" / "mqtt-ppt-2.schema.json").read_text())
@@ -28,6 +28,7 @@ async def run_ppt(config: Path, port: int, env: dict[str, str]) -> dict[str, obj
         "ppt",
         "--speed",
         "20",
+        *SPEED_LAG,
         "--json",
         "--broker",
         f"mqtt://127.0.0.1:{port}",

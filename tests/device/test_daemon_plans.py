@@ -32,7 +32,7 @@ from simulator.armed_source import ArmedSource
 from simulator.haptics import RecordingHaptics
 from simulator.loadcell import SIMULATED_CALIBRATION, SimulatedLoadCell
 from simulator.trace import parse_trace_csv
-from tests.conftest import DEVICE_MAX_N, HANG_S
+from tests.conftest import DEVICE_MAX_N, HANG_S, SPEED_LAG
 from tests.lockstep import LockstepClock
 
 KEY = DeviceKey(bytes(range(32)))
@@ -238,7 +238,8 @@ def test_pain_threshold_measurement_through_the_daemon(tmp_path: Path, cli_env: 
     config = tmp_path / "device.toml"
     config.write_text(f'device_id = "ppt-1"\nsample_rate_hz = 10\n[storage]\nstate_dir = "{tmp_path / "state"}"\n')
     result = subprocess.run(
-        [PRESSPOINT, "run", "--simulate", "--config", str(config), "--mode", "ppt", "--speed", "20", "--json"],
+        [PRESSPOINT, "run", "--simulate", "--config", str(config), "--mode", "ppt", "--speed", "20", *SPEED_LAG,
+         "--json"],
         capture_output=True,
         text=True,
         env=cli_env,

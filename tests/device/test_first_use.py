@@ -18,7 +18,7 @@ from config.units import kgf
 from firmware.cli.main import main
 from firmware.plans.updater import PlanUpdater, UpdateStatus
 from firmware.protocol.plan_envelope import DeviceKey, sign_plan
-from tests.conftest import DEVICE_MAX_N, PRESSPOINT, ROOT
+from tests.conftest import DEVICE_MAX_N, PRESSPOINT, ROOT, SPEED_LAG
 from tests.mqtt_broker import Collector, Mosquitto
 
 DEFAULT_PLAN = ROOT / "config" / "defaults" / "plan.toml"
@@ -76,7 +76,8 @@ async def test_the_simulated_person_follows_the_remote_plan_in_force_from_rest(
     async with Collector(mosquitto.port, ["presspoint/first-1/status/info"]) as sub:
         proc = await asyncio.create_subprocess_exec(
             PRESSPOINT, "run", "--simulate", "--config", str(config), "--plan", str(DEFAULT_PLAN),
-            "--sessions", "2", "--speed", "20", "--json", "--broker", mosquitto.url, "--flush-timeout", "10",
+            "--sessions", "2", "--speed", "20", *SPEED_LAG, "--json", "--broker", mosquitto.url,
+            "--flush-timeout", "10",
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=cli_env, cwd=ROOT,
         )  # fmt: skip
         async with asyncio.timeout(120):
@@ -110,7 +111,7 @@ def test_a_session_after_one_that_never_let_go_starts_from_rest(tmp_path: Path, 
     config = device_config(tmp_path, "first-0")
     run = presspoint(
         "run", "--simulate", "--config", str(config), "--plan", str(QUICK_PLAN), "--trace", str(trace),
-        "--sessions", "3", "--speed", "50", "--json", env=cli_env,
+        "--sessions", "3", "--speed", "50", *SPEED_LAG, "--json", env=cli_env,
     )  # fmt: skip
     assert run.returncode == 0, run.stderr
     done = summaries(run.stdout)
@@ -123,7 +124,8 @@ def test_a_session_after_one_that_never_let_go_starts_from_rest(tmp_path: Path, 
 def test_without_a_remote_plan_the_log_names_the_local_one(tmp_path: Path, cli_env: dict[str, str]) -> None:
     config = device_config(tmp_path, "first-2")
     run = presspoint(
-        "run", "--simulate", "--config", str(config), "--plan", str(QUICK_PLAN), "--speed", "50", env=cli_env
+        "run", "--simulate", "--config", str(config), "--plan", str(QUICK_PLAN), "--speed", "50", *SPEED_LAG,
+        env=cli_env,
     )
     assert run.returncode == 0, run.stderr
     [said] = [line for line in run.stderr.splitlines() if "plan in force:" in line]
@@ -136,7 +138,7 @@ def test_without_a_remote_plan_the_log_names_the_local_one(tmp_path: Path, cli_e
 def test_simulate_refuses_an_uncleared_profile_as_run_does(tmp_path: Path, cli_env: dict[str, str]) -> None:
     config = device_config(tmp_path, "first-3", f'profile_file = "{PROFILES / "profile-uncleared.toml"}"\n')
     simulate = presspoint("simulate", "--config", str(config), "--json", env=cli_env)
-    run = presspoint("run", "--simulate", "--config", str(config), "--speed", "20", "--json", env=cli_env)
+    run = presspoint("run", "--simulate", "--config", str(config), "--speed", "20", *SPEED_LAG, "--json", env=cli_env)
     assert (simulate.returncode, run.returncode) == (3, 3), simulate.stderr + run.stderr
     assert simulate.stdout == run.stdout == ""
     [line] = simulate.stderr.splitlines()
@@ -180,7 +182,9 @@ def test_run_at_20x_decides_the_default_plan_as_simulate_does(tmp_path: Path, cl
     """238 simulated seconds at 20x (about 12 s of wall time); the timeout only guards against a hang."""
     config = device_config(tmp_path, "first-5")
     virtual = presspoint("simulate", "--config", str(config), "--json", env=cli_env)
-    fast = presspoint("run", "--simulate", "--config", str(config), "--speed", "20", "--json", env=cli_env, timeout=90)
+    fast = presspoint(
+        "run", "--simulate", "--config", str(config), "--speed", "20", *SPEED_LAG, "--json", env=cli_env, timeout=90
+    )
     assert virtual.returncode == fast.returncode == 0, fast.stderr
     [expected], [got] = summaries(virtual.stdout), summaries(fast.stdout)
     assert got["outcome"] == "completed" and len(got["holds"]) == 3
@@ -197,6 +201,9 @@ def test_run_at_20x_decides_the_default_plan_as_simulate_does(tmp_path: Path, cl
         ("fast", (), "--speed: must be a number from 1 to 100, got 'fast'"),
         ("5", ("--backend", "hx711-spi"), "--speed: only with --simulate"),
         ("5", ("--simulate", "--pins"), "--speed: not with --pins"),
+        ("5", ("--simulate", "--speed-lag", "0"), "--speed-lag: must be a number of seconds from 0.01 to 600, got '0'"),
+        ("5", ("--simulate", "--speed-lag", "inf"), "--speed-lag: must be a number of seconds from 0.01 to 600"),
+        ("1", ("--simulate", "--speed-lag", "5"), "--speed-lag: only with --speed"),
     ],
 )
 def test_a_bad_speed_is_one_line_and_exit_2(
@@ -217,7 +224,7 @@ def test_wait_button_starts_on_a_line_on_stdin(tmp_path: Path, cli_env: dict[str
     config = device_config(tmp_path, "first-7")
     result = presspoint(
         "run", "--simulate", "--config", str(config), "--plan", str(QUICK_PLAN), "--wait-button",
-        "--press-on-stdin", "--sessions", "1", "--speed", "20", "--json", env=cli_env, stdin="\n",
+        "--press-on-stdin", "--sessions", "1", "--speed", "20", *SPEED_LAG, "--json", env=cli_env, stdin="\n",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     [summary] = summaries(result.stdout)
