@@ -60,6 +60,7 @@ def add_run_command(
     )
     run.add_argument(
         "--speed-lag",
+        type=float,
         metavar="S",
         help=f"with --speed: wall seconds the clock waits for a late simulated sensor before time flows on and "
         f"the wait counts as a stall (default {DEFAULT_LAG_S:g}; a loaded machine's tests use more)",
@@ -84,19 +85,12 @@ def parse_speed(text: str | None, *, simulated: bool, pins: bool) -> float:
     return speed
 
 
-def parse_speed_lag(text: str | None, *, speed: float) -> float | None:
-    """``--speed-lag``: a number of seconds from 0.01 to 600, with ``--speed`` only."""
-    if text is None:
-        return None
-    if speed == 1.0:
+def check_speed_lag(lag_s: float | None, *, speed: float) -> float | None:
+    """``--speed-lag``: seconds from 0.01 to 600, with ``--speed`` only."""
+    if lag_s is not None and speed == 1.0:
         raise PresspointError("--speed-lag: only with --speed (at 1x time is the wall clock's)")
-    try:
-        lag = float(text)
-    except ValueError:
-        lag = math.nan
-    if not 0.01 <= lag <= 600.0:  # nan too
-        raise PresspointError(f"--speed-lag: must be a number of seconds from 0.01 to 600, got {text[:60]!r}")
-    return lag
+    check_number(lag_s, "--speed-lag", low=0.01, high=600.0, unit=" s")
+    return lag_s
 
 
 def device_options(args: argparse.Namespace, *, simulated_backend: bool) -> DeviceOptions:
@@ -104,7 +98,7 @@ def device_options(args: argparse.Namespace, *, simulated_backend: bool) -> Devi
     check_run_options(args)
     simulation = None
     speed = parse_speed(args.speed, simulated=args.simulate or simulated_backend, pins=args.pins)
-    speed_lag_s = parse_speed_lag(args.speed_lag, speed=speed)
+    speed_lag_s = check_speed_lag(args.speed_lag, speed=speed)
     if args.press_on_stdin and not (args.simulate or simulated_backend):
         raise PresspointError("--press-on-stdin: only with --simulate (on the device, press its button)")
     if args.simulate or simulated_backend:

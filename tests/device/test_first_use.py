@@ -201,8 +201,8 @@ def test_run_at_20x_decides_the_default_plan_as_simulate_does(tmp_path: Path, cl
         ("fast", (), "--speed: must be a number from 1 to 100, got 'fast'"),
         ("5", ("--backend", "hx711-spi"), "--speed: only with --simulate"),
         ("5", ("--simulate", "--pins"), "--speed: not with --pins"),
-        ("5", ("--simulate", "--speed-lag", "0"), "--speed-lag: must be a number of seconds from 0.01 to 600, got '0'"),
-        ("5", ("--simulate", "--speed-lag", "inf"), "--speed-lag: must be a number of seconds from 0.01 to 600"),
+        ("5", ("--simulate", "--speed-lag", "0"), "--speed-lag must be at least 0.01 and at most 600 s, not 0"),
+        ("5", ("--simulate", "--speed-lag", "inf"), "--speed-lag must be at least 0.01 and at most 600 s, not inf"),
         ("1", ("--simulate", "--speed-lag", "5"), "--speed-lag: only with --speed"),
     ],
 )
