@@ -19,6 +19,7 @@ replayed edge by edge through the same model.
 from __future__ import annotations
 
 import functools
+import time
 from dataclasses import dataclass
 
 from hal.hx711_protocol import POWER_DOWN_AFTER_S
@@ -87,10 +88,13 @@ class HX711SpiFront:
         self.clock_mode = 0
         self.transfers = 0
         self.closed = False
+        #: CPU seconds (thread time) spent answering transfers, the wait for the transfer's end left out.
+        self.cpu_s = 0.0
 
     def transfer(self, data: list[int]) -> list[int]:
         if self.closed:
             raise OSError("SPI device is closed")
+        started_cpu = time.thread_time()
         wave = _waveform(tuple(data))
         self.transfers += 1
         bit_s = 1.0 / self.rate
@@ -104,6 +108,7 @@ class HX711SpiFront:
             if plain and not self.exact and wave.longest_high_bits * bit_s <= POWER_DOWN_AFTER_S:
                 fast = self.chip.read_out(start, wave.rises, ends_at=end)
             miso = self._read_out(wave, fast) if fast is not None else self._replay(wave, start, bit_s)
+        self.cpu_s += time.thread_time() - started_cpu
         self.clock.sleep_until(end)
         return miso
 

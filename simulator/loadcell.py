@@ -8,6 +8,7 @@ next slot, so sessions run as fast as the controller can take them.
 
 from __future__ import annotations
 
+import time
 from typing import Protocol
 
 from hal.clock import Clock
@@ -43,6 +44,8 @@ class SimulatedLoadCell(ForceSensor):
         self.origin: float | None = origin
         self._next_slot = 0
         self.conversions = 0
+        #: CPU seconds (thread time) spent in ``read`` - simulated work a device's sensor does not do.
+        self.cpu_s = 0.0
 
     def slot_time(self, n: int) -> float:
         if self.origin is None:
@@ -50,6 +53,13 @@ class SimulatedLoadCell(ForceSensor):
         return self.origin + n / self.sample_rate_hz
 
     def read(self, timeout_s: float) -> int | None:
+        started_cpu = time.thread_time()
+        try:
+            return self._read(timeout_s)
+        finally:
+            self.cpu_s += time.thread_time() - started_cpu
+
+    def _read(self, timeout_s: float) -> int | None:
         deadline = self.clock.now() + timeout_s
         while True:
             slot_t = self.slot_time(self._next_slot)

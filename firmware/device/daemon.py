@@ -32,6 +32,7 @@ from firmware.health.watchdog_policy import LoopWatchdog, WatchdogPolicy
 from firmware.realtime.feed import SampleFeed
 from firmware.realtime.motor import play_cue
 from firmware.realtime.sampler import NoSample, Sample, Sampler, SamplerEvent
+from firmware.realtime.stats import CpuCounter
 from firmware.realtime.stop import StopRequest
 from firmware.realtime.stream import SampleStream
 from hal.haptics import Haptics
@@ -53,7 +54,9 @@ class DeviceDaemon:
         hooks: DaemonHooks | None = None,
         notifier: Notifier | None = None,
         options: DaemonOptions | None = None,
+        emulator_cpu: CpuCounter | None = None,
     ) -> None:
+        """``emulator_cpu`` counts the CPU simulated hardware takes in this process (for the usage figures)."""
         self.plans = plans
         self.unit = DeviceUnit(sampler, haptics, device_id, device_max_n)
         self.hooks = hooks or DaemonHooks()
@@ -69,6 +72,7 @@ class DeviceDaemon:
         self._background: set[asyncio.Future[None]] = set()
         self._leave_source: str | None = None
         self._follow_up: tuple[str | None, float, float] = (None, 0.0, 0.0)
+        self._emulator_cpu = emulator_cpu
 
     @property
     def phase(self) -> str:
@@ -142,6 +146,7 @@ class DeviceDaemon:
         )
         try:
             await self._wait_first_sample(listener)
+            self.result.stats.usage.start(self._emulator_cpu)  # sampling is under way: start-up is behind us
             self.notifier.ready("idle: waiting for the button")
             self._reporter.set("idle")
             if self.options.auto_start:
@@ -177,6 +182,7 @@ class DeviceDaemon:
             await feed.close()
             stream.stop()
             self.unit.haptics.off()
+            self.result.stats.usage.stop(self._emulator_cpu, sampler_cpu_s=stream.cpu_s)
         self.result.failure = listener.failure
         self.result.stop_source = self.shutdown.source
         return self.result

@@ -36,6 +36,8 @@ class DeviceHardware:
     loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None
     #: The hardware clock's seconds per wall second: waits on the service (a 1x process) are scaled by it.
     speed: float = 1.0
+    #: CPU seconds the simulated hardware (chip emulator or simulated load cell) took so far: not device work.
+    emulator_cpu: Callable[[], float] | None = None
     _closers: list[Callable[[], None]] = field(default_factory=list)
 
     def close(self) -> None:
@@ -57,7 +59,9 @@ def build_simulated_hardware(device: DeviceConfig, plan: TherapyPlan, sim: Simul
     rig = build_rig(plan, device, clock, script=script, pins=sim.pins, armed=True, motor_log=sim.motor_log)
     assert rig.armed is not None
     person = SimulatedPerson(script, rig.armed, press_at_s=sim.press_at_s, buttons=rig.buttons)
-    hardware = DeviceHardware(rig.sampler, rig.haptics, rig.buttons, person, True, _closers=[rig.close])
+    hardware = DeviceHardware(
+        rig.sampler, rig.haptics, rig.buttons, person, True, emulator_cpu=rig.emulator_cpu, _closers=[rig.close]
+    )
     if fast is not None:
         hardware.loop_factory = functools.partial(FastClockLoop, fast)
         hardware.speed = fast.speed

@@ -35,7 +35,6 @@ from firmware.device.signals import EarlyStopSignals, install_stop_signals
 from firmware.realtime.link import Link, LinkClosed, LoopLink
 from firmware.realtime.motor import play_cue
 from firmware.realtime.priority import raise_to_realtime
-from firmware.realtime.stats import UsageMeter
 
 log = logging.getLogger("presspoint.realtime")
 
@@ -122,6 +121,7 @@ async def serve(
         hooks=hooks,
         notifier=notifier,
         options=setup.options,
+        emulator_cpu=hardware.emulator_cpu,
     )
     if person is not None:
         person.bind(daemon.button_down, daemon.button_up)
@@ -133,15 +133,11 @@ async def serve(
     signals = install_stop_signals(daemon.request_shutdown, loop=loop, early=early_signals)
     if setup.fault_injection:
         install_fault_injection(loop, hardware.sampler, notifier)
-    usage = UsageMeter()
-    usage.start()
     try:
-        result = await daemon.run()
+        result = await daemon.run()  # its usage meter runs from the first sample to the end
     finally:
         signals.remove()
         disconnect_buttons()
-    usage.stop()
-    result.stats.usage = usage
     log.info("real-time stats: %s", result.stats.describe())
     channel.send(Finished(result))
     await channel.drain(RESULT_DRAIN_S * hardware.speed)

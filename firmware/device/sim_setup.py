@@ -172,6 +172,8 @@ class SimulatedRig:
     _close: Callable[[], None] | None = None
     #: Button presses of a trace's ``button`` column: (session time, "stop" | "less" | "more").
     presses: tuple[tuple[float, str], ...] = ()
+    #: CPU seconds the simulated sensor (load cell, or chip behind the SPI front) took so far; ``None``: not counted.
+    emulator_cpu: Callable[[], float] | None = None
 
     def close(self) -> None:
         self.haptics.off()
@@ -232,12 +234,15 @@ def build_rig(
         )
         sampler = Sampler(rig.sensor, SIMULATED_CALIBRATION, clock, max_jump_n=device.device_max / 2)
         built = SimulatedRig(rig.sensor, rig.motor, sampler, stop_at, [*rig.buttons], armed_source, rig.close, presses)
+        front = rig.spi  # the GPIO rig's chip is driven through mock pins: its share is not counted apart
+        built.emulator_cpu = None if front is None else (lambda: front.cpu_s)
     else:
         sensor = SimulatedLoadCell(source, clock, sample_rate_hz=device.sample_rate_hz)
         recorder = RecordingHaptics(clock, log_path=motor_log)
         sampler = Sampler(sensor, SIMULATED_CALIBRATION, clock)
         buttons: list[StartStopButton] = [VirtualButton(), VirtualButton("less_more")]
         built = SimulatedRig(sensor, recorder, sampler, stop_at, buttons, armed_source, presses=presses)
+        built.emulator_cpu = lambda: sensor.cpu_s
     try:
         edges = press_edges(presses, built.buttons)
     except PresspointError:

@@ -5,8 +5,10 @@ of geometric bins (8 a doubling, from 10 µs to about 10 s), so recording one
 sample allocates nothing and a whole day of samples takes the same 161
 counters.  A quantile is read as the upper edge of the bin that holds it
 (at most 9 % above the true value, never below it), capped at the largest
-latency seen.  ``UsageMeter`` measures CPU time over wall time and the peak
-resident set of this process.  ``LostReads`` counts conversions missing
+latency seen.  ``UsageMeter`` measures CPU time over wall time of this
+process in steady sampling (from the first sample on), beside it the share
+the simulated hardware took and the whole-life figure, and the peak
+resident set.  ``LostReads`` counts conversions missing
 in a session: ``ReadGrid`` places each sample on the chip's conversion grid
 by its stamp, so a sample stamped late is not a lost read.  (Counting
 "duration × rate" against samples instead miscounts by one whenever the
@@ -16,8 +18,10 @@ first or last sample of a session is stamped over half a period late.)
 from __future__ import annotations
 
 import math
+import os
 import resource
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from firmware.realtime.sampler import Sample, SamplerEvent
@@ -161,29 +165,80 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # no /proc: the best there is
 
 
+def process_age_s() -> float | None:
+    """Wall seconds since this process was created (``None`` where ``/proc`` cannot tell)."""
+    try:
+        with open("/proc/self/stat", encoding="ascii") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        started_s = int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22, starttime: ticks since boot
+    except (OSError, ValueError, IndexError):
+        return None
+    return time.clock_gettime(time.CLOCK_BOOTTIME) - started_s
+
+
+#: Seconds of CPU some part of the process took so far (the emulator's, say), read at the meter's start and stop.
+CpuCounter = Callable[[], float]
+
+
 @dataclass
 class UsageMeter:
-    """CPU time over wall time of this process, from ``start()`` to ``stop()``."""
+    """CPU time over wall time of this process, from ``start()`` to ``stop()``.
+
+    The daemon starts it when sampling is under way (first sample on the
+    loop): start-up imports and hardware set-up are a one-time cost, not a
+    share at 80/s.  ``stop`` also records, when it can tell, the whole-life
+    figure (CPU since the process was created over its age) and, given an
+    ``emulator`` counter, the CPU the simulated hardware took over the same
+    span - work that runs in this process only when it simulates.
+    """
 
     cpu_s: float = 0.0
     wall_s: float = 0.0
     peak_rss_mib: float = 0.0
+    #: CPU of the emulated chip / simulated load cell between ``start`` and ``stop`` (``None``: not told).
+    emulator_cpu_s: float | None = None
+    #: CPU of the sampling thread over its life (``None``: not told).
+    sampler_cpu_s: float | None = None
+    #: CPU since the process was created, and its age, at ``stop`` (``None``: not known).
+    life_cpu_s: float | None = None
+    life_wall_s: float | None = None
     _started: tuple[float, float] | None = None
+    _emulator_at_start: float = 0.0
 
-    def start(self) -> None:
+    def start(self, emulator: CpuCounter | None = None) -> None:
         self._started = (time.process_time(), time.monotonic())
+        self._emulator_at_start = emulator() if emulator is not None else 0.0
 
-    def stop(self) -> None:
+    def stop(self, emulator: CpuCounter | None = None, *, sampler_cpu_s: float | None = None) -> None:
         if self._started is not None:
             cpu0, wall0 = self._started
             self.cpu_s = time.process_time() - cpu0
             self.wall_s = time.monotonic() - wall0
+            if emulator is not None:
+                self.emulator_cpu_s = emulator() - self._emulator_at_start
+        self.sampler_cpu_s = sampler_cpu_s
+        self.life_wall_s = process_age_s()
+        self.life_cpu_s = time.process_time() if self.life_wall_s is not None else None
         self.peak_rss_mib = peak_rss_mib()
 
     @property
     def cpu_share(self) -> float:
-        """Fraction of one core used (0.05 = 5 %)."""
+        """Fraction of one core used from ``start`` to ``stop`` (0.05 = 5 %)."""
         return self.cpu_s / self.wall_s if self.wall_s > 0 else 0.0
+
+    def extra_figures(self) -> str:
+        """The figures beside the main one, each only when measured (``; …`` parts of the stats line)."""
+        parts = []
+        wall = self.wall_s
+        if self.emulator_cpu_s is not None and wall > 0:
+            emulator = self.emulator_cpu_s / wall * 100
+            parts.append(f"CPU less the emulator {self.cpu_share * 100 - emulator:.2f} % (emulator {emulator:.2f} %)")
+        if self.sampler_cpu_s is not None and wall > 0:
+            parts.append(f"sampling thread {self.sampler_cpu_s / wall * 100:.2f} %")
+        if self.life_cpu_s is not None and self.life_wall_s:
+            life = self.life_cpu_s / self.life_wall_s * 100
+            parts.append(f"whole life CPU {life:.2f} % over {self.life_wall_s:.1f} s")
+        return "".join(f"; {part}" for part in parts)
 
 
 @dataclass
@@ -206,5 +261,5 @@ class RealtimeStats:
         use = self.usage
         return (
             f"{lat.count} samples, {figures}; CPU {use.cpu_share * 100:.2f} % of one core over {use.wall_s:.1f} s; "
-            f"peak RSS {use.peak_rss_mib:.1f} MiB; lost reads {self.lost.count}"
+            f"peak RSS {use.peak_rss_mib:.1f} MiB; lost reads {self.lost.count}{use.extra_figures()}"
         )

@@ -24,6 +24,7 @@ import contextlib
 import gc
 import logging
 import threading
+import time
 
 from firmware.realtime.sampler import Sampler, SamplerEvent, SensorFault
 
@@ -40,6 +41,8 @@ class SampleStream:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="presspoint-sampler", daemon=True)
         self.error: BaseException | None = None
+        #: CPU seconds the sampling thread took over its life, once it has ended.
+        self.cpu_s: float | None = None
 
     def start(self) -> SampleStream:
         gc.collect()  # what is garbage now must not be frozen with the rest
@@ -62,6 +65,8 @@ class SampleStream:
             with contextlib.suppress(RuntimeError):
                 fault = SensorFault(self.sampler.clock.now(), f"sampling thread died: {err}")
                 self._loop.call_soon_threadsafe(self.queue.put_nowait, fault)
+        finally:
+            self.cpu_s = time.thread_time()
 
     def drain(self) -> None:
         """Forget events queued so far (stale ones from before a session)."""
