@@ -25,6 +25,7 @@ from firmware.device.link_messages import (
     HookCall,
     Notify,
     PainRated,
+    SampleBatch,
     SinkCall,
 )
 from firmware.device.sdnotify import Notifier
@@ -40,23 +41,55 @@ log = logging.getLogger(__name__)
 ADMIT_TIMEOUT_S = 3.0
 
 
+#: Samples go to the service in batches of this many ...
+SAMPLE_BATCH = 8
+#: ... or this long (loop seconds) after the first of a batch, whichever comes first.
+SAMPLE_BATCH_S = 0.1
+
+
 class LinkSink:
-    """A session sink in the service process: samples may be dropped if it stalls, decisions not."""
+    """A session sink in the service process: samples may be dropped if it stalls, decisions not.
+
+    Samples travel in batches (``SampleBatch``): one message and one pipe
+    write per ``SAMPLE_BATCH`` samples instead of one per sample.  The service
+    only stores and publishes them, so it may hear of them up to
+    ``SAMPLE_BATCH_S`` late; every other call sends the batch under way first,
+    so the service still hears everything in order, and a decision at once.
+    """
 
     def __init__(self, link: LoopLink) -> None:
         self._link = link
+        self._batch: list[tuple[float, float, int]] = []
+        self._due: asyncio.TimerHandle | None = None
 
     def session_started(self, info: SessionInfo) -> None:
+        self.flush()
         self._link.send(SinkCall("session_started", (info,)))
 
     def sample(self, t: float, force_n: float, raw: int) -> None:
-        self._link.send(SinkCall("sample", (t, force_n, raw)), droppable=True)
+        batch = self._batch
+        batch.append((t, force_n, raw))
+        if len(batch) >= SAMPLE_BATCH:
+            self.flush()
+        elif self._due is None:
+            self._due = self._link.loop.call_later(SAMPLE_BATCH_S, self.flush)
 
     def decisions(self, decisions: Sequence[Decision]) -> None:
+        self.flush()
         self._link.send(SinkCall("decisions", (list(decisions),)))
 
     def session_ended(self, summary: SessionSummary) -> None:
+        self.flush()
         self._link.send(SinkCall("session_ended", (summary,)))
+
+    def flush(self) -> None:
+        """Send the samples batched so far (droppable, like every sample message)."""
+        if self._due is not None:
+            self._due.cancel()
+            self._due = None
+        if self._batch:
+            batch, self._batch = tuple(self._batch), []
+            self._link.send(SampleBatch(batch), droppable=True)
 
 
 class LinkNotifier(Notifier):

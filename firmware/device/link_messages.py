@@ -1,7 +1,7 @@
 """What the real-time process and the service process say to each other (over ``realtime.link``).
 
 Real-time → service: systemd notifications, hook calls (status, refusals,
-trials), session sink calls (samples, decisions, summary), admission and
+trials), session sink calls (samples in batches, decisions, summary), admission and
 gesture questions, and at the end the daemon's result.
 Service → real-time: the set-up, admission answers, cues to play, simulated presses, shutdown.
 Every message is a small frozen dataclass; both ends are our own processes.
@@ -91,6 +91,13 @@ class SinkCall:
 
     name: str
     args: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class SampleBatch:
+    """``SessionSink.sample`` calls in order, several to a message: ``(t, force_n, raw)`` each."""
+
+    samples: tuple[tuple[float, float, int], ...]
 
 
 @dataclass(frozen=True)

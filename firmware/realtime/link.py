@@ -150,6 +150,10 @@ class LoopLink:
         if link.read_fd is not None:
             loop.add_reader(link.read_fd, self._readable)
 
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        return self._loop
+
     def send(self, message: object, *, droppable: bool = False) -> bool:
         sent = self.link.send(message, droppable=droppable)
         self._watch_output()

@@ -26,7 +26,8 @@ import logging
 import threading
 import time
 
-from firmware.realtime.sampler import Sampler, SamplerEvent, SensorFault
+from firmware.realtime.handoff import EventQueue
+from firmware.realtime.sampler import Sampler, SensorFault
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ class SampleStream:
     def __init__(self, sampler: Sampler, loop: asyncio.AbstractEventLoop) -> None:
         self.sampler = sampler
         self._loop = loop
-        self.queue: asyncio.Queue[SamplerEvent] = asyncio.Queue()
+        self.queue = EventQueue()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="presspoint-sampler", daemon=True)
         self.error: BaseException | None = None

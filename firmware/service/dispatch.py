@@ -28,6 +28,7 @@ from firmware.device.link_messages import (
     Notify,
     PainRated,
     PlayCue,
+    SampleBatch,
     SinkCall,
 )
 from firmware.device.sdnotify import Notifier
@@ -69,6 +70,9 @@ class ServiceSide:
                 getattr(self.sink, name)(*args)
                 if name == "session_ended":
                     self.send_follow_up()
+            case SampleBatch(samples=samples):
+                for t, force_n, raw in samples:
+                    self.sink.sample(t, force_n, raw)
             case HookCall(name=name, args=args, kwargs=kwargs) if name in NEWS_HOOKS:
                 getattr(self.hooks, name)(*args, **(kwargs or {}))
             case AdmitRequest(request=request):
