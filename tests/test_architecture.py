@@ -168,12 +168,18 @@ def test_the_import_rules_see_a_breach() -> None:
     assert any(n.startswith("firmware.realtime") for n in therapist_breaches(ROOT / "firmware/device/rt_main.py"))
 
 
-#: Packages ``presspoint run`` needs none of at run time, in either process (they cost memory on the Pi).
+#: Packages ``presspoint run`` needs none of at run time, in either process (they cost memory on the Pi);
+#: ``importlib.metadata`` and ``.resources`` only on first use (``firmware/device/lazy_metadata.py``).
 RUN_MAY_NOT_LOAD = (
     "rich", "matplotlib", "numpy", "tomlkit", "sqlalchemy", "starlette", "jinja2", "uvicorn", "hypothesis", "pytest",
+    "importlib.metadata", "importlib.resources", "zipfile",
 )  # fmt: skip
-#: And the real-time process holds no TLS or OpenSSL (``firmware/device/lean_process.py``), nor the service's parts.
-REALTIME_MAY_NOT_LOAD = (*RUN_MAY_NOT_LOAD, *REALTIME_MAY_NOT_IMPORT, "_ssl", "_hashlib")
+#: And the real-time process holds no TLS or OpenSSL (``firmware/device/lean_process.py``), nor the service's parts,
+#: nor what only the service or the GPIO backend uses (email, temporary files, Adafruit's bit-banging driver).
+REALTIME_MAY_NOT_LOAD = (
+    *RUN_MAY_NOT_LOAD, *REALTIME_MAY_NOT_IMPORT, "_ssl", "_hashlib", "email", "tempfile", "shutil",
+    "adafruit_hx711", "hal.hx711_adapter",
+)  # fmt: skip
 #: Over the tolerance 1 s into the hold: a short session, ended by the safety rules.
 SHORT_TRACE = "time_s,force_n\n0,0\n0.5,0\n1.5,29.4\n2.5,29.4\n2.501,45\n60,45\n"
 

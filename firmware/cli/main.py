@@ -6,6 +6,9 @@ is printed as one line on stderr with exit code 2 - never a traceback.
 
 from __future__ import annotations
 
+import firmware.device.lazy_metadata  # noqa: F401  (first: importlib.metadata at first use, not at import)
+
+# isort: split
 import argparse
 import json
 import logging
