@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 import os
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -203,6 +204,21 @@ def run_module_sets(folder: Path, *extra: str) -> dict[str, list[str]]:
     done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120, check=False)
     assert "over_tolerance" in done.stdout, done.stderr
     return {role: (folder / f"{role}.txt").read_text().split() for role in ("service", "realtime")}
+
+
+#: What the real-time process on the device (no simulation, SPI backend) has no use for.
+DEVICE_REALTIME_MAY_NOT_LOAD = ("simulator", "firmware.device.sim_setup", "adafruit_hx711", "hal.hx711_adapter")
+
+
+def test_the_realtime_process_on_the_device_loads_no_simulator_and_no_gpio_driver() -> None:
+    """Its entry and the hardware factory, as on the Pi: the simulator's modules load only for a simulated run."""
+    code = "import sys, firmware.device.rt_main, hal.factory\nprint(' '.join(sys.modules))"
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    argv = [sys.executable, "-c", code]
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60, check=False)
+    names = done.stdout.split()
+    assert "firmware.device.hardware" in names and "hal.hx711_spi" in names, done.stderr
+    assert loaded(names, DEVICE_REALTIME_MAY_NOT_LOAD) == []
 
 
 @pytest.mark.parametrize("extra", [("--speed", "10"), ("--pins",)], ids=["simulated", "pins"])
