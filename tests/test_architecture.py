@@ -170,16 +170,16 @@ def test_the_import_rules_see_a_breach() -> None:
 
 
 #: Packages ``presspoint run`` needs none of at run time, in either process (they cost memory on the Pi);
-#: ``importlib.metadata`` and ``.resources`` only on first use (``firmware/device/lazy_metadata.py``).
+#: modules it uses late or never only on first use (``firmware/device/deferred_imports.py``: ``urllib.request``,
+#: with http.client and email, when paho connects to a broker - this run has none).
 RUN_MAY_NOT_LOAD = (
     "rich", "matplotlib", "numpy", "tomlkit", "sqlalchemy", "starlette", "jinja2", "uvicorn", "hypothesis", "pytest",
-    "importlib.metadata", "importlib.resources", "zipfile",
+    "importlib.metadata", "importlib.resources", "urllib.request", "zipfile", "email", "http", "tempfile",
 )  # fmt: skip
 #: And the real-time process holds no TLS or OpenSSL (``firmware/device/lean_process.py``), nor the service's parts,
-#: nor what only the service or the GPIO backend uses (email, temporary files, Adafruit's bit-banging driver).
+#: nor what only the GPIO backend uses (Adafruit's bit-banging driver).
 REALTIME_MAY_NOT_LOAD = (
-    *RUN_MAY_NOT_LOAD, *REALTIME_MAY_NOT_IMPORT, "_ssl", "_hashlib", "email", "tempfile", "shutil",
-    "adafruit_hx711", "hal.hx711_adapter",
+    *RUN_MAY_NOT_LOAD, *REALTIME_MAY_NOT_IMPORT, "_ssl", "_hashlib", "shutil", "adafruit_hx711", "hal.hx711_adapter",
 )  # fmt: skip
 #: Over the tolerance 1 s into the hold: a short session, ended by the safety rules.
 SHORT_TRACE = "time_s,force_n\n0,0\n0.5,0\n1.5,29.4\n2.5,29.4\n2.501,45\n60,45\n"

@@ -6,7 +6,7 @@ is printed as one line on stderr with exit code 2 - never a traceback.
 
 from __future__ import annotations
 
-import firmware.device.lazy_metadata  # noqa: F401  (first: importlib.metadata at first use, not at import)
+import firmware.device.deferred_imports  # noqa: F401  (first: modules run uses late or never, at first use)
 
 # isort: split
 import argparse

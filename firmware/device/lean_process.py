@@ -6,8 +6,8 @@ forbids ``ssl`` there) and hashes nothing.  asyncio, hmac and hashlib take a
 missing ``ssl`` or ``_hashlib`` as a Python built without OpenSSL: no TLS
 transports, and hashlib's own SHA-2/BLAKE2/MD5 code (the same digests).  A
 later import of ``ssl`` in this process then fails at once instead of
-loading them unseen.  ``importlib.metadata`` is put off as in the service
-(``lazy_metadata``, imported here first).
+loading them unseen.  Modules used late or never are put off as in the service
+(``deferred_imports``, imported here first).
 
 Only when ``rt_main`` runs as the process (``python -m``): imported into a
 test's interpreter, where MQTT needs TLS, it changes nothing.
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import sys
 
-import firmware.device.lazy_metadata  # noqa: F401  (importlib.metadata at first use, in this process too)
+import firmware.device.deferred_imports  # noqa: F401  (modules used late or never, at first use: here too)
 
 #: Modules the real-time process must not load.
 KEPT_OUT = ("ssl", "_ssl", "_hashlib")

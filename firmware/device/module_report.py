@@ -13,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-from firmware.device.lazy_metadata import is_stand_in
+from firmware.device.deferred_imports import is_stand_in
 
 MODULES_ENV = "PRESSPOINT_MODULES_TO"
 
@@ -26,6 +26,6 @@ def report_modules_at_exit(role: str) -> None:
 
 
 def _write(path: Path) -> None:
-    # None: kept out (``lean_process``); a stand-in: not loaded yet (``lazy_metadata``).
+    # None: kept out (``lean_process``); a stand-in: not loaded yet (``deferred_imports``).
     loaded = [name for name, module in list(sys.modules.items()) if module is not None and not is_stand_in(module)]
     path.write_text("".join(f"{name}\n" for name in loaded), encoding="utf-8")

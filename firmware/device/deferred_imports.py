@@ -1,21 +1,26 @@
-"""``importlib.metadata`` and ``importlib.resources`` loaded on first use: imported first by each process of ``run``.
+"""Modules ``presspoint run`` imports but does not use until later, loaded on first use: imported first by each process.
 
-They cost 2.3 MiB of RSS per process with what they pull in (email,
-zipfile, csv, tempfile, shutil, bz2, lzma), and ``run`` calls none of it:
-``importlib.metadata`` is imported at the top of pydantic's plugin loader
-and of gpiozero's device and mock-pin modules, each only for
-``entry_points``; ``importlib.resources`` at the top of gpiozero's boards,
-for the fonts of its seven-segment displays.  pydantic's plugin lookup (the one
-call made at run time, on the first model built) is switched off with its
-own ``PYDANTIC_DISABLE_PLUGINS`` - presspoint uses no pydantic plugin, and
-none may run in the safety loop; gpiozero and ``hal.factory`` call
-``entry_points`` only to find a pin factory by name, which the real device
-does once at start.  So a stand-in holds each module's place; its
-``entry_points`` (or any other name) imports the real module then and
-answers from it: nothing changes but when the cost is paid.
+Each is imported at the top of a library for one call the run makes late
+or never, and pulls in much more (2.3 MiB of RSS per process for the first
+two, with email, zipfile, csv, tempfile, shutil, bz2, lzma; 1.2 MiB for the
+third, with http.client and email in the service):
 
-Does nothing for a module loaded already (a test's interpreter:
-pytest loads it for its plugins), so there plugins keep their default.
+- ``importlib.metadata``: pydantic's plugin loader, gpiozero's device and
+  mock-pin modules and ``hal.factory``, each for ``entry_points``.
+  pydantic's plugin lookup (the one call at run time, on the first model
+  built) is switched off with its own ``PYDANTIC_DISABLE_PLUGINS`` -
+  presspoint uses no pydantic plugin, and none may run in the safety loop;
+  the rest find a pin factory by name, which the device does once at start.
+- ``importlib.resources``: gpiozero's boards, for the fonts of its
+  seven-segment displays.
+- ``urllib.request``: paho-mqtt, for the proxy settings when it connects
+  (so with a broker configured the service loads it then).
+
+A stand-in holds each module's place; its ``entry_points`` (or any other
+name) imports the real module then and answers from it: nothing changes but
+when the cost is paid.  Does nothing for a module loaded already (a test's
+interpreter: pytest loads the first two for its plugins), so there pydantic
+plugins keep their default.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ import types
 from typing import Any
 
 #: The modules put off.
-METADATA, RESOURCES = "importlib.metadata", "importlib.resources"
+METADATA, RESOURCES, URL_REQUESTS = "importlib.metadata", "importlib.resources", "urllib.request"
 #: pydantic's switch that keeps its plugin lookup from loading ``METADATA``.
 PLUGINS_OFF = ("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
@@ -86,3 +91,4 @@ def is_stand_in(module: object) -> bool:
 if defer(METADATA):
     os.environ.setdefault(*PLUGINS_OFF)
 defer(RESOURCES)
+defer(URL_REQUESTS)
