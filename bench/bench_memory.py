@@ -6,13 +6,17 @@ daemon as a real process pair, waits until the first session is in its hold
 (the ``STATUS=phase: hold`` the service forwards to systemd: the bench is its
 ``$NOTIFY_SOCKET``), and prints for each process RSS and PSS
 (``/proc/PID/smaps_rollup``), anonymous memory, peak RSS so far (``VmHWM``),
-threads, and the sums.  It then stops the daemon with SIGTERM; both processes
-write their module names at exit (``PRESSPOINT_MODULES_TO``), and the top
-packages of each by import cost are printed: memory (tracemalloc, each module
-imported after what it imports, so each figure is the package's own) and
-import time (``-X importtime``, self).  ``--env`` tries a setting on both
-processes: ``MALLOC_ARENA_MAX=1`` or ``2`` and ``PYDANTIC_DISABLE_PLUGINS``
-changed nothing here (within 0.2 MiB), so none is set.
+threads, and the sums.  It then stops the daemon with SIGTERM and prints each
+process's peak RSS at its exit (from its own stats line), so memory first
+used after the hold is seen too.  Both processes write their module names at
+exit (``PRESSPOINT_MODULES_TO``), and the top packages of each by import cost
+are printed: memory (tracemalloc, each module imported after what it
+imports, so each figure is the package's own) and import time (``-X
+importtime``, self).  ``--env`` tries a setting on both processes:
+``MALLOC_ARENA_MAX=1`` or ``2`` changed nothing here (within 0.2 MiB), so
+none is set.  What is kept out and why: ``firmware/device/lean_process.py``
+(TLS, in the real-time process) and ``firmware/device/deferred_imports.py``
+(modules used late or never, in both).
 
     .venv/bin/python bench/bench_memory.py
     .venv/bin/python bench/bench_memory.py --backend simulated --env MALLOC_ARENA_MAX=2 --top 15
@@ -63,6 +67,11 @@ for name in names:
     print("cost", name, tracemalloc.get_traced_memory()[0] - before)
 """
 IMPORTTIME = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)")
+#: Each process's stats line at its exit: its peak RSS.
+PEAK_AT_EXIT = {
+    "realtime": re.compile(r"real-time stats: .*peak RSS (\d+\.\d) MiB"),
+    "service": re.compile(r"service stats: peak RSS (\d+\.\d) MiB"),
+}
 
 
 @dataclass
@@ -106,8 +115,11 @@ def wait_for_hold(sock: socket.socket, proc: subprocess.Popen[bytes]) -> None:
     raise SystemExit("no hold within the timeout")
 
 
-def run_once(backend: str, plan: Path, extra_env: dict[str, str]) -> tuple[list[Process], dict[str, list[str]]]:
-    """Both processes' memory in the first hold, and each one's modules (by role) at exit."""
+Run = tuple[list[Process], dict[str, list[str]], dict[str, float]]
+
+
+def run_once(backend: str, plan: Path, extra_env: dict[str, str]) -> Run:
+    """Both processes' memory in the first hold, each one's modules (by role) and peak RSS (MiB) at exit."""
     with tempfile.TemporaryDirectory(prefix="bench-mem-") as name:
         folder = Path(name)
         config = folder / "device.toml"
@@ -132,7 +144,9 @@ def run_once(backend: str, plan: Path, extra_env: dict[str, str]) -> tuple[list[
         if proc.returncode not in (0, 128 + signal.SIGTERM):
             raise SystemExit(f"the daemon exited {proc.returncode}:\n{err.decode(errors='replace')}")
         names = {p.stem: p.read_text().split() for p in folder.glob("*.txt")}
-    return found, names
+    text = err.decode(errors="replace")
+    peaks = {role: float(m.group(1)) for role, pattern in PEAK_AT_EXIT.items() if (m := pattern.search(text))}
+    return found, names, peaks
 
 
 def import_order(names: list[str]) -> tuple[list[str], dict[str, int]]:
@@ -179,7 +193,7 @@ def top_packages(names: list[str], top: int) -> list[str]:
     ]
 
 
-def report(backend: str, found: list[Process], names: dict[str, list[str]], top: int) -> None:
+def report(backend: str, found: list[Process], names: dict[str, list[str]], peaks: dict[str, float], top: int) -> None:
     print(f"\n{backend}: in the first hold")
     print(f"  {'process':<9} {'pid':>7} {'RSS MiB':>8} {'PSS MiB':>8} {'anon MiB':>9} {'peak MiB':>9} {'threads':>8} "
           f"{'modules':>8}")  # fmt: skip
@@ -189,6 +203,9 @@ def report(backend: str, found: list[Process], names: dict[str, list[str]], top:
               f"{p.anon_kib / 1024:>9.1f} {p.peak_kib / 1024:>9.1f} {p.threads:>8} {count:>8}")  # fmt: skip
     rss, pss = sum(p.rss_kib for p in found) / 1024, sum(p.pss_kib for p in found) / 1024
     print(f"  {'sum':<9} {'':>7} {rss:>8.1f} {pss:>8.1f}   (aim: RSS < 80 MiB)")
+    at_exit = ", ".join(f"{role} {peaks[role]:.1f}" for role in ("service", "realtime") if role in peaks)
+    if at_exit:
+        print(f"  peak RSS at exit (MiB): {at_exit}, sum {sum(peaks.values()):.1f}")
     for role, modules in sorted(names.items()) if top > 0 else ():
         heavy = sorted({m.split(".")[0] for m in modules} & set(HEAVY))
         print(f"  {role}: heavy packages loaded: {', '.join(heavy) or 'none'}; top by import memory "
@@ -214,8 +231,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     extra = dict(args.env)
     for backend in args.backend:
-        found, names = run_once(backend, args.plan, extra)
-        report(backend, found, names, args.top)
+        found, names, peaks = run_once(backend, args.plan, extra)
+        report(backend, found, names, peaks, args.top)
     return 0
 
 

@@ -16,7 +16,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from gpiozero.exc import SPIFixedRate
 from gpiozero.pins.mock import MockFactory, MockPWMPin
@@ -27,9 +27,11 @@ from config.errors import PresspointError
 from hal.clock import Clock
 from hal.gpio_buttons import GpioButton
 from hal.gpio_haptics import PwmMotor
-from hal.hx711_adapter import HX711Sensor
 from hal.hx711_spi import HX711SpiSensor, SpiBus
 from hal.sensor import Calibration, SensorError
+
+if TYPE_CHECKING:  # imported when the GPIO backend is built: Adafruit's driver is for that backend only
+    from hal.hx711_adapter import HX711Sensor
 
 #: gpiozero's own order of preference when nothing is named (pigpio left out: it needs a daemon).
 DEFAULT_FACTORY_ORDER = ("lgpio", "rpigpio", "native")
@@ -74,7 +76,7 @@ def calibration_of(hw: HardwareSettings) -> Calibration | None:
     return Calibration(cal.offset_counts, cal.counts_per_newton)
 
 
-HX711 = HX711SpiSensor | HX711Sensor
+HX711: TypeAlias = "HX711SpiSensor | HX711Sensor"
 SensorBuilder = Callable[[HardwareSettings, float, Clock, Any], HX711]
 
 
@@ -82,6 +84,8 @@ def build_hx711_gpio_sensor(
     hw: HardwareSettings, sample_rate_hz: float, clock: Clock, pin_factory: Any
 ) -> HX711Sensor:
     """The HX711 bit-banged on ``pins.hx711_dout``/``hx711_sck``; waits (bounded) for it to settle."""
+    from hal.hx711_adapter import HX711Sensor  # this backend only (see TYPE_CHECKING above)
+
     return HX711Sensor(
         dout_pin=hw.pins.hx711_dout,
         sck_pin=hw.pins.hx711_sck,

@@ -28,7 +28,7 @@ import functools
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypedDict, TypeVar, Unpack
+from typing import TYPE_CHECKING, Any, Generic, TypedDict, TypeVar, Unpack
 
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
@@ -46,14 +46,16 @@ from hal.factory import (
 )
 from hal.gpio_buttons import GpioButton
 from hal.gpio_haptics import PwmMotor
-from hal.hx711_adapter import HX711Sensor
 from hal.hx711_spi import HX711SpiSensor
 from hal.sensor import Calibration
 from simulator.hx711_chip import HX711Chip
 from simulator.hx711_spi_front import HX711SpiFront
 
+if TYPE_CHECKING:  # built by ``hal.factory`` for the GPIO backend only, which imports it then
+    from hal.hx711_adapter import HX711Sensor
+
 ForceSource = Callable[[float], float | None]
-SensorT = TypeVar("SensorT", HX711Sensor, HX711SpiSensor, HX711)
+SensorT = TypeVar("SensorT", "HX711Sensor", HX711SpiSensor, HX711)
 
 
 @dataclass

@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 import os
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -168,12 +169,18 @@ def test_the_import_rules_see_a_breach() -> None:
     assert any(n.startswith("firmware.realtime") for n in therapist_breaches(ROOT / "firmware/device/rt_main.py"))
 
 
-#: Packages ``presspoint run`` needs none of at run time, in either process (they cost memory on the Pi).
+#: Packages ``presspoint run`` needs none of at run time, in either process (they cost memory on the Pi);
+#: modules it uses late or never only on first use (``firmware/device/deferred_imports.py``: ``urllib.request``,
+#: with http.client and email, when paho connects to a broker - this run has none).
 RUN_MAY_NOT_LOAD = (
     "rich", "matplotlib", "numpy", "tomlkit", "sqlalchemy", "starlette", "jinja2", "uvicorn", "hypothesis", "pytest",
+    "importlib.metadata", "importlib.resources", "urllib.request", "zipfile", "email", "http", "tempfile",
 )  # fmt: skip
-#: And the real-time process holds no TLS or OpenSSL (``firmware/device/lean_process.py``), nor the service's parts.
-REALTIME_MAY_NOT_LOAD = (*RUN_MAY_NOT_LOAD, *REALTIME_MAY_NOT_IMPORT, "_ssl", "_hashlib")
+#: And the real-time process holds no TLS or OpenSSL (``firmware/device/lean_process.py``), nor the service's parts,
+#: nor what only the GPIO backend uses (Adafruit's bit-banging driver).
+REALTIME_MAY_NOT_LOAD = (
+    *RUN_MAY_NOT_LOAD, *REALTIME_MAY_NOT_IMPORT, "_ssl", "_hashlib", "shutil", "adafruit_hx711", "hal.hx711_adapter",
+)  # fmt: skip
 #: Over the tolerance 1 s into the hold: a short session, ended by the safety rules.
 SHORT_TRACE = "time_s,force_n\n0,0\n0.5,0\n1.5,29.4\n2.5,29.4\n2.501,45\n60,45\n"
 
@@ -197,6 +204,21 @@ def run_module_sets(folder: Path, *extra: str) -> dict[str, list[str]]:
     done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120, check=False)
     assert "over_tolerance" in done.stdout, done.stderr
     return {role: (folder / f"{role}.txt").read_text().split() for role in ("service", "realtime")}
+
+
+#: What the real-time process on the device (no simulation, SPI backend) has no use for.
+DEVICE_REALTIME_MAY_NOT_LOAD = ("simulator", "firmware.device.sim_setup", "adafruit_hx711", "hal.hx711_adapter")
+
+
+def test_the_realtime_process_on_the_device_loads_no_simulator_and_no_gpio_driver() -> None:
+    """Its entry and the hardware factory, as on the Pi: the simulator's modules load only for a simulated run."""
+    code = "import sys, firmware.device.rt_main, hal.factory\nprint(' '.join(sys.modules))"
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    argv = [sys.executable, "-c", code]
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60, check=False)
+    names = done.stdout.split()
+    assert "firmware.device.hardware" in names and "hal.hx711_spi" in names, done.stderr
+    assert loaded(names, DEVICE_REALTIME_MAY_NOT_LOAD) == []
 
 
 @pytest.mark.parametrize("extra", [("--speed", "10"), ("--pins",)], ids=["simulated", "pins"])

@@ -6,6 +6,9 @@ is printed as one line on stderr with exit code 2 - never a traceback.
 
 from __future__ import annotations
 
+import firmware.device.deferred_imports  # noqa: F401  (first: modules run uses late or never, at first use)
+
+# isort: split
 import argparse
 import json
 import logging

@@ -7,17 +7,19 @@ import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from config.device import DeviceConfig
 from config.plan import TherapyPlan
 from firmware.device.options import SimulationOptions
-from firmware.device.sim_setup import ForceScript, SimulatedPerson, build_rig
 from firmware.realtime.sampler import Sampler
 from hal.buttons import StartStopButton
 from hal.clock import MonotonicClock
 from hal.haptics import Haptics
 from hal.sensor import Calibration
-from simulator.fast_time import FastClock, FastClockLoop
+
+if TYPE_CHECKING:  # the simulator is imported by the simulated build only: the device has no use for it
+    from firmware.device.sim_setup import SimulatedPerson
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +54,9 @@ class DeviceHardware:
 
 def build_simulated_hardware(device: DeviceConfig, plan: TherapyPlan, sim: SimulationOptions) -> DeviceHardware:
     """The simulated rig and person; with ``sim.speed`` above 1 on a ``FastClock`` with its own loop."""
+    from firmware.device.sim_setup import ForceScript, SimulatedPerson, build_rig
+    from simulator.fast_time import FastClock, FastClockLoop
+
     script = ForceScript(device, trace=sim.trace, scenario=sim.scenario, noise_n=sim.noise_n, seed=sim.seed)
     lag = {} if sim.speed_lag_s is None else {"lag_s": sim.speed_lag_s}
     fast = FastClock(sim.speed, **lag) if sim.speed != 1.0 else None

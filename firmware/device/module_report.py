@@ -13,6 +13,8 @@ import os
 import sys
 from pathlib import Path
 
+from firmware.device.deferred_imports import is_stand_in
+
 MODULES_ENV = "PRESSPOINT_MODULES_TO"
 
 
@@ -24,5 +26,6 @@ def report_modules_at_exit(role: str) -> None:
 
 
 def _write(path: Path) -> None:
-    loaded = [name for name, module in list(sys.modules.items()) if module is not None]  # None: kept out
+    # None: kept out (``lean_process``); a stand-in: not loaded yet (``deferred_imports``).
+    loaded = [name for name, module in list(sys.modules.items()) if module is not None and not is_stand_in(module)]
     path.write_text("".join(f"{name}\n" for name in loaded), encoding="utf-8")
