@@ -24,11 +24,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing
+import statistics
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy.engine import Engine
 
 from bench.bench_clinic import DEVICE, batch_payload, ingest_rate
 from config.mqtt import MqttSettings
@@ -38,6 +42,13 @@ from firmware.clinic.database import open_database
 from firmware.clinic.ingest import ClinicStore
 from tests.clinic.postgres_server import running_postgres
 from tests.mqtt_broker import Mosquitto
+
+
+@dataclass(frozen=True)
+class Run:
+    rate: float  # messages/s, wall time
+    cpu_rate: float  # messages per CPU second of the collector's process (all its threads): less load-dependent
+    burst: float  # the mean burst stored in one transaction
 
 
 def publish(port: int, messages: list[tuple[str, bytes]], ready: Any, go: Any) -> None:
@@ -58,52 +69,114 @@ def publish(port: int, messages: list[tuple[str, bytes]], ready: Any, go: Any) -
     client.disconnect()
 
 
-async def end_to_end(url: str, broker: Mosquitto, count: int, publishers: int) -> tuple[float, float]:
+def publish_all(port: int, streams: list[list[tuple[str, bytes]]]) -> None:
+    """Publish every stream from its own process, all at once; return when the broker has acknowledged all."""
+    context = multiprocessing.get_context("spawn")
+    ready, go = context.Semaphore(0), context.Event()
+    processes = [context.Process(target=publish, args=(port, stream, ready, go), daemon=True) for stream in streams]
+    for process in processes:
+        process.start()
+    for _ in processes:
+        ready.acquire(True, 30)
+    go.set()
+    for process in processes:
+        process.join(120)
+
+
+def sample_streams(count: int, publishers: int) -> list[list[tuple[str, bytes]]]:
+    """``count`` sample batches split over ``publishers`` sessions (one device each way)."""
+    sessions = [f"E{uuid.uuid4().hex[:12]}" for _ in range(publishers)]
+    per = count // publishers
+    return [[(f"presspoint/{DEVICE}/session/{sid}/samples", batch_payload(sid, i, i + 1)) for i in range(per)]
+            for sid in sessions]
+
+
+async def end_to_end(url: str, broker: Mosquitto, count: int, publishers: int) -> Run:
     """Messages/s from the first publish to the last one stored, and the mean burst the collector stored.
 
     The end is read from the collector's own counters (set after each commit), not by querying the
     database meanwhile: that would take the collector's event loop and connections.
     """
     engine = open_database(url)
-    settings = MqttSettings(enabled=True, host="127.0.0.1", port=broker.port, reconnect_min_s=0.1)
-    run = uuid.uuid4().hex[:6]
-    # A group of its own: an earlier run's persistent session would still take its share of the messages.
-    collector = ClinicCollector(settings, ClinicStore(engine), client_id=f"bench-{run}", group=f"bench-{run}",
-                                session_expiry_s=60)
+    collector = _collector(engine, broker, f"bench-{uuid.uuid4().hex[:6]}")
     task = asyncio.create_task(collector.run())
     async with asyncio.timeout(10):
         await collector.subscribed.wait()
     before = queries.counts(engine)["sample_batches"]
-    sessions = [f"E{uuid.uuid4().hex[:12]}" for _ in range(publishers)]
-    per = count // publishers
+    streams = sample_streams(count, publishers)
+    total = sum(len(stream) for stream in streams)
     context = multiprocessing.get_context("spawn")
     ready, go = context.Semaphore(0), context.Event()
-    processes = [
-        context.Process(target=publish, args=(broker.port, [
-            (f"presspoint/{DEVICE}/session/{sid}/samples", batch_payload(sid, i, i + 1)) for i in range(per)
-        ], ready, go), daemon=True)
-        for sid in sessions
-    ]
+    processes = [context.Process(target=publish, args=(broker.port, stream, ready, go), daemon=True)
+                 for stream in streams]
     for process in processes:
         process.start()
     for _ in processes:
         await asyncio.to_thread(ready.acquire, True, 30)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     go.set()
-    while collector.stats.by_result["new"] < per * publishers:
+    await _stored(collector, total)
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+    await _stop(collector, task)
+    for process in processes:
+        process.join(30)
+    _check_stored(engine, before, total)
+    return Run(total / elapsed, total / cpu, collector.stats.by_result["new"] / max(collector.stats.bursts, 1))
+
+
+async def drain(url: str, broker: Mosquitto, count: int, publishers: int) -> Run:
+    """Messages/s a collector stores of what the broker queued for its persistent session while it was away.
+
+    Nothing else runs meanwhile (the publishers are done before it connects): the figure is the
+    collector's own cost - MQTT receive, parse, validation, the database - not the load generator's.
+    """
+    engine = open_database(url)
+    name = f"drain-{uuid.uuid4().hex[:6]}"
+    first = _collector(engine, broker, name)
+    task = asyncio.create_task(first.run())
+    async with asyncio.timeout(10):
+        await first.subscribed.wait()
+    await _stop(first, task)  # its session (and subscriptions) stay with the broker, queueing
+    before = queries.counts(engine)["sample_batches"]
+    streams = sample_streams(count, publishers)
+    total = sum(len(stream) for stream in streams)
+    await asyncio.to_thread(publish_all, broker.port, streams)
+    collector = _collector(engine, broker, name)
+    start, cpu = time.perf_counter(), time.process_time()
+    task = asyncio.create_task(collector.run())
+    await _stored(collector, total)
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+    await _stop(collector, task)
+    _check_stored(engine, before, total)
+    return Run(total / elapsed, total / cpu, collector.stats.by_result["new"] / max(collector.stats.bursts, 1))
+
+
+def _collector(engine: Engine, broker: Mosquitto, name: str) -> ClinicCollector:
+    """A collector in a group of its own: an earlier run's persistent session would take a share."""
+    settings = MqttSettings(enabled=True, host="127.0.0.1", port=broker.port, reconnect_min_s=0.1)
+    return ClinicCollector(settings, ClinicStore(engine), client_id=name, group=name, session_expiry_s=300)
+
+
+async def _stored(collector: ClinicCollector, total: int) -> None:
+    while collector.stats.by_result["new"] < total:
         collector.changed.clear()
         async with asyncio.timeout(60):
             await collector.changed.wait()
-    elapsed = time.perf_counter() - start
+
+
+async def _stop(collector: ClinicCollector, task: asyncio.Task[Any]) -> None:
     collector.stop()
     async with asyncio.timeout(10):
         await task
-    for process in processes:
-        process.join(30)
+
+
+def _check_stored(engine: Engine, before: int, total: int) -> None:
     stored = queries.counts(engine)["sample_batches"] - before
     engine.dispose()
-    assert stored == per * publishers, f"{stored} stored of {per * publishers}"
-    return per * publishers / elapsed, collector.stats.by_result["new"] / max(collector.stats.bursts, 1)
+    assert stored == total, f"{stored} stored of {total}"
+
+
+MODES = {"live": end_to_end, "drain": drain}
 
 
 def main() -> None:
@@ -111,7 +184,10 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=6000)
     parser.add_argument("--publishers", type=int, default=4)
     parser.add_argument("--inflight", default="20,500", help="the brokers' max_inflight_messages, comma-separated")
-    parser.add_argument("--skip-store", action="store_true", help="only the end-to-end figure")
+    parser.add_argument("--modes", default="live,drain", help="live (publishers running), drain (queued before)")
+    parser.add_argument("--databases", default="sqlite,postgresql")
+    parser.add_argument("--runs", type=int, default=3, help="end-to-end runs per figure; the median is printed")
+    parser.add_argument("--skip-store", action="store_true", help="only the end-to-end figures")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
     brokers = [Mosquitto(folder / f"broker-{n}", max_inflight=int(n)) for n in args.inflight.split(",")]
@@ -122,15 +198,22 @@ def main() -> None:
             urls = {"sqlite": f"sqlite:///{folder / 'clinic.sqlite3'}"}
             if pg is not None:
                 urls["postgresql"] = pg.create_database()
-            for name, url in urls.items():
+            for name in args.databases.split(","):
+                url = urls[name]
                 for burst in () if args.skip_store else (1, 20, 50, 500):
                     rate = ingest_rate(url, args.messages, burst)
                     print(f"{name:<10} store: {rate:,.0f} messages/s (bursts of {burst})", flush=True)
-                for broker in brokers:
-                    rate, burst_size = asyncio.run(end_to_end(url, broker, args.messages, args.publishers))
-                    print(f"{name:<10} end to end through Mosquitto (max_inflight_messages {broker.max_inflight}): "
-                          f"{rate:,.0f} messages/s, mean burst {burst_size:.0f} ({args.messages} sample batches "
-                          f"from {args.publishers} publishers, QoS 1)", flush=True)
+                for mode in args.modes.split(","):
+                    for broker in brokers:
+                        runs = [asyncio.run(MODES[mode](url, broker, args.messages, args.publishers))
+                                for _ in range(args.runs)]
+                        rates = sorted(run.rate for run in runs)
+                        cpu = statistics.median(run.cpu_rate for run in runs)
+                        print(f"{name:<10} end to end ({mode}) through Mosquitto (max_inflight_messages "
+                              f"{broker.max_inflight}): median {statistics.median(rates):,.0f} messages/s "
+                              f"(runs {', '.join(f'{r:,.0f}' for r in rates)}; {cpu:,.0f} per CPU second of the "
+                              f"collector; mean burst {statistics.mean(run.burst for run in runs):.0f}; "
+                              f"{args.messages} sample batches from {args.publishers} publishers, QoS 1)", flush=True)
     finally:
         for broker in brokers:
             broker.stop()
