@@ -28,8 +28,9 @@ NEED 7  A cheap receive for a busy subscriber (the clinic collector): paho
         with no properties - two dicts of every property name, ~50 us, more
         than half of what receiving a message costs.  ``lean_receive``
         decodes a PUBLISH whose property section is empty (QoS 0 or 1)
-        itself, with ``properties`` None as under 3.1.1; any other packet
-        goes through paho's own decoding.  ``take_queued`` hands over what
+        itself, with ``properties`` None as under 3.1.1, straight into
+        aiomqtt's queue (paho's per-topic callbacks, which aiomqtt never
+        registers, are not consulted); any other packet goes through paho.  ``take_queued`` hands over what
         is already queued without a task and a wait per message (aiomqtt's
         iterator makes both).
 """
@@ -40,7 +41,6 @@ import asyncio
 import contextlib
 import logging
 import threading
-import time
 from types import TracebackType
 from typing import Any
 
@@ -70,8 +70,7 @@ log = logging.getLogger("presspoint.mqtt")
 #: Discarded incoming messages between two log lines about them.
 _DISCARDS_PER_LOG_LINE = 1000
 #: The paho ``Client`` methods used here, private and public.
-PAHO_METHODS = ("publish", "_sock_close", "manual_ack_set", "ack", "_handle_publish", "_handle_on_message",
-                "_send_puback")
+PAHO_METHODS = ("publish", "_sock_close", "manual_ack_set", "ack", "_handle_publish", "_send_puback")
 #: The private paho ``Client`` attributes ``lean_receive`` reads.
 PAHO_INTERNALS = ("_in_packet", "_manual_ack", "_protocol")
 
@@ -106,7 +105,18 @@ class AdaptedClient(aiomqtt.Client):
         paho_client = self._client
         if paho_client._protocol != paho.MQTTv5:
             return
-        paho_client._handle_publish = lambda: handle_publish_lean(paho_client)  # type: ignore[method-assign]
+        paho_client._handle_publish = lambda: self._handle_publish_lean(paho_client)  # type: ignore[method-assign]
+
+    def _handle_publish_lean(self, client: paho.Client) -> MQTTErrorCode:
+        """paho's ``_handle_publish`` and aiomqtt's ``_on_message`` in one, for what ``decode_publish_lean`` takes."""
+        message = decode_publish_lean(client._in_packet["command"], client._in_packet["packet"])
+        if message is None:
+            return paho.Client._handle_publish(client)
+        if self._room_for(message.topic.value):
+            self._queue.put_nowait(message)
+        if message.qos == 1 and not client._manual_ack:
+            return client._send_puback(message.mid)
+        return MQTTErrorCode.MQTT_ERR_SUCCESS
 
     def take_queued(self, limit: int) -> list[aiomqtt.Message]:
         """Up to ``limit`` received messages already queued, at once (none: an empty list)."""
@@ -198,16 +208,21 @@ class AdaptedClient(aiomqtt.Client):
     # -- NEED 5: a bounded incoming queue ------------------------------------------------
 
     def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
-        if self._queue.maxsize > 0 and self._queue.full():  # never buffered here: dropped, and counted
+        if self._room_for(message.topic):
+            super()._on_message(client, userdata, message)
+
+    def _room_for(self, topic: str) -> bool:
+        """``False`` (dropped, counted) when the queue is full: never buffered here."""
+        if self._queue.maxsize > 0 and self._queue.full():
             self.discarded += 1
             if self.discarded % _DISCARDS_PER_LOG_LINE == 1:
                 log.warning(
                     "MQTT: messages arrive faster than they are handled; %d discarded so far (the latest on %s)",
                     self.discarded,
-                    message.topic,
+                    topic,
                 )
-            return
-        super()._on_message(client, userdata, message)
+            return False
+        return True
 
     # -- NEED 1: PUBACK reason codes ----------------------------------------------------
 
@@ -251,24 +266,17 @@ class AdaptedClient(aiomqtt.Client):
         return self._refusals.pop(info.mid, None)
 
 
-def handle_publish_lean(client: paho.Client) -> MQTTErrorCode:
-    """paho's ``_handle_publish`` for a QoS 0/1 PUBLISH with no properties; paho's own for any other."""
-    command, packet = client._in_packet["command"], client._in_packet["packet"]
+def decode_publish_lean(command: int, packet: bytes | bytearray) -> aiomqtt.Message | None:
+    """A v5 QoS 0/1 PUBLISH with an empty property section (after its fixed header) as aiomqtt's message,
+    ``properties`` None; None for any other packet (properties, QoS 2, a topic alias, malformed)."""
     qos = (command & 0x06) >> 1
     topic_end = 2 + int.from_bytes(packet[:2], "big")
     properties_at = topic_end + (2 if qos else 0)
     if qos > 1 or topic_end == 2 or len(packet) <= properties_at or packet[properties_at] != 0:
-        return paho.Client._handle_publish(client)  # properties, QoS 2, a topic alias, a malformed packet
-    message = paho.MQTTMessage(int.from_bytes(packet[topic_end:properties_at], "big"), bytes(packet[2:topic_end]))
-    message.dup = bool(command & 0x08)
-    message.qos = qos
-    message.retain = bool(command & 0x01)
-    message.payload = bytes(packet[properties_at + 1 :])
-    message.timestamp = time.monotonic()  # paho's clock for it
-    client._handle_on_message(message)
-    if qos == 1 and not client._manual_ack:
-        return client._send_puback(message.mid)
-    return MQTTErrorCode.MQTT_ERR_SUCCESS
+        return None
+    topic = bytes(packet[2:topic_end]).decode("utf-8")  # as paho's ``MQTTMessage.topic``: invalid text raises
+    mid = int.from_bytes(packet[topic_end:properties_at], "big")
+    return aiomqtt.Message(topic, bytes(packet[properties_at + 1 :]), qos, bool(command & 0x01), mid, None)
 
 
 def _read_error(future: asyncio.Future[None]) -> None:

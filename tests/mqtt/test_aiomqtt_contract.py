@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
-from collections.abc import Callable
 from importlib import metadata
 
 import aiomqtt
@@ -20,6 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from paho.mqtt._packet import decode_publish
+from paho.mqtt.enums import MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
@@ -29,7 +29,7 @@ from firmware.mqtt.aiomqtt_adapter import (
     PAHO_INTERNALS,
     PAHO_METHODS,
     AdaptedClient,
-    handle_publish_lean,
+    decode_publish_lean,
 )
 from tests.mqtt_broker import Mosquitto
 
@@ -159,21 +159,10 @@ def _publish_packet(topic: bytes, qos: int, mid: int, payload: bytes, properties
     return len(topic).to_bytes(2, "big") + topic + (mid.to_bytes(2, "big") if qos else b"") + properties + payload
 
 
-def _decoded(handle: Callable[[paho.Client], object], command: int, packet: bytes) -> paho.MQTTMessage:
-    """What a real paho v5 client (manual ack: nothing sent) hands its on_message for one PUBLISH."""
-    client = paho.Client(paho.CallbackAPIVersion.VERSION2, protocol=paho.MQTTv5)
-    client.manual_ack_set(True)
-    received: list[paho.MQTTMessage] = []
-    client.on_message = lambda _client, _userdata, message: received.append(message)
-    client._in_packet["command"], client._in_packet["packet"] = command, bytearray(packet)
-    handle(client)
-    (message,) = received
-    return message
-
-
 @settings(max_examples=200, deadline=None)
-@given(
-    topic=st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), min_size=1, max_size=60),
+@given(  # a published topic names no wildcard
+
+    topic=st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00+#"), min_size=1, max_size=60),
     qos=st.sampled_from([0, 1]),
     mid=st.integers(1, 65535),
     dup=st.booleans(),
@@ -184,36 +173,45 @@ def test_lean_receive_decodes_a_publish_without_properties_as_paho_does(
     topic: str, qos: int, mid: int, dup: bool, retain: bool, payload: bytes
 ) -> None:
     command = 0x30 | (0x08 if dup else 0) | (qos << 1) | (0x01 if retain else 0)
-    packet = _publish_packet(topic.encode(), qos, mid, payload)
-    theirs = _decoded(paho.Client._handle_publish, command, packet)
-    ours = _decoded(handle_publish_lean, command, packet)
-    fields = ("topic", "payload", "qos", "retain", "dup", "mid")
-    assert [getattr(ours, name) for name in fields] == [getattr(theirs, name) for name in fields]
+    packet = bytearray(_publish_packet(topic.encode(), qos, mid, payload))
+    theirs = decode_publish(command, packet, MQTTProtocolVersion.MQTTv5)
+    ours = decode_publish_lean(command, packet)
+    assert ours is not None
+    assert (ours.topic.value, ours.payload, ours.qos, ours.retain, ours.mid) == (
+        theirs.topic.decode(), theirs.payload, theirs.qos, theirs.retain, theirs.mid)
     assert type(ours.payload) is type(theirs.payload) is bytes
     assert theirs.properties is not None and not theirs.properties.json()  # paho: an empty Properties, built
     assert ours.properties is None  # lean: none built
 
 
-def test_lean_receive_leaves_a_publish_with_properties_to_paho() -> None:
+def test_lean_receive_leaves_every_other_publish_to_paho() -> None:
     props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
     props.UserProperty = ("k", "v")
-    props.MessageExpiryInterval = 60
-    packet = _publish_packet(b"a/b", 1, 9, b"body", props.pack())  # type: ignore[no-untyped-call]
-    message = _decoded(handle_publish_lean, 0x32, packet)
-    assert (message.topic, message.payload, message.mid) == ("a/b", b"body", 9)
-    assert message.properties is not None and message.properties.UserProperty == [("k", "v")]
-    assert message.properties.MessageExpiryInterval == 60
+    with_properties = _publish_packet(b"a/b", 1, 9, b"body", props.pack())  # type: ignore[no-untyped-call]
+    assert decode_publish_lean(0x32, with_properties) is None
+    assert decode_publish(0x32, with_properties, MQTTProtocolVersion.MQTTv5).properties.UserProperty == [("k", "v")]
+    assert decode_publish_lean(0x34, _publish_packet(b"a/b", 2, 9, b"body")) is None  # QoS 2
+    assert decode_publish_lean(0x32, _publish_packet(b"", 1, 9, b"body")) is None  # a topic alias
+    assert decode_publish_lean(0x32, _publish_packet(b"a/b", 1, 9, b"")[:-1]) is None  # no property length
 
 
 def test_paho_still_builds_properties_for_every_v5_publish() -> None:
     """NEED 7: when paho parses properties lazily (or cheaply), drop ``lean_receive``."""
-    source = inspect.getsource(decode_publish)
-    assert "properties = Properties(PacketTypes.PUBLISH)" in source
+    assert "properties = Properties(PacketTypes.PUBLISH)" in inspect.getsource(decode_publish)
     assert "_packet.decode_publish(" in inspect.getsource(paho.Client._handle_publish)
     assert "self._handle_publish()" in inspect.getsource(paho.Client._packet_handle)
     client = paho.Client(paho.CallbackAPIVersion.VERSION2, protocol=paho.MQTTv5)
     assert [name for name in PAHO_INTERNALS if not hasattr(client, name)] == []
     assert set(client._in_packet) >= {"command", "packet"}
+
+
+def test_aiomqtt_takes_every_message_through_on_message_alone() -> None:
+    """NEED 7: the lean path fills aiomqtt's queue as its ``_on_message`` does, and skips per-topic callbacks."""
+    source = inspect.getsource(aiomqtt.client)
+    assert "message_callback_add" not in source
+    assert "self._client.on_message = self._on_message" in source
+    on_message = inspect.getsource(aiomqtt.Client._on_message)
+    assert "Message._from_paho_message(message)" in on_message and "self._queue.put_nowait(m)" in on_message
 
 
 @pytest.mark.broker
@@ -242,3 +240,21 @@ async def test_lean_receive_on_a_real_broker(mosquitto: Mosquitto) -> None:
         ("lean/plain", b"one", 1), ("lean/props", b"two", 1), ("lean/plain", b"three", 0)]
     assert first.properties is None and rest[1].properties is None
     assert rest[0].properties is not None and rest[0].properties.UserProperty == [("k", "v")]
+
+
+@pytest.mark.broker
+@pytest.mark.asyncio
+async def test_lean_receive_drops_and_counts_what_a_full_queue_cannot_take(mosquitto: Mosquitto) -> None:
+    client = AdaptedClient("127.0.0.1", mosquitto.port, protocol=aiomqtt.ProtocolVersion.V5,
+                           max_queued_incoming_messages=2)
+    client.lean_receive()
+    async with client:
+        await client.subscribe("lean/#", qos=0)
+        async with aiomqtt.Client("127.0.0.1", mosquitto.port, protocol=aiomqtt.ProtocolVersion.V5) as sender:
+            for n in range(5):
+                await sender.publish("lean/full", f"{n}".encode(), qos=0)
+        async with asyncio.timeout(10):
+            while len(client.messages) + client.discarded < 5:
+                await asyncio.sleep(0.01)
+        assert [m.payload for m in client.take_queued(10)] == [b"0", b"1"]
+    assert client.discarded == 3
