@@ -108,13 +108,9 @@ async def end_to_end(url: str, broker: Mosquitto, count: int, publishers: int) -
     database meanwhile: that would take the collector's event loop and connections.
     """
     engine = open_database(url)
-    collector = _collector(engine, broker, f"bench-{uuid.uuid4().hex[:6]}")
-    task = asyncio.create_task(collector.run())
-    async with asyncio.timeout(10):
-        await collector.subscribed.wait()
+    collector, task = await _subscribed(engine, broker, f"bench-{uuid.uuid4().hex[:6]}")
     before = queries.counts(engine)["sample_batches"]
     streams = sample_streams(count, publishers)
-    total = sum(len(stream) for stream in streams)
     context = multiprocessing.get_context("spawn")
     ready, go = context.Semaphore(0), context.Event()
     processes = [context.Process(target=publish, args=(broker.port, stream, ready, go), daemon=True)
@@ -125,26 +121,19 @@ async def end_to_end(url: str, broker: Mosquitto, count: int, publishers: int) -
         await asyncio.to_thread(ready.acquire, True, 30)
     start, cpu = time.perf_counter(), time.process_time()
     go.set()
-    await _stored(collector, total)
-    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
-    await _stop(collector, task)
+    run = await _finished(engine, collector, task, before, streams, start, cpu)
     for process in processes:
         process.join(30)
-    _check_stored(engine, before, total)
-    return Run(total / elapsed, total / cpu, collector.stats.by_result["new"] / max(collector.stats.bursts, 1))
+    return run
 
 
 async def end_to_end_pub(url: str, broker: Mosquitto, count: int, publishers: int) -> Run:
     """As ``end_to_end``, the load from ``mosquitto_pub -l`` (C, a line a message): a load generator far
     cheaper than the collector, so the figure is the collector's with the broker busy, not the publishers'."""
     engine = open_database(url)
-    collector = _collector(engine, broker, f"pub-{uuid.uuid4().hex[:6]}")
-    task = asyncio.create_task(collector.run())
-    async with asyncio.timeout(10):
-        await collector.subscribed.wait()
+    collector, task = await _subscribed(engine, broker, f"pub-{uuid.uuid4().hex[:6]}")
     before = queries.counts(engine)["sample_batches"]
     streams = sample_streams(count, publishers)
-    total = sum(len(stream) for stream in streams)
     folder = Path(tempfile.mkdtemp(prefix="bench-pub-"))
     files = []
     for n, stream in enumerate(streams):
@@ -157,13 +146,10 @@ async def end_to_end_pub(url: str, broker: Mosquitto, count: int, publishers: in
                           "-M", "100", "-t", stream[0][0], "-l"], stdin=path.open("rb"))
         for stream, path in zip(streams, files, strict=True)
     ]
-    await _stored(collector, total)
-    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
-    await _stop(collector, task)
+    run = await _finished(engine, collector, task, before, streams, start, cpu)
     for process in processes:
         process.wait(30)
-    _check_stored(engine, before, total)
-    return Run(total / elapsed, total / cpu, collector.stats.by_result["new"] / max(collector.stats.bursts, 1))
+    return run
 
 
 async def drain(url: str, broker: Mosquitto, count: int, publishers: int) -> Run:
@@ -174,23 +160,14 @@ async def drain(url: str, broker: Mosquitto, count: int, publishers: int) -> Run
     """
     engine = open_database(url)
     name = f"drain-{uuid.uuid4().hex[:6]}"
-    first = _collector(engine, broker, name)
-    task = asyncio.create_task(first.run())
-    async with asyncio.timeout(10):
-        await first.subscribed.wait()
-    await _stop(first, task)  # its session (and subscriptions) stay with the broker, queueing
+    await _stop(*await _subscribed(engine, broker, name))  # its session and subscriptions stay, queueing
     before = queries.counts(engine)["sample_batches"]
     streams = sample_streams(count, publishers)
-    total = sum(len(stream) for stream in streams)
     await asyncio.to_thread(publish_all, broker.port, streams)
     collector = _collector(engine, broker, name)
     start, cpu = time.perf_counter(), time.process_time()
     task = asyncio.create_task(collector.run())
-    await _stored(collector, total)
-    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
-    await _stop(collector, task)
-    _check_stored(engine, before, total)
-    return Run(total / elapsed, total / cpu, collector.stats.by_result["new"] / max(collector.stats.bursts, 1))
+    return await _finished(engine, collector, task, before, streams, start, cpu)
 
 
 def _collector(engine: Engine, broker: Mosquitto, name: str) -> ClinicCollector:
@@ -199,11 +176,26 @@ def _collector(engine: Engine, broker: Mosquitto, name: str) -> ClinicCollector:
     return ClinicCollector(settings, ClinicStore(engine), client_id=name, group=name, session_expiry_s=300)
 
 
-async def _stored(collector: ClinicCollector, total: int) -> None:
+async def _subscribed(engine: Engine, broker: Mosquitto, name: str) -> tuple[ClinicCollector, asyncio.Task[Any]]:
+    collector = _collector(engine, broker, name)
+    task = asyncio.create_task(collector.run())
+    async with asyncio.timeout(10):
+        await collector.subscribed.wait()
+    return collector, task
+
+
+async def _finished(engine: Engine, collector: ClinicCollector, task: asyncio.Task[Any], before: int,
+                    streams: list[list[tuple[str, bytes]]], start: float, cpu: float) -> Run:
+    """Once every message of ``streams`` is stored: the run's figures (timed from ``start``/``cpu``)."""
+    total = sum(len(stream) for stream in streams)
     while collector.stats.by_result["new"] < total:
         collector.changed.clear()
         async with asyncio.timeout(60):
             await collector.changed.wait()
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+    await _stop(collector, task)
+    _check_stored(engine, before, total)
+    return Run(total / elapsed, total / cpu, collector.stats.by_result["new"] / max(collector.stats.bursts, 1))
 
 
 async def _stop(collector: ClinicCollector, task: asyncio.Task[Any]) -> None:
