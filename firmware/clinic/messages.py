@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -34,8 +35,19 @@ from firmware.session.summary import SessionSummary
 StateChange = Callable[[Connection], bool]
 
 
+_now_cache: tuple[int, str] = (-1, "")  # the last millisecond asked for, as text: a burst asks once per message
+
+
 def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """Now, as the schema stores times (UTC, milliseconds, ``Z``)."""
+    global _now_cache
+    ms = time.time_ns() // 1_000_000
+    cached_ms, text = _now_cache
+    if ms != cached_ms:
+        moment = datetime.fromtimestamp(ms // 1000, UTC).replace(microsecond=ms % 1000 * 1000)
+        text = moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        _now_cache = (ms, text)
+    return text
 
 
 def utc_iso(moment: datetime) -> str:
@@ -43,7 +55,7 @@ def utc_iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # one per message: not frozen, whose __init__ costs twice as much
 class Parsed:
     device_id: str
     session_id: str | None = None
