@@ -1,18 +1,20 @@
-"""The live view's feed: every device's latest samples, status and events, in memory, for the browser to poll.
+"""The live view's feed: every device's latest samples, status and events, in memory, pushed to open views.
 
 A separate, clean, QoS 0 connection with normal subscriptions: the
 collector's shared subscriptions give each instance only part of the
 traffic, while every instance must be able to show any device live.  Nothing
-here is stored; a browser asks ``after`` the last counter it saw and gets
-what is new (bounded), so a slow page never holds the feed up.
+here is stored and nothing waits for the database: a message wakes the
+device's open live streams as it arrives (``LiveHub.wait``), and each stream
+sends what is new ``after`` the last counter it sent (bounded), so a slow
+page never holds the feed up.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
-import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
@@ -29,7 +31,7 @@ from firmware.therapist.connection import make_client, payload_bytes
 
 log = logging.getLogger("presspoint.clinic.live")
 
-KEEP_SAMPLES = 3000  # five minutes at 10 samples/s
+KEEP_SAMPLES = 6000  # 75 s at 80 samples/s: the chart's minute, whatever the rate
 KEEP_EVENTS = 50
 
 
@@ -39,7 +41,8 @@ class DeviceLive:
     samples: deque[tuple[int, float, float | None]] = field(default_factory=lambda: deque(maxlen=KEEP_SAMPLES))
     events: deque[tuple[int, dict[str, Any]]] = field(default_factory=lambda: deque(maxlen=KEEP_EVENTS))
     status: dict[str, Any] | None = None
-    received_at: float = 0.0  # wall-clock time of the latest message (for the delay benchmark)
+    latest: int = 0  # the counter of the newest change (sample, event or status)
+    news: asyncio.Event = field(default_factory=asyncio.Event)  # set, then replaced, at every change
 
 
 class LiveHub:
@@ -47,6 +50,7 @@ class LiveHub:
 
     def __init__(self) -> None:
         self.devices: dict[str, DeviceLive] = {}
+        self.closed = False
         self._counter = 0
 
     def _next(self) -> int:
@@ -74,7 +78,24 @@ class LiveHub:
                 return
         except ValidationError:
             return
-        device.received_at = time.time()
+        device.latest = self._next()
+        news, device.news = device.news, asyncio.Event()
+        news.set()
+
+    async def wait(self, device_id: str, after: int, timeout_s: float) -> None:
+        """Return once the device has changed since ``after``, the hub is closed, or ``timeout_s`` passed."""
+        device = self.devices.setdefault(device_id, DeviceLive())
+        if device.latest > after or self.closed:
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout_s):
+                await device.news.wait()
+
+    def close(self) -> None:
+        """The server is stopping: every waiting stream returns now and no stream waits again."""
+        self.closed = True
+        for device in self.devices.values():
+            device.news.set()
 
     def _session(self, device: DeviceLive, session_id: str) -> None:
         if device.session_id != session_id:
@@ -87,7 +108,7 @@ class LiveHub:
         device = self.devices.get(device_id) or DeviceLive()
         samples = [(n, t, f) for n, t, f in device.samples if n > after]
         events = [(n, e) for n, e in device.events if n > after]
-        last = max([after, *(n for n, _, _ in samples[-1:]), *(n for n, _ in events[-1:])])
+        last = max(after, device.latest)
         return {
             "device_id": device_id,
             "session_id": device.session_id,
@@ -95,7 +116,6 @@ class LiveHub:
             "samples": [[t, f] for _, t, f in samples],
             "events": [e for _, e in events],
             "last": last,
-            "received_at": device.received_at,
         }
 
 
