@@ -7,6 +7,13 @@ here is stored and nothing waits for the database: a message wakes the
 device's open live streams as it arrives (``LiveHub.wait``), and each stream
 sends what is new ``after`` the last counter it sent (bounded), so a slow
 page never holds the feed up.
+
+The samples come from the device's live chunks (``session/<sid>/live``,
+QoS 0, a tenth of a second each), subscribed only for the devices this
+instance has a live view open on (``LiveHub.watch``): every instance gets
+every chunk of a device it shows, and none of the others.  The stored
+one-second batches fill in for a device that sends no live chunks; a
+sample no newer than the last one shown is not shown again.
 """
 
 from __future__ import annotations
@@ -16,7 +23,8 @@ import contextlib
 import logging
 import random
 import uuid
-from collections import deque
+from collections import Counter, deque
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,7 +59,27 @@ class LiveHub:
     def __init__(self) -> None:
         self.devices: dict[str, DeviceLive] = {}
         self.closed = False
+        self.on_watch: Callable[[str, bool], None] | None = None  # (device, watched): the feed (un)subscribes
+        self._watchers: Counter[str] = Counter()
         self._counter = 0
+
+    @contextlib.contextmanager
+    def watch(self, device_id: str) -> Iterator[None]:
+        """While a live view of ``device_id`` is open: the first subscribes its live chunks, the last ends them."""
+        self._watchers[device_id] += 1
+        if self._watchers[device_id] == 1 and self.on_watch is not None:
+            self.on_watch(device_id, True)
+        try:
+            yield
+        finally:
+            self._watchers[device_id] -= 1
+            if not self._watchers[device_id]:
+                del self._watchers[device_id]
+                if self.on_watch is not None:
+                    self.on_watch(device_id, False)
+
+    def watched(self) -> list[str]:
+        return list(self._watchers)
 
     def _next(self) -> int:
         self._counter += 1
@@ -65,11 +93,13 @@ class LiveHub:
         try:
             if parts[1:] == ["status", "info"]:
                 device.status = DeviceStatus.model_validate_json(payload).model_dump(mode="json", by_alias=True)
-            elif len(parts) == 4 and parts[3] == "samples":
+            elif len(parts) == 4 and parts[3] in ("samples", "live"):
                 batch = SamplesBatch.model_validate_json(payload)
                 self._session(device, batch.session_id)
+                shown = device.samples[-1][1] if device.samples else float("-inf")
                 for when, force in zip(batch.times(), batch.force_n, strict=True):
-                    device.samples.append((self._next(), when, force))
+                    if when > shown:
+                        device.samples.append((self._next(), when, force))
             elif len(parts) == 4 and parts[3] == "event":
                 message = EventMessage.model_validate_json(payload)
                 self._session(device, message.session_id)
@@ -127,9 +157,31 @@ class LiveFeed:
         self.hub = hub
         self.subscribed = asyncio.Event()
         self._stopping = asyncio.Event()
+        self._client: aiomqtt.Client | None = None
+        self._changes: set[asyncio.Task[None]] = set()
+        hub.on_watch = self._watch
 
     def stop(self) -> None:
         self._stopping.set()
+
+    def live_topic(self, device_id: str) -> str:
+        return f"{self.settings.topic_prefix}/{device_id}/session/+/live"
+
+    def _watch(self, device_id: str, watched: bool) -> None:
+        """A device's first live view opened (subscribe its chunks) or its last one closed (unsubscribe)."""
+        client = self._client
+        if client is None:
+            return  # subscribed when connected
+        change = client.subscribe(self.live_topic(device_id), qos=0) if watched else client.unsubscribe(
+            self.live_topic(device_id))
+        task: asyncio.Task[None] = asyncio.ensure_future(self._quietly(change))
+        self._changes.add(task)
+        task.add_done_callback(self._changes.discard)
+
+    @staticmethod
+    async def _quietly(change: Awaitable[object]) -> None:
+        with contextlib.suppress(aiomqtt.MqttError):  # a lost connection subscribes the watched again
+            await change
 
     async def run(self) -> None:
         backoff = Backoff.from_settings(self.settings, random.Random())
@@ -150,7 +202,13 @@ class LiveFeed:
         async with client:
             for suffix in ("+/status/info", "+/session/+/samples", "+/session/+/event"):
                 await client.subscribe(f"{prefix}/{suffix}", qos=0)
-            backoff.reset()
-            self.subscribed.set()
-            async for message in client.messages:
-                self.hub.feed(str(message.topic), payload_bytes(message), prefix)
+            self._client = client  # from here a newly watched device is subscribed at once
+            try:
+                for device_id in self.hub.watched():
+                    await client.subscribe(self.live_topic(device_id), qos=0)
+                backoff.reset()
+                self.subscribed.set()
+                async for message in client.messages:
+                    self.hub.feed(str(message.topic), payload_bytes(message), prefix)
+            finally:
+                self._client = None

@@ -83,6 +83,13 @@ async def live_events(
     hub: LiveHub, engine: Engine, device_id: str, after: int, *, keepalive_s: float = KEEPALIVE_S
 ) -> AsyncIterator[bytes]:
     """One SSE message per wake-up: everything new since ``after``; the band again when the session changes."""
+    with hub.watch(device_id):
+        async for chunk in _messages(hub, engine, device_id, after, keepalive_s):
+            yield chunk
+
+
+async def _messages(hub: LiveHub, engine: Engine, device_id: str, after: int, keepalive_s: float
+                    ) -> AsyncIterator[bytes]:
     yield b"retry: 1000\n\n"
     session: object = ()  # no session seen yet (None is a device between sessions)
     current_band: dict[str, float] | None = None

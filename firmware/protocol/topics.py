@@ -6,6 +6,7 @@ Layout (``<p>`` is ``mqtt.topic_prefix``, default ``presspoint``)::
     <p>/<device>/status/info               DeviceStatus JSON (retained)
     <p>/<device>/session/<sid>/event       EventMessage JSON (QoS 1)
     <p>/<device>/session/<sid>/samples     SamplesBatch JSON (QoS 1)
+    <p>/<device>/session/<sid>/live        SamplesBatch JSON of the last 0.1 s (QoS 0, not stored: live views)
     <p>/<device>/session/<sid>/summary     session summary JSON (QoS 1, retained)
     <p>/<device>/plan/set|state|error      remote plans (see the therapist tools)
     <p>/<device>/ppt                       PptSpotMeasurement JSON, ppt/2 (QoS 1, retained)
@@ -72,7 +73,7 @@ class Topics:
     ppt = _Below("ppt")
 
     def session(self, session_id: str, what: str) -> str:
-        if what not in ("event", "samples", "summary"):
+        if what not in ("event", "samples", "summary", "live"):
             raise ValueError(f"unknown session topic {what!r}")
         return f"{self.base}/session/{check_level(session_id, 'session id')}/{what}"
 

@@ -8,11 +8,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import Engine
 
+from config.device import DeviceConfig, StorageSettings
 from firmware.clinic import queries
 from firmware.clinic.collector import ClinicCollector
 from firmware.clinic.ingest import ClinicStore, Ingested
 from firmware.clinic.live import KEEP_SAMPLES, LiveFeed, LiveHub
 from firmware.clinic.live_api import live_events
+from firmware.mqtt.service import MqttService
+from firmware.protocol.payloads import SamplesBatch, dump
+from firmware.realtime.sinks import SessionInfo
 from tests.clinic.support import DEVICE, SESSION, eventually, samples_payload, status_payload, topic
 from tests.mqtt_broker import Mosquitto
 from tests.therapist_support import mqtt_settings, publish_session
@@ -37,6 +41,7 @@ async def test_a_stream_sends_each_change_as_it_arrives_and_ends_when_the_hub_cl
     assert await anext(events) == b"retry: 1000\n\n"
     first_id, first = _message(await anext(events))
     assert json.loads(first)["status"]["phase"] == "hold" and json.loads(first)["samples"] == []
+    assert hub.watched() == [DEVICE]  # an open stream has the feed subscribe the device's live chunks
     waiting = asyncio.ensure_future(anext(events))
     await asyncio.sleep(0)
     assert not waiting.done()  # nothing new: the stream waits for news, it does not send on a timer
@@ -53,6 +58,7 @@ async def test_a_stream_sends_each_change_as_it_arrives_and_ends_when_the_hub_cl
     with pytest.raises(StopAsyncIteration):
         async with asyncio.timeout(LONG_S):
             await waiting
+    assert hub.watched() == []
 
 
 @pytest.mark.asyncio
@@ -70,6 +76,17 @@ async def test_a_stream_resumes_after_the_last_id_it_sent(engine: Engine) -> Non
     _, data = _message(await anext(resumed))
     assert [t for t, _ in json.loads(data)["samples"]] == pytest.approx([1.0, 1.1, 1.2])
     hub.close()
+
+
+def test_a_stored_batch_adds_only_what_the_live_chunks_did_not_show() -> None:
+    hub = LiveHub()
+    chunk = SamplesBatch(msg_id="c1", seq=1, device_id=DEVICE, session_id=SESSION, created_at="2026-12-01T00:00:00Z",
+                         batch=0, t0=0.0, dt=0.1, n=3, force_n=[1.0, 2.0, 3.0], raw=[None] * 3)
+    hub.feed(f"presspoint/{DEVICE}/session/{SESSION}/live", dump(chunk), PREFIX)
+    hub.feed(topic("samples"), samples_payload(0), PREFIX)  # t 0.0, 0.1, 0.2: all shown already
+    stored = SamplesBatch.model_validate_json(samples_payload(0)).model_copy(update={"t0": 0.1})
+    hub.feed(topic("samples"), dump(stored), PREFIX)  # t 0.1, 0.2, 0.3: only 0.3 is new
+    assert hub.since(DEVICE, 0)["samples"] == [[0.0, 1.0], [0.1, 2.0], [0.2, 3.0], [pytest.approx(0.3), None]]
 
 
 @pytest.mark.broker
@@ -121,3 +138,41 @@ async def test_every_instance_sees_every_sample_live_while_the_share_splits_the_
         live = hub.since(DEVICE, 0)["samples"]
         assert [t for t, _ in live] == pytest.approx([t for t, _ in kept])
         assert [f for _, f in live] == [f for _, f in kept]
+
+
+@pytest.mark.broker
+@pytest.mark.asyncio
+async def test_a_watched_devices_live_chunks_reach_the_hub_before_its_stored_batch(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    """Samples of the first half second: their one-second batch is not closed yet, only live chunks carry them."""
+    settings = mqtt_settings(mosquitto.port)
+    device = DeviceConfig(device_id=DEVICE, storage=StorageSettings(state_dir=tmp_path / "device"), mqtt=settings)
+    watched, unwatched = LiveHub(), LiveHub()
+    feeds = [LiveFeed(settings, watched), LiveFeed(settings, unwatched)]
+    with watched.watch(DEVICE):
+        tasks = [asyncio.create_task(feed.run()) for feed in feeds]
+        service = MqttService(device, device.mqtt)
+        try:
+            for feed in feeds:
+                async with asyncio.timeout(10):
+                    await feed.subscribed.wait()
+            await asyncio.to_thread(service.start)
+            service.sink.session_started(SessionInfo("live-1", DEVICE, "2026-12-01T00:00:00.000Z", 80.0, {}))
+            times = [i / 80 for i in range(40)]
+            for t in times:
+                service.sink.sample(t, 20.0 + t, 1000)
+
+            def shown() -> list[float]:
+                return [t for t, _ in watched.since(DEVICE, 0)["samples"]]
+
+            await eventually(lambda: shown() == pytest.approx(times), "the half second in the watching hub")
+            assert watched.since(DEVICE, 0)["session_id"] == "live-1"
+            assert unwatched.since(DEVICE, 0)["samples"] == []  # no view open there: no chunk subscribed
+        finally:
+            await asyncio.to_thread(service.close)
+            for feed in feeds:
+                feed.stop()
+            async with asyncio.timeout(10):
+                await asyncio.gather(*tasks)
+    assert watched.watched() == []
