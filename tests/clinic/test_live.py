@@ -142,15 +142,19 @@ async def test_every_instance_sees_every_sample_live_while_the_share_splits_the_
 
 @pytest.mark.broker
 @pytest.mark.asyncio
-async def test_a_watched_devices_live_chunks_reach_the_hub_before_its_stored_batch(
+async def test_a_watched_devices_live_chunks_reach_every_watching_instance_before_its_stored_batch(
     mosquitto: Mosquitto, tmp_path: Path
 ) -> None:
-    """Samples of the first half second: their one-second batch is not closed yet, only live chunks carry them."""
+    """Samples of the first half second: their one-second batch is not closed yet, only live chunks carry them.
+
+    Two instances with the device's page open get every chunk (no share: each has its own subscription); a
+    third with no page open gets none.
+    """
     settings = mqtt_settings(mosquitto.port)
     device = DeviceConfig(device_id=DEVICE, storage=StorageSettings(state_dir=tmp_path / "device"), mqtt=settings)
-    watched, unwatched = LiveHub(), LiveHub()
-    feeds = [LiveFeed(settings, watched), LiveFeed(settings, unwatched)]
-    with watched.watch(DEVICE):
+    watching, unwatched = [LiveHub(), LiveHub()], LiveHub()
+    feeds = [LiveFeed(settings, hub) for hub in [*watching, unwatched]]
+    with watching[0].watch(DEVICE), watching[1].watch(DEVICE):
         tasks = [asyncio.create_task(feed.run()) for feed in feeds]
         service = MqttService(device, device.mqtt)
         try:
@@ -163,11 +167,14 @@ async def test_a_watched_devices_live_chunks_reach_the_hub_before_its_stored_bat
             for t in times:
                 service.sink.sample(t, 20.0 + t, 1000)
 
-            def shown() -> list[float]:
-                return [t for t, _ in watched.since(DEVICE, 0)["samples"]]
+            def shown(hub: LiveHub) -> list[float]:
+                return [t for t, _ in hub.since(DEVICE, 0)["samples"]]
 
-            await eventually(lambda: shown() == pytest.approx(times), "the half second in the watching hub")
-            assert watched.since(DEVICE, 0)["session_id"] == "live-1"
+            def every_watching_hub_has_them() -> bool:
+                return all(shown(hub) == pytest.approx(times) for hub in watching)
+
+            await eventually(every_watching_hub_has_them, "the half second in both watching hubs")
+            assert {hub.since(DEVICE, 0)["session_id"] for hub in watching} == {"live-1"}
             assert unwatched.since(DEVICE, 0)["samples"] == []  # no view open there: no chunk subscribed
         finally:
             await asyncio.to_thread(service.close)
@@ -175,4 +182,4 @@ async def test_a_watched_devices_live_chunks_reach_the_hub_before_its_stored_bat
                 feed.stop()
             async with asyncio.timeout(10):
                 await asyncio.gather(*tasks)
-    assert watched.watched() == []
+    assert [hub.watched() for hub in watching] == [[], []]
