@@ -5,8 +5,8 @@ with the wall clock (``time.time()``, CLOCK_REALTIME) at that moment, and
 publishes the samples read so far every ``chunk_s`` to a real Mosquitto, as
 the device does (``chunk_s`` 1.0: the stored one-second batches on
 ``session/<sid>/samples``; 0.1: the device's live chunks on
-``session/<sid>/live``, or as small batches on ``samples`` for a clinic that
-reads no live topic).  A real headless chromium (Selenium) shows the
+``<p>/<device>/live``, or as small batches on ``session/<sid>/samples`` for a
+clinic that reads no live topic).  A real headless chromium (Selenium) shows the
 device's page of a real ``clinic serve``; a script added before the page's
 own (CDP ``Page.addScriptToEvaluateOnNewDocument``) notes ``Date.now()`` - the
 same host's wall clock - when each sample reaches the page: the
@@ -132,7 +132,8 @@ def play_device(port: int, device: str, *, samples: int, rate_hz: float, chunk_s
                 force_n=[20.0 + (j % 40) * 0.25 for j in range(len(times))], raw=[None] * len(times), t=times,
             ))
             published_at = time.time()
-            client.publish(f"presspoint/{device}/session/{session_id}/{kind}", payload, qos=0 if kind == "live" else 1)
+            where = f"presspoint/{device}/" + ("live" if kind == "live" else f"session/{session_id}/samples")
+            client.publish(where, payload, qos=0 if kind == "live" else 1)
             stamps.update({t: (read, published_at) for t, read in pending})
             pending = []
             chunk += 1

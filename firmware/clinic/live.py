@@ -8,7 +8,7 @@ device's open live streams as it arrives (``LiveHub.wait``), and each stream
 sends what is new ``after`` the last counter it sent (bounded), so a slow
 page never holds the feed up.
 
-The samples come from the device's live chunks (``session/<sid>/live``,
+The samples come from the device's live chunks (``<p>/<device>/live``,
 QoS 0, a tenth of a second each), subscribed only for the devices this
 instance has a live view open on (``LiveHub.watch``): every instance gets
 every chunk of a device it shows, and none of the others.  The stored
@@ -93,7 +93,7 @@ class LiveHub:
         try:
             if parts[1:] == ["status", "info"]:
                 device.status = DeviceStatus.model_validate_json(payload).model_dump(mode="json", by_alias=True)
-            elif len(parts) == 4 and parts[3] in ("samples", "live"):
+            elif parts[1:] == ["live"] or (len(parts) == 4 and parts[3] == "samples"):
                 batch = SamplesBatch.model_validate_json(payload)
                 self._session(device, batch.session_id)
                 shown = device.samples[-1][1] if device.samples else float("-inf")
@@ -165,7 +165,7 @@ class LiveFeed:
         self._stopping.set()
 
     def live_topic(self, device_id: str) -> str:
-        return f"{self.settings.topic_prefix}/{device_id}/session/+/live"
+        return f"{self.settings.topic_prefix}/{device_id}/live"
 
     def _watch(self, device_id: str, watched: bool) -> None:
         """A device's first live view opened (subscribe its chunks) or its last one closed (unsubscribe)."""

@@ -2,7 +2,7 @@
 
 The stored one-second batches (``session/<sid>/samples``, QoS 1, through the
 outbox) are the record; a live view drawn from them lags up to a batch
-behind the hand.  These chunks (``session/<sid>/live``, a ``SamplesBatch``
+behind the hand.  These chunks (``<p>/<device>/live``, a ``SamplesBatch``
 whose ``batch`` and ``seq`` count this process's chunks) are not stored, not
 retried, and only the last ``KEEP_SAMPLES`` wait for a connection: a lost
 one is a gap in a live chart, never in the record.  ``sample`` only appends
@@ -81,5 +81,5 @@ class LiveChunks:
                 dt=(times[-1] - times[0]) / (len(times) - 1) if len(times) > 1 and times[-1] > times[0] else 1.0,
                 n=len(rows), force_n=[round(f, 3) for _, f, _ in rows], raw=[r for _, _, r in rows], t=times,
             )
-            out.append((self._topics.session(session_id, "live"), dump(batch)))
+            out.append((self._topics.live, dump(batch)))
         return out

@@ -82,7 +82,7 @@ def test_a_stored_batch_adds_only_what_the_live_chunks_did_not_show() -> None:
     hub = LiveHub()
     chunk = SamplesBatch(msg_id="c1", seq=1, device_id=DEVICE, session_id=SESSION, created_at="2026-12-01T00:00:00Z",
                          batch=0, t0=0.0, dt=0.1, n=3, force_n=[1.0, 2.0, 3.0], raw=[None] * 3)
-    hub.feed(f"presspoint/{DEVICE}/session/{SESSION}/live", dump(chunk), PREFIX)
+    hub.feed(f"presspoint/{DEVICE}/live", dump(chunk), PREFIX)
     hub.feed(topic("samples"), samples_payload(0), PREFIX)  # t 0.0, 0.1, 0.2: all shown already
     stored = SamplesBatch.model_validate_json(samples_payload(0)).model_copy(update={"t0": 0.1})
     hub.feed(topic("samples"), dump(stored), PREFIX)  # t 0.1, 0.2, 0.3: only 0.3 is new
