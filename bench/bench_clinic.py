@@ -39,6 +39,7 @@ from firmware.clinic.collector import MAX_BURST
 from firmware.clinic.database import open_database
 from firmware.clinic.ingest import ClinicStore
 from firmware.protocol.payloads import SamplesBatch, dump
+from tests.clinic.chromium import start_chromium
 from tests.clinic.clinic_process import ClinicServer
 from tests.clinic.postgres_server import running_postgres
 from tests.mqtt_broker import Mosquitto
@@ -117,7 +118,7 @@ def http_ms(url: str, token: str) -> float:
 
 def live_runs(name: str, server: ClinicServer, broker: Mosquitto, user: str, args: argparse.Namespace) -> None:
     """``--live-runs`` runs of ``--live`` samples each, in one real browser on the device's page."""
-    driver = live_browser.browser()
+    driver = start_chromium()
     try:
         live_browser.open_live_page(driver, server.url, DEVICE, user, PASSWORD)
         time.sleep(1.0)  # the page's stream (or first poll) is open

@@ -25,8 +25,6 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
-
 RECORDER = """
 (function () {
   var seen = window.__liveSeen = [];
@@ -71,19 +69,6 @@ class LiveRun:
             return "no samples"
         q = statistics.quantiles(values, n=100)
         return f"p50 {statistics.median(values):.0f} / p99 {q[98]:.0f} / max {max(values):.0f} ms"
-
-
-def browser() -> Any:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1280,1000"):
-        options.add_argument(flag)
-    options.binary_location = CHROMIUM
-    driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
-    driver.set_page_load_timeout(30)
-    return driver
 
 
 def open_live_page(driver: Any, url: str, device: str, user: str, password: str) -> None:
