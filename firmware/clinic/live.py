@@ -26,7 +26,7 @@ import uuid
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import aiomqtt
 from pydantic import ValidationError
@@ -59,6 +59,8 @@ class LiveHub:
     def __init__(self) -> None:
         self.devices: dict[str, DeviceLive] = {}
         self.closed = False
+        #: Names this hub's counters: a stream resumed on another process (a restart, another instance) starts over.
+        self.token = uuid.uuid4().hex[:12]
         self.on_watch: Callable[[str, bool], None] | None = None  # (device, watched): the feed (un)subscribes
         self._watchers: Counter[str] = Counter()
         self._counter = 0
@@ -136,8 +138,8 @@ class LiveHub:
     def since(self, device_id: str, after: int) -> dict[str, Any]:
         """What the live page needs: samples and events after ``after``, the status, the newest counter."""
         device = self.devices.get(device_id) or DeviceLive()
-        samples = [(n, t, f) for n, t, f in device.samples if n > after]
-        events = [(n, e) for n, e in device.events if n > after]
+        samples = _newer(device.samples, after)
+        events = _newer(device.events, after)
         last = max(after, device.latest)
         return {
             "device_id": device_id,
@@ -147,6 +149,20 @@ class LiveHub:
             "events": [e for _, e in events],
             "last": last,
         }
+
+
+_Counted = TypeVar("_Counted", bound=tuple[Any, ...])
+
+
+def _newer(items: deque[_Counted], after: int) -> list[_Counted]:
+    """The items whose counter (first field) is above ``after``: the deque's tail, counters rising."""
+    tail: list[_Counted] = []
+    for item in reversed(items):
+        if item[0] <= after:
+            break
+        tail.append(item)
+    tail.reverse()
+    return tail
 
 
 class LiveFeed:

@@ -4,8 +4,10 @@ The stream sends a message as soon as the live feed has something new for
 the device (``LiveHub.wait``): no poll interval and no database on the path.
 The plan's band is read from the database only when the stream opens and
 when the device's session changes.  An ``EventSource`` reconnects by itself
-and says the last counter it got (``Last-Event-ID``), so a reconnect loses
-nothing the hub still holds.
+and says the last id it got (``Last-Event-ID``, ``<hub token>:<counter>``): to
+the same process it resumes after that counter, so a reconnect loses nothing
+the hub still holds; to another (a restart, another instance, whose counters
+mean something else) it starts over, and the page skips what it has shown.
 """
 
 from __future__ import annotations
@@ -40,6 +42,12 @@ def _counter(text: str | None) -> int:
     return int(text) if text is not None and text.isdigit() else 0
 
 
+def resumed_after(hub: LiveHub, last_event_id: str | None) -> int:
+    """The counter a reconnecting stream resumes after: 0 unless its last id was this hub's (``token:counter``)."""
+    token, _, counter = (last_event_id or "").partition(":")
+    return _counter(counter) if token == hub.token else 0
+
+
 def band(engine: Engine, device_id: str) -> dict[str, float] | None:
     """The band and tolerance of the plan in force on the device, for the chart (None: unknown)."""
     row = queries.device(engine, device_id)
@@ -71,7 +79,7 @@ async def live(request: Request) -> Response:
 async def live_stream(request: Request) -> Response:
     context = ctx(request)
     device_id = _device_id(request)
-    after = _counter(request.headers.get("last-event-id") or request.query_params.get("after"))
+    after = resumed_after(context.hub, request.headers.get("last-event-id"))
     return StreamingResponse(
         live_events(context.hub, context.engine, device_id, after),
         media_type="text/event-stream",
@@ -104,7 +112,7 @@ async def _messages(hub: LiveHub, engine: Engine, device_id: str, after: int, ke
             after = body["last"]
             if current_band is not None:
                 body["band"] = current_band
-            yield f"id: {after}\ndata: {json.dumps(body, separators=(',', ':'))}\n\n".encode()
+            yield f"id: {hub.token}:{after}\ndata: {json.dumps(body, separators=(',', ':'))}\n\n".encode()
         else:
             yield b": keepalive\n\n"
         await hub.wait(device_id, after, keepalive_s)

@@ -33,7 +33,7 @@ OPENAPI: dict[str, Any] = {
             "samples and events after a counter (?after=N)", params=("device_id",)
         ),
         "/api/v1/devices/{device_id}/live/stream": _get(
-            "the same, pushed as Server-Sent Events as it arrives (id: the counter; Last-Event-ID or ?after=N resumes)",
+            "the same, pushed as Server-Sent Events as it arrives (id: token:counter; Last-Event-ID resumes)",
             "text/event-stream",
             ("device_id",),
         ),

@@ -13,7 +13,7 @@ from firmware.clinic import queries
 from firmware.clinic.collector import ClinicCollector
 from firmware.clinic.ingest import ClinicStore, Ingested
 from firmware.clinic.live import KEEP_SAMPLES, LiveFeed, LiveHub
-from firmware.clinic.live_api import live_events
+from firmware.clinic.live_api import live_events, resumed_after
 from firmware.mqtt.service import MqttService
 from firmware.protocol.payloads import SamplesBatch, dump
 from firmware.realtime.sinks import SessionInfo
@@ -28,7 +28,9 @@ LONG_S = 3600.0  # a wait that only a change (or a close) ends
 def _message(chunk: bytes) -> tuple[int, str]:
     """``(id, data)`` of one SSE message."""
     fields = dict(line.split(": ", 1) for line in chunk.decode().strip().splitlines())
-    return int(fields["id"]), fields["data"]
+    token, counter = fields["id"].split(":")
+    assert token.isalnum()
+    return int(counter), fields["data"]
 
 
 @pytest.mark.asyncio
@@ -71,7 +73,10 @@ async def test_a_stream_resumes_after_the_last_id_it_sent(engine: Engine) -> Non
     await anext(events)
     seen, _ = _message(await anext(events))
     hub.feed(topic("samples"), samples_payload(1), PREFIX)
-    resumed = live_events(hub, engine, DEVICE, seen, keepalive_s=LONG_S)
+    # an EventSource's Last-Event-ID: resumed on the same hub, started over on another (a restart, another instance)
+    assert resumed_after(hub, f"{hub.token}:{seen}") == seen
+    assert resumed_after(LiveHub(), f"{hub.token}:{seen}") == 0 and resumed_after(hub, None) == 0
+    resumed = live_events(hub, engine, DEVICE, resumed_after(hub, f"{hub.token}:{seen}"), keepalive_s=LONG_S)
     await anext(resumed)
     _, data = _message(await anext(resumed))
     assert [t for t, _ in json.loads(data)["samples"]] == pytest.approx([1.0, 1.1, 1.2])

@@ -37,7 +37,10 @@
   function apply(data) {
     if (data.session_id !== session) { session = data.session_id; points = []; band = null;
       document.getElementById("events").textContent = ""; }
-    data.samples.forEach(function (s) { points.push(s); });
+    var newest = points.length ? points[points.length - 1][0] : -Infinity;
+    data.samples.forEach(function (s) {  // a stream started over on another process repeats what was shown
+      if (s[0] > newest) { points.push(s); newest = s[0]; }
+    });
     if (points.length > 6000) { points = points.slice(points.length - 6000); }
     if (data.band) { band = data.band; }
     var status = data.status || {};
