@@ -5,15 +5,17 @@
   collector's largest - as it stores what arrived while it was writing;
   ``bench_clinic_ingest`` adds the end-to-end figure through Mosquitto), on
   each database, with sample batches of a real size (10 samples, ~400 bytes);
-* live-view delay device -> browser on loopback: a batch published to a real
-  Mosquitto until an HTTP poller (as ``live.js`` polls, every 100 ms) of a
-  real ``clinic serve`` sees it, p50/p99;
+* live-view delay device -> browser on loopback: samples "read" and published
+  as the device does to a real Mosquitto, until a real headless chromium
+  showing the device's page of a real ``clinic serve`` has them
+  (``bench.live_browser`` says what is stamped where), p50/p99/max per run;
 * the session list and a person's history with 10,000 sessions stored
   (server time of the queries - a person's sessions, and the person page's
   history per spot - and over HTTP), on each database;
 * the RSS of a ``clinic serve`` process after all that.
 
     .venv/bin/python -m bench.bench_clinic [--messages 3000] [--sessions 10000]
+        [--live 1200] [--live-runs 3] [--chunk-s 0.1] [--topic live|samples] [--live-only]
 
 Aims (issue 15): >= 2,000 messages/s per instance on each database; live p99
 <= 250 ms; list and history <= 300 ms server time with 10,000 sessions.
@@ -22,17 +24,14 @@ Aims (issue 15): >= 2,000 messages/s per instance on each database; live p99
 from __future__ import annotations
 
 import argparse
-import json
-import statistics
 import tempfile
-import threading
 import time
 import urllib.request
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
+from bench import live_browser
 from firmware.clinic import person_queries, queries
 from firmware.clinic import schema as t
 from firmware.clinic.auth import add_user, create_token
@@ -40,11 +39,13 @@ from firmware.clinic.collector import MAX_BURST
 from firmware.clinic.database import open_database
 from firmware.clinic.ingest import ClinicStore
 from firmware.protocol.payloads import SamplesBatch, dump
+from tests.clinic.chromium import start_chromium
 from tests.clinic.clinic_process import ClinicServer
 from tests.clinic.postgres_server import running_postgres
 from tests.mqtt_broker import Mosquitto
 
 DEVICE = "bench1"
+PASSWORD = "a long enough password"
 
 
 def batch_payload(session_id: str, batch: int, seq: int) -> bytes:
@@ -115,52 +116,23 @@ def http_ms(url: str, token: str) -> float:
     return best * 1000
 
 
-def live_delays(server: ClinicServer, broker: Mosquitto, token: str, count: int) -> list[float]:
-    import paho.mqtt.client as mqtt
-    from paho.mqtt.enums import CallbackAPIVersion
-
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-    client.connect("127.0.0.1", broker.port)
-    client.loop_start()
-    session_id = f"L{uuid.uuid4().hex[:12]}"
-    sent: dict[int, float] = {}
-    delays: list[float] = []
-    stop = threading.Event()
-
-    def poll() -> None:
-        after, seen = 0, 0
-        while not stop.is_set():
-            request = urllib.request.Request(
-                f"{server.url}/api/v1/devices/{DEVICE}/live?after={after}", headers={"Authorization": f"Bearer {token}"}
-            )
-            with urllib.request.urlopen(request, timeout=10) as answer:
-                body: dict[str, Any] = json.loads(answer.read())
-            now = time.perf_counter()
-            after = body["last"]
-            for when, _ in body["samples"]:
-                batch = round(float(when))
-                if batch in sent and batch >= seen:
-                    delays.append((now - sent[batch]) * 1000)
-                    seen = batch + 1
-            time.sleep(0.1)
-
-    poller = threading.Thread(target=poll, daemon=True)
-    poller.start()
-    time.sleep(1.0)
-    for i in range(count):
-        payload = dump(SamplesBatch(
-            msg_id=uuid.uuid4().hex, seq=i + 1, device_id=DEVICE, session_id=session_id,
-            created_at="2026-12-01T00:00:00.000Z", batch=i, t0=float(i), dt=0.01, n=1, force_n=[29.4], raw=[1],
-        ))
-        sent[i] = time.perf_counter()
-        client.publish(f"presspoint/{DEVICE}/session/{session_id}/samples", payload, qos=1)
-        time.sleep(0.25)
-    time.sleep(1.0)
-    stop.set()
-    poller.join(15)
-    client.loop_stop()
-    client.disconnect()
-    return delays
+def live_runs(name: str, server: ClinicServer, broker: Mosquitto, user: str, args: argparse.Namespace) -> None:
+    """``--live-runs`` runs of ``--live`` samples each, in one real browser on the device's page."""
+    driver = start_chromium()
+    try:
+        live_browser.open_live_page(driver, server.url, DEVICE, user, PASSWORD)
+        time.sleep(1.0)  # the page's stream (or first poll) is open
+        for run in range(args.live_runs):
+            result = live_browser.measure(driver, broker.port, DEVICE, samples=args.live, rate_hz=args.rate,
+                                          chunk_s=args.chunk_s, kind=args.topic)
+            seen = len(result.from_reading_ms)
+            print(f"{name:<10} live run {run + 1}: {seen}/{result.published} samples "
+                  f"({args.rate:g} Hz, published every {args.chunk_s:g} s on {args.topic}); reading->page "
+                  f"{result.describe(result.from_reading_ms)}; publish->page "
+                  f"{result.describe(result.from_publish_ms)}; reading->next frame "
+                  f"{result.describe(result.to_frame_ms)}")
+    finally:
+        driver.quit()
 
 
 def rss_mib(pid: int) -> float:
@@ -174,19 +146,26 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--messages", type=int, default=3000)
     parser.add_argument("--sessions", type=int, default=10_000)
-    parser.add_argument("--live", type=int, default=60, help="batches published for the live delay")
+    parser.add_argument("--live", type=int, default=1200, help="samples per live-delay run (at --rate)")
+    parser.add_argument("--live-runs", type=int, default=3)
+    parser.add_argument("--rate", type=float, default=80.0, help="the device's sample rate, Hz")
+    parser.add_argument("--chunk-s", type=float, default=0.1,
+                        help="how often the device publishes its new samples (1.0: only the stored batches)")
+    parser.add_argument("--topic", choices=("live", "samples"), default="live",
+                        help="where the device publishes them: its live chunks, or its stored batches")
+    parser.add_argument("--live-only", action="store_true", help="only the live delay")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="bench-clinic-"))
     with running_postgres() as pg:
         urls = {"sqlite": f"sqlite:///{folder / 'clinic.sqlite3'}"}
         if pg is not None:
             urls["postgresql"] = pg.create_database()
-        for name, url in urls.items():
+        for name, url in ({} if args.live_only else urls).items():
             for burst in (1, 50, MAX_BURST):
                 rate = ingest_rate(url, args.messages, burst)
                 print(f"{name:<10} ingest: {rate:,.0f} messages/s ({args.messages} sample batches, "
                       f"{'one commit each' if burst == 1 else f'a commit per burst of {burst}'})")
-        for name, url in urls.items():
+        for name, url in ({} if args.live_only else urls).items():
             fill_sessions(url, args.sessions)
             list_ms, person_ms, page_ms = query_times(url)
             print(f"{name:<10} {args.sessions:,} sessions: list (200 newest) {list_ms:.1f} ms, "
@@ -198,21 +177,18 @@ def main() -> None:
             for name, url in urls.items():
                 engine = open_database(url)
                 user = f"bench{uuid.uuid4().hex[:6]}"
-                add_user(engine, user, "viewer", "a long enough password")
+                add_user(engine, user, "viewer", PASSWORD)
                 token = create_token(engine, user)
                 engine.dispose()
                 server = ClinicServer(folder / f"clinic-{name}", db=url, broker=broker.url, instance=name)
                 server.start()
                 try:
-                    list_http = http_ms(server.url + "/api/v1/sessions", token)
-                    person_http = http_ms(server.url + "/api/v1/sessions?person=p7&limit=1000", token)
-                    print(f"{name:<10} over HTTP: session list {list_http:.1f} ms, person history {person_http:.1f} ms")
-                    delays = live_delays(server, broker, token, args.live)
-                    if delays:
-                        q = statistics.quantiles(delays, n=100)
-                        p50 = statistics.median(delays)
-                        print(f"{name:<10} live delay device->browser (poll 100 ms): p50 {p50:.0f} ms, "
-                              f"p99 {q[98]:.0f} ms over {len(delays)} batches")
+                    if not args.live_only:
+                        list_http = http_ms(server.url + "/api/v1/sessions", token)
+                        person_http = http_ms(server.url + "/api/v1/sessions?person=p7&limit=1000", token)
+                        print(f"{name:<10} over HTTP: session list {list_http:.1f} ms, "
+                              f"person history {person_http:.1f} ms")
+                    live_runs(name, server, broker, user, args)
                     assert server.proc is not None
                     print(f"{name:<10} clinic serve RSS: {rss_mib(server.proc.pid):.0f} MiB")
                 finally:

@@ -106,10 +106,9 @@ def cmd_person_erase(args: argparse.Namespace) -> int:
 
 
 def cmd_person_export(args: argparse.Namespace) -> int:
-    from firmware.clinic import exports, person_queries
+    from firmware.clinic import exports
 
-    rows = person_queries.history(_engine(args), args.person, limit=1_000_000)
-    sys.stdout.write(exports.visits_csv(rows))  # the person page's CSV
+    sys.stdout.write(exports.person_csv(_engine(args), args.person))  # the person page's CSV
     return 0
 
 

@@ -99,28 +99,6 @@ async def report_pdf(request: Request) -> Response:
     )
 
 
-async def live(request: Request) -> Response:
-    context = ctx(request)
-    device_id = _id(request.path_params["device_id"], "device")
-    after_text = request.query_params.get("after", "0")
-    after = int(after_text) if after_text.isdigit() else 0
-    body = context.hub.since(device_id, after)
-    row = await run_in_threadpool(queries.device, context.engine, device_id)
-    if row is not None and row.plan_state is not None:
-        plan = row.plan_state.plan
-        try:
-            target, band = float(plan["target"]), float(plan["band"])
-            body["band"] = {
-                "low": target * (1 - band),
-                "high": target * (1 + band),
-                "tolerance": float(plan["tolerance"]),
-                "max": float(plan["therapist_max"]),
-            }
-        except (KeyError, TypeError, ValueError):
-            pass
-    return JSONResponse(body)
-
-
 async def push_plan(request: Request) -> Response:
     context = ctx(request)
     device_id = _id(request.path_params["device_id"], "device")
@@ -154,7 +132,6 @@ async def openapi(request: Request) -> Response:
 ROUTES = [
     Route("/api/v1/openapi.json", openapi, methods=["GET"]),
     Route("/api/v1/devices", devices, methods=["GET"]),
-    Route("/api/v1/devices/{device_id}/live", live, methods=["GET"]),
     Route("/api/v1/devices/{device_id}/plan", push_plan, methods=["POST"]),
     Route("/api/v1/persons", persons, methods=["GET"]),
     Route("/api/v1/refusals", refusals, methods=["GET"]),

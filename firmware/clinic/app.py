@@ -9,7 +9,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
-from firmware.clinic import api, pages, person_answers, person_pages
+from firmware.clinic import api, live_api, pages, person_answers, person_pages
 from firmware.clinic.context import ClinicContext
 from firmware.clinic.openapi import with_plan_schema
 from firmware.clinic.security import SecurityMiddleware
@@ -25,6 +25,7 @@ def create_app(context: ClinicContext) -> Starlette:
             *person_pages.ROUTES,
             *person_answers.ROUTES,
             *api.ROUTES,
+            *live_api.ROUTES,
             Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
         ],
         middleware=[Middleware(SecurityMiddleware)],

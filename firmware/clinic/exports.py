@@ -1,6 +1,10 @@
 """Exports: a session's samples and a person's sessions (a line per spot) as CSV, a session's plot as SVG,
 its report as PDF.
 
+A person's CSV shows the ratings and follow-ups as the person's page does
+(``given_values``): a value sent from the clinic in place of the device's,
+with its state, and a refused one beside the device's with the reason.
+
 The plot is the terminal's ``therapist report`` drawing (``render_report``),
 so the web page, the PDF and the terminal show the same figure.  The PDF is
 made with matplotlib's PDF backend: the plot on page one, the per-hold
@@ -15,6 +19,10 @@ import math
 import tempfile
 from pathlib import Path
 
+from sqlalchemy.engine import Engine
+
+from firmware.clinic import clinic_answers, person_queries
+from firmware.clinic.given_values import GIVEN_KINDS, Sent, given_all
 from firmware.clinic.person_queries import SpotVisit
 from firmware.clinic.queries import SessionData
 from firmware.therapist.report import render_report
@@ -43,19 +51,34 @@ VISIT_COLUMNS = (
     "course_id",
     "follow_up",
 )
+#: Per value that can be sent from the clinic: the clinic's last answer, its state, why it was refused.
+SENT_COLUMNS = tuple(f"{kind}_{what}" for kind in GIVEN_KINDS for what in ("sent", "sent_state", "refused_because"))
 
 
-def visits_csv(rows: list[SpotVisit]) -> str:
-    """A person's sessions, one line per spot of each session."""
+def _cell(value: object) -> object:
+    return "" if value is None else (f"{value:.3f}" if isinstance(value, float) else value)
+
+
+def visits_csv(rows: list[SpotVisit], sent: Sent) -> str:
+    """A person's sessions, one line per spot of each session, the ratings as the person's page shows them."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(VISIT_COLUMNS)
+    writer.writerow((*VISIT_COLUMNS, *SENT_COLUMNS))
     for row in rows:
         values = row.as_json()
-        writer.writerow(
-            ["" if (v := values[c]) is None else (f"{v:.3f}" if isinstance(v, float) else v) for c in VISIT_COLUMNS]
-        )
+        extra: list[object] = []
+        for kind, shown in given_all(row, sent).items():
+            values[kind] = shown.value
+            answer = shown.sent
+            extra += [None, None, None] if answer is None else [answer.value, answer.state, answer.reason]
+        writer.writerow([*(_cell(values[c]) for c in VISIT_COLUMNS), *(_cell(v) for v in extra)])
     return out.getvalue()
+
+
+def person_csv(engine: Engine, person: str) -> str:
+    """The person page's CSV (also ``clinic person export``): every session, with what the clinic sent."""
+    rows = person_queries.history(engine, person, limit=1_000_000)
+    return visits_csv(rows, clinic_answers.latest(engine, person))
 
 
 def _rendered(data: SessionData, suffix: str) -> bytes:

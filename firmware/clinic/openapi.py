@@ -32,6 +32,11 @@ OPENAPI: dict[str, Any] = {
         "/api/v1/devices/{device_id}/live": _get(
             "samples and events after a counter (?after=N)", params=("device_id",)
         ),
+        "/api/v1/devices/{device_id}/live/stream": _get(
+            "the same, pushed as Server-Sent Events as it arrives (id: token:counter; Last-Event-ID resumes)",
+            "text/event-stream",
+            ("device_id",),
+        ),
         "/api/v1/devices/{device_id}/plan": {
             "post": {
                 "summary": "sign the plan with the server-held key, push it and wait for the device's answer",

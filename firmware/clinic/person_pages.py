@@ -93,14 +93,15 @@ def _attachment(person: str, suffix: str) -> dict[str, str]:
 
 async def person_csv(request: Request) -> Response:
     person = _person(request)
-    visits = await run_in_threadpool(lambda: person_queries.history(ctx(request).engine, person, limit=100_000))
-    return Response(exports.visits_csv(visits), media_type="text/csv", headers=_attachment(person, "sessions.csv"))
+    text = await run_in_threadpool(exports.person_csv, ctx(request).engine, person)
+    return Response(text, media_type="text/csv", headers=_attachment(person, "sessions.csv"))
 
 
 async def person_pdf(request: Request) -> Response:
     person = _person(request)
     found, visits, ppt = await _records(request, person)
-    pdf = await run_in_threadpool(person_report.person_pdf, found, visits, ppt)
+    sent = await run_in_threadpool(clinic_answers.latest, ctx(request).engine, person)
+    pdf = await run_in_threadpool(person_report.person_pdf, found, visits, ppt, sent)
     return Response(pdf, media_type="application/pdf", headers=_attachment(person, "report.pdf"))
 
 

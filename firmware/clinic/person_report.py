@@ -16,6 +16,7 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
 
+from firmware.clinic.given_values import Sent, given_all
 from firmware.clinic.person_queries import PersonOverview, PptPoint, SpotVisit
 
 
@@ -110,8 +111,17 @@ def _overview_lines(found: PersonOverview) -> list[str]:
     ]
 
 
-def person_pdf(found: PersonOverview, visits: list[SpotVisit], ppt: list[PptPoint]) -> bytes:
-    """Page one the trends, then the sessions per spot and the thresholds, as a therapist files them."""
+def _dash(value: object) -> str:
+    return "-" if value is None else str(value)
+
+
+def person_pdf(found: PersonOverview, visits: list[SpotVisit], ppt: list[PptPoint], sent: Sent) -> bytes:
+    """Page one the trends, then the sessions per spot and the thresholds, as a therapist files them.
+
+    The ratings and follow-ups are the person page's (``given_values``): a value
+    sent from the clinic in place of the device's, and under the session's line
+    what the clinic sent and its state (a refused one with the reason).
+    """
     out = io.BytesIO()
     with PdfPages(out, metadata={"Title": f"presspoint person {found.person}"}) as pdf:
         pdf.savefig(trends_figure(found.person, visits, ppt))
@@ -121,13 +131,17 @@ def person_pdf(found: PersonOverview, visits: list[SpotVisit], ppt: list[PptPoin
             "started               spot            outcome     pain  in band  peak N  follow-up",
         ]
         for v in visits[:80]:
-            pain = f"{'-' if v.pain_before is None else v.pain_before}>{'-' if v.pain_after is None else v.pain_after}"
+            shown = given_all(v, sent)
+            pain = f"{_dash(shown['pain_before'].value)}>{_dash(shown['pain_after'].value)}"
             band = "-" if v.in_band_fraction is None else f"{v.in_band_fraction:.0%}"
             peak = "-" if v.peak_force_n is None else f"{v.peak_force_n:.1f}"
             lines.append(
                 f"{(v.started_at or '-')[:19]:<21} {v.spot[:15]:<15} {(v.outcome or 'running'):<11} "
-                f"{pain:<5} {band:>7} {peak:>7}  {v.follow_up or '-'}"
+                f"{pain:<5} {band:>7} {peak:>7}  {_dash(shown['follow_up'].value)}"
             )
+            notes = [note for kind, value in shown.items() if (note := value.note(kind)) is not None]
+            if notes:
+                lines.append(f"    from the clinic: {'; '.join(notes)}"[:120])
         lines += ["", "thresholds (PPT)", "measured              spot            kPa     change  real"]
         for p in ppt[-40:]:
             kpa = "-" if p.mean_kpa is None else f"{p.mean_kpa:.0f}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from types import FrameType
 
 import uvicorn
 
@@ -19,10 +20,25 @@ from firmware.clinic.collector import ClinicCollector
 from firmware.clinic.context import ClinicContext
 from firmware.clinic.database import open_database
 from firmware.clinic.ingest import ClinicStore
-from firmware.clinic.live import LiveFeed
+from firmware.clinic.live import LiveFeed, LiveHub
 from firmware.clinic.settings import ClinicSettings, parse_listen
 
 log = logging.getLogger("presspoint.clinic")
+
+#: How long a stop waits for open responses; live streams end at once (the hub is closed first).
+GRACEFUL_SHUTDOWN_S = 5
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, closing the live hub when told to stop: its open streams end, so the stop is not held."""
+
+    def __init__(self, config: uvicorn.Config, hub: LiveHub) -> None:
+        super().__init__(config)
+        self._hub = hub
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self._hub.close()
+        super().handle_exit(sig, frame)
 
 
 def mqtt_settings(settings: ClinicSettings) -> MqttSettings | None:
@@ -57,8 +73,9 @@ async def serve(settings: ClinicSettings) -> None:
         access_log=False,
         lifespan="off",
         server_header=False,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
     )
-    server = uvicorn.Server(config)
+    server = _Server(config, context.hub)
     try:
         await server.serve()
     finally:

@@ -29,6 +29,7 @@ from firmware.mqtt.connection import (
 )
 from firmware.mqtt.drain import OutboxDrain, OutboxSource
 from firmware.mqtt.link import LinkState
+from firmware.mqtt.live import LiveChunks
 from firmware.mqtt.routing import MessageHandler, Router
 from firmware.mqtt.status import DeviceState
 from firmware.mqtt.takeover import TakeoverDetector
@@ -93,6 +94,7 @@ class Publisher:
         self._router = Router(topics.ha_status, self._state.rediscover, subscribe_ha=settings.ha_discovery,
                               max_payload_bytes=DEVICE_MAX_PACKET_BYTES)
         self._link = LinkState(settings, source.pending)
+        self._live = LiveChunks(topics)
         self._stop_requested = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping: asyncio.Event | None = None  # made in run(), on the loop that runs it
@@ -159,6 +161,10 @@ class Publisher:
         """
         self._state.update_status(**fields)
 
+    def live_sample(self, session_id: str, t: float, force_n: float, raw: int | None) -> None:
+        """A sample for the live views (``LiveChunks``); cheap and thread-safe, never stored."""
+        self._live.sample(session_id, t, force_n, raw)
+
     def request_stop(self) -> None:
         """Thread-safe: make ``run`` say ``offline``, disconnect and return (within ``STOP_GRACE_S``).
 
@@ -207,6 +213,7 @@ class Publisher:
         stopping = self._stopping = asyncio.Event()
         self._drain.bind(loop, stopping)
         self._state.bind(loop)
+        self._live.bind(loop)
         if self._stop_requested:  # asked before the event existed (maybe from another thread)
             return
         work = asyncio.create_task(self._connection_loop(), name="mqtt-connection")
@@ -301,6 +308,7 @@ class Publisher:
             asyncio.create_task(self._drain.run(client, slots), name="mqtt-drain"),
             asyncio.create_task(self._state.run(client, slots), name="mqtt-state"),
             asyncio.create_task(self._router.run(client), name="mqtt-receive"),
+            asyncio.create_task(self._live.run(client), name="mqtt-live"),
         ]
         stop_wait = asyncio.create_task(self._stopping.wait(), name="mqtt-stop")
         self._session_live = True  # from here a stop is noticed below: run() lets us say offline

@@ -7,6 +7,7 @@ Layout (``<p>`` is ``mqtt.topic_prefix``, default ``presspoint``)::
     <p>/<device>/session/<sid>/event       EventMessage JSON (QoS 1)
     <p>/<device>/session/<sid>/samples     SamplesBatch JSON (QoS 1)
     <p>/<device>/session/<sid>/summary     session summary JSON (QoS 1, retained)
+    <p>/<device>/live                      SamplesBatch JSON of the last 0.1 s (QoS 0, not stored: live views)
     <p>/<device>/plan/set|state|error      remote plans (see the therapist tools)
     <p>/<device>/ppt                       PptSpotMeasurement JSON, ppt/2 (QoS 1, retained)
     homeassistant/sensor/<device>/<object>/config   discovery (retained)
@@ -68,6 +69,9 @@ class Topics:
     plan_set = _Below("plan/set")
     plan_state = _Below("plan/state")
     plan_error = _Below("plan/error")
+    #: The running session's newest samples for live views (QoS 0, never stored; not a session topic, so the
+    #: session's record - ``session/+/+`` - is only what the outbox sends).
+    live = _Below("live")
     #: The latest pressure-pain-threshold measurement (retained).
     ppt = _Below("ppt")
 

@@ -14,27 +14,19 @@ from typing import Any
 
 import pytest
 
+from tests.clinic.chromium import installed, start_chromium
 from tests.clinic.clinic_process import PRESSPOINT, ClinicServer, cli_env, presspoint
 from tests.mqtt_broker import Mosquitto
 
-CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 PASSWORD = "a long enough password"
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
 
 @pytest.fixture
 def browser() -> Iterator[Any]:
-    if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
+    if not installed():
         pytest.skip("Debian's chromium and chromium-driver are not installed (.ci/setup --test installs them)")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1280,1000"):
-        options.add_argument(flag)
-    options.binary_location = CHROMIUM
-    driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
-    driver.set_page_load_timeout(30)
+    driver = start_chromium()
     try:
         yield driver
     finally:

@@ -1,13 +1,15 @@
-// The live view: polls the device's new samples and events and draws force against band and tolerance.
+// The live view: the device's samples and events pushed by the server (Server-Sent Events) as they arrive,
+// force drawn against band and tolerance at the browser's next frame.
 (function () {
   "use strict";
   var root = document.getElementById("live");
   var device = root.getAttribute("data-device");
   var canvas = document.getElementById("chart");
   var g = canvas.getContext("2d");
-  var after = 0, session = null, points = [], band = null, shown = 0;
+  var session = null, points = [], band = null, shown = 0, frame = 0;
 
   function draw() {
+    frame = 0;
     var w = canvas.width, h = canvas.height;
     g.clearRect(0, 0, w, h);
     if (!points.length) { return; }
@@ -35,9 +37,11 @@
   function apply(data) {
     if (data.session_id !== session) { session = data.session_id; points = []; band = null;
       document.getElementById("events").textContent = ""; }
-    data.samples.forEach(function (s) { points.push(s); });
-    if (points.length > 3000) { points = points.slice(points.length - 3000); }
-    after = data.last;
+    var newest = points.length ? points[points.length - 1][0] : -Infinity;
+    data.samples.forEach(function (s) {  // a stream started over on another process repeats what was shown
+      if (s[0] > newest) { points.push(s); newest = s[0]; }
+    });
+    if (points.length > 6000) { points = points.slice(points.length - 6000); }
     if (data.band) { band = data.band; }
     var status = data.status || {};
     document.getElementById("phase").textContent = status.phase || "idle";
@@ -53,15 +57,10 @@
         (e.phase ? " " + e.phase : "");
       list.insertBefore(item, list.firstChild);
     });
-    draw();
+    if (!frame) { frame = window.requestAnimationFrame(draw); }
   }
 
-  function poll() {
-    fetch("/api/v1/devices/" + encodeURIComponent(device) + "/live?after=" + after, { credentials: "same-origin" })
-      .then(function (r) { return r.ok ? r.json() : null; })
-      .then(function (data) { if (data) { apply(data); } })
-      .catch(function () {})
-      .then(function () { window.setTimeout(poll, 100); });
-  }
-  poll();
+  // EventSource reconnects by itself and resumes after the last message's id.
+  var stream = new EventSource("/api/v1/devices/" + encodeURIComponent(device) + "/live/stream");
+  stream.onmessage = function (message) { apply(JSON.parse(message.data)); };
 })();
