@@ -99,6 +99,7 @@ def presspoint(
     cwd: str | Path | None = None,
     input: str | None = None,
     timeout: float = 120.0,
+    check: bool = False,
 ) -> subprocess.CompletedProcess[str]:
     """``presspoint ARGV`` run to its end in a process forked by :func:`forkserver`, as ``subprocess.run``
     with ``capture_output=True, text=True`` gives it (``TimeoutExpired`` after killing it on a hang)."""
@@ -118,4 +119,7 @@ def presspoint(
             process.kill()
             process.join()
             raise subprocess.TimeoutExpired(["presspoint", *argv], timeout, out.read_text(), err.read_text())
-        return subprocess.CompletedProcess(["presspoint", *argv], process.exitcode, out.read_text(), err.read_text())
+        done = subprocess.CompletedProcess(["presspoint", *argv], process.exitcode, out.read_text(), err.read_text())
+    if check:
+        done.check_returncode()
+    return done
