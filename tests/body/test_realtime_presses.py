@@ -9,13 +9,13 @@ never how long it took.
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from config.units import kgf
-from tests.conftest import PRESSPOINT, ROOT
+from tests.cli_fork import presspoint
+from tests.conftest import ROOT
 
 #: Real seconds a process gets before the test calls it hung (the trace is 5.5 s long).
 HANG_S = 90.0
@@ -45,8 +45,8 @@ def test_a_traces_presses_reach_the_session_through_the_buttons(
     tmp_path: Path, cli_env: dict[str, str], command: list[str], pins: list[str]
 ) -> None:
     trace, plan, device = files(tmp_path)
-    argv = [PRESSPOINT, *command, *pins, "--config", str(device), "--plan", str(plan), "--trace", str(trace), "--json"]
-    result = subprocess.run(argv, capture_output=True, text=True, env=cli_env, cwd=ROOT, timeout=HANG_S, check=False)
+    argv = [*command, *pins, "--config", str(device), "--plan", str(plan), "--trace", str(trace), "--json"]
+    result = presspoint(*argv, env=cli_env, cwd=ROOT, timeout=HANG_S)
     assert result.returncode == 0, result.stderr[-2000:]
     summary = json.loads(result.stdout.splitlines()[0])
     assert summary["outcome"] == "stopped" and summary["stop_source"] == "button", summary.get("abort")

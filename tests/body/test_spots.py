@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,7 +13,7 @@ from firmware.session.decisions import PhaseChange
 from firmware.session.states import Outcome, Phase, SpotOutcome, Wait
 from firmware.session.summary import build_summary
 from tests.body.helpers import RATE, body_plan, cue_names, drive
-from tests.conftest import PRESSPOINT
+from tests.cli_fork import presspoint
 
 TWO_SPOTS = [{"name": "left upper trapezius"}, {"name": "right upper trapezius", "target": "2.5 kgf", "rest_s": 8}]
 
@@ -42,7 +41,7 @@ def test_a_spot_band_below_contact_is_refused() -> None:
 def test_the_cli_refuses_a_bad_spot_with_one_line_exit_2(tmp_path: Path) -> None:
     plan = tmp_path / "plan.toml"
     plan.write_text('target = "3 kgf"\ntolerance = "4 kgf"\n[[spots]]\nname = "a"\nhold_s = 20\n')
-    result = subprocess.run([PRESSPOINT, "config", "check", str(plan)], capture_output=True, text=True, check=False)
+    result = presspoint("config", "check", str(plan))
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
     assert "spots.0.hold_s" in result.stderr

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,8 @@ from firmware.realtime.virtual import run_virtual_session
 from hal.clock import VirtualClock
 from simulator.trace import ButtonPress, parse_trace_csv
 from tests.body.helpers import body_plan
-from tests.conftest import HANG_S, PRESSPOINT
+from tests.cli_fork import presspoint
+from tests.conftest import HANG_S
 
 TRACE = """time_s,force_n,button
 0,0
@@ -60,9 +60,7 @@ def test_bad_button_rows_name_line_and_value(row: str, expected: str) -> None:
 def test_the_cli_refuses_a_bad_button_with_one_line_and_exit_2(tmp_path: Path) -> None:
     trace = tmp_path / "t.csv"
     trace.write_text("time_s,force_n,button\n0,0\n2,5,harder\n")
-    result = subprocess.run(
-        [PRESSPOINT, "simulate", "--trace", str(trace), "--json"], capture_output=True, text=True, check=False
-    )
+    result = presspoint("simulate", "--trace", str(trace), "--json")
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
     assert "line 3" in result.stderr and "'harder'" in result.stderr
@@ -82,8 +80,8 @@ def test_a_press_no_button_can_make_is_one_line_and_exit_2_before_anything_runs(
 ) -> None:
     (tmp_path / "t.csv").write_text(f"time_s,force_n,button\n0,0\n{trace}\n")
     (tmp_path / "d.toml").write_text(f'{device}[storage]\nstate_dir = "{tmp_path / "state"}"\n')
-    argv = [PRESSPOINT, *command, "--config", str(tmp_path / "d.toml"), "--trace", str(tmp_path / "t.csv"), "--json"]
-    result = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=HANG_S)
+    argv = [*command, "--config", str(tmp_path / "d.toml"), "--trace", str(tmp_path / "t.csv"), "--json"]
+    result = presspoint(*argv, timeout=HANG_S)
     assert (result.returncode, result.stdout) == (2, "")
     assert result.stderr.count("\n") == 1 and said in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "state").exists() or not any((tmp_path / "state").iterdir())  # nothing started
@@ -121,10 +119,7 @@ def test_simulate_prints_the_check_ins_of_a_trace(tmp_path: Path) -> None:
     path.write_text(TRACE)
     plan = tmp_path / "plan.toml"
     plan.write_text('target = "3 kgf"\ntolerance = "4 kgf"\nhold_s = 30\nrepetitions = 1\n')
-    result = subprocess.run(
-        [PRESSPOINT, "simulate", "--plan", str(plan), "--trace", str(path), "--json"],
-        capture_output=True, text=True, check=True,
-    )
+    result = presspoint("simulate", "--plan", str(plan), "--trace", str(path), "--json", check=True)
     summary = json.loads(result.stdout)
     assert [a["kind"] for a in summary["holds"][0]["adjustments"]] == ["less", "more"]
     assert summary["cues"]["adjusted"] == 2

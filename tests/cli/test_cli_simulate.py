@@ -20,6 +20,7 @@ import pytest
 
 from firmware.cli.main import main
 from simulator.profiles import SCENARIOS
+from tests.cli_fork import presspoint
 from tests.conftest import PRESSPOINT, ROOT
 
 SUMMARY_KEYS = {
@@ -77,7 +78,7 @@ def read_until(stream: IO[str], text: str, within_s: float = HANG_S) -> str:
 
 
 def run_cli(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([PRESSPOINT, *args], capture_output=True, text=True, env=env, timeout=timeout, cwd=ROOT)
+    return presspoint(*args, env=env, timeout=timeout, cwd=ROOT)
 
 
 def test_simulate_json_prints_exactly_one_summary_object(cli_env: dict[str, str]) -> None:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import PRESSPOINT, ROOT
+from tests.cli_fork import presspoint
+from tests.conftest import ROOT
 
 PROFILE = ROOT / "config" / "examples" / "profiles" / "profile-cleared.toml"
 TRACE = "time_s,force_n\n0,0\n0.5,0\n1.5,29.4\n4,29.4\n4.001,45\n10,45\n"
@@ -35,8 +35,8 @@ def test_the_summary_names_the_person_of_the_profile(
     tmp_path: Path, cli_env: dict[str, str], command: list[str], profile: bool
 ) -> None:
     config = _device(tmp_path, profile=profile)
-    argv = [PRESSPOINT, *command, "--config", str(config), "--trace", str(tmp_path / "trace.csv"), "--json"]
-    done = subprocess.run(argv, env=cli_env, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    argv = [*command, "--config", str(config), "--trace", str(tmp_path / "trace.csv"), "--json"]
+    done = presspoint(*argv, env=cli_env, timeout=120, cwd=tmp_path)
     assert done.returncode in (0, 4), done.stderr
     summary = json.loads(done.stdout.strip().splitlines()[-1])
     assert summary["person"] == (_pseudonym() if profile else None)

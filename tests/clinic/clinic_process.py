@@ -10,6 +10,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from tests.cli_fork import presspoint as forked_presspoint
 from tests.mqtt_broker import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -21,8 +22,8 @@ def cli_env() -> dict[str, str]:
 
 
 def presspoint(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([PRESSPOINT, *args], capture_output=True, text=True, env=cli_env(), timeout=timeout,
-                          check=False)
+    """``presspoint ARGS`` run to its end (forked from a process that imported the CLI: ``tests/cli_fork.py``)."""
+    return forked_presspoint(*args, env=cli_env(), timeout=timeout)
 
 
 class ClinicServer:

@@ -1,6 +1,5 @@
 """Every plan rule: field bounds, units, cross-field order, and file errors."""
 
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -10,7 +9,7 @@ from config.errors import InputFileError
 from config.loader import load_device_config, load_plan
 from config.plan import TherapyPlan, validate_plan
 from config.units import kgf
-from tests.conftest import PRESSPOINT
+from tests.cli_fork import presspoint
 
 
 def plan_input(**fields: object) -> dict[str, object]:
@@ -167,18 +166,18 @@ def test_shipped_files_are_valid() -> None:
 
 def test_config_check_cli_exit_codes(tmp_path: Path, cli_env: dict[str, str]) -> None:
     good = Path(__file__).resolve().parents[2] / "config" / "examples" / "gentle-neck.toml"
-    result = subprocess.run([PRESSPOINT, "config", "check", str(good)], capture_output=True, text=True, env=cli_env)
+    result = presspoint("config", "check", str(good), env=cli_env)
     assert result.returncode == 0, result.stderr
     assert "valid plan" in result.stdout
     bad = tmp_path / "bad.toml"
     bad.write_text('tolerance = "9 kgf"\n')
-    result = subprocess.run([PRESSPOINT, "config", "check", str(bad)], capture_output=True, text=True, env=cli_env)
+    result = presspoint("config", "check", str(bad), env=cli_env)
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1
     assert "Traceback" not in result.stderr
     assert "bad.toml: field 'tolerance': must be <= therapist_max" in result.stderr
     device = tmp_path / "device.toml"
     device.write_text("sample_rate_hz = 80\n[mqtt]\nport = 0\n")
-    result = subprocess.run([PRESSPOINT, "config", "check", str(device)], capture_output=True, text=True, env=cli_env)
+    result = presspoint("config", "check", str(device), env=cli_env)
     assert result.returncode == 2
     assert "field 'mqtt.port'" in result.stderr

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli_fork import presspoint
 from tests.conftest import HANG_S, PRESSPOINT, ROOT
 from tests.mqtt_broker import Collector, Mosquitto
 
@@ -68,10 +69,13 @@ def test_therapist_pushes_a_plan_to_the_running_daemon(
     import time
 
     key = tmp_path / "plan.key"
-    keygen = subprocess.run(
-        [PRESSPOINT, "therapist", "keygen", "--device", "e2e-2", "--out", str(key)],
-        capture_output=True,
-        text=True,
+    keygen = presspoint(
+        "therapist",
+        "keygen",
+        "--device",
+        "e2e-2",
+        "--out",
+        str(key),
         env=cli_env,
         timeout=HANG_S,
     )
@@ -94,52 +98,7 @@ def test_therapist_pushes_a_plan_to_the_running_daemon(
         plan = ROOT / "config" / "examples" / "gentle-neck.toml"
         deadline = time.monotonic() + 20
         while True:  # the daemon answers once it is connected and subscribed
-            push = subprocess.run(
-                [
-                    PRESSPOINT,
-                    "therapist",
-                    "plan",
-                    "push",
-                    "--device",
-                    "e2e-2",
-                    "--file",
-                    str(plan),
-                    "--key",
-                    str(key),
-                    "--broker",
-                    broker,
-                    "--timeout",
-                    "3",
-                ],
-                capture_output=True,
-                text=True,
-                env=cli_env,
-                timeout=HANG_S,
-            )
-            if push.returncode == 0 or time.monotonic() > deadline:
-                break
-        assert push.returncode == 0, push.stdout + push.stderr
-        show = subprocess.run(
-            [PRESSPOINT, "therapist", "plan", "show", "--device", "e2e-2", "--broker", broker],
-            capture_output=True,
-            text=True,
-            env=cli_env,
-            timeout=HANG_S,
-        )
-        assert show.returncode == 0, show.stderr
-        assert "version 1" in show.stdout or '"version": 1' in show.stdout, show.stdout
-        # A wrongly signed push is refused and the plan stays.
-        other_key = tmp_path / "other.key"
-        subprocess.run(
-            [PRESSPOINT, "therapist", "keygen", "--device", "e2e-2", "--out", str(other_key)],
-            capture_output=True,
-            env=cli_env,
-            timeout=HANG_S,
-            check=True,
-        )
-        bad = subprocess.run(
-            [
-                PRESSPOINT,
+            push = presspoint(
                 "therapist",
                 "plan",
                 "push",
@@ -148,16 +107,59 @@ def test_therapist_pushes_a_plan_to_the_running_daemon(
                 "--file",
                 str(plan),
                 "--key",
-                str(other_key),
+                str(key),
                 "--broker",
                 broker,
                 "--timeout",
-                "5",
-                "--version",
-                "5",
-            ],
-            capture_output=True,
-            text=True,
+                "3",
+                env=cli_env,
+                timeout=HANG_S,
+            )
+            if push.returncode == 0 or time.monotonic() > deadline:
+                break
+        assert push.returncode == 0, push.stdout + push.stderr
+        show = presspoint(
+            "therapist",
+            "plan",
+            "show",
+            "--device",
+            "e2e-2",
+            "--broker",
+            broker,
+            env=cli_env,
+            timeout=HANG_S,
+        )
+        assert show.returncode == 0, show.stderr
+        assert "version 1" in show.stdout or '"version": 1' in show.stdout, show.stdout
+        # A wrongly signed push is refused and the plan stays.
+        other_key = tmp_path / "other.key"
+        presspoint(
+            "therapist",
+            "keygen",
+            "--device",
+            "e2e-2",
+            "--out",
+            str(other_key),
+            env=cli_env,
+            timeout=HANG_S,
+            check=True,
+        )
+        bad = presspoint(
+            "therapist",
+            "plan",
+            "push",
+            "--device",
+            "e2e-2",
+            "--file",
+            str(plan),
+            "--key",
+            str(other_key),
+            "--broker",
+            broker,
+            "--timeout",
+            "5",
+            "--version",
+            "5",
             env=cli_env,
             timeout=HANG_S,
         )

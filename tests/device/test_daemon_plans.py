@@ -32,6 +32,7 @@ from simulator.armed_source import ArmedSource
 from simulator.haptics import RecordingHaptics
 from simulator.loadcell import SIMULATED_CALIBRATION, SimulatedLoadCell
 from simulator.trace import parse_trace_csv
+from tests.cli_fork import presspoint
 from tests.conftest import DEVICE_MAX_N, HANG_S, SPEED_LAG
 from tests.lockstep import LockstepClock
 
@@ -264,22 +265,15 @@ def test_pain_threshold_measurement_through_the_daemon(tmp_path: Path, cli_env: 
 def test_run_with_an_uncleared_profile_refuses_and_says_why(tmp_path: Path, cli_env: dict[str, str]) -> None:
     import json
     import sqlite3
-    import subprocess
 
-    from tests.conftest import PRESSPOINT, ROOT
+    from tests.conftest import ROOT
 
     profile = ROOT / "config" / "examples" / "profiles" / "profile-uncleared.toml"
     config = tmp_path / "device.toml"
     config.write_text(
         f'device_id = "ref-1"\nprofile_file = "{profile}"\n[storage]\nstate_dir = "{tmp_path / "state"}"\n'
     )
-    result = subprocess.run(
-        [PRESSPOINT, "run", "--simulate", "--config", str(config), "--json"],
-        capture_output=True,
-        text=True,
-        env=cli_env,
-        timeout=HANG_S,
-    )
+    result = presspoint("run", "--simulate", "--config", str(config), "--json", env=cli_env, timeout=HANG_S)
     assert result.returncode == 3, result.stderr
     assert result.stdout == ""
     assert "not cleared by a clinician" in result.stderr

@@ -18,6 +18,7 @@ from config.units import kgf
 from firmware.cli.main import main
 from firmware.plans.updater import PlanUpdater, UpdateStatus
 from firmware.protocol.plan_envelope import DeviceKey, sign_plan
+from tests.cli_fork import presspoint as forked_presspoint
 from tests.conftest import DEVICE_MAX_N, PRESSPOINT, ROOT, SPEED_LAG
 from tests.mqtt_broker import Collector, Mosquitto
 
@@ -30,9 +31,7 @@ HOLD_DECISIONS = ("index", "outcome", "breath_cues")
 
 
 def presspoint(*args: str, env: dict[str, str], stdin: str | None = None, timeout: float = 120) -> Any:
-    return subprocess.run(
-        [PRESSPOINT, *args], input=stdin, capture_output=True, text=True, env=env, timeout=timeout, cwd=ROOT
-    )
+    return forked_presspoint(*args, input=stdin, env=env, timeout=timeout, cwd=ROOT)
 
 
 def device_config(folder: Path, device_id: str, extra: str = "") -> Path:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,8 @@ from config.errors import InputFileError, PresspointError
 from firmware.cli.hardware import main as hardware_main
 from hal.calibrate import write_calibration
 from hal.sensor import Calibration, SensorError
-from tests.conftest import HANG_S, PRESSPOINT, ROOT
+from tests.cli_fork import presspoint
+from tests.conftest import HANG_S, ROOT
 
 
 def hw(**fields: Any) -> HardwareSettings:
@@ -110,8 +110,7 @@ FIELD = "field 'hardware.calibration.counts_per_newton'"
 def test_config_check_refuses_an_infinite_scale(tmp_path: Path) -> None:
     path = tmp_path / "device.toml"
     path.write_text(INF_CONFIG)
-    result = subprocess.run([PRESSPOINT, "config", "check", str(path)], capture_output=True, text=True, cwd=ROOT,
-                            check=False)
+    result = presspoint("config", "check", str(path), cwd=ROOT)
     assert result.returncode == 2
     assert result.stdout == ""
     assert result.stderr.count("\n") == 1
@@ -135,8 +134,7 @@ def test_selfcheck_and_calibrate_refuse_it_in_one_line(argv: list[str], tmp_path
 def test_the_daemon_refuses_it_before_starting_anything(mode: list[str], tmp_path: Path) -> None:
     path = tmp_path / "device.toml"
     path.write_text(INF_CONFIG + f'[storage]\nstate_dir = "{tmp_path / "state"}"\n')
-    result = subprocess.run([PRESSPOINT, "run", *mode, "--sessions", "1", "--config", str(path)],
-                            capture_output=True, text=True, cwd=ROOT, check=False, timeout=HANG_S)
+    result = presspoint("run", *mode, "--sessions", "1", "--config", str(path), cwd=ROOT, timeout=HANG_S)
     assert result.returncode == 2
     assert result.stdout == ""
     assert result.stderr.count("\n") == 1 and FIELD in result.stderr and "finite" in result.stderr

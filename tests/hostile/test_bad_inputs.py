@@ -4,7 +4,7 @@ Cleanly means: exit 2, exactly one line on stderr that names the file, field
 or option, no traceback, done within ``TIMEOUT_S`` (a FIFO or ``/dev/zero``
 must not hang it), and nothing written in the folder it ran in.  Each case
 runs in a process of its own, forked from one that imported the CLI once
-(``tests/hostile/cli_fork.py``), in parallel, once per test session; each
+(``tests/cli_fork.py``), in parallel, once per test session; each
 case checks its own result.
 """
 
@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli_fork import forkserver, run_cli
 from tests.conftest import ROOT
-from tests.hostile.cli_fork import forkserver, run_cli
 from tests.hostile.corpus import CASES, FIFO, FOLDER, HUGE_CSV, HUGE_TOML, LOOP, Case, FileContent
 
 #: Only a hang (a FIFO or /dev/zero read for ever) takes this long, on any machine.

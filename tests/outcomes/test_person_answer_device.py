@@ -10,7 +10,6 @@ ones are refused with a ``person_answer_refused`` event and change nothing.
 from __future__ import annotations
 
 import json
-import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ from firmware.outcomes.records import Flag, FollowUpAnswer
 from firmware.outcomes.store import OutcomeStore
 from firmware.protocol.person import sign_answer
 from firmware.protocol.plan_envelope import ALGORITHM, DeviceKey, signing_input, write_key_file
-from tests.conftest import PRESSPOINT
+from tests.cli_fork import presspoint
 from tests.mqtt_broker import Collector, Mosquitto
 from tests.outcomes.keyed_device import keyed_device, statuses, waiting_daemon
 from tests.outcomes.test_person_cli import HOLD_THEN_ABORT
@@ -112,8 +111,7 @@ async def test_signed_answers_apply_bad_forged_replayed_are_refused(
 
     trace = tmp_path / "trace.csv"
     trace.write_text(HOLD_THEN_ABORT)
-    refused = subprocess.run(
-        [PRESSPOINT, "run", "--simulate", "--config", str(config), "--trace", str(trace), "--json"],
-        capture_output=True, text=True, env=cli_env, timeout=60, check=False,
+    refused = presspoint(
+        "run", "--simulate", "--config", str(config), "--trace", str(trace), "--json", env=cli_env, timeout=60
     )
     assert refused.returncode == 3 and "soreness_not_improving" in refused.stderr, refused.stderr

@@ -19,7 +19,8 @@ import pytest
 from firmware.outcomes.records import Flag
 from firmware.protocol.person import sign_clear
 from firmware.protocol.plan_envelope import DeviceKey, write_key_file
-from tests.conftest import PRESSPOINT, ROOT
+from tests.cli_fork import presspoint
+from tests.conftest import ROOT
 
 PROFILE = ROOT / "config" / "examples" / "profiles" / "profile-cleared.toml"
 HOLD_THEN_ABORT = "time_s,force_n\n0,0\n0.05,29.4\n0.5,29.4\n0.55,45\n"
@@ -41,9 +42,7 @@ class Device:
         self.trace.write_text(HOLD_THEN_ABORT)
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [PRESSPOINT, *args], capture_output=True, text=True, env=self.env, timeout=60, check=False
-        )
+        return presspoint(*args, env=self.env, timeout=60)
 
     def person(self, *args: str) -> subprocess.CompletedProcess[str]:
         return self.cli("person", *args, "--config", str(self.config))

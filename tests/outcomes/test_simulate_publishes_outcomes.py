@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from firmware.protocol.person import PersonStatus
 from firmware.session.summary import SessionSummary
-from tests.conftest import PRESSPOINT, ROOT
+from tests.cli_fork import presspoint
+from tests.conftest import ROOT
 from tests.mqtt_broker import Collector, Mosquitto
 
 PROFILE = ROOT / "config" / "examples" / "profiles" / "profile-cleared.toml"
@@ -24,13 +24,8 @@ BASE = "presspoint/sim-out-1"
 
 
 async def simulate(env: dict[str, str], *args: str) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        PRESSPOINT, "simulate", *args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT
-    )
-    async with asyncio.timeout(120):  # not wait_for: it can swallow a cancellation on 3.11 (gh-86296)
-        out, err = await proc.communicate()
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
+    done = await asyncio.to_thread(presspoint, "simulate", *args, env=env, cwd=ROOT, timeout=120)
+    return done.returncode, done.stdout, done.stderr
 
 
 @pytest.mark.asyncio

@@ -10,7 +10,6 @@ refused by the device; the very same bytes sent again → refused as a replay;
 from __future__ import annotations
 
 import asyncio
-import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -22,7 +21,8 @@ from firmware.outcomes.follow_up import answer
 from firmware.outcomes.records import Flag, FollowUpAnswer
 from firmware.outcomes.store import OutcomeStore
 from firmware.protocol.plan_envelope import DeviceKey, write_key_file
-from tests.conftest import PRESSPOINT, ROOT
+from tests.cli_fork import presspoint
+from tests.conftest import ROOT
 from tests.mqtt_broker import Collector, Mosquitto
 from tests.outcomes.keyed_device import keyed_device, statuses, waiting_daemon
 
@@ -41,14 +41,8 @@ def sore_state(state: Path) -> OutcomeStore:
 
 
 async def therapist(env: dict[str, str], *args: str) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        PRESSPOINT, "therapist", "person-clear", *args,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT,
-    )
-    async with asyncio.timeout(90):
-        out, err = await proc.communicate()
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
+    done = await asyncio.to_thread(presspoint, "therapist", "person-clear", *args, env=env, cwd=ROOT, timeout=90)
+    return done.returncode, done.stdout, done.stderr
 
 
 @pytest.mark.asyncio
@@ -90,13 +84,9 @@ async def test_signed_clear_clears_forged_and_replayed_are_refused(
         assert Flag.SORENESS_NOT_IMPROVING in store.load().flags
 
         reset = ["course-reset", "--device", "tc-1", "--key", str(key_file), *broker]
-        proc = await asyncio.create_subprocess_exec(
-            PRESSPOINT, "therapist", *reset, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=cli_env, cwd=ROOT
-        )
-        async with asyncio.timeout(90):
-            out_b, err_b = await proc.communicate()
-        assert proc.returncode == 0, err_b.decode()
-        assert out_b.decode().strip() == "tc-1: reevaluate cleared (signed clear version 2)"
+        done = await asyncio.to_thread(presspoint, "therapist", *reset, env=cli_env, cwd=ROOT, timeout=90)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == "tc-1: reevaluate cleared (signed clear version 2)"
         course = store.load().course
         assert course is not None and course.id != "c1"
         assert course.started_because == "reset by the therapist (signed)"

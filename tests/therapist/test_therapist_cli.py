@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import subprocess
 import time
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from firmware.protocol.plan_envelope import load_key
 from firmware.protocol.ppt import measurement, ppt_payload
 from firmware.therapist import collect, connection
 from firmware.therapist.store import Ingested, TherapistStore
-from tests.conftest import PRESSPOINT
+from tests.cli_fork import presspoint
 
 
 def test_keygen_writes_a_private_key_and_prints_only_its_id(tmp_path: Path, capsys: pytest.CaptureFixture[str]
@@ -53,9 +52,8 @@ def test_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str])
 
 
 def test_unreachable_broker_is_one_line(tmp_path: Path, cli_env: dict[str, str]) -> None:
-    result = subprocess.run(
-        [PRESSPOINT, "therapist", "watch", "--device", "dev1", "--once", "--broker", "mqtt://127.0.0.1:1"],
-        capture_output=True, text=True, env=cli_env, timeout=30,
+    result = presspoint(
+        "therapist", "watch", "--device", "dev1", "--once", "--broker", "mqtt://127.0.0.1:1", env=cli_env, timeout=30
     )
     assert result.returncode == 2 and result.stderr.count("\n") == 1
     assert "MQTT mqtt://127.0.0.1:1: broker unreachable" in result.stderr
