@@ -50,11 +50,11 @@ class DeviceHardware:
 
 def build_simulated_hardware(device: DeviceConfig, plan: TherapyPlan, sim: SimulationOptions) -> DeviceHardware:
     """The simulated rig and person; with ``sim.speed`` above 1 on a ``FastClock`` with its own loop."""
-    script = ForceScript(device, trace=sim.trace, scenario=sim.scenario, noise_n=sim.noise_n, seed=sim.seed)
+    script = ForceScript(device, sim.rig)
     lag = {} if sim.speed_lag_s is None else {"lag_s": sim.speed_lag_s}
     fast = FastClock(sim.speed, **lag) if sim.speed != 1.0 else None
     clock = fast if fast is not None else MonotonicClock()
-    rig = build_rig(plan, device, clock, script=script, pins=sim.pins, armed=True, motor_log=sim.motor_log)
+    rig = build_rig(plan, device, clock, sim.rig, script=script, armed=True, motor_log=sim.motor_log)
     assert rig.armed is not None
     person = SimulatedPerson(script, rig.armed, press_at_s=sim.press_at_s, buttons=rig.buttons)
     hardware = DeviceHardware(rig.sampler, rig.haptics, rig.buttons, person, True, _closers=[rig.close])
