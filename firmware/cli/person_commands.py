@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from config.device import DeviceConfig
 from config.errors import PresspointError
 from config.loader import load_device_config
-from config.profile import Profile, load_profile
+from config.profile import Profile, load_person
 from config.reading import read_regular
 from firmware.cli.person import pain_rating
 from firmware.outcomes.actions import apply_signed_clear, reset_course
@@ -43,8 +43,7 @@ def _now() -> datetime:
 
 def _device(args: argparse.Namespace) -> tuple[DeviceConfig, Profile | None, OutcomeStore]:
     device = load_device_config(args.config)
-    profile = load_profile(device.profile_file, device.device_max) if device.profile_file else None
-    return device, profile, OutcomeStore(device.storage.state_dir)
+    return device, load_person(device), OutcomeStore(device.storage.state_dir)
 
 
 def status_of(device: DeviceConfig, profile: Profile | None, record: PersonRecord) -> PersonStatus:
@@ -157,6 +156,8 @@ class SimulatedOutcomes:
         self.pain_before = pain_before
         self.pain_after = pain_after
         self.outcomes = outcomes
+        #: The device's profile, read once for the whole simulation (``None`` without one).
+        self.profile = outcomes.profile
         refused = outcomes.refusal()
         self.refusal: str | None = None if refused is None else f"session refused: {refused}"
         self.see_therapist: str | None = outcomes.see_therapist()
@@ -188,7 +189,7 @@ def simulated_outcomes(args: argparse.Namespace, device: DeviceConfig) -> Simula
     after = pain_rating(args.pain_after, "--pain-after")
     outcomes = PersonOutcomes(
         store=OutcomeStore(device.storage.state_dir),
-        profile=load_profile(device.profile_file, device.device_max) if device.profile_file else None,
+        profile=load_person(device),
         device_id=device.device_id,
         topics=Topics(device.device_id, device.mqtt.topic_prefix),
         enqueue=None,  # until publish_through: without a broker follow-ups stay unpublished for run
