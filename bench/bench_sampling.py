@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from config.device import DeviceConfig
 from config.plan import TherapyPlan
+from firmware.device.options import RigOptions
 from firmware.device.sim_setup import build_rig
 from firmware.realtime.virtual import run_virtual_session
 from hal.clock import Clock, MonotonicClock, VirtualClock
@@ -78,7 +79,7 @@ def session_speed(backend: str) -> None:
     plan = TherapyPlan()
     clock = VirtualClock()
     cpu0 = time.process_time()
-    rig = build_rig(plan, device, clock, pins=True)
+    rig = build_rig(plan, device, clock, RigOptions(pins=True))
     try:
         summary = run_virtual_session(plan, sampler=rig.sampler, haptics=rig.haptics, clock=clock,
                                       device_id=device.device_id, device_max_n=device.device_max,

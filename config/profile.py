@@ -51,7 +51,7 @@ from pydantic import (
 )
 
 from config.atomic import atomic_write_bytes
-from config.device import DEFAULT_DEVICE_MAX_N
+from config.device import DEFAULT_DEVICE_MAX_N, DeviceConfig
 from config.errors import InputFileError
 from config.loader import describe_validation_error, read_toml
 from config.plan import DEVICE_MAX_CONTEXT_KEY, TherapyPlan, validate_plan
@@ -323,6 +323,11 @@ def load_profile(path: Path, device_max_n: float = DEFAULT_DEVICE_MAX_N) -> Prof
             # A cross-field rule of the nested plan names its field: "plan" + "tolerance: ..."
             where, problem = (head if where == "(top level)" else f"{where}.{head}"), rest
         raise InputFileError(path, f"field {where!r}", problem) from None
+
+
+def load_person(device: DeviceConfig) -> Profile | None:
+    """The person's profile named by the device config, if it names one."""
+    return load_profile(device.profile_file, device.device_max) if device.profile_file else None
 
 
 def save_profile(path: Path, profile: Profile) -> None:

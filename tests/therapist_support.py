@@ -12,6 +12,7 @@ from config.device import DeviceConfig, StorageSettings
 from config.mqtt import MqttSettings
 from config.plan import TherapyPlan
 from firmware.clinic.queries import SessionData
+from firmware.device.options import RigOptions
 from firmware.device.sim_setup import build_rig
 from firmware.mqtt.service import MqttService
 from firmware.plans.service import PlanUpdateService
@@ -39,7 +40,7 @@ def simulate(plan: TherapyPlan, scenario: str, sinks: list[SessionSink], device:
              ) -> SessionSummary:
     device = device or DeviceConfig(device_id=DEVICE)
     clock = VirtualClock()
-    rig = build_rig(plan, device, clock, scenario=scenario)
+    rig = build_rig(plan, device, clock, RigOptions(scenario=scenario))
     try:
         return run_virtual_session(
             plan, sampler=rig.sampler, haptics=rig.haptics, clock=clock, device_id=device.device_id,

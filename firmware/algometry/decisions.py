@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import ClassVar
 
 from firmware.algometry.standard import RateCue
 from firmware.session.decisions import AbortDecision, CueDecision, DecisionRecord
@@ -18,35 +17,30 @@ class TrialOutcome(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class RateTooFast(DecisionRecord):
-    type: ClassVar[str] = "rate_too_fast"
+class RateTooFast(DecisionRecord, type="rate_too_fast"):
     rate_n_per_s: float
 
 
 @dataclass(frozen=True, slots=True)
-class RateOff(DecisionRecord):
+class RateOff(DecisionRecord, type="rate_off"):
     """The standard protocol's ramp is more than 30 % off its target (``too_fast`` / ``too_slow``)."""
 
-    type: ClassVar[str] = "rate_off"
     cue: RateCue
     rate_kpa_s: float
 
 
 @dataclass(frozen=True, slots=True)
-class ThresholdRecorded(DecisionRecord):
-    type: ClassVar[str] = "threshold_recorded"
+class ThresholdRecorded(DecisionRecord, type="threshold_recorded"):
     threshold_n: float
 
 
 @dataclass(frozen=True, slots=True)
-class PressIgnored(DecisionRecord):
-    type: ClassVar[str] = "press_ignored"
+class PressIgnored(DecisionRecord, type="press_ignored"):
     reason: str
 
 
 @dataclass(frozen=True, slots=True)
-class TrialEnded(DecisionRecord):
-    type: ClassVar[str] = "trial_ended"
+class TrialEnded(DecisionRecord, type="trial_ended"):
     outcome: TrialOutcome
 
 

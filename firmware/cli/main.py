@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from config.device import DEFAULT_HARDWARE_BACKEND, HARDWARE_BACKENDS, DeviceConfig
+from config.device import DeviceConfig
 from config.errors import PresspointError
 from config.loader import check_file, load_device_config, load_plan
 from config.plan import TherapyPlan
@@ -24,6 +24,7 @@ from firmware.cli.checks import check_output_folder
 from firmware.cli.lazy import lazy_command
 from firmware.cli.person import add_rating_options
 from firmware.cli.run import add_run_command, device_options
+from firmware.cli.session_options import add_session_options
 from firmware.device.logging_setup import setup_logging
 from simulator.profiles import SCENARIOS
 
@@ -54,31 +55,13 @@ SCHEMA_NAMES = (
 Registrar = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
 
 
-def _add_session_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", type=Path, help="device config TOML (defaults built in)")
-    parser.add_argument("--plan", type=Path, help="therapy plan TOML (default: config/defaults/plan.toml)")
-    source = parser.add_mutually_exclusive_group()
-    source.add_argument("--trace", type=Path, help="CSV force trace with header time_s,force_n")
-    source.add_argument("--scenario", choices=sorted(SCENARIOS), help="scripted pressing profile (default: normal)")
-    parser.add_argument("--pins", action="store_true", help="go through the real HX711 driver over an emulated chip")
-    parser.add_argument(
-        "--backend",
-        choices=HARDWARE_BACKENDS,
-        help="HX711 backend, overriding hardware.backend (with --pins: the emulator's SPI or GPIO front; "
-        f"default {DEFAULT_HARDWARE_BACKEND})",
-    )
-    parser.add_argument("--noise", type=float, default=0.0, metavar="N", help="sensor noise, standard deviation in N")
-    parser.add_argument("--seed", type=int, default=1, help="seed for the noise")
-    parser.add_argument("--broker", help="publish to mqtt[s]://[user:pass@]host:port")
-
-
 def build_parser(extra: Sequence[Registrar] = ()) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="presspoint", description="Smart pressure massage tool firmware.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     sub = parser.add_subparsers(dest="command", required=True)
 
     simulate = sub.add_parser("simulate", help="run a whole session against the simulator")
-    _add_session_options(simulate)
+    add_session_options(simulate)
     simulate.add_argument("--json", action="store_true", help="print the session summary as one JSON object")
     simulate.add_argument("--realtime", action="store_true", help="run in real time with a live view")
     simulate.add_argument(
@@ -93,7 +76,7 @@ def build_parser(extra: Sequence[Registrar] = ()) -> argparse.ArgumentParser:
     add_rating_options(simulate)
     simulate.set_defaults(func=lazy_command("firmware.cli.simulate", "cmd_simulate"))
 
-    add_run_command(sub, _add_session_options, cmd_run)
+    add_run_command(sub, add_session_options, cmd_run)
 
     config = sub.add_parser("config", help="check config files, export JSON Schemas")
     config_sub = config.add_subparsers(dest="config_command", required=True)

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from config.device import DeviceConfig
 from config.errors import PresspointError
 from config.loader import load_device_config
-from config.profile import Profile, load_profile
+from config.profile import Profile, load_person
 from config.reading import read_regular
 from firmware.cli.person import pain_rating
 from firmware.outcomes.actions import apply_signed_clear, reset_course
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 
 ANSWERS = (FollowUpAnswer.BETTER.value, FollowUpAnswer.NOT_BETTER.value)
 CLEARABLE = (Flag.SORENESS_NOT_IMPROVING.value, Flag.REEVALUATE.value)
+T = TypeVar("T")
 
 
 def _now() -> datetime:
@@ -43,8 +45,7 @@ def _now() -> datetime:
 
 def _device(args: argparse.Namespace) -> tuple[DeviceConfig, Profile | None, OutcomeStore]:
     device = load_device_config(args.config)
-    profile = load_profile(device.profile_file, device.device_max) if device.profile_file else None
-    return device, profile, OutcomeStore(device.storage.state_dir)
+    return device, load_person(device), OutcomeStore(device.storage.state_dir)
 
 
 def status_of(device: DeviceConfig, profile: Profile | None, record: PersonRecord) -> PersonStatus:
@@ -77,6 +78,18 @@ def format_status(status: PersonStatus) -> str:
     return "\n".join(lines)
 
 
+def change_by_the_rules(store: OutcomeStore, where: str, edit: Callable[[PersonRecord], tuple[PersonRecord, T]]) -> T:
+    """``store.change(edit)``; a rule the edit breaks is one line naming ``where`` (exit 2), and nothing is saved."""
+
+    def checked(record: PersonRecord) -> tuple[PersonRecord, T]:
+        try:
+            return edit(record)
+        except (ClearRefused, FollowUpError) as err:
+            raise PresspointError(f"{where}: {err}") from None
+
+    return store.change(checked)
+
+
 def cmd_follow_up(args: argparse.Namespace) -> int:
     if args.answer not in ANSWERS:
         raise PresspointError(f"follow-up answer {args.answer!r}: must be one of {', '.join(ANSWERS)}")
@@ -85,13 +98,10 @@ def cmd_follow_up(args: argparse.Namespace) -> int:
     now = _now()
 
     def edit(record: PersonRecord) -> tuple[PersonRecord, str]:
-        try:
-            changed, session = answer(record, args.session, reply, now=now, by="cli")
-        except FollowUpError as err:
-            raise PresspointError(f"follow-up: {err}") from None
+        changed, session = answer(record, args.session, reply, now=now, by="cli")
         return changed, session.session_id
 
-    session_id = store.change(edit)
+    session_id = change_by_the_rules(store, "follow-up", edit)
     print(f"session {session_id}: follow-up {reply.value} recorded")
     return 0
 
@@ -113,18 +123,15 @@ def cmd_clear(args: argparse.Namespace) -> int:
     person = profile.name if profile is not None else None
 
     def edit(record: PersonRecord) -> tuple[PersonRecord, int]:
-        try:
-            clear = check_clear(payload, device_id=device.device_id, key=key, floor=record.clear_floor)
-            if clear.flag != flag.value:
-                raise PresspointError(f"{args.signed}: the signed message clears {clear.flag}, not {flag.value}")
-            cleared = apply_signed_clear(
-                record, flag, clear.version, person=person, now=_now(), new_course_id=new_course_id()
-            )
-        except (ClearRefused, FollowUpError) as err:
-            raise PresspointError(f"{args.signed}: {err}") from None
+        clear = check_clear(payload, device_id=device.device_id, key=key, floor=record.clear_floor)
+        if clear.flag != flag.value:
+            raise PresspointError(f"{args.signed}: the signed message clears {clear.flag}, not {flag.value}")
+        cleared = apply_signed_clear(
+            record, flag, clear.version, person=person, now=_now(), new_course_id=new_course_id()
+        )
         return cleared, clear.version
 
-    version = store.change(edit)
+    version = change_by_the_rules(store, str(args.signed), edit)
     print(f"{flag.value} cleared by the therapist's signed message (version {version})")
     return 0
 
@@ -157,6 +164,8 @@ class SimulatedOutcomes:
         self.pain_before = pain_before
         self.pain_after = pain_after
         self.outcomes = outcomes
+        #: The device's profile, read once for the whole simulation (``None`` without one).
+        self.profile = outcomes.profile
         refused = outcomes.refusal()
         self.refusal: str | None = None if refused is None else f"session refused: {refused}"
         self.see_therapist: str | None = outcomes.see_therapist()
@@ -188,7 +197,7 @@ def simulated_outcomes(args: argparse.Namespace, device: DeviceConfig) -> Simula
     after = pain_rating(args.pain_after, "--pain-after")
     outcomes = PersonOutcomes(
         store=OutcomeStore(device.storage.state_dir),
-        profile=load_profile(device.profile_file, device.device_max) if device.profile_file else None,
+        profile=load_person(device),
         device_id=device.device_id,
         topics=Topics(device.device_id, device.mqtt.topic_prefix),
         enqueue=None,  # until publish_through: without a broker follow-ups stay unpublished for run

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from typing import Final
 
 from config.device import DeviceConfig
@@ -20,6 +21,8 @@ from config.plan import TherapyPlan
 from config.profile import PptProtocol
 from firmware.algometry.measurement import MeasuredSpot, MeasurementOutcome, MeasurementResult, StandardMeasurement
 from firmware.algometry.settings import AlgometrySettings
+from firmware.cli.session_options import rig_options
+from firmware.device.options import RigOptions
 from firmware.device.sim_setup import ForceScript, build_rig
 from firmware.protocol.ppt import PptSpotMeasurement, ppt_payload
 from firmware.realtime.ppt_runner import run_virtual_measurement
@@ -37,8 +40,8 @@ PPT_EXIT: Final = {MeasurementOutcome.ABORTED: 4, MeasurementOutcome.TIMED_OUT: 
 class PptScript(ForceScript):
     """The default simulated person of a measurement: ramps and marks as ``protocol`` says."""
 
-    def __init__(self, device: DeviceConfig, protocol: PptProtocol, *, noise_n: float, seed: int) -> None:
-        super().__init__(device, scenario="ppt", noise_n=noise_n, seed=seed)
+    def __init__(self, device: DeviceConfig, protocol: PptProtocol, options: RigOptions) -> None:
+        super().__init__(device, replace(options, trace=None, scenario="ppt"))
         self._protocol = protocol
         self._probe_area_cm2 = device.probe_area_cm2
 
@@ -68,20 +71,11 @@ def simulate_ppt(
     history = PptHistory(device.storage.state_dir)
     history.load()  # an unreadable history is refused before anything runs
     clock = VirtualClock()
+    options = rig_options(args)
     script = None
-    if args.trace is None and args.scenario is None:
-        script = PptScript(device, protocol, noise_n=args.noise, seed=args.seed)
-    rig = build_rig(
-        plan,
-        device,
-        clock,
-        script=script,
-        trace=args.trace,
-        scenario=args.scenario,
-        pins=args.pins,
-        noise_n=args.noise,
-        seed=args.seed,
-    )
+    if options.trace is None and options.scenario is None:
+        script = PptScript(device, protocol, options)
+    rig = build_rig(plan, device, clock, options, script=script)
     measurement = StandardMeasurement(
         MeasuredSpot.of_plan(plan),
         protocol=protocol,

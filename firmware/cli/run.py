@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import math
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from config.errors import PresspointError
 from firmware.cli.checks import check_new_file, check_number
+from firmware.cli.session_options import rig_options
 from firmware.device.options import DeviceOptions, SimulationOptions
 from simulator.fast_time import DEFAULT_LAG_S, MAX_SPEED
 
@@ -102,12 +104,11 @@ def device_options(args: argparse.Namespace, *, simulated_backend: bool) -> Devi
     if args.press_on_stdin and not (args.simulate or simulated_backend):
         raise PresspointError("--press-on-stdin: only with --simulate (on the device, press its button)")
     if args.simulate or simulated_backend:
+        rig = rig_options(args)
+        if args.mode == "ppt" and rig.trace is None and rig.scenario is None:
+            rig = replace(rig, scenario=PPT_SCENARIO)
         simulation = SimulationOptions(
-            trace=args.trace,
-            scenario=args.scenario or (PPT_SCENARIO if args.mode == "ppt" and args.trace is None else None),
-            pins=args.pins,
-            noise_n=args.noise,
-            seed=args.seed,
+            rig=rig,
             motor_log=args.motor_log,
             wait_button=args.wait_button,
             press_at_s=args.press_at,

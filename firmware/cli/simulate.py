@@ -15,8 +15,10 @@ from typing import TYPE_CHECKING, Protocol
 from config.device import DeviceConfig
 from config.errors import PresspointError
 from config.plan import TherapyPlan
+from config.profile import Profile
 from firmware.cli.main import EXIT_INTERRUPTED, EXIT_OK, load_inputs
 from firmware.cli.person_commands import SimulatedOutcomes, simulated_outcomes
+from firmware.cli.session_options import rig_options
 from firmware.cli.text_report import LiveDisplay, format_summary
 from firmware.device.sim_setup import SimulatedRig, build_rig
 from firmware.realtime.sinks import MemorySink, SessionSink, SinkFanout
@@ -73,17 +75,7 @@ def _simulated_run(
     *,
     press_while_sampling: bool = False,
 ) -> _SimulatedRun:
-    rig = build_rig(
-        plan,
-        device,
-        clock,
-        trace=args.trace,
-        scenario=args.scenario,
-        pins=args.pins,
-        noise_n=args.noise,
-        seed=args.seed,
-        press_while_sampling=press_while_sampling,
-    )
+    rig = build_rig(plan, device, clock, rig_options(args), press_while_sampling=press_while_sampling)
     memory = MemorySink()
     publishing = _publishing(args, device)
     if publishing is not None:
@@ -97,20 +89,13 @@ def outcome_exit_code(summary: SessionSummary) -> int:
     return OUTCOME_EXIT.get(summary.outcome.value, EXIT_OK)
 
 
-def _person(device: DeviceConfig) -> str | None:
-    """The pseudonym of the device's profile, for the summary (``None`` without a profile)."""
-    from firmware.service.hooks import load_person
-
-    profile = load_person(device)
-    return profile.name if profile is not None else None
-
-
-def _admitted_plan(args: argparse.Namespace, device: DeviceConfig, plan: TherapyPlan) -> TherapyPlan | str:
+def _admitted_plan(
+    args: argparse.Namespace, device: DeviceConfig, plan: TherapyPlan, profile: Profile | None
+) -> TherapyPlan | str:
     """The device's own gate, as ``run`` applies it: the profile's plan and limits, or why not."""
     from firmware.plans.personal_tolerance import PersonalToleranceStore
-    from firmware.service.hooks import load_person, local_plan, start_gate
+    from firmware.service.hooks import local_plan, start_gate
 
-    profile = load_person(device)
     local = local_plan(device, plan, profile, cli_plan=args.plan)
     tolerances = PersonalToleranceStore(device.storage.state_dir)
     return start_gate(local.plan, profile=profile, tolerances=tolerances, device_max_n=device.device_max)
@@ -123,13 +108,14 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     if outcomes.refusal is not None:
         print(f"presspoint: {outcomes.refusal}", file=sys.stderr)
         return EXIT_REFUSED
-    admitted = _admitted_plan(args, device, plan)
+    profile = outcomes.profile
+    admitted = _admitted_plan(args, device, plan, profile)
     if isinstance(admitted, str):
         print(f"presspoint: session refused: {admitted}", file=sys.stderr)
         return EXIT_REFUSED
     plan = admitted
     if args.mode == "ppt":
-        return _simulate_ppt(args, device, plan)
+        return _simulate_ppt(args, device, plan, profile)
     if args.realtime:
         return _run_realtime(args, device, plan, outcomes, json_output=args.json)
     clock = VirtualClock()
@@ -146,7 +132,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             stop_at_s=run.rig.stop_at_s,
             presses=run.rig.presses,
             buttons=run.rig.buttons,
-            person=_person(device),
+            person=profile.name if profile is not None else None,
         )
     finally:
         run.close()
@@ -154,12 +140,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return outcome_exit_code(summary)
 
 
-def _simulate_ppt(args: argparse.Namespace, device: DeviceConfig, plan: TherapyPlan) -> int:
+def _simulate_ppt(args: argparse.Namespace, device: DeviceConfig, plan: TherapyPlan, profile: Profile | None) -> int:
     from config.profile import PptProtocol
     from firmware.cli.ppt_simulate import simulate_ppt
-    from firmware.service.hooks import load_person
 
-    profile = load_person(device)
     protocol = profile.ppt if profile is not None else PptProtocol()
     return simulate_ppt(args, device, plan, protocol, profile.name if profile is not None else None)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 
 from config.plan import TherapyPlan
 from firmware.algometry.measurement import MeasuredSpot, StandardMeasurement
@@ -54,29 +55,18 @@ def describe_session_end(summary: SessionSummary) -> str:
 CUE_LIMIT_S = 5.0
 
 
+@dataclass(kw_only=True, eq=False)
 class AttemptRunner:
     """Runs start requests for the daemon and records what came of them in its result."""
 
-    def __init__(
-        self,
-        *,
-        unit: DeviceUnit,
-        hooks: DaemonHooks,
-        options: DaemonOptions,
-        listener: IdleListener,
-        phase: PhaseReporter,
-        gestures: ButtonGestures,
-        shutdown: StopRequest,
-        result: DaemonResult,
-    ) -> None:
-        self.unit = unit
-        self.hooks = hooks
-        self.options = options
-        self.listener = listener
-        self.phase = phase
-        self.gestures = gestures
-        self.shutdown = shutdown
-        self.result = result
+    unit: DeviceUnit
+    hooks: DaemonHooks
+    options: DaemonOptions
+    listener: IdleListener
+    phase: PhaseReporter
+    gestures: ButtonGestures
+    shutdown: StopRequest
+    result: DaemonResult
 
     async def run(self, plan_in_force: TherapyPlan) -> None:
         """Gate, rating, tare, then the session or trial (or the refusal)."""

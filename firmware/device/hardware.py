@@ -57,11 +57,11 @@ def build_simulated_hardware(device: DeviceConfig, plan: TherapyPlan, sim: Simul
     from firmware.device.sim_setup import ForceScript, SimulatedPerson, build_rig
     from simulator.fast_time import FastClock, FastClockLoop
 
-    script = ForceScript(device, trace=sim.trace, scenario=sim.scenario, noise_n=sim.noise_n, seed=sim.seed)
+    script = ForceScript(device, sim.rig)
     lag = {} if sim.speed_lag_s is None else {"lag_s": sim.speed_lag_s}
     fast = FastClock(sim.speed, **lag) if sim.speed != 1.0 else None
     clock = fast if fast is not None else MonotonicClock()
-    rig = build_rig(plan, device, clock, script=script, pins=sim.pins, armed=True, motor_log=sim.motor_log)
+    rig = build_rig(plan, device, clock, sim.rig, script=script, armed=True, motor_log=sim.motor_log)
     assert rig.armed is not None
     person = SimulatedPerson(script, rig.armed, press_at_s=sim.press_at_s, buttons=rig.buttons)
     hardware = DeviceHardware(

@@ -8,8 +8,8 @@ from typing import Literal
 
 
 @dataclass(frozen=True)
-class SimulationOptions:
-    """Simulated hardware: where the force comes from, and what the simulated person does."""
+class RigOptions:
+    """A simulated rig's force: a trace or a scenario (``None`` and ``None``: ``normal``), with noise."""
 
     trace: Path | None = None
     scenario: str | None = None
@@ -17,6 +17,13 @@ class SimulationOptions:
     pins: bool = False
     noise_n: float = 0.0
     seed: int = 1
+
+
+@dataclass(frozen=True)
+class SimulationOptions:
+    """Simulated hardware: where the force comes from, and what the simulated person does."""
+
+    rig: RigOptions = RigOptions()
     motor_log: Path | None = None
     #: Wait for a button press instead of starting sessions at once.
     wait_button: bool = False

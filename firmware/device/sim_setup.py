@@ -23,7 +23,7 @@ from pathlib import Path
 from config.device import DeviceConfig
 from config.errors import PresspointError
 from config.plan import TherapyPlan
-from firmware.device.options import SimulationOptions
+from firmware.device.options import RigOptions, SimulationOptions
 from firmware.realtime.sampler import Sampler
 from hal.buttons import StartStopButton, VirtualButton
 from hal.buttons_scripted import ScriptedButtons, press_edges
@@ -50,22 +50,14 @@ SHORT_PRESS_S = 0.1
 class ForceScript:
     """What the simulated person does: a trace, played as it is, or a scenario laid out for a plan."""
 
-    def __init__(
-        self,
-        device: DeviceConfig,
-        *,
-        trace: Path | None = None,
-        scenario: str | None = None,
-        noise_n: float = 0.0,
-        seed: int = 1,
-    ) -> None:
-        self.scenario = None if trace is not None else (scenario or "normal")
+    def __init__(self, device: DeviceConfig, options: RigOptions) -> None:
+        self.scenario = None if options.trace is not None else (options.scenario or "normal")
         if self.scenario is not None and self.scenario not in SCENARIOS:
             raise UnknownScenarioError(self.scenario)
-        self._trace = load_trace(trace) if trace is not None else None
+        self._trace = load_trace(options.trace) if options.trace is not None else None
         self._device_max_n = device.device_max
-        self._noise_n = noise_n
-        self._seed = seed
+        self._noise_n = options.noise_n
+        self._seed = options.seed
 
     def source(self, plan: TherapyPlan) -> ForceSource:
         """The force from the session's t = 0, for ``plan``."""
@@ -151,9 +143,9 @@ def check_simulation(device: DeviceConfig, plan: TherapyPlan, sim: SimulationOpt
     will have: the start/stop button, and the second one - ``less_more``,
     unless ``--pins`` emulates a configured second button of role ``stop``.
     """
-    script = ForceScript(device, trace=sim.trace, scenario=sim.scenario, noise_n=sim.noise_n, seed=sim.seed)
+    script = ForceScript(device, sim.rig)
     pins = device.hardware.pins
-    second = pins.second_button_role if sim.pins and pins.stop_button is not None else "less_more"
+    second = pins.second_button_role if sim.rig.pins and pins.stop_button is not None else "less_more"
     press_edges(presses_of(script.source(plan)), [VirtualButton(), VirtualButton(second)])
 
 
@@ -188,13 +180,9 @@ def build_rig(
     plan: TherapyPlan,
     device: DeviceConfig,
     clock: Clock,
+    options: RigOptions,
     *,
     script: ForceScript | None = None,
-    trace: Path | None = None,
-    scenario: str | None = None,
-    pins: bool = False,
-    noise_n: float = 0.0,
-    seed: int = 1,
     armed: bool = False,
     motor_log: Path | None = None,
     press_while_sampling: bool = False,
@@ -207,9 +195,10 @@ def build_rig(
     the presses are made from the sampling thread (``simulate --realtime``);
     otherwise ``rig.presses`` is for the virtual-time driver.  A press the
     buttons cannot make (``less`` with no ``less_more`` button) is refused here.
+    ``script`` (a simulated person of the caller's own) wins over ``options``' trace or scenario.
     """
     if script is None:
-        script = ForceScript(device, trace=trace, scenario=scenario, noise_n=noise_n, seed=seed)
+        script = ForceScript(device, options)
     source: ForceSource = script.source(plan)
     presses = presses_of(source)
     pressing = PressingSource(source, ScriptedButtons(())) if press_while_sampling else None
@@ -218,7 +207,7 @@ def build_rig(
     if armed_source is not None:
         source = armed_source
     stop_at = script.stop_at(plan)
-    if pins:
+    if options.pins:
         from simulator.pin_rig import build_emulated_rig
 
         # relative_time: the chip's first conversion is the source's t = 0,

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import ClassVar
 
 from firmware.outcomes.records import PainRating
 from firmware.session.decisions import DecisionRecord
@@ -33,22 +32,19 @@ class EntryState(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class CountBack(DecisionRecord):
+class CountBack(DecisionRecord, type="count_back"):
     """Play ``rating`` short pulses (none for 0: one long one)."""
 
-    type: ClassVar[str] = "count_back"
     rating: int
 
 
 @dataclass(frozen=True, slots=True)
-class RatingEntered(DecisionRecord):
-    type: ClassVar[str] = "rating_entered"
+class RatingEntered(DecisionRecord, type="rating_entered"):
     rating: int
 
 
 @dataclass(frozen=True, slots=True)
-class RatingSkipped(DecisionRecord):
-    type: ClassVar[str] = "rating_skipped"
+class RatingSkipped(DecisionRecord, type="rating_skipped"):
     why: str
 
 

@@ -11,18 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Final, TypeVar
 
-from pydantic import ValidationError
-
-from config.atomic import atomic_write_bytes
-from config.errors import InputFileError
-from config.loader import describe_validation_error
-from config.reading import MIB, read_regular
+from config.json_document import load_document, save_document
+from config.reading import MIB
 from firmware.outcomes.records import PersonRecord
 
 FILE_NAME: Final = "outcomes.json"
@@ -40,14 +35,7 @@ class OutcomeStore:
 
     def load(self) -> PersonRecord:
         """The stored record (an empty one before anything was stored)."""
-        if not self.path.exists():
-            return PersonRecord()
-        data = read_regular(self.path, LIMIT_BYTES)
-        try:
-            return PersonRecord.model_validate_json(data)
-        except ValidationError as err:
-            where, problem = describe_validation_error(err)
-            raise InputFileError(self.path, f"field {where!r}", problem) from None
+        return load_document(self.path, PersonRecord, LIMIT_BYTES)
 
     def change(self, edit: Callable[[PersonRecord], tuple[PersonRecord, T]]) -> T:
         """Apply ``edit`` to the stored record under the lock and store what it returns."""
@@ -57,8 +45,7 @@ class OutcomeStore:
             return result
 
     def _save(self, record: PersonRecord) -> None:
-        document = record.model_dump(mode="json", by_alias=True)
-        atomic_write_bytes(self.path, (json.dumps(document, indent=1) + "\n").encode("utf-8"))
+        save_document(self.path, record, by_alias=True)
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:

@@ -19,7 +19,7 @@ import sys
 from config.device import DeviceConfig
 from config.mqtt import MqttSettings
 from config.plan import TherapyPlan
-from config.profile import PptProtocol
+from config.profile import PptProtocol, load_person
 from firmware.cli.text_report import format_summary
 from firmware.device.contracts import DaemonOptions, DaemonResult
 from firmware.device.fault_injection import FAULT_INJECTION_ENV
@@ -35,7 +35,7 @@ from firmware.realtime.priority import lower_to_normal
 from firmware.realtime.stats import peak_rss_mib
 from firmware.service.dispatch import ServiceSide
 from firmware.service.failsafe import forward_abort_signal, motor_failsafe
-from firmware.service.hooks import ServiceHooks, load_person, local_plan, report_plan_in_force
+from firmware.service.hooks import ServiceHooks, local_plan, report_plan_in_force
 from firmware.service.state_lock import StateLock
 from firmware.service.stdin_button import forward_line_presses
 from firmware.service.supervisor import FORWARDED_SIGNALS, RealtimeProcess, describe_exit

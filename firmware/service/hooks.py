@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from config.device import DeviceConfig
 from config.plan import TherapyPlan
-from config.profile import PptProtocol, Profile, check_start, load_profile, step_down_tolerance
+from config.profile import PptProtocol, Profile, check_start, step_down_tolerance
 from firmware.algometry.measurement import MeasurementResult
 from firmware.device.contracts import DaemonHooks
 from firmware.mqtt.service import MqttService
@@ -40,11 +40,6 @@ if TYPE_CHECKING:
     from firmware.mqtt.service import MqttService
 
 log = logging.getLogger(__name__)
-
-
-def load_person(device: DeviceConfig) -> Profile | None:
-    """The person's profile named by the device config, if it names one."""
-    return load_profile(device.profile_file, device.device_max) if device.profile_file else None
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -65,32 +66,25 @@ def new_course_id() -> str:
 Enqueue = Callable[..., object]
 
 
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(kw_only=True, eq=False)
 class PersonOutcomes:
     """One person's outcomes on this device, for the service's hooks."""
 
-    def __init__(
-        self,
-        *,
-        store: OutcomeStore,
-        profile: Profile | None,
-        device_id: str,
-        topics: Topics,
-        enqueue: Enqueue | None,
-        plan_version: Callable[[], int],
-        key: DeviceKey | None = None,
-        now: Callable[[], datetime] = lambda: datetime.now(UTC),
-    ) -> None:
-        self.store = store
-        self.profile = profile
-        self.device_id = device_id
-        self.topics = topics
-        self.enqueue = enqueue
-        self.plan_version = plan_version
-        self.key = key
-        self.now = now
-        #: Ratings for the next session (from the device's gesture or the clinic app).
-        self.pain_before: int | None = None
-        self.pain_after: int | None = None
+    store: OutcomeStore
+    profile: Profile | None
+    device_id: str
+    topics: Topics
+    enqueue: Enqueue | None
+    plan_version: Callable[[], int]
+    key: DeviceKey | None = None
+    now: Callable[[], datetime] = _utc_now
+    #: Ratings for the next session (from the device's gesture or the clinic app).
+    pain_before: int | None = field(default=None, init=False)
+    pain_after: int | None = field(default=None, init=False)
 
     @property
     def asks_after(self) -> bool:

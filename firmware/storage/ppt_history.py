@@ -8,17 +8,14 @@ read is an error naming the file, never silently replaced.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Final
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from config.atomic import atomic_write_bytes
-from config.errors import InputFileError
-from config.loader import describe_validation_error
+from config.json_document import load_document, save_document
 from config.profile import PptProtocol
-from config.reading import MIB, read_regular
+from config.reading import MIB
 from firmware.algometry.measurement import MeasurementResult
 from firmware.protocol.ppt import PptSpotMeasurement, spot_measurement
 
@@ -51,14 +48,7 @@ class PptHistory:
         self.path = state_dir / FILE_NAME
 
     def load(self) -> PptHistoryRecord:
-        if not self.path.exists():
-            return PptHistoryRecord()
-        data = read_regular(self.path, LIMIT_BYTES)
-        try:
-            return PptHistoryRecord.model_validate_json(data)
-        except ValidationError as err:
-            where, problem = describe_validation_error(err)
-            raise InputFileError(self.path, f"field {where!r}", problem) from None
+        return load_document(self.path, PptHistoryRecord, LIMIT_BYTES)
 
     def previous_kpa(self, person: str | None, spot: str) -> float | None:
         last = self.load().people.get(person or NOBODY, {}).get(spot)
@@ -70,9 +60,8 @@ class PptHistory:
         spots = dict(people.get(person or NOBODY, {}))
         spots[m.spot] = LastAtSpot(mean_kpa=m.mean_kpa, measured_at=m.measured_at, measurement_id=m.measurement_id)
         people[person or NOBODY] = spots
-        document = PptHistoryRecord(people=people).model_dump(mode="json")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(self.path, (json.dumps(document, indent=1) + "\n").encode("utf-8"))
+        save_document(self.path, PptHistoryRecord(people=people))
 
 
 def measured_spots(

@@ -32,7 +32,6 @@ from config.errors import PresspointError
 
 if TYPE_CHECKING:  # the models load when a clear is sent, not when the CLI registers the command
     from config.mqtt import MqttSettings
-    from firmware.protocol.person import PersonStatus
     from firmware.protocol.plan_envelope import DeviceKey
 
 EXIT_CLEARED = 0
@@ -99,7 +98,7 @@ async def send_clear(
         sign_clear,
     )
     from firmware.protocol.topics import Topics
-    from firmware.therapist.connection import TherapistConnection, client_id, payload_bytes
+    from firmware.therapist.connection import TherapistConnection, client_id, latest_valid, payload_bytes
 
     topics = Topics(device_id, settings.topic_prefix)
     status_topic, clear_topic, event_topic = (
@@ -109,23 +108,20 @@ async def send_clear(
     )
     async with TherapistConnection(settings, identifier=client_id("person-clear")) as conn:
         await conn.subscribe([status_topic, event_topic])
-        current: PersonStatus | None = None
-        for message in await conn.sync(sync_timeout_s):
-            if message.topic.matches(status_topic):
-                current = parse_or_none(PersonStatus, payload_bytes(message)) or current
+        current = latest_valid(await conn.sync(sync_timeout_s), status_topic, PersonStatus)
         if version is None:
             version = (current.clear_version if current is not None else 0) + 1
         clear = sign_clear(flag, device_id=device_id, version=version, key=key)
-        await conn.publish(clear_topic, clear.to_json(), qos=1, retain=True)
+        await conn.publish_retained(clear_topic, clear.to_json())
         async for received in conn.within(timeout_s):
             payload = payload_bytes(received)
             if received.topic.matches(status_topic):
                 status = parse_or_none(PersonStatus, payload)
                 if status is not None and status.clear_version >= version:
-                    await conn.publish(clear_topic, b"", qos=1, retain=True)  # used: off the broker
+                    await conn.clear_retained(clear_topic)  # used: off the broker
                     return ClearOutcome(True, version, f"{device_id}: {flag} cleared (signed clear version {version})")
             elif (reason := refusal_for(payload, clear.request_id)) is not None:
-                await conn.publish(clear_topic, b"", qos=1, retain=True)
+                await conn.clear_retained(clear_topic)
                 return ClearOutcome(False, version, f"{device_id} refused the clear: {reason}")
     return ClearOutcome(
         False,

@@ -16,17 +16,22 @@ import asyncio
 import contextlib
 import re
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import TypeVar
 
 import aiomqtt
+from pydantic import BaseModel
 
 from config.device import DEFAULT_DEVICE_MAX_N
 from config.errors import PresspointError
 from config.loader import load_device_config
 from config.mqtt import MqttSettings
 from firmware.mqtt.connection import DEFAULT_SESSION_EXPIRY_S, AdaptedClient, BrokerConnection, describe_error
+from firmware.protocol.payloads import parse_or_none
+
+_Model = TypeVar("_Model", bound=BaseModel)
 
 
 class BrokerError(PresspointError):
@@ -87,6 +92,15 @@ def payload_bytes(message: aiomqtt.Message) -> bytes:
     return str(raw).encode("utf-8") if raw is not None else b""
 
 
+def latest_valid(messages: Iterable[aiomqtt.Message], topic: str, model: type[_Model]) -> _Model | None:
+    """The last of ``messages`` on ``topic`` that is a ``model`` (a device's retained state, after ``sync``)."""
+    latest: _Model | None = None
+    for message in messages:
+        if message.topic.matches(topic):
+            latest = parse_or_none(model, payload_bytes(message)) or latest
+    return latest
+
+
 class TherapistConnection:
     """One connected client and a queue of everything it receives."""
 
@@ -137,6 +151,14 @@ class TherapistConnection:
             await self.client.publish(topic, payload, qos=qos, retain=retain)
         except aiomqtt.MqttError as exc:
             raise connect_error(exc, self.settings) from None
+
+    async def publish_retained(self, topic: str, payload: bytes) -> None:
+        """Retained, QoS 1: a device that is offline gets it when it connects."""
+        await self.publish(topic, payload, qos=1, retain=True)
+
+    async def clear_retained(self, topic: str) -> None:
+        """Take ``topic``'s retained message off the broker (an empty retained one)."""
+        await self.publish_retained(topic, b"")
 
     async def next(self, timeout_s: float | None) -> aiomqtt.Message | None:
         """The next message, or ``None`` after ``timeout_s`` (``None``: wait for ever)."""

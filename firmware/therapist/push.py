@@ -30,7 +30,7 @@ from firmware.protocol.payloads import parse_or_none
 from firmware.protocol.plan_envelope import DeviceKey, SignedPlan, sign_plan
 from firmware.protocol.plan_messages import PlanError, PlanState
 from firmware.protocol.topics import Topics
-from firmware.therapist.connection import TherapistConnection, client_id, payload_bytes
+from firmware.therapist.connection import TherapistConnection, client_id, latest_valid, payload_bytes
 from firmware.therapist.readable import force
 
 EXIT_APPLIED = 0
@@ -115,20 +115,20 @@ async def push_plan(
     topics = Topics(device_id, settings.topic_prefix)
     async with TherapistConnection(settings, identifier=client_id("push")) as conn:
         await conn.subscribe([topics.plan_state, topics.plan_error, status_filter(settings.topic_prefix)])
-        current: PlanState | None = None
-        known: set[str] = set()
-        for message in await conn.sync(sync_timeout_s):
-            if message.topic.matches(topics.plan_state):
-                current = parse_or_none(PlanState, payload_bytes(message)) or current
-            elif (device := status_device(str(message.topic), settings.topic_prefix)) and payload_bytes(message):
-                known.add(device)
+        synced = await conn.sync(sync_timeout_s)
+        current = latest_valid(synced, topics.plan_state, PlanState)
+        known = {
+            device
+            for message in synced
+            if (device := status_device(str(message.topic), settings.topic_prefix)) and payload_bytes(message)
+        }
         if require_known and device_id not in known:
             return PushOutcome("unknown_device", 0, unknown_device_message(device_id, known, settings))
         if version is None:
             version = next_version(current)
         envelope: SignedPlan = sign_plan(plan, device_id=device_id, version=version, key=key)
         request_id = envelope.request_id
-        await conn.publish(topics.plan_set, envelope.to_json(), qos=1, retain=True)
+        await conn.publish_retained(topics.plan_set, envelope.to_json())
         note(f"plan version {version} signed (key {key.key_id}) and published to {topics.plan_set}")
 
         queued: PlanState | None = None
@@ -155,7 +155,7 @@ async def push_plan(
                 error = parse_or_none(PlanError, payload)
                 if error is not None and error.request_id == request_id:
                     # Never leave a refused plan retained: the device would re-judge it at every reconnect.
-                    await conn.publish(topics.plan_set, b"", qos=1, retain=True)
+                    await conn.clear_retained(topics.plan_set)
                     return PushOutcome(
                         "refused",
                         version,
@@ -222,7 +222,7 @@ async def clear_plan(
                 except ValidationError:
                     found = payload
         if found is not None:
-            await conn.publish(topics.plan_set, b"", qos=1, retain=True)
+            await conn.clear_retained(topics.plan_set)
     return found
 
 
@@ -231,13 +231,7 @@ async def show_plan(
 ) -> tuple[PlanState | None, PlanError | None]:
     """The device's retained ``plan/state`` and last ``plan/error``."""
     topics = Topics(device_id, settings.topic_prefix)
-    state: PlanState | None = None
-    error: PlanError | None = None
     async with TherapistConnection(settings, identifier=client_id("show")) as conn:
         await conn.subscribe([topics.plan_state, topics.plan_error])
-        for message in await conn.sync(sync_timeout_s):
-            if message.topic.matches(topics.plan_state):
-                state = parse_or_none(PlanState, payload_bytes(message)) or state
-            elif message.topic.matches(topics.plan_error):
-                error = parse_or_none(PlanError, payload_bytes(message)) or error
-    return state, error
+        synced = await conn.sync(sync_timeout_s)
+    return latest_valid(synced, topics.plan_state, PlanState), latest_valid(synced, topics.plan_error, PlanError)

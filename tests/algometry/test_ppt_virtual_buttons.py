@@ -16,6 +16,7 @@ from config.plan import TherapyPlan
 from config.profile import PptProtocol
 from firmware.algometry.measurement import MeasuredSpot, MeasurementOutcome, StandardMeasurement
 from firmware.algometry.settings import AlgometrySettings
+from firmware.device.options import RigOptions
 from firmware.device.sim_setup import build_rig
 from firmware.realtime.ppt_runner import run_virtual_measurement
 from hal.buttons import VirtualButton
@@ -31,7 +32,7 @@ def test_each_mark_is_a_press_of_the_rigs_start_stop_button(tmp_path: Path) -> N
     trace.write_text((RAMPS + THIRD).format("mark", "mark", "mark"))
     config = DeviceConfig()
     clock = VirtualClock()
-    rig = build_rig(TherapyPlan(), config, clock, trace=trace)
+    rig = build_rig(TherapyPlan(), config, clock, RigOptions(trace=trace))
     measurement = StandardMeasurement(
         MeasuredSpot.of_plan(TherapyPlan()),
         protocol=PptProtocol(),

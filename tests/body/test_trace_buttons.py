@@ -10,6 +10,7 @@ import pytest
 from config.device import DeviceConfig
 from config.errors import InputFileError
 from config.units import kgf
+from firmware.device.options import RigOptions
 from firmware.device.sim_setup import build_rig
 from firmware.realtime.sinks import MemorySink
 from firmware.realtime.virtual import run_virtual_session
@@ -92,7 +93,7 @@ def test_presses_reach_the_session_at_the_first_sample_at_or_after_their_time(tm
     path = tmp_path / "t.csv"
     path.write_text(TRACE.replace("10,29.4,more", "10.004,29.4,more") + "40,0,\n50,,stop\n")
     plan, device, clock = body_plan(repetitions=2), DeviceConfig(), VirtualClock()
-    rig = build_rig(plan, device, clock, trace=path, pins=pins)
+    rig = build_rig(plan, device, clock, RigOptions(trace=path, pins=pins))
     try:
         summary = run_virtual_session(
             plan, sampler=rig.sampler, haptics=rig.haptics, clock=clock, device_id="t",
@@ -131,7 +132,7 @@ def test_a_more_the_tolerance_forbids_is_refused_with_its_cue_and_event(tmp_path
     path = tmp_path / "t.csv"
     path.write_text("time_s,force_n,button\n0,0\n1,29.4\n6,,more\n9,,more\n12,,stop\n")
     plan, device, clock, memory = body_plan(), DeviceConfig(), VirtualClock(), MemorySink()
-    rig = build_rig(plan, device, clock, trace=path, pins=pins)
+    rig = build_rig(plan, device, clock, RigOptions(trace=path, pins=pins))
     try:
         summary = run_virtual_session(
             plan, sampler=rig.sampler, haptics=rig.haptics, clock=clock, device_id="t",

@@ -9,6 +9,7 @@ import pytest
 from config.device import DeviceConfig
 from config.plan import TherapyPlan
 from firmware.cli.main import main
+from firmware.device.options import RigOptions
 from firmware.device.sim_setup import build_rig
 from firmware.realtime.sampler import Sampler
 from firmware.realtime.virtual import run_virtual_session
@@ -54,7 +55,7 @@ def test_pins_follow_the_configured_backend() -> None:
     plan = TherapyPlan()
     for device, sensor_type in [(DEVICE, HX711SpiSensor), (DEVICE.with_backend("hx711-spi"), HX711SpiSensor),
                                 (DEVICE.with_backend("hx711-gpio"), HX711Sensor)]:
-        rig = build_rig(plan, device, VirtualClock(), pins=True)
+        rig = build_rig(plan, device, VirtualClock(), RigOptions(pins=True))
         try:
             assert isinstance(rig.sensor, sensor_type)
         finally:

@@ -10,7 +10,5 @@ from firmware.clinic.migrations import steps
 
 revision = "0001"
 down_revision = None
-branch_labels = None
-depends_on = None
 
 upgrade, downgrade = steps.revision_steps(down_revision, revision)
