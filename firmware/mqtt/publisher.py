@@ -89,8 +89,7 @@ class Publisher:
         self._connection = BrokerConnection(settings)  # fails early on the password or TLS files
         self.broker = self._connection.broker
         self._rng = rng or random.Random()
-        self._state = DeviceState(settings, topics, source, firmware_version)
-        self._state.update_status(calibrated=calibrated)
+        self._state = DeviceState(settings, topics, source, firmware_version=firmware_version, calibrated=calibrated)
         self._drain = OutboxDrain(settings, source, rng=self._rng, on_accepted_again=self._state.forget_refusals)
         self._router = Router(topics.ha_status, self._state.rediscover, subscribe_ha=settings.ha_discovery,
                               max_payload_bytes=DEVICE_MAX_PACKET_BYTES)

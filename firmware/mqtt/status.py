@@ -26,13 +26,21 @@ log = logging.getLogger("presspoint.mqtt")
 class DeviceState:
     """What the device says about itself; changes are cheap and thread-safe, publishing is rate-limited."""
 
-    def __init__(self, settings: MqttSettings, topics: Topics, source: OutboxSource, firmware_version: str) -> None:
+    def __init__(
+        self,
+        settings: MqttSettings,
+        topics: Topics,
+        source: OutboxSource,
+        *,
+        firmware_version: str,
+        calibrated: bool,
+    ) -> None:
         self._settings = settings
         self._topics = topics
         self._source = source
         self._firmware_version = firmware_version
         self._retained: dict[str, bytes] = {}
-        self._status: dict[str, Any] = {}  # "calibrated" and the rest: update_status
+        self._status: dict[str, Any] = {"calibrated": calibrated}
         self._status_version = 1
         self._rediscover = True
         self._refusal_logged: set[str] = set()
