@@ -24,7 +24,10 @@ PARTS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("driver / ready-poll", ("hal/hx711", "hal/clock.py")),
     ("emulator", ("simulator/",)),
     ("link", ("realtime/link.py", "device/link_", "_pickle", "posix.write", "posix.read")),
-    ("sampler + hand-off", ("realtime/sampler.py", "realtime/stream.py", "call_soon_threadsafe", "'send' of")),
+    (
+        "sampler + hand-off",
+        ("realtime/sampler.py", "realtime/stream.py", "realtime/handoff.py", "call_soon_threadsafe", "'send' of"),
+    ),
     (
         "start-up (imports)",
         (
