@@ -31,7 +31,7 @@ KEEP_SAMPLES = 400  # what waits at most (5 s at 80 Hz) while the connection is 
 
 
 class LiveChunks:
-    """``sample`` from any thread; ``run(client)`` publishes while connected."""
+    """``sample`` from any thread; ``run(client)`` publishes while connected (on the loop it first runs on)."""
 
     def __init__(self, topics: Topics) -> None:
         self._topics = topics
@@ -39,10 +39,6 @@ class LiveChunks:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wakeup: asyncio.Event | None = None
         self._chunks = 0
-
-    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
-        self._wakeup = asyncio.Event()
 
     def sample(self, session_id: str, t: float, force_n: float, raw: int | None) -> None:
         was_empty = not self._pending
@@ -53,7 +49,9 @@ class LiveChunks:
                 loop.call_soon_threadsafe(wakeup.set)
 
     async def run(self, client: AdaptedClient) -> None:
-        assert self._wakeup is not None
+        if self._wakeup is None:  # what was sampled before is pending: sent below without a wake-up
+            self._wakeup = asyncio.Event()
+            self._loop = asyncio.get_running_loop()
         while True:
             if not self._pending:
                 await self._wakeup.wait()

@@ -94,7 +94,7 @@ class Publisher:
         self._router = Router(topics.ha_status, self._state.rediscover, subscribe_ha=settings.ha_discovery,
                               max_payload_bytes=DEVICE_MAX_PACKET_BYTES)
         self._link = LinkState(settings, source.pending)
-        self._live = LiveChunks(topics)
+        self.live = LiveChunks(topics)  # ``live.sample(...)``: thread-safe, never stored
         self._stop_requested = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping: asyncio.Event | None = None  # made in run(), on the loop that runs it
@@ -147,10 +147,7 @@ class Publisher:
             await client.subscribe(topic_filter, qos=1)
 
     def set_retained(self, topic: str, payload: bytes | None) -> None:
-        """Latest-value state on ``topic`` (retained, QoS 1), re-sent on every connect.
-
-        ``None`` clears it (an empty retained payload).  Thread-safe.
-        """
+        """Latest-value state on ``topic`` (retained, QoS 1, sent at each connect; ``None`` clears it); thread-safe."""
         self._state.set_retained(topic, payload)
 
     def update_status(self, **fields: Any) -> None:
@@ -160,10 +157,6 @@ class Publisher:
         last_outcome.  The JSON goes out at most every ``state_min_interval_s``.
         """
         self._state.update_status(**fields)
-
-    def live_sample(self, session_id: str, t: float, force_n: float, raw: int | None) -> None:
-        """A sample for the live views (``LiveChunks``); cheap and thread-safe, never stored."""
-        self._live.sample(session_id, t, force_n, raw)
 
     def request_stop(self) -> None:
         """Thread-safe: make ``run`` say ``offline``, disconnect and return (within ``STOP_GRACE_S``).
@@ -213,7 +206,6 @@ class Publisher:
         stopping = self._stopping = asyncio.Event()
         self._drain.bind(loop, stopping)
         self._state.bind(loop)
-        self._live.bind(loop)
         if self._stop_requested:  # asked before the event existed (maybe from another thread)
             return
         work = asyncio.create_task(self._connection_loop(), name="mqtt-connection")
@@ -308,7 +300,7 @@ class Publisher:
             asyncio.create_task(self._drain.run(client, slots), name="mqtt-drain"),
             asyncio.create_task(self._state.run(client, slots), name="mqtt-state"),
             asyncio.create_task(self._router.run(client), name="mqtt-receive"),
-            asyncio.create_task(self._live.run(client), name="mqtt-live"),
+            asyncio.create_task(self.live.run(client), name="mqtt-live"),
         ]
         stop_wait = asyncio.create_task(self._stopping.wait(), name="mqtt-stop")
         self._session_live = True  # from here a stop is noticed below: run() lets us say offline

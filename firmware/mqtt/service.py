@@ -174,7 +174,7 @@ class MqttSessionSink:
             return
         self._writer.sample(self._session_id, t, force_n, raw)
         if self._publisher is not None:
-            self._publisher.live_sample(self._session_id, t, force_n, raw)
+            self._publisher.live.sample(self._session_id, t, force_n, raw)
             self._publisher.update_status(force_n=round(force_n, 2))
 
     def decisions(self, decisions: Sequence[Decision]) -> None:

@@ -113,21 +113,23 @@ async def test_every_instance_sees_every_sample_live_while_the_share_splits_the_
                 await worker.subscribed.wait()
         summary = await asyncio.to_thread(publish_session, tmp_path / "device", mosquitto.port, scenario="normal")
 
-        def every_hub_has_the_session() -> bool:
-            return all(
-                (live := hub.devices.get(DEVICE)) is not None
-                and live.session_id == summary.session_id
-                and len(live.samples) == min(summary.samples, KEEP_SAMPLES)
-                for hub in hubs
-            )
-
-        await eventually(every_hub_has_the_session, "every sample (up to what a hub keeps) in both instances' hubs")
-
         def stored() -> bool:
             data = queries.session_data(engine, summary.session_id)
             return data is not None and len(data.times) == summary.samples
 
         await eventually(stored, "the whole session stored")
+        data = queries.session_data(engine, summary.session_id)
+        assert data is not None
+        kept = list(zip(data.times, data.forces, strict=True))[-KEEP_SAMPLES:]  # what a hub holds at most
+
+        def every_hub_has_the_session() -> bool:
+            return all(
+                hub.since(DEVICE, 0)["session_id"] == summary.session_id
+                and [t for t, _ in hub.since(DEVICE, 0)["samples"]] == pytest.approx([t for t, _ in kept])
+                for hub in hubs
+            )
+
+        await eventually(every_hub_has_the_session, "every sample (up to what a hub keeps) in both instances' hubs")
     finally:
         for worker in [*collectors, *feeds]:
             worker.stop()
@@ -136,9 +138,6 @@ async def test_every_instance_sees_every_sample_live_while_the_share_splits_the_
     # the same samples reached the two collectors' stores split between them (one instance holds each share)
     new_batches = [c.stats.by_kind["samples"] for c in collectors]
     assert all(n > 0 for n in new_batches) and all(c.stats.by_result[Ingested.NEW] > 0 for c in collectors)
-    data = queries.session_data(engine, summary.session_id)
-    assert data is not None
-    kept = list(zip(data.times, data.forces, strict=True))[-KEEP_SAMPLES:]
     for hub in hubs:
         live = hub.since(DEVICE, 0)["samples"]
         assert [t for t, _ in live] == pytest.approx([t for t, _ in kept])
