@@ -12,6 +12,7 @@ from config.errors import PresspointError
 from firmware.cli.checks import check_new_file, check_number
 from firmware.cli.session_options import rig_options
 from firmware.device.options import DeviceOptions, SimulationOptions
+from firmware.device.link_hooks import ADMIT_TIMEOUT_S
 from simulator.fast_time import DEFAULT_LAG_S, MAX_SPEED
 
 #: Bounds of the numeric options: far beyond any real use, short of absurd.
@@ -65,7 +66,8 @@ def add_run_command(
         type=float,
         metavar="S",
         help=f"with --speed: wall seconds the clock waits for a late simulated sensor before time flows on and "
-        f"the wait counts as a stall (default {DEFAULT_LAG_S:g}; a loaded machine's tests use more)",
+        f"the wait counts as a stall (default {DEFAULT_LAG_S:g}; a loaded machine's tests use more); a start also "
+        f"waits this long for the service's answer if that is over {ADMIT_TIMEOUT_S:g} s",
     )
     run.set_defaults(func=func)
 

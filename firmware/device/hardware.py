@@ -38,6 +38,8 @@ class DeviceHardware:
     loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None
     #: The hardware clock's seconds per wall second: waits on the service (a 1x process) are scaled by it.
     speed: float = 1.0
+    #: With ``--speed``: wall seconds a late peer is waited for (``--speed-lag``); also bounds the wait on the service.
+    wall_lag_s: float = 0.0
     #: CPU seconds the simulated hardware (chip emulator or simulated load cell) took so far: not device work.
     emulator_cpu: Callable[[], float] | None = None
     _closers: list[Callable[[], None]] = field(default_factory=list)
@@ -70,6 +72,7 @@ def build_simulated_hardware(device: DeviceConfig, plan: TherapyPlan, sim: Simul
     if fast is not None:
         hardware.loop_factory = functools.partial(FastClockLoop, fast)
         hardware.speed = fast.speed
+        hardware.wall_lag_s = sim.speed_lag_s or 0.0
     return hardware
 
 

@@ -41,6 +41,17 @@ log = logging.getLogger(__name__)
 ADMIT_TIMEOUT_S = 3.0
 
 
+def admit_timeout_s(speed: float, wall_lag_s: float = 0.0) -> float:
+    """The wait for the service's answer to a start, on the hardware's clock.
+
+    The service runs at 1x: the wait is ``ADMIT_TIMEOUT_S`` of wall time at
+    any ``--speed``, or the run's ``--speed-lag`` if that is longer (a loaded
+    test machine's service may take seconds to answer while simulated time
+    runs 50x).
+    """
+    return max(ADMIT_TIMEOUT_S, wall_lag_s) * speed
+
+
 #: Samples go to the service in batches of this many ...
 SAMPLE_BATCH = 8
 #: ... or this long (loop seconds) after the first of a batch, whichever comes first.

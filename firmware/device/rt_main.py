@@ -27,7 +27,7 @@ from firmware.device.daemon import DeviceDaemon
 from firmware.device.fault_injection import install_fault_injection
 from firmware.device.gestures import connect_buttons
 from firmware.device.hardware import DeviceHardware, build_hardware
-from firmware.device.link_hooks import ADMIT_TIMEOUT_S, LinkHooks, LinkNotifier, LinkPlans
+from firmware.device.link_hooks import LinkHooks, LinkNotifier, LinkPlans, admit_timeout_s
 from firmware.device.link_messages import Admitted, Finished, FollowUpDue, PlayCue, Press, Setup, Shutdown
 from firmware.device.logging_setup import setup_logging
 from firmware.device.module_report import report_modules_at_exit
@@ -109,7 +109,7 @@ async def serve(
     hooks = LinkHooks(
         channel,
         on_start=[person.start] if person is not None else [],
-        admit_timeout_s=ADMIT_TIMEOUT_S * hardware.speed,
+        admit_timeout_s=admit_timeout_s(hardware.speed, hardware.wall_lag_s),
     )
     notifier = LinkNotifier(channel)
     daemon = DeviceDaemon(

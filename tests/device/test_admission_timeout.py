@@ -17,7 +17,7 @@ import pytest
 from config.plan import TherapyPlan
 from firmware.device.contracts import DaemonOptions
 from firmware.device.daemon import DeviceDaemon
-from firmware.device.link_hooks import ADMIT_TIMEOUT_S, LinkHooks, LinkNotifier, LinkPlans
+from firmware.device.link_hooks import ADMIT_TIMEOUT_S, LinkHooks, LinkNotifier, LinkPlans, admit_timeout_s
 from firmware.device.link_messages import AdmitRequest
 from firmware.realtime.link import Link, LoopLink
 from firmware.realtime.sampler import Sampler
@@ -27,7 +27,6 @@ from simulator.trace import parse_trace_csv
 from tests.conftest import DEVICE_MAX_N
 from tests.lockstep import LockstepClock
 
-pytestmark = [pytest.mark.asyncio, pytest.mark.looptime]
 
 
 @pytest.fixture
@@ -41,6 +40,8 @@ def pipes() -> Iterator[tuple[Link, Link]]:
     service.close()
 
 
+@pytest.mark.asyncio
+@pytest.mark.looptime
 async def test_a_stalled_service_gets_the_start_refused_after_the_bound(
     lockstep_clock: LockstepClock, pipes: tuple[Link, Link]
 ) -> None:
@@ -72,3 +73,13 @@ async def test_a_stalled_service_gets_the_start_refused_after_the_bound(
     first_cue = next(t for t, level in haptics.changes if level > 0)
     assert ADMIT_TIMEOUT_S <= first_cue - started <= ADMIT_TIMEOUT_S + 0.1
     assert haptics.level == 0.0
+
+
+@pytest.mark.parametrize(
+    ("speed", "wall_lag_s", "on_the_hardware_clock"),
+    [(1.0, 0.0, ADMIT_TIMEOUT_S), (50.0, 0.0, 50 * ADMIT_TIMEOUT_S), (50.0, 60.0, 3000.0), (20.0, 0.1, 60.0)],
+)
+def test_the_wait_for_a_start_answer_is_wall_time_at_any_speed_or_the_speed_lag_if_longer(
+    speed: float, wall_lag_s: float, on_the_hardware_clock: float
+) -> None:
+    assert admit_timeout_s(speed, wall_lag_s) == pytest.approx(on_the_hardware_clock)
