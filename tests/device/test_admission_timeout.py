@@ -28,7 +28,6 @@ from tests.conftest import DEVICE_MAX_N
 from tests.lockstep import LockstepClock
 
 
-
 @pytest.fixture
 def pipes() -> Iterator[tuple[Link, Link]]:
     """The real-time end and a service end that is open and never answers."""
