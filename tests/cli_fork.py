@@ -80,7 +80,19 @@ def run_cli(
             thread.join()
     sys.stdout.flush()
     sys.stderr.flush()
+    Path(out_path).with_name("code").write_text(str(code))  # the forkserver can lose it (it reports 255)
     os._exit(code)  # no multiprocessing clean-up: the process ends as the console script's would
+
+
+def exit_code(reported: int, out_path: str | Path) -> int:
+    """The code a finished ``run_cli`` child chose, as it wrote it beside its stdout.
+
+    The forkserver reports 255 when it loses a child's status (seen under
+    load with many children at once); its own report counts only for a child
+    that died before writing (a signal).
+    """
+    code_file = Path(out_path).with_name("code")
+    return int(code_file.read_text()) if code_file.exists() else reported
 
 
 def _exit_code(value: object) -> int:
@@ -119,7 +131,8 @@ def presspoint(
             process.kill()
             process.join()
             raise subprocess.TimeoutExpired(["presspoint", *argv], timeout, out.read_text(), err.read_text())
-        done = subprocess.CompletedProcess(["presspoint", *argv], process.exitcode, out.read_text(), err.read_text())
+        code = exit_code(process.exitcode, out)
+        done = subprocess.CompletedProcess(["presspoint", *argv], code, out.read_text(), err.read_text())
     if check:
         done.check_returncode()
     return done

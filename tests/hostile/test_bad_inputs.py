@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli_fork import forkserver, run_cli
+from tests.cli_fork import exit_code, forkserver, run_cli
 from tests.conftest import ROOT
 from tests.hostile.corpus import CASES, FIFO, FOLDER, HUGE_CSV, HUGE_TOML, LOOP, Case, FileContent
 
@@ -80,7 +80,7 @@ def _run(case: Case, env: dict[str, str], forks: ForkServerContext) -> Outcome:
             return Outcome(None, stderr.read_text(errors="replace"), [])
         after = _snapshot(folder)
         changed = sorted(name for name in before.keys() | after.keys() if before.get(name) != after.get(name))
-        return Outcome(process.exitcode, stderr.read_text(errors="replace"), changed)
+        return Outcome(exit_code(process.exitcode, stdout), stderr.read_text(errors="replace"), changed)
 
 
 @pytest.fixture(scope="session")
