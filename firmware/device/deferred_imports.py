@@ -38,7 +38,7 @@ METADATA, RESOURCES, URL_REQUESTS = "importlib.metadata", "importlib.resources",
 #: pydantic's switch that keeps its plugin lookup from loading ``METADATA``.
 PLUGINS_OFF = ("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
-_loading = threading.Lock()
+_loading = threading.RLock()  # re-entrant: a real module that imports another put-off one while loading
 
 
 class DeferredModule(types.ModuleType):

@@ -86,3 +86,23 @@ def test_a_process_that_loaded_them_already_keeps_them_and_its_plugins() -> None
     got = run_python(code, *HEAVY)
     assert got["types_before"] == ["module"] * 3
     assert got["plugins_off"] is None
+
+
+#: A put-off module whose real import uses another put-off one: both load, nested, on one thread.
+NESTED = """
+import json, sys, tempfile, pathlib
+import firmware.device.deferred_imports as d
+package = pathlib.Path(tempfile.mkdtemp()) / "nestpkg"
+package.mkdir()
+(package / "__init__.py").write_text("")
+(package / "user.py").write_text("import importlib.metadata\\nVERSION = importlib.metadata.version('pydantic')\\n")
+sys.path.insert(0, str(package.parent))
+assert d.defer("nestpkg.user")
+import nestpkg.user
+print(json.dumps({"version": nestpkg.user.VERSION, "real": type(sys.modules["importlib.metadata"]).__name__}))
+"""
+
+
+def test_a_put_off_module_whose_import_uses_another_loads_both() -> None:
+    got = run_python(NESTED)
+    assert got["version"] == run_python(PLAIN)["version"] and got["real"] == "module"
