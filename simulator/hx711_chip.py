@@ -1,7 +1,7 @@
 """An HX711 load-cell ADC emulator: one chip model, reached through two fronts.
 
-The pins front (this module) puts DOUT and PD_SCK on two gpiozero mock pins
-for the bit-banging GPIO driver; the SPI front (``simulator.hx711_spi_front``)
+The pins front (``simulator.hx711_pins``) puts DOUT and PD_SCK on two gpiozero
+mock pins for the bit-banging GPIO driver; the SPI front (``simulator.hx711_spi_front``)
 answers whole SPI transfers (MOSI = PD_SCK, MISO = DOUT) for the SPI backend.
 The chip is what the real drivers talk to in tests and ``simulate --pins``,
 so it follows the datasheet's serial protocol rather than a driver's
@@ -32,16 +32,13 @@ from __future__ import annotations
 import logging
 import math
 import threading
-import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from gpiozero.pins.mock import MockPin, MockPWMPin, PinState
-
 from hal.clock import Clock
 from hal.sensor import HX711_MAX_COUNTS, HX711_MIN_COUNTS
+from simulator.hx711_pins import PinsFront
 from simulator.hx711_timeliness import ReadTimeliness
 
 log = logging.getLogger(__name__)
@@ -51,8 +48,6 @@ CountsSource = Callable[[float], int | None]
 POWER_DOWN_AFTER_S = 60e-6
 #: Pulses per transfer -> (channel, gain) of the next conversion.
 GAIN_FOR_PULSES: dict[int, tuple[str, int]] = {25: ("A", 128), 26: ("B", 32), 27: ("A", 64)}
-#: Pin history kept per emulated pin (a long simulation clocks millions of edges).
-PIN_HISTORY = 1024
 _EPS = 1e-9
 
 
@@ -65,54 +60,9 @@ class ProtocolError:
     detail: str
 
 
-class _BoundedHistory:
-    """Mixin: keep the last ``PIN_HISTORY`` states instead of every edge ever."""
-
-    states: deque[Any]
-    _state: Any
-    _last_change: float
-
-    def clear_states(self) -> None:
-        self._last_change = time.monotonic()
-        self.states = deque([PinState(0.0, self._state)], maxlen=PIN_HISTORY)
-
-
-class _DoutMixin(_BoundedHistory):
-    chip: HX711Chip | None = None
-
-    def _get_state(self) -> Any:
-        chip = self.chip
-        if chip is None:
-            return super()._get_state()  # type: ignore[misc]
-        level = chip.dout_level()
-        self._change_state(level)  # type: ignore[attr-defined]
-        return level
-
-
-class _SckMixin(_BoundedHistory):
-    chip: HX711Chip | None = None
-
-    def _set_state(self, value: Any) -> None:
-        super()._set_state(value)  # type: ignore[misc]
-        chip = self.chip
-        if chip is not None:
-            chip.on_sck(bool(value))
-
-
-class DoutPin(_DoutMixin, MockPin):  # type: ignore[misc]
-    """DOUT on a factory whose default pins are ``MockPin``."""
-
-
-class DoutPWMPin(_DoutMixin, MockPWMPin):  # type: ignore[misc]
-    """DOUT on a factory whose default pins are ``MockPWMPin`` (gpiozero checks PWM-ness)."""
-
-
-class SckPin(_SckMixin, MockPin):  # type: ignore[misc]
-    """SCK on a ``MockPin`` factory."""
-
-
-class SckPWMPin(_SckMixin, MockPWMPin):  # type: ignore[misc]
-    """SCK on a ``MockPWMPin`` factory."""
+def counts_at_gain(raw: int, gain: int) -> int:
+    """What the chip converts ``raw`` (counts at gain 128) to at ``gain``: scaled, clamped to 24 bits."""
+    return max(HX711_MIN_COUNTS, min(HX711_MAX_COUNTS, round(raw * gain / 128)))
 
 
 class HX711Chip:
@@ -156,39 +106,17 @@ class HX711Chip:
         self.pulses_after_lost_transfer = 0
         self._sck_rise = clock.now()
         self._wake(clock.now())
-        self.dout: Any = None
-        self.sck: Any = None
-        if factory is not None:  # the pins front; without a factory, reach it through another front
-            if dout_pin is None or sck_pin is None:
-                raise ValueError("the pins front needs dout_pin and sck_pin")
-            pwm = issubclass(factory.pin_class, MockPWMPin)
-            self.dout = self._make_pin(factory, dout_pin, DoutPWMPin if pwm else DoutPin)
-            self.sck = self._make_pin(factory, sck_pin, SckPWMPin if pwm else SckPin)
-            self.attach()
-
-    @staticmethod
-    def _make_pin(factory: Any, number: int, pin_class: type[Any]) -> Any:
-        pin = factory.pin(number, pin_class=pin_class)
-        if not isinstance(pin, pin_class):
-            raise ValueError(
-                f"GPIO{number} already exists as a {type(pin).__name__}; "
-                "create the HX711 chip before anything uses its pins"
-            )
-        return pin
-
-    def attach(self) -> None:
-        """Connect the pins to this chip (done by ``__init__``; undone by ``close``)."""
-        if self.dout is not None:
-            self.dout.chip = self
-            self.sck.chip = self
+        #: The pins front's DOUT and PD_SCK, with a ``factory``; without one, reach the chip through another front.
+        self.pins = PinsFront(self, factory, dout_pin, sck_pin) if factory is not None else None
+        self.dout: Any = self.pins.dout if self.pins else None
+        self.sck: Any = self.pins.sck if self.pins else None
 
     def close(self) -> None:
         """Detach from the pins (they go back to plain mock pins); log how timely the reads were."""
         if self.conversions_read:
             log.info("emulated HX711: %d conversions read, %s", self.conversions_read, self.reads.describe())
-        if self.dout is not None:
-            self.dout.chip = None
-            self.sck.chip = None
+        if self.pins is not None:
+            self.pins.detach()
 
     # -- test controls --------------------------------------------------------------------------
 
@@ -381,10 +309,7 @@ class HX711Chip:
             raw = source(t) if source is not None else 0
         else:
             raw = self.force_source(t)
-        if raw is None:
-            return None
-        value = round(raw * gain / 128)
-        return max(HX711_MIN_COUNTS, min(HX711_MAX_COUNTS, value))
+        return None if raw is None else counts_at_gain(raw, gain)
 
     def _error(self, at: float, kind: str, detail: str) -> None:
         self.errors.append(ProtocolError(at, kind, detail))

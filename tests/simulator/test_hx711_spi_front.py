@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from hal.clock import VirtualClock
 from hal.hx711_spi_bits import READY_PROBE, conversion_pattern, decode_conversion
 from hal.sensor import HX711_MAX_COUNTS, HX711_MIN_COUNTS
-from simulator.hx711_chip import HX711Chip
+from simulator.hx711_chip import HX711Chip, counts_at_gain
 from simulator.hx711_spi_front import HX711SpiFront
 
 RATE = 80.0
@@ -165,3 +165,11 @@ def test_a_conversion_due_mid_transfer_leaves_dout_high_after_the_25th_pulse(exa
     clock.sleep_until(SETTLED + 2 * PERIOD)
     assert front.transfer(READY_PROBE) == [0x00]  # conversion 2 does
     assert chip.conversions_read == 1 and chip.errors == []
+
+
+def test_the_chip_scales_counts_to_its_gain_and_clamps_them_to_24_bits() -> None:
+    assert counts_at_gain(1_000, 128) == 1_000
+    assert counts_at_gain(1_000, 64) == 500
+    assert counts_at_gain(-1_000, 32) == -250
+    assert counts_at_gain(10**9, 128) == 0x7FFFFF
+    assert counts_at_gain(-(10**9), 64) == -0x800000
