@@ -40,10 +40,12 @@ from hal.clock import Clock
 
 #: How far the learned period may stray from the nominal one (an HX711's oscillator, generously).
 MAX_RATE_ERROR = 0.2
-#: Weight of a new period measure in the running estimate.
+#: Weight of a period measure over ``FULL_SPAN`` conversions or more in the running estimate.
 PERIOD_GAIN = 0.25
-#: A period measure spans at most this many conversions (more: rounding to whole periods is unsure).
-MAX_SPAN = 64
+#: A measure over fewer conversions counts for less: each end may be off by a poll step.
+FULL_SPAN = 16
+#: After a measure over this many conversions, the next ones start from its end.
+REFERENCE_SPAN = 64
 
 
 class PhaseLockedPacer:
@@ -79,8 +81,9 @@ class PhaseLockedPacer:
         self._since_check = 0
         self._lead = self._search_lead
         self._hold_until = -math.inf
-        #: The latest precise finding, the start of the next period measure.
+        #: A precise finding the period is measured from, and the conversions found since.
         self._reference: float | None = None
+        self._counted = 0
 
     @property
     def locked(self) -> bool:
@@ -98,6 +101,7 @@ class PhaseLockedPacer:
         """Do not trust DOUT before the next conversion is due (after a garbled read)."""
         # Half a poll step: a look earlier than that may see the garbled transfer's DOUT, not a conversion.
         self._hold_until = self._expected - self._poll / 2
+        self._reference = None
         self._search()
 
     def wait_ready(self, deadline: float, busy: Callable[[], bool]) -> bool:
@@ -133,6 +137,9 @@ class PhaseLockedPacer:
     def _found(self, looked_at: float, busy_at: float, *, early: bool) -> None:
         """Move the schedule on from a conversion seen ready by the look that began at ``looked_at``."""
         precise = looked_at - busy_at <= 1.5 * self._poll + self._look
+        self._counted += 1
+        if looked_at - self._expected > self.learned_period_s / 2:
+            self._reference = None  # so late that a conversion may have gone by unread: the count is unsure
         if precise:
             self._learn(looked_at)
             self._expected = looked_at + self.learned_period_s
@@ -146,6 +153,7 @@ class PhaseLockedPacer:
 
     def _timed_out(self) -> bool:
         """No conversion within the wait: where the next one falls is unknown."""
+        self._reference = None
         self._search()
         return False
 
@@ -166,18 +174,16 @@ class PhaseLockedPacer:
         self._lead = self._search_lead
 
     def _learn(self, conversion_at: float) -> None:
-        """Average in the period measured since the previous precise finding."""
-        reference, self._reference = self._reference, conversion_at
-        if reference is None:
-            return
-        periods = (conversion_at - reference) / self.learned_period_s
-        span = round(periods)
-        if not 1 <= span <= MAX_SPAN or abs(periods - span) > 0.25:
+        """Average in the period measured from the reference finding to this precise one."""
+        reference, span = self._reference, self._counted
+        if reference is None or span < 1:
+            self._reference, self._counted = conversion_at, 0
             return
         measured = (conversion_at - reference) / span
-        if abs(measured / self.period_s - 1) > MAX_RATE_ERROR:
-            return
-        self.learned_period_s += PERIOD_GAIN * (measured - self.learned_period_s)
+        if abs(measured / self.period_s - 1) <= MAX_RATE_ERROR:
+            self.learned_period_s += PERIOD_GAIN * min(1.0, span / FULL_SPAN) * (measured - self.learned_period_s)
+        if span >= REFERENCE_SPAN:
+            self._reference, self._counted = conversion_at, 0
 
     def _first_look(self) -> float:
         """The first point of the poll grid at or after the expected conversion less the lead, and the hold-off."""
