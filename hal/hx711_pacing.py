@@ -1,4 +1,4 @@
-"""When to look for the HX711's next conversion, shared by the GPIO and SPI backends.
+"""When the GPIO backend looks for the HX711's next conversion: from a margin before it, on a poll grid.
 
 The chip announces a conversion by pulling DOUT low, ``1 / rate`` after the
 previous one.  Rather than poll all the time, a backend sleeps on the
@@ -7,13 +7,11 @@ polls on a fixed grid (anchored at the chip's wake-up), so in virtual time a
 conversion is picked up exactly when it becomes ready and on real time
 within one poll step, with few wake-ups per sample.  Every wait is bounded.
 
-With ``adaptive_early`` the margin before the expected conversion shrinks
-(down to 1.5 poll steps) while conversions keep coming on schedule, and goes
-back to the full margin as soon as one is found already waiting.  The SPI
-backend uses it: each of its looks at DOUT is a bus transfer.  A conversion
-found ready long after the last look that saw DOUT high (a late call, a
-wake-up the scheduler delayed) may have been waiting: it does not move the
-schedule later, or one late wake-up would leave every later read late.
+The SPI backend, where each look at DOUT is a bus transfer, learns the
+conversion's phase instead (``hal.hx711_phase.PhaseLockedPacer``).  A
+conversion found ready long after the last look that saw DOUT high (a late
+call, a wake-up the scheduler delayed) may have been waiting: it does not
+move the schedule later, or one late wake-up would leave every later read late.
 """
 
 from __future__ import annotations
@@ -34,22 +32,13 @@ class ConversionPacer:
         *,
         poll_s: float,
         early_fraction: float,
-        adaptive_early: bool = False,
-        look_s: float = 0.0,
-        skip_early_look: bool = False,
     ) -> None:
         if sample_rate_hz <= 0:
             raise ValueError(f"sample rate must be positive, not {sample_rate_hz!r}")
         self.clock = clock
         self.period_s = 1.0 / sample_rate_hz
         self._poll = self.period_s / max(1, round(self.period_s / poll_s))
-        self._max_early = early_fraction * self.period_s
-        self._early = self._max_early
-        self._adaptive = adaptive_early
-        #: How long one ``busy()`` look takes; the last look is timed to end by the deadline.
-        self._look = look_s
-        #: Right after a read, no look before the next conversion can be due (see ``wait_ready``).
-        self._skip_early_look = skip_early_look
+        self._early = early_fraction * self.period_s
         self._anchor = clock.now()
         self._expected = self._anchor
         self._hold_until = -math.inf
@@ -66,30 +55,20 @@ class ConversionPacer:
         self._hold_until = self._expected - self._poll / 2
 
     def wait_ready(self, deadline: float, busy: Callable[[], bool]) -> bool:
-        """Wait until ``busy()`` is false or ``deadline`` passes on the clock; never spin.
-
-        With ``skip_early_look``, a wait that starts well before the expected
-        conversion (right after a read, DOUT high until then) makes its first
-        look at the first poll before it rather than at once: one bus transfer
-        and one wake-up fewer per conversion on SPI.
-        """
+        """Wait until ``busy()`` is false or ``deadline`` passes on the clock; never spin."""
         clock = self.clock
         busy_at = -math.inf  # the latest look of this wait that saw DOUT high
-        now = clock.now()
-        look = not (self._skip_early_look and self._hold_until < now < self._expected - self._early)
         while True:
             now = clock.now()
-            if look and now >= self._hold_until:
+            if now >= self._hold_until:
                 if not busy():
                     self._found(clock.now(), busy_at)
                     return True
                 busy_at = now
             now = clock.now()
-            last_look = deadline - self._look
-            if now >= last_look:
+            if now >= deadline:
                 return False
-            clock.sleep_until(min(last_look, self._next_poll(now)))
-            look = True
+            clock.sleep_until(min(deadline, self._next_poll(now)))
 
     def _found(self, seen: float, busy_at: float) -> None:
         """Move the schedule on from a conversion seen ready at ``seen``.
@@ -100,20 +79,9 @@ class ConversionPacer:
         time would shift the schedule late for good: keep the schedule (or
         move it earlier, never later).
         """
-        precise = seen - busy_at <= 1.5 * self._poll + self._look
+        precise = seen - busy_at <= 1.5 * self._poll
         base = seen if precise else min(seen, self._expected)
-        if self._adaptive:
-            self._adapt_early(self._expected - seen if precise else None)
         self._expected = base + self.period_s
-
-    def _adapt_early(self, lead_s: float | None) -> None:
-        """Narrow the margin while conversions come on time; widen it at once when one waited."""
-        if lead_s is None:
-            self._early = self._max_early
-            return
-        # Never under 1.5 poll steps: a look that sees DOUT high must come before the conversion.
-        wanted = max(1.5 * self._poll, 2 * max(0.0, lead_s) + self._poll, 0.9 * self._early)
-        self._early = min(self._max_early, wanted)
 
     def _next_poll(self, now: float) -> float:
         """The next grid point after ``now``, but not before the expected conversion - margin."""

@@ -32,7 +32,7 @@ from typing import Protocol
 
 from hal.clock import Clock
 from hal.hx711_channel import HX711ChannelA, HX711ReadStats
-from hal.hx711_pacing import ConversionPacer
+from hal.hx711_phase import PhaseLockedPacer
 from hal.hx711_protocol import RESET_HOLD_S, SETTLING_PERIODS, Gain
 from hal.hx711_spi_bits import (
     READY_PROBE,
@@ -87,14 +87,12 @@ class HX711SpiSensor(HX711ChannelA):
         early_fraction: float = 0.15,
     ) -> None:
         super().__init__(clock, gain, sample_rate_hz)
-        self._pacer = ConversionPacer(
+        self._pacer = PhaseLockedPacer(
             clock,
             sample_rate_hz,
             poll_s=poll_s,
-            early_fraction=early_fraction,
-            adaptive_early=True,
+            search_fraction=early_fraction,
             look_s=8 * len(READY_PROBE) / clock_hz,
-            skip_early_look=True,
         )
         self._spi = spi
         #: ``_settle`` saw a settled conversion waiting: the first ``read`` need not look again.

@@ -43,8 +43,8 @@ def rig() -> tuple[OneLateWakeUp, HX711Chip, HX711SpiFront, HX711SpiSensor]:
     return clock, chip, front, sensor
 
 
-def delay_of_read(clock: VirtualClock, chip: HX711Chip, sensor: HX711SpiSensor) -> float:
-    assert sensor.read(PERIOD) is not None
+def delay_of_read(clock: VirtualClock, chip: HX711Chip, sensor: HX711SpiSensor, timeout_s: float = PERIOD) -> float:
+    assert sensor.read(timeout_s) is not None
     assert chip.last_ready_at is not None
     return clock.now() - chip.last_ready_at
 
@@ -59,10 +59,26 @@ def test_one_late_wake_up_leaves_later_reads_on_time(late_s: float) -> None:
     assert chip.reads.overwritten == 0
 
 
-def test_on_schedule_a_conversion_costs_two_looks_and_one_read() -> None:
-    """Right after a read DOUT is high until the next conversion: the first look is just before it."""
+def test_on_schedule_a_conversion_costs_one_look_and_one_read() -> None:
+    """Locked to the chip's phase, a wait looks once, at the conversion; every 8th starts two poll steps early."""
     clock, chip, front, sensor = rig()
     before = front.transfers
-    delays = [delay_of_read(clock, chip, sensor) for _ in range(100)]
-    assert (front.transfers - before) / 100 == pytest.approx(3.0)
+    delays = [delay_of_read(clock, chip, sensor) for _ in range(96)]
+    assert (front.transfers - before) / 96 == pytest.approx(2 + 2 / 8)
     assert max(delays) < ON_TIME_S
+
+
+@pytest.mark.parametrize("chip_rate", [RATE * 0.97, RATE * 1.03])
+def test_a_chip_off_the_nominal_rate_over_the_spi_front_loses_nothing_and_costs_few_looks(chip_rate: float) -> None:
+    """The chip's oscillator sets the rate: the driver learns it and keeps one look per conversion."""
+    clock = VirtualClock()
+    chip = HX711Chip(clock=clock, force_source=lambda t: 1_000, sample_rate_hz=chip_rate)
+    front = HX711SpiFront(chip)
+    sensor = HX711SpiSensor(front, clock=clock, sample_rate_hz=RATE)
+    for _ in range(200):  # learning
+        assert sensor.read(1.1 * PERIOD) is not None
+    before = front.transfers
+    delays = [delay_of_read(clock, chip, sensor, 1.1 * PERIOD) for _ in range(400)]
+    assert chip.reads.overwritten == 0 and chip.reads.late_half_period == 0
+    assert (front.transfers - before) / 400 <= 2.5
+    assert max(delays) < ON_TIME_S + 0.25e-3  # within a poll step of ready

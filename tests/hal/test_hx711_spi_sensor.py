@@ -138,7 +138,9 @@ def test_desync_is_counted_and_the_reading_discarded() -> None:
     assert sensor.read(3 * PERIOD) == 200
     assert sensor.stats.desyncs == desyncs
     assert sensor.stats.gain_discards == 1
-    assert {error.kind for error in chip.errors} == {"too_many_pulses"}
+    # Pulses clocked into a chip that only looked ready (DOUT low after the desync) are all it saw wrong;
+    # a look timed at the conversion itself clocks out a real one, so there may be none.
+    assert {error.kind for error in chip.errors} <= {"too_many_pulses"}
 
 
 def test_one_desync_costs_one_conversion_not_a_busy_loop() -> None:
