@@ -9,42 +9,23 @@ logs one clear error and retries from it with backoff, one in flight.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import random
 from collections import deque
-from collections.abc import Callable, Sequence
-from concurrent.futures import Future
-from typing import Protocol
+from collections.abc import Callable
 
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from config.mqtt import MqttSettings
 from firmware.mqtt.aiomqtt_adapter import AdaptedClient
 from firmware.mqtt.connection import Backoff, wait_or_stop
+from firmware.mqtt.options import PublisherOptions
+from firmware.mqtt.wakeup import ThreadSafeEvent
 from firmware.storage.outbox import Kind, OutboxMessage
 
 log = logging.getLogger("presspoint.mqtt")
 
 _JSON_KINDS = frozenset({Kind.EVENT, Kind.SAMPLES, Kind.SUMMARY, Kind.STATUS, Kind.DISCOVERY})
-
-
-class OutboxSource(Protocol):
-    """What the publisher needs from the store (``StoreWriter`` implements it)."""
-
-    async def peek(self, n: int, after_seq: int = 0) -> list[OutboxMessage]: ...
-
-    async def ack(self, seqs: Sequence[int]) -> None: ...
-
-    def pending(self) -> int: ...
-
-    def dropped_batches(self) -> int: ...
-
-    def add_listener(self, callback: Callable[[], None]) -> None: ...
-
-    def flush(self) -> Future[None]: ...
 
 
 class PublishRefused(Exception):
@@ -62,44 +43,33 @@ _Inflight = dict[asyncio.Task[None], OutboxMessage]
 class OutboxDrain:
     """The outbox side of one publisher: ``run`` per connection, ``sent`` and ``refused`` across them."""
 
-    def __init__(
-        self,
-        settings: MqttSettings,
-        source: OutboxSource,
-        *,
-        rng: random.Random,
-        on_accepted_again: Callable[[], None],
-    ) -> None:
-        self._settings = settings
-        self._source = source
-        self._backoff = Backoff.from_settings(settings, rng)  # refusal retries
+    def __init__(self, options: PublisherOptions, *, on_accepted_again: Callable[[], None]) -> None:
+        settings = self._settings = options.settings
+        source = self._source = options.source
+        self._backoff = Backoff.from_settings(settings, options.rng)  # refusal retries
         self._on_accepted_again = on_accepted_again
         self.broker = settings.display_url()
         self.sent = 0
         self.refused: str | None = None  # why the broker refuses our publishes, until one gets through
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping: asyncio.Event | None = None
-        self._new_data: asyncio.Event | None = None
+        self._new_data = ThreadSafeEvent()
         self.progress: asyncio.Event | None = None  # set whenever messages were acknowledged
         source.add_listener(self._on_new_data)
 
     def bind(self, loop: asyncio.AbstractEventLoop, stopping: asyncio.Event) -> None:
         """Make the asyncio objects, on the loop that runs the publisher."""
-        self._new_data = asyncio.Event()
+        self._new_data.bind(loop)
         self.progress = asyncio.Event()
         self._stopping = stopping
-        self._loop = loop
 
     def _on_new_data(self) -> None:
         """Writer thread: new messages were committed."""
-        loop, event = self._loop, self._new_data
-        if loop is not None and event is not None:
-            with contextlib.suppress(RuntimeError):  # loop closed at exit
-                loop.call_soon_threadsafe(event.set)
+        self._new_data.set()
 
     async def run(self, client: AdaptedClient, slots: asyncio.Semaphore) -> None:
         """Send the outbox in order, ``max_in_flight`` at a time, for as long as connected."""
-        assert self._new_data is not None
+        new_data = self._new_data.event
+        assert new_data is not None
         window = self._settings.max_in_flight
         inflight: _Inflight = {}
         buffer: deque[OutboxMessage] = deque()
@@ -107,7 +77,7 @@ class OutboxDrain:
         try:
             while True:
                 if not buffer:
-                    self._new_data.clear()  # before peek: no wake-up can be missed
+                    new_data.clear()  # before peek: no wake-up can be missed
                     batch = await self._source.peek(window * 4, last_read)
                     if batch:
                         buffer.extend(batch)
@@ -125,7 +95,7 @@ class OutboxDrain:
                         buffer.clear()  # a refusal: start again from the oldest message
                         last_read = 0
                     continue
-                await self._new_data.wait()
+                await new_data.wait()
         finally:
             for task in inflight:
                 task.cancel()

@@ -13,7 +13,6 @@ failed publish is dropped.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from collections import deque
@@ -21,6 +20,7 @@ from collections import deque
 import aiomqtt
 
 from firmware.mqtt.aiomqtt_adapter import AdaptedClient
+from firmware.mqtt.wakeup import ThreadSafeEvent
 from firmware.protocol.payloads import SamplesBatch, dump, utc_now_iso
 from firmware.protocol.topics import Topics
 
@@ -36,26 +36,22 @@ class LiveChunks:
     def __init__(self, topics: Topics) -> None:
         self._topics = topics
         self._pending: deque[tuple[str, float, float, int | None]] = deque(maxlen=KEEP_SAMPLES)
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._wakeup: asyncio.Event | None = None
+        self._wakeup = ThreadSafeEvent()  # bound when ``run`` first runs
         self._chunks = 0
 
     def sample(self, session_id: str, t: float, force_n: float, raw: int | None) -> None:
         was_empty = not self._pending
         self._pending.append((session_id, t, force_n, raw))
-        loop, wakeup = self._loop, self._wakeup
-        if was_empty and loop is not None and wakeup is not None:
-            with contextlib.suppress(RuntimeError):  # the loop is closed: nothing publishes any more
-                loop.call_soon_threadsafe(wakeup.set)
+        if was_empty:
+            self._wakeup.set()
 
     async def run(self, client: AdaptedClient) -> None:
-        if self._wakeup is None:  # what was sampled before is pending: sent below without a wake-up
-            self._wakeup = asyncio.Event()
-            self._loop = asyncio.get_running_loop()
+        wakeup = self._wakeup.event or self._wakeup.bind(asyncio.get_running_loop())
+        # What was sampled before the first run is pending: sent below without a wake-up.
         while True:
             if not self._pending:
-                await self._wakeup.wait()
-            self._wakeup.clear()
+                await wakeup.wait()
+            wakeup.clear()
             await asyncio.sleep(LIVE_INTERVAL_S)  # the chunk gathers
             for topic, payload in self._take():
                 try:

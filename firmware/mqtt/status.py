@@ -14,11 +14,11 @@ from typing import Any
 
 import aiomqtt
 
-from config.mqtt import MqttSettings
 from firmware.mqtt.aiomqtt_adapter import AdaptedClient
-from firmware.mqtt.drain import OutboxSource
+from firmware.mqtt.options import PublisherOptions
+from firmware.mqtt.wakeup import ThreadSafeEvent
 from firmware.protocol.payloads import DeviceStatus, utc_now_iso
-from firmware.protocol.topics import Topics, ha_discovery_configs
+from firmware.protocol.topics import ha_discovery_configs
 
 log = logging.getLogger("presspoint.mqtt")
 
@@ -26,31 +26,21 @@ log = logging.getLogger("presspoint.mqtt")
 class DeviceState:
     """What the device says about itself; changes are cheap and thread-safe, publishing is rate-limited."""
 
-    def __init__(
-        self,
-        settings: MqttSettings,
-        topics: Topics,
-        source: OutboxSource,
-        *,
-        firmware_version: str,
-        calibrated: bool,
-    ) -> None:
-        self._settings = settings
-        self._topics = topics
-        self._source = source
-        self._firmware_version = firmware_version
+    def __init__(self, options: PublisherOptions) -> None:
+        self._settings = options.settings
+        self._topics = options.topics
+        self._source = options.source
+        self._firmware_version = options.firmware_version
         self._retained: dict[str, bytes] = {}
-        self._status: dict[str, Any] = {"calibrated": calibrated}
+        self._status: dict[str, Any] = {"calibrated": options.calibrated}
         self._status_version = 1
         self._rediscover = True
         self._refusal_logged: set[str] = set()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._wakeup: asyncio.Event | None = None
+        self._wakeup = ThreadSafeEvent()
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         """Make the asyncio objects, on the loop that runs the publisher."""
-        self._wakeup = asyncio.Event()
-        self._loop = loop
+        self._wakeup.bind(loop)
 
     def will(self) -> aiomqtt.Will:
         """``offline`` (retained), published by the broker when the connection drops."""
@@ -81,10 +71,7 @@ class DeviceState:
         self._refusal_logged.clear()
 
     def _wake(self) -> None:
-        loop, event = self._loop, self._wakeup
-        if loop is not None and event is not None:
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(event.set)
+        self._wakeup.set()
 
     def _status_payload(self) -> bytes:
         status = DeviceStatus(
@@ -108,7 +95,8 @@ class DeviceState:
 
     async def run(self, client: AdaptedClient, slots: asyncio.Semaphore) -> None:
         """Publish status/info and retained state on connect and when they change."""
-        assert self._wakeup is not None
+        wakeup = self._wakeup.event
+        assert wakeup is not None
         sent_status = 0
         sent_retained: dict[str, bytes] = {}
         discovery = (
@@ -118,7 +106,7 @@ class DeviceState:
         )
         self._rediscover = True
         while True:
-            self._wakeup.clear()
+            wakeup.clear()
             if self._rediscover:
                 self._rediscover = False
                 sent_status = 0
@@ -134,8 +122,12 @@ class DeviceState:
                     sent_retained[topic] = payload
             with contextlib.suppress(TimeoutError):  # not wait_for: see connection.wait_or_stop
                 async with asyncio.timeout(self._settings.state_min_interval_s or None):
-                    await self._wakeup.wait()
+                    await wakeup.wait()
             await asyncio.sleep(self._settings.state_min_interval_s)
+
+    async def publish_availability(self, client: AdaptedClient, slots: asyncio.Semaphore, payload: bytes) -> None:
+        """``online`` or ``offline`` on ``status`` (the will says ``offline`` when the connection drops)."""
+        await self.publish(client, slots, self._topics.status, payload)
 
     async def publish(self, client: AdaptedClient, slots: asyncio.Semaphore, topic: str, payload: bytes) -> None:
         """One retained QoS 1 state message; a refusal is logged once per topic."""
