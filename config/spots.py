@@ -60,6 +60,10 @@ class BandArithmetic:
         return 60.0 / self.breaths_per_min
 
 
+#: The values a spot may set over its plan: every resolved spot has them, besides its index and name.
+SPOT_VALUES = ("target", "band", "hold_s", "repetitions", "rest_s", "breaths_per_min", "tolerance")
+
+
 @dataclass(frozen=True, slots=True)
 class SpotPlan(BandArithmetic):
     """One spot with every value resolved (forces in newtons)."""
