@@ -34,6 +34,11 @@ class Spot(BaseModel):
     tolerance: Force | None = Field(None, gt=0, description="the person's maximum here, N (capped by the plan's)")
 
 
+def band_edges(target_n: float, band: float) -> tuple[float, float]:
+    """The low and high edge of the band around ``target_n``: ±``band`` × target."""
+    return target_n * (1.0 - band), target_n * (1.0 + band)
+
+
 class BandArithmetic:
     """The band edges and the breath period, for a plan and each of its spots alike."""
 
@@ -49,11 +54,11 @@ class BandArithmetic:
 
     @property
     def band_low_n(self) -> float:
-        return self.target * (1.0 - self.band)
+        return band_edges(self.target, self.band)[0]
 
     @property
     def band_high_n(self) -> float:
-        return self.target * (1.0 + self.band)
+        return band_edges(self.target, self.band)[1]
 
     @property
     def breath_period_s(self) -> float:
