@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, ValidationInfo, model_validator
 
 from config.device import DEFAULT_DEVICE_MAX_N
-from config.spots import WHOLE_PLAN_SPOT, BandArithmetic, Spot, SpotPlan, resolve_spot
+from config.spots import SPOT_VALUES, WHOLE_PLAN_SPOT, BandArithmetic, Spot, SpotPlan, resolve_spot
 from config.units import Force, force_text, kgf
 
 DEVICE_MAX_CONTEXT_KEY = "device_max_n"
@@ -62,17 +62,7 @@ class TherapyPlan(BandArithmetic, BaseModel):
 
     def spot_plans(self) -> tuple[SpotPlan, ...]:
         """Every spot with its values resolved; a plan without spots is one spot."""
-        base = SpotPlan(
-            index=1,
-            name=WHOLE_PLAN_SPOT,
-            target=self.target,
-            band=self.band,
-            hold_s=self.hold_s,
-            repetitions=self.repetitions,
-            rest_s=self.rest_s,
-            breaths_per_min=self.breaths_per_min,
-            tolerance=self.tolerance,
-        )
+        base = SpotPlan(index=1, name=WHOLE_PLAN_SPOT, **{key: getattr(self, key) for key in SPOT_VALUES})
         if not self.spots:
             return (base,)
         return tuple(resolve_spot(i, spot, base) for i, spot in enumerate(self.spots, start=1))

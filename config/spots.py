@@ -34,6 +34,11 @@ class Spot(BaseModel):
     tolerance: Force | None = Field(None, gt=0, description="the person's maximum here, N (capped by the plan's)")
 
 
+def band_edges(target_n: float, band: float) -> tuple[float, float]:
+    """The low and high edge of the band around ``target_n``: ±``band`` × target."""
+    return target_n * (1.0 - band), target_n * (1.0 + band)
+
+
 class BandArithmetic:
     """The band edges and the breath period, for a plan and each of its spots alike."""
 
@@ -49,15 +54,19 @@ class BandArithmetic:
 
     @property
     def band_low_n(self) -> float:
-        return self.target * (1.0 - self.band)
+        return band_edges(self.target, self.band)[0]
 
     @property
     def band_high_n(self) -> float:
-        return self.target * (1.0 + self.band)
+        return band_edges(self.target, self.band)[1]
 
     @property
     def breath_period_s(self) -> float:
         return 60.0 / self.breaths_per_min
+
+
+#: The values a spot may set over its plan: every resolved spot has them, besides its index and name.
+SPOT_VALUES = ("target", "band", "hold_s", "repetitions", "rest_s", "breaths_per_min", "tolerance")
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ the probe is off the skin (a ramp started early would be measured wrong).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -158,62 +158,38 @@ class StandardMeasurement:
     # ------------------------------------------------------------------ inputs
 
     def on_sample(self, t: float, force_n: float) -> list[MeasurementDecision]:
-        out = self._begin(t)
-        if self.finished:
-            return out
-        if self.phase is Phase.REST and not self._rest_sample(t, force_n, out):
-            return out
-        assert self._trial is not None
-        self._forward(self._trial.on_sample(t - self._trial_start, force_n), out)
-        return out
+        return self._route(
+            t,
+            lambda out: self._rest_sample(t, force_n, out),
+            lambda trial, at: trial.on_sample(at, force_n),
+        )
 
     def on_gap(self, t: float) -> list[MeasurementDecision]:
         """Time ``t`` passed without a sample (in a rest too: a silent sensor is a fault)."""
-        out = self._begin(t)
-        if self.finished:
-            return out
-        if self.phase is Phase.REST:
-            assert self._rest_safety is not None
-            violation = self._rest_safety.on_gap(t)
-            if violation is not None:
-                self._abort(out, t, violation.reason, None, violation.detail)
-            return out
-        assert self._trial is not None
-        self._forward(self._trial.on_gap(t - self._trial_start), out)
-        return out
+        return self._route(t, lambda out: self._rest_gap(t, out), lambda trial, at: trial.on_gap(at))
 
     def on_sensor_fault(self, t: float, detail: str) -> list[MeasurementDecision]:
-        out = self._begin(t)
-        if self.finished:
-            return out
-        if self.phase is Phase.REST:
+        def in_rest(out: list[MeasurementDecision]) -> bool:
             self._abort(out, t, AbortReason.SENSOR_FAULT, None, detail)
-            return out
-        assert self._trial is not None
-        self._forward(self._trial.on_sensor_fault(t - self._trial_start, detail), out)
-        return out
+            return False
+
+        return self._route(t, in_rest, lambda trial, at: trial.on_sensor_fault(at, detail))
 
     def on_button(self, t: float) -> list[MeasurementDecision]:
         """The mark during a trial; ignored in a rest (the next trial's cue says when)."""
-        out = self._begin(t)
-        if self.finished:
-            return out
-        if self.phase is Phase.REST:
-            return [*out, PressIgnored(t, "resting: press again after the next trial's cue")]
-        assert self._trial is not None
-        self._forward(self._trial.on_button(t - self._trial_start), out)
-        return out
+
+        def in_rest(out: list[MeasurementDecision]) -> bool:
+            out.append(PressIgnored(t, "resting: press again after the next trial's cue"))
+            return False
+
+        return self._route(t, in_rest, lambda trial, at: trial.on_button(at))
 
     def on_stop(self, t: float) -> list[MeasurementDecision]:
-        out = self._begin(t)
-        if self.finished:
-            return out
-        if self.phase is Phase.REST:
+        def in_rest(out: list[MeasurementDecision]) -> bool:
             self._end(out, t, MeasurementOutcome.STOPPED)
-            return out
-        assert self._trial is not None
-        self._forward(self._trial.on_stop(t - self._trial_start), out)
-        return out
+            return False
+
+        return self._route(t, in_rest, lambda trial, at: trial.on_stop(at))
 
     # ------------------------------------------------------------------ internals
 
@@ -223,6 +199,34 @@ class StandardMeasurement:
         if self.phase is Phase.START:
             self._start_trial(t, out)
         return out
+
+    def _route(
+        self,
+        t: float,
+        in_rest: Callable[[list[MeasurementDecision]], bool],
+        in_trial: Callable[[AlgometryTrial, float], list[AlgometryDecision]],
+    ) -> list[MeasurementDecision]:
+        """One input at ``t``: to the rest's handling, or to the trial on its own clock.
+
+        ``in_rest`` appends what the input does in a rest and says whether it
+        goes on to the trial (a reading that starts the next one does).
+        """
+        out = self._begin(t)
+        if self.finished:
+            return out
+        if self.phase is Phase.REST and not in_rest(out):
+            return out
+        assert self._trial is not None
+        self._forward(in_trial(self._trial, t - self._trial_start), out)
+        return out
+
+    def _rest_gap(self, t: float, out: list[MeasurementDecision]) -> bool:
+        """No reading in a rest: the rest's safety judges the silence; never the start of a trial."""
+        assert self._rest_safety is not None
+        violation = self._rest_safety.on_gap(t)
+        if violation is not None:
+            self._abort(out, t, violation.reason, None, violation.detail)
+        return False
 
     def _start_trial(self, t: float, out: list[MeasurementDecision]) -> None:
         self._trial = AlgometryTrial(

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from config.loader import describe_validation_error
 from config.plan import TherapyPlan, validate_plan
+from config.spots import band_edges
 from config.units import kgf
 
 TARGET_FRACTION: Final = 0.7
@@ -51,9 +52,10 @@ def suggest_limits(
     tolerance = tolerance_fraction * basis
     therapist_max = max(therapist_max_fraction * basis, tolerance)
     target = target_fraction * basis
-    if not target * (1 + band) < tolerance:
+    band_top = band_edges(target, band)[1]
+    if not band_top < tolerance:
         raise ValueError(
-            f"a target of {target:.2f} N with band {band:.0%} reaches {target * (1 + band):.2f} N, "
+            f"a target of {target:.2f} N with band {band:.0%} reaches {band_top:.2f} N, "
             f"not below the suggested tolerance {tolerance:.2f} N"
         )
     return LimitSuggestion(

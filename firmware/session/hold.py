@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from config.plan import TherapyPlan
-from config.spots import SpotPlan
+from config.spots import SpotPlan, band_edges
 from firmware.session.states import Cue, Gesture, HoldOutcome
 
 TIME_EPS = 1e-9
@@ -106,8 +106,7 @@ class HoldTracker:
     def set_target(self, target_n: float) -> None:
         """The band follows ``target_n`` from the next sample; the timer runs on."""
         self.target_n = target_n
-        self._band_low = target_n * (1.0 - self._band)
-        self._band_high = target_n * (1.0 + self._band)
+        self._band_low, self._band_high = band_edges(target_n, self._band)
 
     def adjusted(self, t: float, kind: Gesture, target_n: float) -> None:
         """Record a check-in that took effect at ``t`` and move the band."""

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from config.plan import TherapyPlan, validate_plan
+from config.spots import SPOT_VALUES
 from firmware.outcomes.records import CourseStatus, PainRating
 from firmware.session.states import AbortReason, Gesture, HoldOutcome, Outcome, SpotOutcome, Wait
 
@@ -156,40 +157,42 @@ class SessionSummary(BaseModel):
         return self.model_dump_json(by_alias=True)
 
 
+#: The plan's values a summary records, by their plan names; the forces among them get ``_n`` there.
+_PLAN_VALUES = (
+    *SPOT_VALUES,
+    "therapist_max",
+    "contact_threshold",
+    "release_grace_s",
+    "abort_debounce_ms",
+    "max_wait_for_contact_s",
+    "adjust_step",
+    "max_increments",
+    "check_in_s",
+)
+_IN_NEWTONS = {
+    "target": "target_n",
+    "tolerance": "tolerance_n",
+    "therapist_max": "therapist_max_n",
+    "contact_threshold": "contact_threshold_n",
+}
+
+
+def _recorded_name(key: str) -> str:
+    """A plan key's name in a summary's ``ResolvedPlan`` / ``ResolvedSpot``."""
+    return _IN_NEWTONS.get(key, key)
+
+
 def resolve_plan(plan: TherapyPlan, device_max_n: float) -> ResolvedPlan:
     """The plan with every force in newtons, as recorded in a summary."""
     return ResolvedPlan(
-        target_n=plan.target,
-        band=plan.band,
+        **{_recorded_name(key): getattr(plan, key) for key in _PLAN_VALUES},
         band_low_n=plan.band_low_n,
         band_high_n=plan.band_high_n,
-        hold_s=plan.hold_s,
-        repetitions=plan.repetitions,
-        rest_s=plan.rest_s,
-        breaths_per_min=plan.breaths_per_min,
-        tolerance_n=plan.tolerance,
-        therapist_max_n=plan.therapist_max,
         device_max_n=device_max_n,
-        contact_threshold_n=plan.contact_threshold,
-        release_grace_s=plan.release_grace_s,
-        abort_debounce_ms=plan.abort_debounce_ms,
-        max_wait_for_contact_s=plan.max_wait_for_contact_s,
         spots=[
-            ResolvedSpot(
-                name=spot.name,
-                target_n=spot.target,
-                band=spot.band,
-                hold_s=spot.hold_s,
-                repetitions=spot.repetitions,
-                rest_s=spot.rest_s,
-                breaths_per_min=spot.breaths_per_min,
-                tolerance_n=spot.tolerance,
-            )
+            ResolvedSpot(name=spot.name, **{_recorded_name(key): getattr(spot, key) for key in SPOT_VALUES})
             for spot in (plan.spot_plans() if plan.spots else ())
         ],
-        adjust_step=plan.adjust_step,
-        max_increments=plan.max_increments,
-        check_in_s=plan.check_in_s,
         stroke_max_n=plan.stroke_max_n,
     )
 
@@ -199,36 +202,11 @@ def plan_from_resolved(resolved: ResolvedPlan) -> TherapyPlan:
 
     Checked against the device maximum the session ran with, as when it started.
     """
-    data: dict[str, object] = {
-        "target": resolved.target_n,
-        "band": resolved.band,
-        "hold_s": resolved.hold_s,
-        "repetitions": resolved.repetitions,
-        "rest_s": resolved.rest_s,
-        "breaths_per_min": resolved.breaths_per_min,
-        "tolerance": resolved.tolerance_n,
-        "therapist_max": resolved.therapist_max_n,
-        "contact_threshold": resolved.contact_threshold_n,
-        "release_grace_s": resolved.release_grace_s,
-        "abort_debounce_ms": resolved.abort_debounce_ms,
-        "max_wait_for_contact_s": resolved.max_wait_for_contact_s,
-        "spots": [
-            {
-                "name": spot.name,
-                "target": spot.target_n,
-                "band": spot.band,
-                "hold_s": spot.hold_s,
-                "repetitions": spot.repetitions,
-                "rest_s": spot.rest_s,
-                "breaths_per_min": spot.breaths_per_min,
-                "tolerance": spot.tolerance_n,
-            }
-            for spot in resolved.spots
-        ],
-        "adjust_step": resolved.adjust_step,
-        "max_increments": resolved.max_increments,
-        "check_in_s": resolved.check_in_s,
-    }
+    data: dict[str, object] = {key: getattr(resolved, _recorded_name(key)) for key in _PLAN_VALUES}
+    data["spots"] = [
+        {"name": spot.name, **{key: getattr(spot, _recorded_name(key)) for key in SPOT_VALUES}}
+        for spot in resolved.spots
+    ]
     plan = validate_plan(data, resolved.device_max_n)
     if resolved.stroke_max_n is None or resolved.stroke_max_n == plan.stroke_max_n:
         return plan  # the default limit (or a summary from before the key)

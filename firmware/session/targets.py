@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from config.plan import strictly_below
-from config.spots import SpotPlan
+from config.spots import SpotPlan, band_edges
 from firmware.session.states import Gesture
 
 FLOOR_OF_PLANNED = 0.5
@@ -45,11 +45,11 @@ class SpotTarget:
 
     @property
     def band_low_n(self) -> float:
-        return self.target_n * (1.0 - self.band)
+        return band_edges(self.target_n, self.band)[0]
 
     @property
     def band_high_n(self) -> float:
-        return self.target_n * (1.0 + self.band)
+        return band_edges(self.target_n, self.band)[1]
 
     def adjust(self, kind: Gesture) -> AdjustResult:
         """Apply ``less`` or ``more`` if the rules allow it."""
@@ -62,7 +62,7 @@ class SpotTarget:
         if self.increments >= self._max_increments:
             return AdjustResult(self.target_n, f"'more' already used {self._max_increments} times at this spot")
         raised = self.target_n * (1.0 + self._step)
-        if not strictly_below(raised * (1.0 + self.band), self.tolerance_n):
+        if not strictly_below(band_edges(raised, self.band)[1], self.tolerance_n):
             return AdjustResult(self.target_n, "a firmer target would reach the tolerance")
         self.target_n = raised
         self.increments += 1

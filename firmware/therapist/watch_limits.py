@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from config.spots import band_edges
 from config.units import STANDARD_GRAVITY
 from firmware.therapist.force_bar import BarMarks
 
@@ -36,7 +37,7 @@ class Limits:
                 tolerance, therapist_max = float(plan["tolerance_n"]), float(plan["therapist_max_n"])
             else:
                 target, band = float(plan["target"]), float(plan["band"])
-                low, high = target * (1 - band), target * (1 + band)
+                low, high = band_edges(target, band)
                 tolerance, therapist_max = float(plan["tolerance"]), float(plan["therapist_max"])
             return cls(
                 target,
