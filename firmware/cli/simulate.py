@@ -160,7 +160,7 @@ def _run_realtime(
     import signal
 
     from firmware.device.gestures import ButtonGestures, connect_buttons
-    from firmware.device.signals import install_stop_signals
+    from firmware.device.signals import StopSignals
     from firmware.realtime.runtime import run_realtime_session
     from firmware.realtime.stop import StopRequest
 
@@ -176,7 +176,7 @@ def _run_realtime(
         gestures.running = stop
         disconnect = connect_buttons(run.rig.buttons, loop, gestures.down, gestures.up, gestures.check_in_up)
         try:
-            with install_stop_signals(stop.request, loop=loop, names={signal.SIGINT: "interrupt"}):
+            with StopSignals(stop.request, loop=loop, names={signal.SIGINT: "interrupt"}):
                 return await run_realtime_session(
                     plan,
                     sampler=run.rig.sampler,

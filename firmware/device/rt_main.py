@@ -31,7 +31,7 @@ from firmware.device.link_hooks import LinkHooks, LinkNotifier, LinkPlans, admit
 from firmware.device.link_messages import Admitted, Finished, FollowUpDue, PlayCue, Press, Setup, Shutdown
 from firmware.device.logging_setup import setup_logging
 from firmware.device.module_report import report_modules_at_exit
-from firmware.device.signals import EarlyStopSignals, install_stop_signals
+from firmware.device.signals import EarlyStopSignals, StopSignals
 from firmware.realtime.link import Link, LinkClosed, LoopLink
 from firmware.realtime.motor import play_cue
 from firmware.realtime.priority import raise_to_realtime
@@ -130,7 +130,7 @@ async def serve(
     )
     for message in early:
         loop.call_soon(on_message, message)
-    signals = install_stop_signals(daemon.request_shutdown, loop=loop, early=early_signals)
+    signals = StopSignals(daemon.request_shutdown, loop=loop, early=early_signals).install()
     if setup.fault_injection:
         install_fault_injection(loop, hardware.sampler, notifier)
     try:

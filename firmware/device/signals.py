@@ -38,7 +38,7 @@ class EarlyStopSignals:
     """Notes the first stop signal that comes before the loop's handlers exist.
 
     A plain ``signal.signal`` handler (main thread): it only records the
-    signal; ``install_stop_signals(..., early=this)`` then acts on it.
+    signal; ``StopSignals(..., early=this)`` then acts on it.
     """
 
     def __init__(self) -> None:
@@ -122,15 +122,3 @@ class StopSignals:
             self._stop.set()
         else:
             self._stop(self._names.get(sig, sig.name.lower()))
-
-
-def install_stop_signals(
-    stop: StopTarget,
-    *,
-    loop: asyncio.AbstractEventLoop | None = None,
-    on_reload: Callable[[], None] | None = None,
-    names: Mapping[signal.Signals, str] | None = None,
-    early: EarlyStopSignals | None = None,
-) -> StopSignals:
-    """Install SIGTERM/SIGINT/SIGHUP handlers that request a stop; see :class:`StopSignals`."""
-    return StopSignals(stop, loop=loop, on_reload=on_reload, names=names, early=early).install()

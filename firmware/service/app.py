@@ -28,7 +28,7 @@ from firmware.device.logging_setup import register_secret, setup_logging
 from firmware.device.module_report import report_modules_at_exit
 from firmware.device.options import DeviceOptions
 from firmware.device.sdnotify import Notifier, watchdog_interval
-from firmware.device.signals import EarlyStopSignals, exit_code_for, install_stop_signals
+from firmware.device.signals import EarlyStopSignals, StopSignals, exit_code_for
 from firmware.mqtt.service import MqttService
 from firmware.plans.service import PlanInForce, PlanUpdateService, build_plan_service
 from firmware.realtime.priority import lower_to_normal
@@ -197,7 +197,7 @@ async def supervise(
     side.send_follow_up()
     if setup.simulation is not None and setup.simulation.press_on_stdin:
         forward_line_presses(sys.stdin.buffer, loop, lambda: realtime.send(Press()))
-    signals = install_stop_signals(realtime.shutdown, loop=loop, early=early)
+    signals = StopSignals(realtime.shutdown, loop=loop, early=early).install()
     if setup.fault_injection:
         for signum in FORWARDED_SIGNALS:
             loop.add_signal_handler(signum, realtime.signal, signum)

@@ -8,7 +8,7 @@ import signal
 
 import pytest
 
-from firmware.device.signals import install_stop_signals
+from firmware.device.signals import StopSignals
 
 
 async def deliver(sig: signal.Signals) -> None:
@@ -21,7 +21,7 @@ async def deliver(sig: signal.Signals) -> None:
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 async def test_stop_signal_sets_event(sig: signal.Signals) -> None:
     stop = asyncio.Event()
-    with install_stop_signals(stop) as handlers:
+    with StopSignals(stop) as handlers:
         await deliver(sig)
         assert stop.is_set()
         assert handlers.received == sig
@@ -30,7 +30,7 @@ async def test_stop_signal_sets_event(sig: signal.Signals) -> None:
 @pytest.mark.asyncio
 async def test_repeated_signal_keeps_the_first_reason() -> None:
     stop = asyncio.Event()
-    with install_stop_signals(stop) as handlers:
+    with StopSignals(stop) as handlers:
         await deliver(signal.SIGTERM)
         await deliver(signal.SIGINT)  # would kill the process without a handler
         assert handlers.received == signal.SIGTERM
@@ -40,7 +40,7 @@ async def test_repeated_signal_keeps_the_first_reason() -> None:
 async def test_sighup_reloads_when_asked_to() -> None:
     stop = asyncio.Event()
     reloads: list[int] = []
-    with install_stop_signals(stop, on_reload=lambda: reloads.append(1)):
+    with StopSignals(stop, on_reload=lambda: reloads.append(1)):
         await deliver(signal.SIGHUP)
     assert reloads == [1]
     assert not stop.is_set()
@@ -49,7 +49,7 @@ async def test_sighup_reloads_when_asked_to() -> None:
 @pytest.mark.asyncio
 async def test_sighup_without_reload_is_a_safe_stop() -> None:
     stop = asyncio.Event()
-    with install_stop_signals(stop) as handlers:
+    with StopSignals(stop) as handlers:
         await deliver(signal.SIGHUP)
         assert stop.is_set() and handlers.received == signal.SIGHUP
 
@@ -57,6 +57,6 @@ async def test_sighup_without_reload_is_a_safe_stop() -> None:
 @pytest.mark.asyncio
 async def test_remove_restores_default_handlers() -> None:
     stop = asyncio.Event()
-    install_stop_signals(stop).remove()
+    StopSignals(stop).install().remove()
     assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
     assert signal.getsignal(signal.SIGHUP) == signal.SIG_DFL
