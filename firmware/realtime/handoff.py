@@ -1,22 +1,27 @@
 """Where the sampling thread's events wait on the loop for their one reader, at the least cost per sample.
 
-The thread hands each event over with ``loop.call_soon_threadsafe(queue.put_nowait, event)``
-- one wake-up of the loop per event, as before.  What it saves is the reader's
-side: ``asyncio.Queue.get`` under ``asyncio.wait`` made a task, a waiter set,
-completion callbacks and a timeout per sample, five loop iterations in all.
-Here a reader with nothing queued awaits one bare future, which the next
-event, its timeout or a wake-up future resolves; a reader with events queued
-takes them without awaiting at all.  So a sample costs two loop iterations:
-the wake-up that queues it, and the reader's step that handles it.
+``ThreadHandoff.post`` (the sampling thread) appends each event to the
+queue and wakes the loop at once by writing an eventfd the loop watches
+(``add_reader``): one system call, no handle or lock per event as
+``call_soon_threadsafe`` takes.  The loop's one reader callback reads the
+eventfd (every write since the last read at once) and releases the reader.
+Every event still wakes the loop as it comes; nothing is batched.  A loop
+without file readers, or a system without eventfd, gets the events through
+``call_soon_threadsafe`` instead.
 
-Events are kept in order and never dropped; the queue is unbounded like the
-``asyncio.Queue`` it replaces (the reader keeps up, or the watchdog's
-lateness check says so).  Used from the loop's thread only.
+On the loop's side, a reader with nothing queued awaits one bare future,
+which the next event, its timeout or a wake-up future resolves; a reader
+with events queued takes them without awaiting at all.  So a sample costs
+two loop iterations: the wake-up, and the reader's step that handles it.
+
+Events are kept in order and never dropped; the queue is unbounded (the
+reader keeps up, or the watchdog's lateness check says so).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 from collections import deque
 
 from firmware.realtime.sampler import SamplerEvent
@@ -32,8 +37,16 @@ class EventQueue:
         self._waiter: asyncio.Future[bool] | None = None
 
     def put_nowait(self, event: SamplerEvent) -> None:
-        """Queue ``event`` and release the reader, if it waits."""
+        """Queue ``event`` and release the reader, if it waits (on the loop)."""
         self._events.append(event)
+        self._release()
+
+    def append_from_thread(self, event: SamplerEvent) -> None:
+        """Queue ``event`` from another thread (a deque's append is atomic); the caller then wakes the loop."""
+        self._events.append(event)
+
+    def release(self) -> None:
+        """Release the reader, if it waits, to look at what is queued (on the loop)."""
         self._release()
 
     def empty(self) -> bool:
@@ -87,3 +100,62 @@ class EventQueue:
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(False)
+
+
+class ThreadHandoff:
+    """Carries events from one producing thread into an ``EventQueue``, waking the loop for each."""
+
+    __slots__ = ("_closed", "_fd", "_loop", "queue")
+
+    def __init__(self, queue: EventQueue, loop: asyncio.AbstractEventLoop) -> None:
+        """Made on the loop's thread (it registers the eventfd with the loop)."""
+        self.queue = queue
+        self._loop = loop
+        self._closed = False
+        self._fd: int | None = None
+        try:
+            fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        except (AttributeError, OSError):  # not Linux: the loop's own thread-safe call
+            return
+        try:
+            loop.add_reader(fd, self._woken)
+        except NotImplementedError:  # a loop without file readers
+            os.close(fd)
+            return
+        self._fd = fd
+
+    @property
+    def fileno(self) -> int | None:
+        """The eventfd the loop watches; ``None`` without one, or once closed."""
+        return self._fd
+
+    def post(self, event: SamplerEvent) -> None:
+        """Queue ``event`` and wake the loop (from the producing thread); ``RuntimeError`` once closed."""
+        if self._closed:
+            raise RuntimeError("the sampler hand-off is closed")
+        fd = self._fd
+        if fd is None:
+            self._loop.call_soon_threadsafe(self.queue.put_nowait, event)
+            return
+        self.queue.append_from_thread(event)
+        os.eventfd_write(fd, 1)
+
+    def _woken(self) -> None:
+        fd = self._fd
+        if fd is None:
+            return
+        try:
+            os.eventfd_read(fd)  # the count of every write since the last read: one wake-up for them all
+        except BlockingIOError:
+            return
+        self.queue.release()
+
+    def close(self) -> None:
+        """Stop watching the eventfd and close it (on the loop, once the producing thread has ended)."""
+        self._closed = True
+        fd, self._fd = self._fd, None
+        if fd is None:
+            return
+        if not self._loop.is_closed():
+            self._loop.remove_reader(fd)
+        os.close(fd)

@@ -26,19 +26,22 @@ import logging
 import threading
 import time
 
-from firmware.realtime.handoff import EventQueue
+from firmware.realtime.handoff import EventQueue, ThreadHandoff
 from firmware.realtime.sampler import Sampler, SensorFault
 
 log = logging.getLogger(__name__)
 
 
 class SampleStream:
-    """A sampling thread that keeps pulling events and queues them on the loop."""
+    """A sampling thread that keeps pulling events and queues them on the loop.
+
+    Made on the loop's thread.
+    """
 
     def __init__(self, sampler: Sampler, loop: asyncio.AbstractEventLoop) -> None:
         self.sampler = sampler
-        self._loop = loop
         self.queue = EventQueue()
+        self.handoff = ThreadHandoff(self.queue, loop)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="presspoint-sampler", daemon=True)
         self.error: BaseException | None = None
@@ -56,16 +59,15 @@ class SampleStream:
         return self._thread.is_alive()
 
     def _run(self) -> None:
+        post, sampler, stop = self.handoff.post, self.sampler, self._stop
         try:
-            while not self._stop.is_set():
-                event = self.sampler.next()
-                self._loop.call_soon_threadsafe(self.queue.put_nowait, event)
+            while not stop.is_set():
+                post(sampler.next())
         except BaseException as err:  # the loop must hear about any death
             self.error = err
             log.exception("sampling thread died")
-            with contextlib.suppress(RuntimeError):
-                fault = SensorFault(self.sampler.clock.now(), f"sampling thread died: {err}")
-                self._loop.call_soon_threadsafe(self.queue.put_nowait, fault)
+            with contextlib.suppress(RuntimeError, OSError):
+                post(SensorFault(sampler.clock.now(), f"sampling thread died: {err}"))
         finally:
             self.cpu_s = time.thread_time()
 
@@ -75,5 +77,13 @@ class SampleStream:
             self.queue.get_nowait()
 
     def stop(self, timeout_s: float = 1.0) -> None:
+        """Ask the thread to end and wait for it (bounded); on the loop's thread.
+
+        The hand-off's eventfd is closed only once the thread has ended: a
+        thread still blocked in a read keeps it, or its next post could write
+        to whatever file reused the number.
+        """
         self._stop.set()
         self._thread.join(timeout_s)
+        if not self._thread.is_alive():
+            self.handoff.close()
