@@ -30,19 +30,21 @@ def db_server(request: pytest.FixtureRequest) -> PostgresServer | None:
     return server
 
 
-@pytest.fixture
-def db_url(db_server: PostgresServer | None, tmp_path: Path) -> str:
-    """A new empty database."""
-    if db_server is None:
-        return f"sqlite:///{tmp_path / 'clinic.sqlite3'}"
-    return db_server.create_database()
-
-
 @pytest.fixture(scope="session")
 def db_templates() -> Iterator[DatabaseTemplates]:
     templates = DatabaseTemplates()
     yield templates
     templates.close()
+
+
+def _migrated(url: str) -> None:
+    open_database(url).dispose()
+
+
+@pytest.fixture
+def db_url(db_server: PostgresServer | None, db_templates: DatabaseTemplates, tmp_path: Path) -> str:
+    """A new database at the head revision: a copy of one that ``open_database`` migrated from empty."""
+    return db_templates.copy("migrated", _migrated, tmp_path, db_server)
 
 
 @pytest.fixture
