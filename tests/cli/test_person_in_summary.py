@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli_fork import presspoint
-from tests.conftest import ROOT
+from tests.conftest import ROOT, SPEED_LAG
 
 PROFILE = ROOT / "config" / "examples" / "profiles" / "profile-cleared.toml"
 TRACE = "time_s,force_n\n0,0\n0.5,0\n1.5,29.4\n4,29.4\n4.001,45\n10,45\n"
@@ -29,7 +29,11 @@ def _pseudonym() -> str:
     return str(tomllib.loads(PROFILE.read_text())["name"])
 
 
-@pytest.mark.parametrize("command", [["simulate"], ["run", "--simulate"]], ids=["simulate", "run"])
+#: ``run`` at --speed 20: what is checked is the summary's person, not the pace.
+RUN = ["run", "--simulate", "--speed", "20", *SPEED_LAG]
+
+
+@pytest.mark.parametrize("command", [["simulate"], RUN], ids=["simulate", "run"])
 @pytest.mark.parametrize("profile", [True, False], ids=["profile", "no-profile"])
 def test_the_summary_names_the_person_of_the_profile(
     tmp_path: Path, cli_env: dict[str, str], command: list[str], profile: bool

@@ -74,13 +74,14 @@ class PostgresServer:
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://clinic@127.0.0.1:{self.port}/{database}"
 
-    def create_database(self) -> str:
-        """A new empty database; its URL."""
+    def create_database(self, *, name: str | None = None, template: str | None = None) -> str:
+        """A new database (empty, or a copy of the database ``template`` no one is connected to); its URL."""
         import psycopg
 
-        name = f"t_{uuid.uuid4().hex[:12]}"
+        name = name or f"t_{uuid.uuid4().hex[:12]}"
+        copy = f' TEMPLATE "{template}"' if template is not None else ""
         with psycopg.connect(self.url(), autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
+            conn.execute(f'CREATE DATABASE "{name}"{copy}')
         return self.url(name)
 
     def stop(self) -> None:

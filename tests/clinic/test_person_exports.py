@@ -7,8 +7,8 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import Engine
@@ -23,7 +23,9 @@ from firmware.clinic.ingest import ClinicStore
 from firmware.clinic.settings import ClinicSettings
 from firmware.protocol.person import PersonStatus, clear_refused_event, sign_answer
 from firmware.protocol.plan_envelope import DeviceKey
+from tests.clinic.db_templates import DatabaseTemplates
 from tests.clinic.person_data import DEVICE, PERSON, store_weeks
+from tests.clinic.postgres_server import PostgresServer
 from tests.clinic.test_web import PASSWORD, login
 
 SENT_AT = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
@@ -33,10 +35,9 @@ def _iso(moment: datetime) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
+def _seed(url: str) -> None:
     """Four sessions (device pain s003 4 > 3, s002 5 > 4, s001 6 > 4), then the clinic's answers and the device's."""
-    engine = open_database(db_url)
+    engine = open_database(url)
     add_user(engine, "vic", "viewer", PASSWORD)
     store = ClinicStore(engine)
     store_weeks(store)
@@ -51,8 +52,13 @@ def engine(db_url: str) -> Iterator[Engine]:
     refusal = clear_refused_event(answers[2].to_json(), "answer: old_version", device_id=DEVICE,
                                   event_type="person_answer_refused")
     store.ingest(f"presspoint/{DEVICE}/event", refusal)
-    yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def db_url(db_server: PostgresServer | None, db_templates: DatabaseTemplates, tmp_path: Path) -> str:
+    """On SQLite and on a real PostgreSQL: a copy of one database seeded as ``_seed`` says."""
+    return db_templates.copy("person_exports", _seed, tmp_path, db_server)
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import Engine
@@ -22,19 +22,24 @@ from firmware.clinic.ingest import ClinicStore
 from firmware.clinic.settings import ClinicSettings
 from firmware.outcomes.records import Flag
 from firmware.protocol.person import PendingFollowUp, PersonStatus
+from tests.clinic.db_templates import DatabaseTemplates
 from tests.clinic.person_data import DEVICE, PERSON, store_weeks, summary
+from tests.clinic.postgres_server import PostgresServer
 from tests.clinic.test_web import PASSWORD, login
 
 
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    """On SQLite and on a real PostgreSQL (``db_url``)."""
-    engine = open_database(db_url)
+def _seed(url: str) -> None:
+    engine = open_database(url)
     add_user(engine, "ann", "therapist", PASSWORD)
     add_user(engine, "vic", "viewer", PASSWORD)
     store_weeks(ClinicStore(engine))
-    yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def db_url(db_server: PostgresServer | None, db_templates: DatabaseTemplates, tmp_path: Path) -> str:
+    """On SQLite and on a real PostgreSQL: a copy of one database with two users and a person's weeks."""
+    return db_templates.copy("person_pages", _seed, tmp_path, db_server)
 
 
 @pytest.fixture

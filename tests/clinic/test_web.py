@@ -19,20 +19,26 @@ from firmware.clinic.database import open_database
 from firmware.clinic.ingest import ClinicStore
 from firmware.clinic.security import CSP
 from firmware.clinic.settings import ClinicSettings
+from tests.clinic.db_templates import DatabaseTemplates
 from tests.clinic.support import SESSION, event_payload, samples_payload, topic
 
 PASSWORD = "a long enough password"
 
 
-@pytest.fixture
-def sqlite_engine(tmp_path: Path) -> Engine:
-    engine = open_database(f"sqlite:///{tmp_path / 'clinic.sqlite3'}")
+def _seed(url: str) -> None:
+    engine = open_database(url)
     add_user(engine, "ann", "therapist", PASSWORD)
     add_user(engine, "vic", "viewer", PASSWORD)
     store = ClinicStore(engine)
     store.ingest(topic("event"), event_payload("m1", 0))
     store.ingest(topic("samples"), samples_payload(0))
-    return engine
+    engine.dispose()
+
+
+@pytest.fixture
+def sqlite_engine(tmp_path: Path, db_templates: DatabaseTemplates) -> Engine:
+    """A copy of one SQLite database with two users, an event and a batch of samples."""
+    return open_database(db_templates.copy("web", _seed, tmp_path, None))
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from firmware.cues.patterns import PATTERNS
 from firmware.outcomes.actions import FinishedSession, record_session
 from firmware.outcomes.store import OutcomeStore
 from firmware.session.states import Cue
-from tests.conftest import PRESSPOINT, ROOT
+from tests.conftest import PRESSPOINT, ROOT, SPEED_LAG
 from tests.device.pressing import PROFILE, rating_device
 
 
@@ -40,7 +40,8 @@ def test_see_therapist_plays_before_the_session_while_reevaluate_is_set(
     config = rating_device(tmp_path, "see-1", profile, state)
     motor = tmp_path / "motor.log"
     result = subprocess.run(
-        [PRESSPOINT, "run", "--simulate", "--config", str(config), "--press-at", "3", "--motor-log", str(motor)],
+        [PRESSPOINT, "run", "--simulate", "--config", str(config), "--press-at", "3", "--motor-log", str(motor),
+         "--speed", "20", *SPEED_LAG],
         capture_output=True, text=True, env=cli_env, cwd=ROOT, timeout=120, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
