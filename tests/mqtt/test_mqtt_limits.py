@@ -82,6 +82,10 @@ async def test_a_message_over_the_packet_limit_never_reaches_a_handler(tmp_path:
         async with aiomqtt.Client("127.0.0.1", mosquitto.port, identifier="hostile",
                                   protocol=aiomqtt.ProtocolVersion.V5) as client:
             assert await eventually(lambda: publisher.connected)
+            # Connected comes before the device's subscriptions; its retained plan/state goes out after them.
+            await client.subscribe(TOPICS.plan_state, qos=1)
+            async with asyncio.timeout(15):
+                await anext(client.messages)
             await client.publish(TOPICS.plan_set, huge, qos=1)
             await client.publish(TOPICS.plan_set, small, qos=1)
         assert await asyncio.to_thread(service.wait_for, handled(hashlib.sha256(small).hexdigest()), 10)
