@@ -22,6 +22,14 @@ from collections.abc import Callable
 from hal.clock import Clock
 
 
+def conversion_grid(sample_rate_hz: float, poll_s: float) -> tuple[float, float]:
+    """The conversion period and the poll step: ``poll_s`` rounded so a whole number fits one period."""
+    if sample_rate_hz <= 0:
+        raise ValueError(f"sample rate must be positive, not {sample_rate_hz!r}")
+    period_s = 1.0 / sample_rate_hz
+    return period_s, period_s / max(1, round(period_s / poll_s))
+
+
 class ConversionPacer:
     """Bounded, grid-aligned waiting for DOUT low; ``busy()`` reads the line."""
 
@@ -33,11 +41,8 @@ class ConversionPacer:
         poll_s: float,
         early_fraction: float,
     ) -> None:
-        if sample_rate_hz <= 0:
-            raise ValueError(f"sample rate must be positive, not {sample_rate_hz!r}")
         self.clock = clock
-        self.period_s = 1.0 / sample_rate_hz
-        self._poll = self.period_s / max(1, round(self.period_s / poll_s))
+        self.period_s, self._poll = conversion_grid(sample_rate_hz, poll_s)
         self._early = early_fraction * self.period_s
         self._anchor = clock.now()
         self._expected = self._anchor

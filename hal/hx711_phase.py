@@ -37,6 +37,7 @@ import math
 from collections.abc import Callable
 
 from hal.clock import Clock
+from hal.hx711_pacing import conversion_grid
 
 #: How far the learned period may stray from the nominal one (an HX711's oscillator, generously).
 MAX_RATE_ERROR = 0.2
@@ -61,16 +62,13 @@ class PhaseLockedPacer:
         look_s: float = 0.0,
         check_every: int = 8,
     ) -> None:
-        if sample_rate_hz <= 0:
-            raise ValueError(f"sample rate must be positive, not {sample_rate_hz!r}")
         if check_every < 1:
             raise ValueError(f"check_every must be at least 1, not {check_every!r}")
         self.clock = clock
-        #: The nominal period (what the sensor's timeouts are based on).
-        self.period_s = 1.0 / sample_rate_hz
+        #: The nominal period (what the sensor's timeouts are based on), and the poll step.
+        self.period_s, self._poll = conversion_grid(sample_rate_hz, poll_s)
         #: The chip's period as measured, within ``MAX_RATE_ERROR`` of nominal.
         self.learned_period_s = self.period_s
-        self._poll = self.period_s / max(1, round(self.period_s / poll_s))
         self._search_lead = search_fraction * self.period_s
         self._check_lead = 2 * self._poll
         #: How long one ``busy()`` look takes; the last look is timed to end by the deadline.
