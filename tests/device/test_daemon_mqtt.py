@@ -97,24 +97,13 @@ def test_therapist_pushes_a_plan_to_the_running_daemon(
         broker = f"mqtt://127.0.0.1:{mosquitto.port}"
         plan = ROOT / "config" / "examples" / "gentle-neck.toml"
         deadline = time.monotonic() + 20
+
+        def push_plan(key_file: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+            argv = ["--device", "e2e-2", "--file", str(plan), "--key", str(key_file), "--broker", broker, *extra]
+            return presspoint("therapist", "plan", "push", *argv, env=cli_env, timeout=HANG_S)
+
         while True:  # the daemon answers once it is connected and subscribed
-            push = presspoint(
-                "therapist",
-                "plan",
-                "push",
-                "--device",
-                "e2e-2",
-                "--file",
-                str(plan),
-                "--key",
-                str(key),
-                "--broker",
-                broker,
-                "--timeout",
-                "3",
-                env=cli_env,
-                timeout=HANG_S,
-            )
+            push = push_plan(key, "--timeout", "3")
             if push.returncode == 0 or time.monotonic() > deadline:
                 break
         assert push.returncode == 0, push.stdout + push.stderr
@@ -144,25 +133,7 @@ def test_therapist_pushes_a_plan_to_the_running_daemon(
             timeout=HANG_S,
             check=True,
         )
-        bad = presspoint(
-            "therapist",
-            "plan",
-            "push",
-            "--device",
-            "e2e-2",
-            "--file",
-            str(plan),
-            "--key",
-            str(other_key),
-            "--broker",
-            broker,
-            "--timeout",
-            "5",
-            "--version",
-            "5",
-            env=cli_env,
-            timeout=HANG_S,
-        )
+        bad = push_plan(other_key, "--timeout", "5", "--version", "5")
         assert bad.returncode == 2, bad.stdout + bad.stderr
         assert "signature" in (bad.stdout + bad.stderr).lower()
     finally:
