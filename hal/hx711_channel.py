@@ -61,22 +61,31 @@ class HX711ChannelA(ForceSensor):
 
     def read(self, timeout_s: float) -> int | None:
         with self._lock:
-            if self._closed:
-                raise SensorError("HX711 sensor is closed")
+            self._check_open()
             deadline = self._clock.now() + max(0.0, timeout_s)
             while True:
                 if not self._wait_ready(deadline):
                     self.stats.timeouts += 1
                     return None
-                value = self._clock_out(self._pulses)
-                if value is None:
-                    continue  # the backend dropped it (and set ``_selected``): wait for a fresh one
-                made_with, self._selected = self._selected, self._pulses
-                if made_with != self._pulses:
-                    self.stats.gain_discards += 1
-                    continue
-                self.stats.reads += 1
-                return value
+                value = self._take()
+                if value is not None:
+                    return value
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise SensorError("HX711 sensor is closed")
+
+    def _take(self) -> int | None:
+        """Clock out the conversion waiting: the reading, or ``None`` when it is dropped (desync, old gain)."""
+        value = self._clock_out(self._pulses)
+        if value is None:
+            return None  # the backend dropped it (and set ``_selected``): wait for a fresh one
+        made_with, self._selected = self._selected, self._pulses
+        if made_with != self._pulses:
+            self.stats.gain_discards += 1
+            return None
+        self.stats.reads += 1
+        return value
 
     @abstractmethod
     def _wait_ready(self, deadline: float) -> bool:

@@ -82,6 +82,10 @@ class PhaseLockedPacer:
         #: A precise finding the period is measured from, and the conversions found since.
         self._reference: float | None = None
         self._counted = 0
+        #: The wait under way: its last look, its latest look that saw DOUT high, and its next look.
+        self._last_look = -math.inf
+        self._busy_at = -math.inf
+        self._target = math.inf
 
     @property
     def locked(self) -> bool:
@@ -105,30 +109,65 @@ class PhaseLockedPacer:
     def wait_ready(self, deadline: float, busy: Callable[[], bool]) -> bool:
         """Wait until ``busy()`` is false or ``deadline`` passes on the clock; never spin.
 
-        The first look is at the planned moment (the expected conversion less
-        the lead), or at once when the wait starts after it.
+        The blocking driver of the planner below: it sleeps on the clock until
+        each planned look.  The first look is at the planned moment (the
+        expected conversion less the lead), or at once when the wait starts after it.
         """
         clock = self.clock
-        last_look = deadline - self._look
-        busy_at = -math.inf  # the latest look of this wait that saw DOUT high
-        target = self._first_look()
+        self.begin(deadline)
         now = clock.now()
         while True:
+            at = self.next_look(now)
+            if at is None:
+                return False
+            if at > now:
+                clock.sleep_until(at)
+                now = clock.now()
+                continue
+            ready = not busy()
+            after = clock.now()
+            if self.looked(now, ready, after):
+                return True
+            now = after
+
+    # -- the planner: when to look, and what a look found (never blocks) ---------------------------
+
+    def begin(self, deadline: float) -> None:
+        """Start waiting for the next conversion, until ``deadline`` on the clock."""
+        self._last_look = deadline - self._look
+        self._busy_at = -math.inf  # the latest look of this wait that saw DOUT high
+        self._target = self._first_look()
+
+    def next_look(self, now: float) -> float | None:
+        """When to look next: ``now`` (look at once) or later; ``None`` when the wait has timed out.
+
+        A wait whose next look would fall after its last moment looks once
+        more at that moment, then times out.
+        """
+        while True:
+            target = self._target
             if now < target:
-                if now >= last_look:
-                    return self._timed_out()
-                clock.sleep_until(min(target, last_look))
-                now = clock.now()
+                if now >= self._last_look:
+                    self._timed_out()
+                    return None
+                self._target = min(target, self._last_look)
+                return self._target
             if now >= self._hold_until:
-                if not busy():
-                    # Ready at a first look made before it was due: it came earlier than we thought.
-                    self._found(now, busy_at, early=busy_at == -math.inf and now < self._expected)
-                    return True
-                busy_at = now
-                now = clock.now()
-            if now >= last_look:
-                return self._timed_out()
-            target = self._next_poll(now)
+                return now
+            if now >= self._last_look:  # not looked (DOUT not trusted yet), and no time left
+                self._timed_out()
+                return None
+            self._target = self._next_poll(now)
+
+    def looked(self, at: float, ready: bool, after: float) -> bool:
+        """What the look begun at ``at`` (and ended at ``after``) found; ``True``: ready, the wait is over."""
+        if ready:
+            # Ready at a first look made before it was due: it came earlier than we thought.
+            self._found(at, self._busy_at, early=self._busy_at == -math.inf and at < self._expected)
+            return True
+        self._busy_at = at
+        self._target = math.inf if after >= self._last_look else self._next_poll(after)
+        return False
 
     # -- the schedule ----------------------------------------------------------------------------
 
@@ -149,11 +188,10 @@ class PhaseLockedPacer:
                 self._search()
         self._plan_next()
 
-    def _timed_out(self) -> bool:
+    def _timed_out(self) -> None:
         """No conversion within the wait: where the next one falls is unknown."""
         self._reference = None
         self._search()
-        return False
 
     def _plan_next(self) -> None:
         if not self._locked:

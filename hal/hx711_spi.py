@@ -41,7 +41,7 @@ from hal.hx711_spi_bits import (
     decode_conversion,
     reset_pattern,
 )
-from hal.sensor import SensorError
+from hal.sensor import LookAt, ReadStep, SensorError, SteppedSensor
 
 #: SPI mode 0: MOSI set up before SCLK rises, MISO sampled as SCLK rises (mid-bit).
 SPI_MODE = 0
@@ -72,8 +72,13 @@ class HX711SpiStats(HX711ReadStats):
     settling_discards: int = 0
 
 
-class HX711SpiSensor(HX711ChannelA):
-    """Channel A of an HX711 on an SPI bus, paced by the chip's data-ready."""
+class HX711SpiSensor(HX711ChannelA, SteppedSensor):
+    """Channel A of an HX711 on an SPI bus, paced by the chip's data-ready.
+
+    ``read`` blocks (the channel's read over the pacer's ``wait_ready``);
+    ``begin_read``/``step_read`` read the same way in steps, each a
+    transfer or two and no sleep, for the real-time loop's timers.
+    """
 
     def __init__(
         self,
@@ -87,6 +92,9 @@ class HX711SpiSensor(HX711ChannelA):
         early_fraction: float = 0.15,
     ) -> None:
         super().__init__(clock, gain, sample_rate_hz)
+        self.clock = clock
+        #: The deadline of the stepped read under way.
+        self._deadline = -1.0
         self._pacer = PhaseLockedPacer(
             clock,
             sample_rate_hz,
@@ -117,6 +125,40 @@ class HX711SpiSensor(HX711ChannelA):
                 return
             self._closed = True
             self._spi.close()
+
+    def begin_read(self, timeout_s: float) -> float:
+        with self._lock:
+            self._check_open()
+            now = self._clock.now()
+            self._deadline = now + max(0.0, timeout_s)
+            if self._ready_known:
+                return now
+            self._pacer.begin(self._deadline)
+            first = self._pacer.next_look(now)
+            return now if first is None else first
+
+    def step_read(self) -> ReadStep:
+        """Look when the pacer says so; read a conversion found ready; ``LookAt`` the next look otherwise."""
+        with self._lock:
+            self._check_open()
+            clock, pacer = self._clock, self._pacer
+            while True:
+                if self._ready_known:
+                    self._ready_known = False
+                else:
+                    now = clock.now()
+                    at = pacer.next_look(now)
+                    if at is None:
+                        self.stats.timeouts += 1
+                        return None
+                    if at > now:
+                        return LookAt(at)
+                    if not pacer.looked(now, not self._busy(), clock.now()):
+                        continue
+                value = self._take()
+                if value is not None:
+                    return value
+                pacer.begin(self._deadline)  # dropped: wait for a fresh one, by the same deadline
 
     # -- internals ---------------------------------------------------------------------------
 

@@ -1,7 +1,11 @@
 """The force sensor interface: a chip that delivers raw ADC conversions.
 
 A backend only knows how to get the next conversion from its chip (real
-HX711, pin-emulated HX711, or a simulated load cell).  Turning counts into
+HX711, pin-emulated HX711, or a simulated load cell).  A ``SteppedSensor``
+can also be read without blocking at all - ``begin_read``, then
+``step_read`` at the moments it asks for - so the real-time process reads
+it from loop timers, with no thread of its own (``realtime/loop_reads.py``);
+that suits backends whose reads never bit-bang (SPI, the simulated load cell).  Turning counts into
 newtons, timestamping, glitch and fault detection live above it, in the
 firmware's sampler, so every backend is checked by the same code.
 """
@@ -11,6 +15,8 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+
+from hal.clock import Clock
 
 HX711_MAX_COUNTS = 0x7FFFFF
 HX711_MIN_COUNTS = -0x800000
@@ -76,3 +82,50 @@ class ForceSensor(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class LookAt:
+    """A stepped read's answer "not yet": step again at ``at`` on the sensor's clock."""
+
+    __slots__ = ("at",)
+
+    def __init__(self, at: float) -> None:
+        self.at = at
+
+    def __repr__(self) -> str:
+        return f"LookAt({self.at!r})"
+
+
+#: One step of a read: the reading (signed counts), ``None`` (timed out), or when to step again.
+ReadStep = int | None | LookAt
+
+
+class SteppedSensor(ForceSensor):
+    """A sensor read in steps that never block: ``begin_read``, then ``step_read`` when asked.
+
+    ``read`` is the blocking driver of those steps: it sleeps on ``clock``
+    until each moment a step asks for.  A backend may give a faster one of
+    its own, as long as both follow the same pacing.
+    """
+
+    clock: Clock
+
+    @abstractmethod
+    def begin_read(self, timeout_s: float) -> float:
+        """Start waiting (at most ``timeout_s``) for the next conversion; returns when to step first.
+
+        No I/O: it only plans.  ``SensorError`` when the sensor is closed.
+        """
+
+    @abstractmethod
+    def step_read(self) -> ReadStep:
+        """Look once (a bus transfer or two, never a sleep): the reading, ``None`` at the deadline, or ``LookAt``."""
+
+    def read(self, timeout_s: float) -> int | None:
+        self.begin_read(timeout_s)
+        clock = self.clock
+        while True:
+            step = self.step_read()
+            if not isinstance(step, LookAt):
+                return step
+            clock.sleep_until(step.at)

@@ -15,7 +15,8 @@ import time
 
 from firmware.device.sdnotify import Notifier
 from firmware.realtime.sampler import Sampler
-from hal.sensor import ForceSensor
+from hal.clock import Clock
+from hal.sensor import ReadStep, SteppedSensor
 
 log = logging.getLogger(__name__)
 
@@ -23,13 +24,17 @@ log = logging.getLogger(__name__)
 FAULT_INJECTION_ENV = "PRESSPOINT_FAULT_INJECTION"
 
 
-class _DeadSensor(ForceSensor):
-    """A sensor whose driver blows up: the sampling thread dies on its next read."""
+class _DeadSensor(SteppedSensor):
+    """A sensor whose driver blows up: the sampler dies on its next read (a thread's, or a step on the loop)."""
 
-    def __init__(self, sample_rate_hz: float) -> None:
+    def __init__(self, sample_rate_hz: float, clock: Clock) -> None:
         self.sample_rate_hz = sample_rate_hz
+        self.clock = clock
 
-    def read(self, timeout_s: float) -> int | None:
+    def begin_read(self, timeout_s: float) -> float:
+        raise SystemExit("fault injection: sampling thread killed")
+
+    def step_read(self) -> ReadStep:
         raise SystemExit("fault injection: sampling thread killed")
 
 
@@ -46,7 +51,7 @@ def install_fault_injection(loop: asyncio.AbstractEventLoop, sampler: Sampler, n
     def kill_sampler() -> None:
         log.warning("fault injection: killing the sampling thread")
         notifier.status("fault injection: killing the sampling thread")
-        sampler.sensor = _DeadSensor(sampler.sensor.sample_rate_hz)
+        sampler.sensor = _DeadSensor(sampler.sensor.sample_rate_hz, sampler.clock)
 
     loop.add_signal_handler(signal.SIGUSR1, stall_control_loop)
     loop.add_signal_handler(signal.SIGUSR2, kill_sampler)

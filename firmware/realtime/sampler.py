@@ -14,6 +14,10 @@ Every reading reaches the safety rules: none is removed, delayed or smoothed
 here, so a flickering or over-range sensor aborts on the reading that shows
 it.  With ``max_jump_n`` set, readings that look implausible (see
 ``GlitchCounter``) are only counted, in ``glitches``, for diagnostics.
+
+``next`` blocks on the sensor (the sampling thread, virtual time);
+``begin``/``step`` take the same event in steps that never block, for a
+sensor that can be read so (the real-time loop's timers): one classifier for both.
 """
 
 from __future__ import annotations
@@ -21,7 +25,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hal.clock import Clock
-from hal.sensor import HX711_MAX_COUNTS, HX711_MIN_COUNTS, Calibration, ForceSensor, SensorError
+from hal.sensor import (
+    HX711_MAX_COUNTS,
+    HX711_MIN_COUNTS,
+    Calibration,
+    ForceSensor,
+    LookAt,
+    SensorError,
+    SteppedSensor,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +108,8 @@ class Sampler:
         self.period_s = 1.0 / sensor.sample_rate_hz
         self.max_jump_n = max_jump_n
         self._glitches = None if max_jump_n is None else GlitchCounter(max_jump_n)
+        #: A fault ``begin`` met, for the next ``step`` to deliver.
+        self._fault: SensorFault | None = None
 
     @property
     def glitches(self) -> int:
@@ -104,7 +118,48 @@ class Sampler:
 
     def next(self) -> SamplerEvent:
         """The next event; blocks for at most about one sample period."""
-        event = self._read()
+        try:
+            raw = self.sensor.read(self.period_s)
+        except SensorError as err:
+            return self._counted(SensorFault(self.clock.now(), f"sensor error: {err}"))
+        return self._counted(self._classify(raw))
+
+    # -- the same, in steps that never block (a ``SteppedSensor``, read from loop timers) ----------
+
+    def begin(self) -> float:
+        """Start taking the next event without blocking; returns when to ``step`` first.
+
+        ``TypeError`` for a sensor whose reads block (it needs a thread).
+        """
+        sensor = self.sensor
+        if not isinstance(sensor, SteppedSensor):
+            raise TypeError(f"{type(sensor).__name__} reads block: it cannot be read in steps")
+        try:
+            return sensor.begin_read(self.period_s)
+        except SensorError as err:
+            now = self.clock.now()
+            self._fault = SensorFault(now, f"sensor error: {err}")
+            return now
+
+    def step(self) -> SamplerEvent | LookAt:
+        """One step of the event ``begin`` started: the event, or when to step again."""
+        fault, self._fault = self._fault, None
+        if fault is not None:
+            return self._counted(fault)
+        sensor = self.sensor
+        if not isinstance(sensor, SteppedSensor):
+            raise TypeError(f"{type(sensor).__name__} reads block: it cannot be read in steps")
+        try:
+            raw = sensor.step_read()
+        except SensorError as err:
+            return self._counted(SensorFault(self.clock.now(), f"sensor error: {err}"))
+        if isinstance(raw, LookAt):
+            return raw
+        return self._counted(self._classify(raw))
+
+    # -- classifying -----------------------------------------------------------------------------
+
+    def _counted(self, event: SamplerEvent) -> SamplerEvent:
         if self._glitches is not None:
             if isinstance(event, Sample):
                 self._glitches.reading(event.force_n)
@@ -112,11 +167,7 @@ class Sampler:
                 self._glitches.no_reading()
         return event
 
-    def _read(self) -> SamplerEvent:
-        try:
-            raw = self.sensor.read(self.period_s)
-        except SensorError as err:
-            return SensorFault(self.clock.now(), f"sensor error: {err}")
+    def _classify(self, raw: int | None) -> SamplerEvent:
         t = self.clock.now()
         if raw is None:
             return NoSample(t)

@@ -112,9 +112,12 @@ def test_the_sampling_stream_delivers_each_reading_on_the_daemons_loop_and_close
     async def main() -> None:
         clock = MonotonicClock()
         sensor = SimulatedLoadCell(parse_trace_csv("time_s,force_n\n0,5\n", "rest"), clock, sample_rate_hz=80)
-        stream = SampleStream(Sampler(sensor, SIMULATED_CALIBRATION, clock), asyncio.get_running_loop()).start()
+        # A sampling thread even where the loop could read this sensor itself (``reads_on_loop``).
+        stream = SampleStream(Sampler(sensor, SIMULATED_CALIBRATION, clock), asyncio.get_running_loop(), on_loop=False)
+        stream.start()
         feed = SampleFeed(stream)
-        assert stream.handoff.fileno is not None
+        handoff = stream.handoff
+        assert handoff is not None and handoff.fileno is not None
         readings = []
         while len(readings) < 10:
             event = await feed.next(BOUND_S)
@@ -123,6 +126,6 @@ def test_the_sampling_stream_delivers_each_reading_on_the_daemons_loop_and_close
         assert [r.t for r in readings] == sorted(r.t for r in readings)
         await feed.close()
         stream.stop()
-        assert not stream.alive and stream.handoff.fileno is None
+        assert not stream.alive and handoff.fileno is None
 
     on(loop_name, main)

@@ -1,0 +1,128 @@
+"""Sensor reads made on the event loop itself, from one timer per conversion: no sampling thread.
+
+For a ``SteppedSensor`` (SPI, the simulated load cell) a read never has to
+block: each step is a bus transfer or two.  So instead of a thread that
+sleeps until the conversion, reads it and wakes the loop through the
+hand-off, the loop sets a timer (``loop.call_at``) at the moment the pacer
+plans to look; the timer's callback looks, reads the conversion found
+ready, queues the event for the feed (which releases the reader's future:
+no cross-thread wake, no GIL hand-off) and plans the next conversion.  In
+the common case a conversion costs one wake-up of the loop.
+
+A timer runs when the loop gets to it: when the loop is busy the look is
+late, and the pacer treats it as any late look (the conversion waiting is
+read; one the chip overwrote meanwhile is lost, and the schedule does not
+move later).  The real-time process's loop does only safety work, so what
+delays a timer is the handling of the sample before it (see
+``docs/architecture.md``).
+
+Any exception in a read (a ``SensorError`` is a ``SensorFault`` already, one
+event among others) ends the reads: the feed gets a ``SensorFault`` at once
+and ``alive`` turns false, so the daemon leaves with a failure as for a dead
+sampling thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+
+from firmware.realtime.handoff import EventQueue
+from firmware.realtime.sampler import Sampler, SensorFault
+from hal.clock import Clock, MonotonicClock
+from hal.sensor import LookAt, SteppedSensor
+
+log = logging.getLogger(__name__)
+
+
+class LoopClock:
+    """A ``Clock`` that is the loop's own ``time()`` (tests under looptime); the loop cannot sleep on it."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+
+    def now(self) -> float:
+        return self.loop.time()
+
+    def sleep_until(self, t: float) -> None:
+        raise RuntimeError("nothing sleeps on the loop's clock: its reads are made from timers")
+
+
+def reads_on_loop(sampler: Sampler, loop: asyncio.AbstractEventLoop) -> bool:
+    """Whether the loop can read ``sampler`` from its timers: a stepped sensor on the loop's own clock.
+
+    A clock other than the loop's (``--speed``'s ``FastClock``, led by its
+    sensor's sleeps; a test's lockstep clock) keeps the sampling thread.
+    """
+    if not isinstance(sampler.sensor, SteppedSensor):
+        return False
+    clock: Clock = sampler.clock
+    if isinstance(clock, LoopClock):
+        return clock.loop is loop
+    return type(clock) is MonotonicClock and type(loop).time is asyncio.BaseEventLoop.time
+
+
+class LoopReads:
+    """Steps ``sampler`` from loop timers and queues each event as it comes.  Made and used on the loop."""
+
+    def __init__(self, sampler: Sampler, queue: EventQueue, loop: asyncio.AbstractEventLoop) -> None:
+        self.sampler = sampler
+        self.queue = queue
+        self._loop = loop
+        self._timer: asyncio.TimerHandle | None = None
+        self._running = False
+        self.error: BaseException | None = None
+        self._cpu_s = 0.0
+
+    @property
+    def alive(self) -> bool:
+        return self._running
+
+    @property
+    def cpu_s(self) -> float:
+        """CPU seconds the reads took on the loop (sensor steps and queueing), so far."""
+        return self._cpu_s
+
+    def start(self) -> None:
+        self._running = True
+        self._guarded(self._begin)
+
+    def stop(self) -> None:
+        self._running = False
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _begin(self) -> None:
+        self._timer = self._loop.call_at(self.sampler.begin(), self._fire)
+
+    def _fire(self) -> None:
+        self._guarded(self._step)
+
+    def _step(self) -> None:
+        step = self.sampler.step()
+        if isinstance(step, LookAt):
+            self._timer = self._loop.call_at(step.at, self._fire)
+            return
+        self.queue.put_nowait(step)  # releases the reader: it runs on this loop's next turn
+        self._begin()
+
+    def _guarded(self, action: Callable[[], None]) -> None:
+        started = time.thread_time()
+        try:
+            if self._running:
+                action()
+        except BaseException as err:  # the feed must hear about any death
+            self._die(err)
+            if isinstance(err, KeyboardInterrupt):
+                raise
+        finally:
+            self._cpu_s += time.thread_time() - started
+
+    def _die(self, err: BaseException) -> None:
+        self.stop()
+        self.error = err
+        log.exception("sampler died (reading on the loop)")
+        self.queue.put_nowait(SensorFault(self.sampler.clock.now(), f"sampler died: {err}"))
