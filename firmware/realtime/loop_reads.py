@@ -31,37 +31,26 @@ from collections.abc import Callable
 
 from firmware.realtime.handoff import EventQueue
 from firmware.realtime.sampler import Sampler, SensorFault
-from hal.clock import Clock, MonotonicClock
+from hal.clock import MonotonicClock
 from hal.sensor import LookAt, SteppedSensor
 
 log = logging.getLogger(__name__)
 
 
-class LoopClock:
-    """A ``Clock`` that is the loop's own ``time()`` (tests under looptime); the loop cannot sleep on it."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-
-    def now(self) -> float:
-        return self.loop.time()
-
-    def sleep_until(self, t: float) -> None:
-        raise RuntimeError("nothing sleeps on the loop's clock: its reads are made from timers")
-
-
 def reads_on_loop(sampler: Sampler, loop: asyncio.AbstractEventLoop) -> bool:
     """Whether the loop can read ``sampler`` from its timers: a stepped sensor on the loop's own clock.
 
-    A clock other than the loop's (``--speed``'s ``FastClock``, led by its
-    sensor's sleeps; a test's lockstep clock) keeps the sampling thread.
+    That is ``MonotonicClock`` under a loop whose ``time()`` is the stock
+    one (also ``time.monotonic``).  A clock other than the loop's
+    (``--speed``'s ``FastClock``, which its sensor's sleeps lead, so a timer
+    on it would fire only when time flows on by itself; a test's lockstep
+    clock) keeps the sampling thread.
     """
-    if not isinstance(sampler.sensor, SteppedSensor):
-        return False
-    clock: Clock = sampler.clock
-    if isinstance(clock, LoopClock):
-        return clock.loop is loop
-    return type(clock) is MonotonicClock and type(loop).time is asyncio.BaseEventLoop.time
+    return (
+        isinstance(sampler.sensor, SteppedSensor)
+        and type(sampler.clock) is MonotonicClock
+        and getattr(loop.time, "__func__", None) is asyncio.BaseEventLoop.time
+    )
 
 
 class LoopReads:
