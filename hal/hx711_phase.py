@@ -3,7 +3,7 @@
 The chip converts on its own oscillator, steady to well under a part in a
 thousand from one conversion to the next, though its rate may be a few per
 cent off the nominal 10/80 per second.  On SPI every look at DOUT is a bus
-transfer and, on real time, a wake-up of the sampling thread; polling from
+transfer and, on real time, a wake-up of the real-time loop; polling from
 a margin before each conversion took about five looks per conversion.
 
 So this pacer keeps the conversion's phase and period:
@@ -27,8 +27,14 @@ A conversion found ready with no high look just before it may have been
 waiting (a late call, a wake-up the scheduler delayed): it never moves the
 schedule later.  The grid of looks is anchored at the expected conversion,
 so in virtual time a conversion is picked up exactly when it is ready.
-Every wait is bounded by its deadline and never spins: between looks the
-thread sleeps on the injected ``Clock``.
+Every wait is bounded by its deadline and never spins.
+
+The pacer is a planner that never blocks - ``begin`` a wait, ask
+``next_look`` when to look, tell ``looked`` what a look found - so the
+real-time loop can look from its timers (``HX711SpiSensor.step_read``);
+``wait_ready`` is the same plan driven by sleeping on the injected
+``Clock`` between looks (start-up settling, ``selfcheck``, ``calibrate``,
+virtual time).
 """
 
 from __future__ import annotations

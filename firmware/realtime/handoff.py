@@ -1,6 +1,8 @@
-"""Where the sampling thread's events wait on the loop for their one reader, at the least cost per sample.
+"""Where sampler events wait on the loop for their one reader, at the least cost per sample.
 
-``ThreadHandoff.post`` (the sampling thread) appends each event to the
+Reads made on the loop (``loop_reads.py``) queue with ``put_nowait``, which
+releases the reader's future directly.  From a sampling thread,
+``ThreadHandoff.post`` appends each event to the
 queue and wakes the loop at once by writing an eventfd the loop watches
 (``add_reader``): one system call, no handle or lock per event as
 ``call_soon_threadsafe`` takes.  The loop's one reader callback reads the
