@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from config.device import DeviceConfig
 from config.plan import TherapyPlan
 from firmware.device.options import SimulationOptions
+from firmware.realtime.loop_reads import PreciseTimerLoop
 from firmware.realtime.sampler import Sampler
 from hal.buttons import StartStopButton
 from hal.clock import MonotonicClock
@@ -34,7 +35,8 @@ class DeviceHardware:
     #: Simulated hardware's person: presses to each admitted plan, lets go after.
     person: SimulatedPerson | None = None
     calibrated: bool = True
-    #: The event loop to run the daemon on: one on the hardware's own clock (``--speed``), or the default.
+    #: The event loop to run the daemon on: one on the hardware's own clock (``--speed``), or one with
+    #: precise timers (the loop reads a stepped sensor from them: ``realtime/loop_reads.py``).
     loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None
     #: The hardware clock's seconds per wall second: waits on the service (a 1x process) are scaled by it.
     speed: float = 1.0
@@ -67,7 +69,14 @@ def build_simulated_hardware(device: DeviceConfig, plan: TherapyPlan, sim: Simul
     assert rig.armed is not None
     person = SimulatedPerson(script, rig.armed, press_at_s=sim.press_at_s, buttons=rig.buttons)
     hardware = DeviceHardware(
-        rig.sampler, rig.haptics, rig.buttons, person, True, emulator_cpu=rig.emulator_cpu, _closers=[rig.close]
+        rig.sampler,
+        rig.haptics,
+        rig.buttons,
+        person,
+        True,
+        loop_factory=PreciseTimerLoop,
+        emulator_cpu=rig.emulator_cpu,
+        _closers=[rig.close],
     )
     if fast is not None:
         hardware.loop_factory = functools.partial(FastClockLoop, fast)
@@ -87,7 +96,9 @@ def build_gpio_device_hardware(device: DeviceConfig) -> DeviceHardware:
     buttons: list[StartStopButton] = [hw.button]
     if hw.stop_button is not None:
         buttons.append(hw.stop_button)
-    return DeviceHardware(sampler, hw.motor, buttons, None, cal.is_calibrated, _closers=[hw.close])
+    return DeviceHardware(
+        sampler, hw.motor, buttons, None, cal.is_calibrated, loop_factory=PreciseTimerLoop, _closers=[hw.close]
+    )
 
 
 def build_hardware(device: DeviceConfig, plan: TherapyPlan, sim: SimulationOptions | None) -> DeviceHardware:

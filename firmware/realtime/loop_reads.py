@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import selectors
 import time
 from collections.abc import Callable
 
@@ -37,18 +38,36 @@ from hal.sensor import LookAt, SteppedSensor
 log = logging.getLogger(__name__)
 
 
-def reads_on_loop(sampler: Sampler, loop: asyncio.AbstractEventLoop) -> bool:
-    """Whether the loop can read ``sampler`` from its timers: a stepped sensor on the loop's own clock.
+class PreciseTimerLoop(asyncio.SelectorEventLoop):
+    """An asyncio loop whose timers fire within microseconds of their time, for reads on the loop.
 
-    That is ``MonotonicClock`` under a loop whose ``time()`` is the stock
-    one (also ``time.monotonic``).  A clock other than the loop's
-    (``--speed``'s ``FastClock``, which its sensor's sleeps lead, so a timer
-    on it would fire only when time flows on by itself; a test's lockstep
-    clock) keeps the sampling thread.
+    The stock loop waits in ``epoll``, whose timeout is whole milliseconds
+    (rounded up): a look planned 0.25 ms ahead would come a millisecond
+    late, the pacer could never place a conversion within its poll step,
+    and it would poll every conversion from 15 % of a period before (about
+    ten transfers and wake-ups a conversion instead of two and one).
+    ``select`` takes its timeout in microseconds.  Its limit of file
+    numbers below 1024 is far above what the real-time process opens (the
+    loop's self-pipe, the link's two pipes, the eventfd of a sampling thread).
+    """
+
+    def __init__(self) -> None:
+        super().__init__(selectors.SelectSelector())
+
+
+def reads_on_loop(sampler: Sampler, loop: asyncio.AbstractEventLoop) -> bool:
+    """Whether the loop reads ``sampler`` from its timers: a stepped sensor, the loop's clock, precise timers.
+
+    That is ``MonotonicClock`` (the loop's ``time()``) on a
+    ``PreciseTimerLoop``.  Any other loop keeps the sampling thread: the
+    stock one (millisecond timers, above), ``--speed``'s ``FastClockLoop``
+    (its ``FastClock`` is led by the sensor's sleeps, which a timer cannot
+    make), a test's loop under looptime or a lockstep clock.
     """
     return (
         isinstance(sampler.sensor, SteppedSensor)
         and type(sampler.clock) is MonotonicClock
+        and isinstance(loop, PreciseTimerLoop)
         and getattr(loop.time, "__func__", None) is asyncio.BaseEventLoop.time
     )
 

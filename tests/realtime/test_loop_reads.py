@@ -17,7 +17,7 @@ import pytest
 from config.plan import TherapyPlan
 from firmware.realtime.engine import SessionEngine
 from firmware.realtime.feed import SampleFeed
-from firmware.realtime.loop_reads import reads_on_loop
+from firmware.realtime.loop_reads import PreciseTimerLoop, reads_on_loop
 from firmware.realtime.runtime import run_session
 from firmware.realtime.sampler import NoSample, Sample, Sampler, SamplerEvent, SensorFault
 from firmware.realtime.stats import LostReads, ReadGrid
@@ -52,14 +52,17 @@ class BlockingSensor(ForceSensor):
         return None
 
 
-def test_the_loop_reads_a_stepped_sensor_on_its_own_clock_and_nothing_else() -> None:
+def test_the_loop_reads_a_stepped_sensor_on_its_own_clock_with_precise_timers_and_nothing_else() -> None:
     monotonic = MonotonicClock()
-    loop = asyncio.new_event_loop()
+    loop = PreciseTimerLoop()
+    stock_loop = asyncio.new_event_loop()
     fast_clock = FastClock(10.0)
     fast_loop = FastClockLoop(fast_clock)
     try:
         assert reads_on_loop(Sampler(resting_cell(monotonic), SIMULATED_CALIBRATION, monotonic), loop)
         assert not reads_on_loop(Sampler(BlockingSensor(), SIMULATED_CALIBRATION, monotonic), loop)
+        # epoll's timeouts are whole milliseconds: the pacer could not lock on the chip's phase
+        assert not reads_on_loop(Sampler(resting_cell(monotonic), SIMULATED_CALIBRATION, monotonic), stock_loop)
         # --speed: time is led by the sensor's sleeps, which a loop timer cannot make
         fast_cell = SimulatedLoadCell(parse_trace_csv("time_s,force_n\n0,5\n", "rest"), fast_clock)
         assert not reads_on_loop(Sampler(fast_cell, SIMULATED_CALIBRATION, fast_clock), fast_loop)
@@ -67,6 +70,7 @@ def test_the_loop_reads_a_stepped_sensor_on_its_own_clock_and_nothing_else() -> 
         assert not reads_on_loop(Sampler(resting_cell(virtual), SIMULATED_CALIBRATION, virtual), loop)
     finally:
         loop.close()
+        stock_loop.close()
         fast_loop.close()
 
 
