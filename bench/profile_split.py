@@ -20,13 +20,20 @@ from pathlib import Path
 
 #: (part, substrings of a profiled function's file or name), first match wins.
 PARTS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("waiting", ("time.sleep", "'poll' of 'select.epoll'", "'acquire' of '_thread", "'select' of")),
+    ("waiting", ("time.sleep", "'poll' of 'select.epoll'", "'acquire' of '_thread", "'select' of", "select.select")),
     ("driver / ready-poll", ("hal/hx711", "hal/clock.py")),
     ("emulator", ("simulator/",)),
     ("link", ("realtime/link.py", "device/link_", "_pickle", "posix.write", "posix.read")),
     (
         "sampler + hand-off",
-        ("realtime/sampler.py", "realtime/stream.py", "realtime/handoff.py", "call_soon_threadsafe", "'send' of"),
+        (
+            "realtime/sampler.py",
+            "realtime/stream.py",
+            "realtime/handoff.py",
+            "realtime/loop_reads.py",
+            "call_soon_threadsafe",
+            "'send' of",
+        ),
     ),
     (
         "start-up (imports)",
@@ -56,8 +63,14 @@ def part_of(filename: str, function: str) -> str:
 
 
 def realtime_profiles(folder: Path) -> list[Path]:
-    """The profile files of the process that ran the sampling thread."""
+    """The profile files of the real-time process: the one that ran the sampling thread, or read on its loop."""
     pids = {path.name.split("-", 1)[0] for path in folder.glob("*-presspoint-sampler.prof")}
+    if not pids:  # reads on the loop (realtime/loop_reads.py): no sampling thread
+        pids = {
+            path.name.split("-", 1)[0]
+            for path in folder.glob("*-MainThread.prof")
+            if any("loop_reads.py" in filename for filename, *_ in pstats.Stats(str(path)).stats)  # type: ignore[attr-defined]
+        }
     if len(pids) != 1:
         raise SystemExit(f"{folder}: expected the profiles of one real-time process, found {len(pids)}")
     (pid,) = pids
