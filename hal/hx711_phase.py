@@ -119,19 +119,20 @@ class PhaseLockedPacer:
         each planned look.  The first look is at the planned moment (the
         expected conversion less the lead), or at once when the wait starts after it.
         """
-        clock = self.clock
+        clock_now, sleep_until, next_look = self.clock.now, self.clock.sleep_until, self.next_look
         self.begin(deadline)
-        now = clock.now()
+        now = clock_now()
         while True:
-            at = self.next_look(now)
+            at = next_look(now)
             if at is None:
                 return False
             if at > now:
-                clock.sleep_until(at)
-                now = clock.now()
-                continue
+                sleep_until(at)
+                now = clock_now()
+                if now < self._hold_until:  # DOUT not trusted yet: plan again (as next_look would)
+                    continue
             ready = not busy()
-            after = clock.now()
+            after = clock_now()
             if self.looked(now, ready, after):
                 return True
             now = after
