@@ -178,43 +178,40 @@ class DyingCell(SimulatedLoadCell):
         return super().step_read()
 
 
+def read_on_the_loop(cell: DyingCell, clock: VirtualClock, count: int) -> tuple[list[SamplerEvent], SampleStream, bool]:
+    """The first ``count`` events, the stream, and whether it was alive then; then one more wait (a gap tick or not)."""
+
+    async def main() -> tuple[list[SamplerEvent], SampleStream, bool, SamplerEvent | None]:
+        stream = SampleStream(Sampler(cell, SIMULATED_CALIBRATION, clock), asyncio.get_running_loop(), on_loop=True)
+        feed = SampleFeed(stream.start())
+        got = await events(feed, count)
+        alive = stream.alive
+        after = await feed.next(PERIOD * 1.5)
+        stream.stop()
+        await feed.close()
+        return got, stream, alive, after
+
+    got, stream, alive, after = run_on(clock, main)
+    return [*got, *([] if after is None else [after])], stream, alive
+
+
 def test_an_exception_in_a_read_on_the_loop_is_a_sensor_fault_at_once_and_the_reads_end() -> None:
     clock = VirtualClock()
-
-    async def main() -> tuple[list[SamplerEvent], SampleStream]:
-        stream = SampleStream(Sampler(DyingCell(clock, fine=10), SIMULATED_CALIBRATION, clock),
-                              asyncio.get_running_loop(), on_loop=True).start()
-        feed = SampleFeed(stream)
-        got = await events(feed, 11)
-        assert isinstance(await feed.next(PERIOD * 1.5), NoSample)  # nothing after the death: gap ticks only
-        await feed.close()
-        return got, stream
-
-    got, stream = run_on(clock, main)
-    assert [type(e) for e in got] == [Sample] * 10 + [SensorFault]
-    fault = got[-1]
+    got, stream, alive = read_on_the_loop(DyingCell(clock, fine=10), clock, 11)
+    # Nothing after the death but the feed's gap tick.
+    assert [type(e) for e in got] == [Sample] * 10 + [SensorFault, NoSample]
+    fault = got[10]
     assert isinstance(fault, SensorFault) and fault.detail == "sampler died: bus exploded"
-    assert fault.t == pytest.approx(got[-2].t + PERIOD)  # heard at the read that failed, not later
-    assert not stream.alive and isinstance(stream.error, RuntimeError)
+    assert fault.t == pytest.approx(got[9].t + PERIOD)  # heard at the read that failed, not later
+    assert not alive and isinstance(stream.error, RuntimeError)
 
 
 def test_a_sensor_error_on_the_loop_is_one_fault_event_and_reading_goes_on() -> None:
     clock = VirtualClock()
-
-    async def main() -> tuple[list[SamplerEvent], bool]:
-        stream = SampleStream(Sampler(DyingCell(clock, flaky=3), SIMULATED_CALIBRATION, clock),
-                              asyncio.get_running_loop(), on_loop=True).start()
-        feed = SampleFeed(stream)
-        got = await events(feed, 8)
-        alive = stream.alive
-        stream.stop()
-        await feed.close()
-        return got, alive
-
-    got, alive = run_on(clock, main)
-    assert [type(e) for e in got] == [Sample] * 3 + [SensorFault] + [Sample] * 4
+    got, stream, alive = read_on_the_loop(DyingCell(clock, flaky=3), clock, 8)
+    assert [type(e) for e in got] == [Sample] * 3 + [SensorFault] + [Sample] * 5
     assert isinstance(got[3], SensorFault) and got[3].detail == "sensor error: bus glitch"
-    assert alive
+    assert alive and stream.error is None
 
 
 def session_on_the_loop(plan: TherapyPlan, clock: VirtualClock, sampler: Sampler) -> tuple[Outcome, object, float]:
