@@ -68,8 +68,9 @@ class HX711Chip(HX711Model):
         sample_rate_hz: float = 80.0,
         settling_periods: int = 4,
         channel_b_source: CountsSource | None = None,
+        keep_levels: bool = True,
     ) -> None:
-        super().__init__(clock, force_source, sample_rate_hz, settling_periods, channel_b_source)
+        super().__init__(clock, force_source, sample_rate_hz, settling_periods, channel_b_source, keep_levels)
         self._lock = threading.RLock()
         #: The pins front's DOUT and PD_SCK, with a ``factory``; without one, reach the chip through another front.
         self.pins = PinsFront(self, factory, dout_pin, sck_pin) if factory is not None else None

@@ -49,6 +49,7 @@ class HX711Model:
         sample_rate_hz: float,
         settling_periods: int,
         channel_b_source: CountsSource | None,
+        keep_levels: bool,
     ) -> None:
         self.clock = clock
         self.force_source = force_source
@@ -68,6 +69,8 @@ class HX711Model:
         #: DOUT's level over ``[from, until)`` while nothing but time moves: ``(from, until, level,
         #: index)``, ``index`` the conversion announced when idle (``None`` in any other state).
         self._steady = NEVER
+        #: Off: every look at DOUT computes it afresh (the tests' reference; no read shortcut then).
+        self._keep_levels = keep_levels
         self._powered = True
         self._sck_high = False
         self._stray_pulse = False
@@ -88,7 +91,7 @@ class HX711Model:
         pulses = self._pulses
         if pulses > 24:
             level = not self._desync
-            if not self._sck_high:
+            if self._keep_levels and not self._sck_high:
                 timeline = self._timeline
                 self._steady = (now, timeline.trusted_until(timeline.latest_index(self._sck_rise) + 1), level, None)
             return level
@@ -96,7 +99,7 @@ class HX711Model:
             return bool(self._bits >> (24 - pulses) & 1)
         index = self._timeline.latest_index(now)
         ready = self._ready(index)
-        if not self._sck_high:
+        if self._keep_levels and not self._sck_high:
             self._steady = (now, self._timeline.trusted_until(index + 1), ready is None, ready)
         return ready is None
 
