@@ -195,4 +195,6 @@ class HX711Chip(HX711Model):
             self._stray_pulse = False
             self._sck_rise = at
             self._pulses = pulses
+            # After the last pulse DOUT is high (desync: low) until the conversion after this one.
+            self._steady = (ends_at, until, not self._desync, None)
             return self._bits
