@@ -10,9 +10,9 @@ default-plan ``simulate --pins`` session runs in-process.  Prints:
 
 * CPU per conversion (µs): driver + emulator, so an upper bound for the
   driver side; and bus transfers per conversion (SPI);
-* SPI: the emulator's own share of it (its thread-time accounting, which is
-  off unless asked for), from a second pass with the accounting on - that
-  pass's total is dearer by the accounting itself, so it is not printed;
+* SPI: a second pass with the emulator's thread-time accounting on (off
+  unless asked for): that pass's CPU per conversion (dearer by the
+  accounting itself) and the emulator's share of it;
 * session speed: virtual seconds / CPU seconds of the whole default-plan
   session (sampler, controller, motor and emulator included).  Aim: >= 200×.
 
@@ -74,8 +74,8 @@ def conversions_in_virtual_time(backend: str, rate: float, count: int, *, count_
         rig.close()
     per = max(1, readings)
     if count_emulator:
-        print(f"  of which the emulator (second pass, accounting on): {1e6 * emulator / per:.1f} µs a conversion, "
-              f"{1e6 * emulator / max(1, transfers):.1f} µs a transfer")
+        print(f"  second pass, the emulator's accounting on: {1e6 * cpu / per:.1f} µs CPU a conversion, of which the "
+              f"emulator {1e6 * emulator / per:.1f} µs ({1e6 * emulator / max(1, transfers):.1f} µs a transfer)")
         return
     line = f"  {readings} conversions in {virtual:.1f} s virtual: {1e6 * cpu / per:.1f} µs CPU each"
     if transfers:
