@@ -10,6 +10,9 @@ default-plan ``simulate --pins`` session runs in-process.  Prints:
 
 * CPU per conversion (µs): driver + emulator, so an upper bound for the
   driver side; and bus transfers per conversion (SPI);
+* SPI: a second pass with the emulator's thread-time accounting on (off
+  unless asked for): that pass's CPU per conversion (dearer by the
+  accounting itself) and the emulator's share of it;
 * session speed: virtual seconds / CPU seconds of the whole default-plan
   session (sampler, controller, motor and emulator included).  Aim: >= 200×.
 
@@ -56,20 +59,27 @@ def _rig(backend: str, clock: Clock, rate: float) -> PinRig[Any]:
     return build_emulated_rig(lambda t: 5.0, SIMULATED_CALIBRATION, clock, hardware=hardware, sample_rate_hz=rate)
 
 
-def conversions_in_virtual_time(backend: str, rate: float, count: int) -> None:
+def conversions_in_virtual_time(backend: str, rate: float, count: int, *, count_emulator: bool = False) -> None:
     clock = VirtualClock()
     rig = _rig(backend, clock, rate)
     try:
+        emulator0 = rig.spi.cpu_seconds() if count_emulator and rig.spi is not None else 0.0
         transfers0 = rig.spi.transfers if rig.spi is not None else 0
         cpu0, t0 = time.process_time(), clock.now()
         readings = sum(rig.sensor.read(1 / rate) is not None for _ in range(count))
         cpu, virtual = time.process_time() - cpu0, clock.now() - t0
         transfers = (rig.spi.transfers - transfers0) if rig.spi is not None else 0
+        emulator = rig.spi.cpu_seconds() - emulator0 if count_emulator and rig.spi is not None else 0.0
     finally:
         rig.close()
-    line = f"  {readings} conversions in {virtual:.1f} s virtual: {1e6 * cpu / max(1, readings):.1f} µs CPU each"
+    per = max(1, readings)
+    if count_emulator:
+        print(f"  second pass, the emulator's accounting on: {1e6 * cpu / per:.1f} µs CPU a conversion, of which the "
+              f"emulator {1e6 * emulator / per:.1f} µs ({1e6 * emulator / max(1, transfers):.1f} µs a transfer)")
+        return
+    line = f"  {readings} conversions in {virtual:.1f} s virtual: {1e6 * cpu / per:.1f} µs CPU each"
     if transfers:
-        line += f", {transfers / max(1, readings):.2f} SPI transfers each"
+        line += f", {transfers / per:.2f} SPI transfers each"
     print(line)
 
 
@@ -142,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
             realtime_loop(backend, args.rate, args.seconds, fifo)
         else:
             conversions_in_virtual_time(backend, args.rate, args.conversions)
+            if backend == "hx711-spi":
+                conversions_in_virtual_time(backend, args.rate, args.conversions, count_emulator=True)
             session_speed(backend)
     return 0
 

@@ -10,10 +10,17 @@ transfer, far too slow for virtual-time sessions.
 Each transfer lasts ``8 * len(data) / rate`` seconds of the chip's clock
 (moved on, or slept through on real time), and a MOSI bit lasts
 ``1 / rate``: a run of ``1`` bits longer than 60 µs powers the chip down,
-exactly as PD_SCK would.  The common case - a plain 25-27 pulse read of a
-ready chip - takes the chip's ``read_out`` shortcut; anything else (probing
-DOUT, stray or overlong pulses, a disconnected or desynced chip) is
-replayed edge by edge through the same model.
+exactly as PD_SCK would.  The driver's own transfers are recognised by a
+list comparison, with no per-transfer allocation but the reply: a ready
+probe is answered from DOUT's kept level (``HX711Chip.steady_dout``), a
+plain 25-27 pulse read of a ready chip by the chip's ``read_out`` shortcut
+and a table of MISO bytes.  Anything else (stray or overlong pulses, a
+disconnected or desynced chip, a conversion due mid-read) is replayed edge
+by edge through the same model.
+
+CPU accounting (``cpu_seconds``) is off until first asked for: two
+``thread_time`` calls a transfer cost as much as a probe's answer, and only
+the real-time usage figures read them.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ import time
 from dataclasses import dataclass
 
 from hal.hx711_protocol import POWER_DOWN_AFTER_S
-from hal.hx711_spi_bits import conversion_pattern
+from hal.hx711_spi_bits import CONVERSION_BYTES, READY_PROBE, conversion_pattern
 from simulator.hx711_chip import HX711Chip
 
 DEFAULT_RATE_HZ = 500_000
@@ -64,6 +71,10 @@ def _waveform(data: tuple[int, ...]) -> _Waveform:
 
 #: A data nibble as MISO shows it in one ``0b10101010`` byte: each bit in its ``1`` and ``0`` half.
 _SPREAD = tuple(sum(((nibble >> (3 - k)) & 1) * (0b11 << (6 - 2 * k)) for k in range(4)) for nibble in range(16))
+#: A data byte as the two MISO bytes of its eight pulses.
+_SPREAD_BYTE = tuple((_SPREAD[byte >> 4], _SPREAD[byte & 0xF]) for byte in range(256))
+#: The driver's conversion transfers, by their last byte (the only one that differs).
+_PATTERN_BY_LAST = {conversion_pattern(pulses)[-1]: (pulses, conversion_pattern(pulses)) for pulses in (25, 26, 27)}
 
 
 def _pack(levels: list[bool]) -> list[int]:
@@ -88,32 +99,62 @@ class HX711SpiFront:
         self.clock_mode = 0
         self.transfers = 0
         self.closed = False
-        #: CPU seconds (thread time) spent answering transfers, the wait for the transfer's end left out.
-        self.cpu_s = 0.0
+        self._cpu_s = 0.0
+        self._counting_cpu = False
+
+    def cpu_seconds(self) -> float:
+        """CPU seconds (thread time) spent answering transfers since the first call, the waits left out.
+
+        Counting starts at the first call, so the figure is the difference
+        between two calls (what ``UsageMeter`` takes of it).
+        """
+        self._counting_cpu = True
+        return self._cpu_s
 
     def transfer(self, data: list[int]) -> list[int]:
         if self.closed:
             raise OSError("SPI device is closed")
-        started_cpu = time.thread_time()
-        wave = _waveform(tuple(data))
+        counting = self._counting_cpu
+        started_cpu = time.thread_time() if counting else 0.0
         self.transfers += 1
         bit_s = 1.0 / self.rate
         start = self.clock.now()
-        end = start + len(wave.bits) * bit_s
-        if wave.rises == 0:
-            miso = self._idle(start, end, len(wave.bits), bit_s)
+        if data == READY_PROBE:
+            end = start + 8 * bit_s
+            level = self.chip.steady_dout(start + bit_s / 2, end - bit_s / 2)
+            miso = self._idle(start, end, 8, bit_s) if level is None else [0xFF if level else 0x00]
+        elif len(data) == CONVERSION_BYTES and (known := _PATTERN_BY_LAST.get(data[-1])) and data == known[1]:
+            end = start + 8 * CONVERSION_BYTES * bit_s
+            miso = self._conversion(known[0], start, end, bit_s)
         else:
-            fast = None
-            plain = 25 <= wave.rises <= 27 and wave.starts_high
-            if plain and not self.exact and wave.longest_high_bits * bit_s <= POWER_DOWN_AFTER_S:
-                fast = self.chip.read_out(start, wave.rises, ends_at=end)
-            miso = self._read_out(wave, fast) if fast is not None else self._replay(wave, start, bit_s)
-        self.cpu_s += time.thread_time() - started_cpu
+            miso, end = self._any_transfer(data, start, bit_s)
+        if counting:
+            self._cpu_s += time.thread_time() - started_cpu
         self.clock.sleep_until(end)
         return miso
 
     def close(self) -> None:
         self.closed = True
+
+    def _conversion(self, pulses: int, start: float, end: float, bit_s: float) -> list[int]:
+        """One of the driver's conversion transfers: the chip's shortcut and a table, or the replay."""
+        bits = None if self.exact or bit_s > POWER_DOWN_AFTER_S else self.chip.read_out(start, pulses, ends_at=end)
+        if bits is None:
+            return self._replay(_waveform(tuple(conversion_pattern(pulses))), start, bit_s)
+        high, middle, low = _SPREAD_BYTE[bits >> 16], _SPREAD_BYTE[bits >> 8 & 0xFF], _SPREAD_BYTE[bits & 0xFF]
+        return [*high, *middle, *low, 0x00 if self.chip.desync else 0xFF]
+
+    def _any_transfer(self, data: list[int], start: float, bit_s: float) -> tuple[list[int], float]:
+        """Any other MOSI bytes: from the waveform they describe; returns MISO and the transfer's end."""
+        wave = _waveform(tuple(data))
+        end = start + len(wave.bits) * bit_s
+        if wave.rises == 0:
+            return self._idle(start, end, len(wave.bits), bit_s), end
+        fast = None
+        plain = 25 <= wave.rises <= 27 and wave.starts_high
+        if plain and not self.exact and wave.longest_high_bits * bit_s <= POWER_DOWN_AFTER_S:
+            fast = self.chip.read_out(start, wave.rises, ends_at=end)
+        return (self._read_out(wave, fast) if fast is not None else self._replay(wave, start, bit_s)), end
 
     def _idle(self, start: float, end: float, n_bits: int, bit_s: float) -> list[int]:
         """MOSI low throughout: MISO is DOUT, which may change once in a while."""

@@ -224,7 +224,7 @@ def build_rig(
         sampler = Sampler(rig.sensor, SIMULATED_CALIBRATION, clock, max_jump_n=device.device_max / 2)
         built = SimulatedRig(rig.sensor, rig.motor, sampler, stop_at, [*rig.buttons], armed_source, rig.close, presses)
         front = rig.spi  # the GPIO rig's chip is driven through mock pins: its share is not counted apart
-        built.emulator_cpu = None if front is None else (lambda: front.cpu_s)
+        built.emulator_cpu = None if front is None else front.cpu_seconds
     else:
         sensor = SimulatedLoadCell(source, clock, sample_rate_hz=device.sample_rate_hz)
         recorder = RecordingHaptics(clock, log_path=motor_log)
