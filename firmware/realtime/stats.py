@@ -21,6 +21,7 @@ import math
 import os
 import resource
 import time
+from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -41,19 +42,17 @@ def bin_edge(index: int) -> float:
     return SMALLEST_S * math.pow(2.0, index / BINS_PER_DOUBLING)
 
 
-_LAST_BUT_ONE_EDGE_S = bin_edge(BIN_COUNT - 2)
+#: Every bin's upper edge but the last one's (which takes everything longer), in order.
+_EDGES_S = tuple(bin_edge(index) for index in range(BIN_COUNT - 1))
 
 
 def bin_index(latency_s: float) -> int:
-    """The bin that holds ``latency_s``: bin ``i`` is ``(edge(i - 1), edge(i)]``."""
-    if not latency_s > SMALLEST_S:  # NaN, negative or tiny: the first bin
-        return 0
-    if latency_s > _LAST_BUT_ONE_EDGE_S:  # infinity included
-        return BIN_COUNT - 1
-    index = math.ceil(BINS_PER_DOUBLING * math.log2(latency_s / SMALLEST_S))
-    if index > 0 and latency_s <= bin_edge(index - 1):  # float rounding right at an edge
-        index -= 1
-    return index
+    """The bin that holds ``latency_s``: bin ``i`` is ``(edge(i - 1), edge(i)]``.
+
+    A binary search over the edges (no logarithm per sample); NaN, negative
+    or tiny latencies fall in the first bin, infinity in the last.
+    """
+    return bisect_left(_EDGES_S, latency_s)
 
 
 @dataclass
@@ -134,16 +133,17 @@ class ReadGrid:
 class DecisionLatency:
     """Records ``clock.now() - sample.t`` once the engine has handled each sample (and, given one, its grid)."""
 
-    __slots__ = ("clock", "grid", "histogram")
+    __slots__ = ("_now", "clock", "grid", "histogram")
 
     def __init__(self, histogram: LatencyHistogram, clock: Clock, *, grid: ReadGrid | None = None) -> None:
         self.histogram = histogram
         self.clock = clock
         self.grid = grid
+        self._now = clock.now
 
     def handled(self, event: SamplerEvent) -> None:
-        if isinstance(event, Sample):
-            self.histogram.record(self.clock.now() - event.t)
+        if type(event) is Sample:
+            self.histogram.record(self._now() - event.t)
             if self.grid is not None:
                 self.grid.sample(event.t)
 

@@ -24,6 +24,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 from config.plan import TherapyPlan
+from config.spots import band_edges
 from firmware.session.check_ins import CheckIns
 from firmware.session.decisions import (
     AbortDecision,
@@ -84,6 +85,11 @@ class SessionController:
         self._reminded = False
         #: The "release now" reminder comes this far into the wait for the release.
         self._reminder_after_s = RELEASE_REMINDER_FRACTION * plan.max_wait_for_contact_s - TIME_EPS
+        #: The plan's limits, read once (the plan is frozen): a wait has run out this long into its phase.
+        self._wait_limit_s = plan.max_wait_for_contact_s - TIME_EPS
+        self._contact_n = plan.contact_threshold
+        #: This long into the rest under way it ends (set as each rest starts).
+        self._rest_limit_s = 0.0
         self._out: list[Decision] = []
 
     @property
@@ -165,20 +171,21 @@ class SessionController:
         self._finish(t, Outcome.INTERRUPTED, cue=None)
 
     def _step_phase(self, t: float, force_n: float) -> None:
-        plan = self.plan
         # A sample can move through several phases (rest ends, contact, in band).
         for _ in range(5):
             phase = self.phase
-            waited = t - self.phase_started_at >= plan.max_wait_for_contact_s - TIME_EPS
+            waited = t - self.phase_started_at >= self._wait_limit_s
             if phase is Phase.WAITING_CONTACT:
-                if force_n >= plan.contact_threshold:
+                if force_n >= self._contact_n:
                     self._enter(t, Phase.RAMP)
                     continue
                 if waited:
                     self._time_out(t, Wait.CONTACT)
                 return
             if phase is Phase.RAMP:
-                if self.target.band_low_n <= force_n <= self.target.band_high_n:
+                target = self.check_ins.target
+                band_low_n, band_high_n = band_edges(target.target_n, target.band)
+                if band_low_n <= force_n <= band_high_n:
                     self._start_hold(t)
                     continue
                 if waited:
@@ -199,7 +206,7 @@ class SessionController:
                     self._after_release(t)
                 return
             if phase is Phase.RELEASE:
-                if force_n < plan.contact_threshold:
+                if force_n < self._contact_n:
                     self._after_release(t)
                 elif waited:
                     self._time_out(t, Wait.RELEASE)
@@ -208,7 +215,7 @@ class SessionController:
                     self._cue(t, Cue.RELEASE_NOW)
                 return
             if phase is Phase.REST:
-                if t - self.phase_started_at >= self.spots.current.rest_s - TIME_EPS:
+                if t - self.phase_started_at >= self._rest_limit_s:
                     self._end_rest(t)
                     continue
                 if (rest_cue := self._rest.on_sample(force_n)) is not None:
@@ -269,6 +276,7 @@ class SessionController:
                 self._finish(t, Outcome.COMPLETED)
                 return
         self._rest.start(self._last_hold)
+        self._rest_limit_s = self.spots.current.rest_s - TIME_EPS
         self._enter(t, Phase.REST)
 
     def _cue(self, t: float, cue: Cue) -> None:
