@@ -10,7 +10,9 @@ count less), median of the runs, for
 
 * ``controller``: ``SessionController.on_sample`` alone (the pure core);
 * ``engine``:     ``SessionEngine.handle`` with no sinks;
-* ``rt path``:    everything above as the real-time process runs it.
+* ``rt path``:    everything above as the real-time process runs it;
+* ``paced``:      the rt path at one sample a period, sleeping in between
+  as the real-time process does (cold caches: what a sample really costs there).
 
 Run it from another tree to compare (``cd /work/wt/base && PYTHONPATH=$PWD
 .venv/bin/python /path/to/bench/bench_core_path.py``); ``--profile N`` prints
@@ -86,8 +88,12 @@ def engine_run(plan: TherapyPlan, device: DeviceConfig, samples: list[Sample]) -
     return elapsed / len(samples)
 
 
-async def _rt_path_run(plan: TherapyPlan, device: DeviceConfig, samples: list[Sample]) -> float:
-    """The control loop's work per sample (``runtime.run_session`` less its awaits), sinks as in the device."""
+async def _rt_path_run(plan: TherapyPlan, device: DeviceConfig, samples: list[Sample], paced: bool = False) -> float:
+    """The control loop's work per sample (``runtime.run_session`` less its awaits), sinks as in the device.
+
+    ``paced``: one sample a period, sleeping in between as the real-time
+    process does, so each sample meets cold caches; only the work is timed.
+    """
     loop = asyncio.get_running_loop()
     devnull = os.open(os.devnull, os.O_WRONLY)
     link = LoopLink(Link(None, devnull), loop, on_message=lambda _m: None, on_closed=lambda _r: None)
@@ -105,6 +111,8 @@ async def _rt_path_run(plan: TherapyPlan, device: DeviceConfig, samples: list[Sa
         grid = ReadGrid(LostReads(), 1 / device.sample_rate_hz)
         latency = DecisionLatency(LatencyHistogram(), MonotonicClock(), grid=grid)
         handle, handled, timeline = engine.handle, latency.handled, engine.timeline
+        if paced:
+            return _paced(samples, handle, handled, timeline.due, 1 / device.sample_rate_hz)
         start = time.thread_time()
         for sample in samples:
             if handle(sample):
@@ -117,8 +125,30 @@ async def _rt_path_run(plan: TherapyPlan, device: DeviceConfig, samples: list[Sa
         link.close()
 
 
+def _paced(
+    samples: list[Sample],
+    handle: Callable[[Sample], object],
+    handled: Callable[[Sample], None],
+    due: Callable[[float], object],
+    period_s: float,
+) -> float:
+    busy = 0.0
+    for sample in samples:
+        time.sleep(period_s)
+        start = time.thread_time()
+        if handle(sample):
+            due(sample.t)
+        handled(sample)
+        busy += time.thread_time() - start
+    return busy / len(samples)
+
+
 def rt_path_run(plan: TherapyPlan, device: DeviceConfig, samples: list[Sample]) -> float:
     return asyncio.run(_rt_path_run(plan, device, samples))
+
+
+def paced_run(plan: TherapyPlan, device: DeviceConfig, samples: list[Sample]) -> float:
+    return asyncio.run(_rt_path_run(plan, device, samples, paced=True))
 
 
 Run = Callable[[TherapyPlan, DeviceConfig, list[Sample]], float]
@@ -132,6 +162,7 @@ def median_us(run: Run, repeats: int, *args: Any) -> tuple[float, float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=9, help="runs per figure (the median is printed)")
+    parser.add_argument("--paced", type=int, default=400, help="samples of each paced run (one a period)")
     parser.add_argument("--profile", type=int, metavar="N", default=0, help="print the N costliest functions")
     args = parser.parse_args()
     plan, device = TherapyPlan(), DeviceConfig()
@@ -140,11 +171,16 @@ def main() -> None:
     for name, run in (("controller", controller_run), ("engine", engine_run), ("rt path", rt_path_run)):
         median, low, high = median_us(run, args.repeats, plan, device, samples)
         print(f"{name:>10}: median {median:6.2f} µs per sample (min {low:.2f}, max {high:.2f}), {args.repeats} runs")
+    paced = samples[: args.paced]
+    median, low, high = median_us(paced_run, 3, plan, device, paced)
+    print(f"{'paced':>10}: median {median:6.2f} µs per sample (min {low:.2f}, max {high:.2f}), 3 runs of {len(paced)}")
     profile = cProfile.Profile()
     profiled_us = profile.runcall(rt_path_run, plan, device, samples) * 1e6
-    print(f"   rt path under cProfile: {profiled_us:.2f} µs per sample (what a profile's shares are taken of)")
+    stats = pstats.Stats(profile)
+    calls: int = stats.total_calls  # type: ignore[attr-defined]
+    print(f"   rt path under cProfile: {profiled_us:.2f} µs and {calls / len(samples):.1f} function calls per sample")
     if args.profile:
-        pstats.Stats(profile).sort_stats("tottime").print_stats(args.profile)
+        stats.sort_stats("tottime").print_stats(args.profile)
 
 
 if __name__ == "__main__":

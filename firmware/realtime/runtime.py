@@ -81,8 +81,9 @@ async def run_session(
     loop = asyncio.get_running_loop()
     stop = stop or StopRequest()
     gap_tick_s = feed.gap_tick_s  # the sampler's period is fixed for the session
+    controller = engine.controller
     async with MotorPlayer(haptics, engine.timeline) as motor:
-        while not engine.finished:
+        while controller.outcome is None:  # engine.finished, without two property calls a sample
             event = None if stop.requested else await feed.next(gap_tick_s, wake=stop)
             if event is None or stop.requested:
                 decisions = engine.stop(loop.time(), stop.source or "stop")

@@ -65,7 +65,7 @@ class LatencyHistogram:
     max_s: float = 0.0
 
     def record(self, latency_s: float) -> None:
-        self.counts[bin_index(latency_s)] += 1
+        self.counts[bisect_left(_EDGES_S, latency_s)] += 1  # bin_index, one call less per sample
         self.count += 1
         self.total_s += latency_s
         if latency_s > self.max_s:
@@ -124,10 +124,14 @@ class ReadGrid:
             self._origin = t
             return
         on_grid = math.floor((t - self._origin) / self.period_s + GRID_SLACK)
-        index = max(self._index + 1, on_grid)
-        self.lost.count += index - self._index - 1
+        index = self._index + 1
+        if on_grid > index:  # max() and min() without their two calls a sample
+            self.lost.count += on_grid - index
+            index = on_grid
         self._index = index
-        self._origin = min(self._origin, t - index * self.period_s)
+        origin = t - index * self.period_s
+        if origin < self._origin:
+            self._origin = origin
 
 
 class DecisionLatency:

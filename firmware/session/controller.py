@@ -24,7 +24,6 @@ from collections import Counter
 from collections.abc import Sequence
 
 from config.plan import TherapyPlan
-from config.spots import band_edges
 from firmware.session.check_ins import CheckIns
 from firmware.session.decisions import (
     AbortDecision,
@@ -60,7 +59,6 @@ class SessionController:
         self.sample_period_s = 1.0 / sample_rate_hz
         self.device_max_n = device_max_n
         self._safety = SafetyMonitor.for_plan(plan, device_max_n=device_max_n, sample_period_s=self.sample_period_s)
-
         self.phase = Phase.WAITING_CONTACT
         self.repetition = 1
         self.phase_started_at = 0.0
@@ -83,13 +81,9 @@ class SessionController:
         self._last_hold: HoldTracker | None = None
         self._rest = RestWatch(plan.contact_threshold, plan.stroke_max_n)
         self._reminded = False
-        #: The "release now" reminder comes this far into the wait for the release.
         self._reminder_after_s = RELEASE_REMINDER_FRACTION * plan.max_wait_for_contact_s - TIME_EPS
-        #: The plan's limits, read once (the plan is frozen): a wait has run out this long into its phase.
-        self._wait_limit_s = plan.max_wait_for_contact_s - TIME_EPS
-        self._contact_n = plan.contact_threshold
-        #: This long into the rest under way it ends (set as each rest starts).
-        self._rest_limit_s = 0.0
+        #: Read once (the plan is frozen): a wait runs out, the rest under way ends, this far into its phase.
+        self._wait_limit_s, self._rest_limit_s = plan.max_wait_for_contact_s - TIME_EPS, 0.0
         self._out: list[Decision] = []
 
     @property
@@ -121,7 +115,7 @@ class SessionController:
         if violation is not None:
             self._abort(t, violation.reason, violation.force_n, violation.detail)
             return out
-        if self.check_ins.pending:
+        if self.check_ins.said:
             self._apply_check_ins(t)
         self._step_phase(t, force_n)
         return out
@@ -176,15 +170,14 @@ class SessionController:
             phase = self.phase
             waited = t - self.phase_started_at >= self._wait_limit_s
             if phase is Phase.WAITING_CONTACT:
-                if force_n >= self._contact_n:
+                if force_n >= self.plan.contact_threshold:
                     self._enter(t, Phase.RAMP)
                     continue
                 if waited:
                     self._time_out(t, Wait.CONTACT)
                 return
             if phase is Phase.RAMP:
-                target = self.check_ins.target
-                band_low_n, band_high_n = band_edges(target.target_n, target.band)
+                band_low_n, band_high_n = self.check_ins.target.band_n()
                 if band_low_n <= force_n <= band_high_n:
                     self._start_hold(t)
                     continue
@@ -206,7 +199,7 @@ class SessionController:
                     self._after_release(t)
                 return
             if phase is Phase.RELEASE:
-                if force_n < self._contact_n:
+                if force_n < self.plan.contact_threshold:
                     self._after_release(t)
                 elif waited:
                     self._time_out(t, Wait.RELEASE)
