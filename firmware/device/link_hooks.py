@@ -70,6 +70,7 @@ class LinkSink:
 
     def __init__(self, link: LoopLink) -> None:
         self._link = link
+        self._loop = link.loop
         self._batch: list[tuple[float, float, int]] = []
         self._due: asyncio.TimerHandle | None = None
 
@@ -83,7 +84,7 @@ class LinkSink:
         if len(batch) >= SAMPLE_BATCH:
             self.flush()
         elif self._due is None:
-            self._due = self._link.loop.call_later(SAMPLE_BATCH_S, self.flush)
+            self._due = self._loop.call_later(SAMPLE_BATCH_S, self.flush)
 
     def decisions(self, decisions: Sequence[Decision]) -> None:
         self.flush()

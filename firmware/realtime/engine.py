@@ -111,27 +111,30 @@ class SessionEngine:
 
     def handle(self, event: SamplerEvent) -> Sequence[Decision]:
         """Feed one sampler event; returns the decisions (already sent to sinks)."""
-        if isinstance(event, Sample):
+        controller = self.controller
+        if type(event) is Sample:  # the one event of every period: its path is kept short
             if not self._first_sample_seen:
                 self._first_sample_seen = True
                 self._origin = event.t
-            t = self.session_time(event.t)
-            if not self.controller.finished:
+            t = round(event.t - self._origin, 9)  # session_seconds, inline: one call less a period
+            if controller.outcome is None:
                 self._sinks.sample(t, event.force_n, event.raw)
-            decisions = self.controller.on_sample(t, event.force_n)
+            decisions = controller.on_sample(t, event.force_n)
         elif isinstance(event, NoSample):
-            decisions = self.controller.on_gap(self.session_time(event.t))
+            decisions = controller.on_gap(self.session_time(event.t))
         elif isinstance(event, SensorFault):
-            decisions = self.controller.on_sensor_fault(max(0.0, self.session_time(event.t)), event.detail)
+            decisions = controller.on_sensor_fault(max(0.0, self.session_time(event.t)), event.detail)
         else:  # pragma: no cover - exhaustive
             raise TypeError(f"unknown sampler event {event!r}")
-        self._dispatch(decisions, event.t)
+        if decisions:
+            self._dispatch(decisions, event.t)
         return decisions
 
     def stop(self, t_abs: float, source: str) -> Sequence[Decision]:
         """The stop button (or a signal): end the session now."""
         decisions = self.controller.on_stop(max(0.0, self.session_time(t_abs)), source)
-        self._dispatch(decisions, t_abs)
+        if decisions:
+            self._dispatch(decisions, t_abs)
         return decisions
 
     def gesture(self, kind: Gesture) -> None:
@@ -139,8 +142,6 @@ class SessionEngine:
         self.controller.on_gesture(kind)
 
     def _dispatch(self, decisions: Sequence[Decision], t_abs: float) -> None:
-        if not decisions:
-            return
         for decision in decisions:
             if isinstance(decision, CueDecision):
                 self.timeline.play(t_abs, decision.cue)

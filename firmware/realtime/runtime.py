@@ -75,21 +75,27 @@ async def run_session(
 ) -> SessionSummary:
     """Feed the sample feed to ``engine`` until the session ends.
 
-    ``latency`` records how long each sample took from its stamp to its decision.
+    ``latency`` records how long each sample took from its stamp to its decision (flushed at the end).
     The motor is off when this returns or raises, whatever the reason.
     """
     loop = asyncio.get_running_loop()
     stop = stop or StopRequest()
-    async with MotorPlayer(haptics, engine.timeline) as motor:
-        while not engine.finished:
-            event = None if stop.requested else await feed.next(feed.gap_tick_s, wake=stop)
-            if event is None or stop.requested:
-                decisions = engine.stop(loop.time(), stop.source or "stop")
-            else:
-                decisions = engine.handle(event)
-                if latency is not None:
-                    latency.handled(event)
-            if decisions:
-                motor.changed()
-        await motor.finish(final_cue_s, stop)  # the last cue (done / abort)
+    gap_tick_s = feed.gap_tick_s  # the sampler's period is fixed for the session
+    controller = engine.controller
+    try:
+        async with MotorPlayer(haptics, engine.timeline) as motor:
+            while controller.outcome is None:  # engine.finished, without two property calls a sample
+                event = None if stop.requested else await feed.next(gap_tick_s, wake=stop)
+                if event is None or stop.requested:
+                    decisions = engine.stop(loop.time(), stop.source or "stop")
+                else:
+                    decisions = engine.handle(event)
+                    if latency is not None:
+                        latency.handled(event)
+                if decisions:
+                    motor.changed()
+            await motor.finish(final_cue_s, stop)  # the last cue (done / abort)
+    finally:
+        if latency is not None:
+            latency.flush()  # the session's last latencies into the histogram and read grid
     return engine.finish()

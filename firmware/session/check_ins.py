@@ -18,11 +18,12 @@ from firmware.session.targets import SpotTarget
 class CheckIns:
     """The spot's target as check-ins move it, and the check-ins not yet applied."""
 
-    __slots__ = ("_pending", "_plan", "before_hold", "target")
+    __slots__ = ("_plan", "before_hold", "said", "target")
 
     def __init__(self, plan: TherapyPlan, spot: SpotPlan) -> None:
         self._plan = plan
-        self._pending: list[Gesture] = []
+        #: Said since the last sample, not yet applied (a plain list: it is looked at every sample).
+        self.said: list[Gesture] = []
         #: Applied during the ramp, for the hold that follows.
         self.before_hold: list[Adjustment] = []
         self.target = self._target_of(spot)
@@ -39,18 +40,14 @@ class CheckIns:
         self.before_hold = []
 
     def say(self, kind: Gesture) -> None:
-        self._pending.append(kind)
-
-    @property
-    def pending(self) -> bool:
-        return bool(self._pending)
+        self.said.append(kind)
 
     def drop(self) -> None:
-        self._pending = []
+        self.said = []
 
     def apply(self, t: float, spot: int, hold: HoldTracker | None) -> list[tuple[Adjusted | AdjustRefused, Cue]]:
         """Apply what was said, in order; each gives its decision and cue."""
-        said, self._pending = self._pending, []
+        said, self.said = self.said, []
         results: list[tuple[Adjusted | AdjustRefused, Cue]] = []
         for kind in said:
             result = self.target.adjust(kind)

@@ -59,7 +59,6 @@ class SessionController:
         self.sample_period_s = 1.0 / sample_rate_hz
         self.device_max_n = device_max_n
         self._safety = SafetyMonitor.for_plan(plan, device_max_n=device_max_n, sample_period_s=self.sample_period_s)
-
         self.phase = Phase.WAITING_CONTACT
         self.repetition = 1
         self.phase_started_at = 0.0
@@ -82,8 +81,9 @@ class SessionController:
         self._last_hold: HoldTracker | None = None
         self._rest = RestWatch(plan.contact_threshold, plan.stroke_max_n)
         self._reminded = False
-        #: The "release now" reminder comes this far into the wait for the release.
         self._reminder_after_s = RELEASE_REMINDER_FRACTION * plan.max_wait_for_contact_s - TIME_EPS
+        #: Read once (the plan is frozen): a wait runs out, the rest under way ends, this far into its phase.
+        self._wait_limit_s, self._rest_limit_s = plan.max_wait_for_contact_s - TIME_EPS, 0.0
         self._out: list[Decision] = []
 
     @property
@@ -115,7 +115,7 @@ class SessionController:
         if violation is not None:
             self._abort(t, violation.reason, violation.force_n, violation.detail)
             return out
-        if self.check_ins.pending:
+        if self.check_ins.said:
             self._apply_check_ins(t)
         self._step_phase(t, force_n)
         return out
@@ -165,20 +165,20 @@ class SessionController:
         self._finish(t, Outcome.INTERRUPTED, cue=None)
 
     def _step_phase(self, t: float, force_n: float) -> None:
-        plan = self.plan
         # A sample can move through several phases (rest ends, contact, in band).
         for _ in range(5):
             phase = self.phase
-            waited = t - self.phase_started_at >= plan.max_wait_for_contact_s - TIME_EPS
+            waited = t - self.phase_started_at >= self._wait_limit_s
             if phase is Phase.WAITING_CONTACT:
-                if force_n >= plan.contact_threshold:
+                if force_n >= self.plan.contact_threshold:
                     self._enter(t, Phase.RAMP)
                     continue
                 if waited:
                     self._time_out(t, Wait.CONTACT)
                 return
             if phase is Phase.RAMP:
-                if self.target.band_low_n <= force_n <= self.target.band_high_n:
+                band_low_n, band_high_n = self.check_ins.target.band_n()
+                if band_low_n <= force_n <= band_high_n:
                     self._start_hold(t)
                     continue
                 if waited:
@@ -199,7 +199,7 @@ class SessionController:
                     self._after_release(t)
                 return
             if phase is Phase.RELEASE:
-                if force_n < plan.contact_threshold:
+                if force_n < self.plan.contact_threshold:
                     self._after_release(t)
                 elif waited:
                     self._time_out(t, Wait.RELEASE)
@@ -208,7 +208,7 @@ class SessionController:
                     self._cue(t, Cue.RELEASE_NOW)
                 return
             if phase is Phase.REST:
-                if t - self.phase_started_at >= self.spots.current.rest_s - TIME_EPS:
+                if t - self.phase_started_at >= self._rest_limit_s:
                     self._end_rest(t)
                     continue
                 if (rest_cue := self._rest.on_sample(force_n)) is not None:
@@ -269,6 +269,7 @@ class SessionController:
                 self._finish(t, Outcome.COMPLETED)
                 return
         self._rest.start(self._last_hold)
+        self._rest_limit_s = self.spots.current.rest_s - TIME_EPS
         self._enter(t, Phase.REST)
 
     def _cue(self, t: float, cue: Cue) -> None:

@@ -43,13 +43,17 @@ class SpotTarget:
         self._max_increments = max_increments
         self._floor = max(FLOOR_OF_PLANNED * spot.target, FLOOR_OF_CONTACT * contact_threshold_n)
 
+    def band_n(self) -> tuple[float, float]:
+        """The band's low and high edges, N, around the target as it is now."""
+        return band_edges(self.target_n, self.band)
+
     @property
     def band_low_n(self) -> float:
-        return band_edges(self.target_n, self.band)[0]
+        return self.band_n()[0]
 
     @property
     def band_high_n(self) -> float:
-        return band_edges(self.target_n, self.band)[1]
+        return self.band_n()[1]
 
     def adjust(self, kind: Gesture) -> AdjustResult:
         """Apply ``less`` or ``more`` if the rules allow it."""

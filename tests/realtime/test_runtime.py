@@ -12,9 +12,13 @@ import asyncio
 import pytest
 
 from config.plan import TherapyPlan
-from firmware.realtime.runtime import StopRequest, run_realtime_session
+from firmware.realtime.engine import SessionEngine
+from firmware.realtime.feed import SampleFeed
+from firmware.realtime.runtime import StopRequest, run_realtime_session, run_session
 from firmware.realtime.sampler import Sampler
 from firmware.realtime.sinks import MemorySink
+from firmware.realtime.stats import LATENCY_BATCH, DecisionLatency, LatencyHistogram, LostReads, ReadGrid
+from firmware.realtime.stream import SampleStream
 from firmware.session.states import AbortReason, Outcome
 from hal.sensor import ForceSensor
 from simulator.haptics import RecordingHaptics
@@ -71,6 +75,30 @@ async def test_over_tolerance_aborts_in_real_time(plan: TherapyPlan, lockstep_cl
     # The abort buzz was played before the motor was switched off.
     assert 1.0 in [level for _, level in haptics.changes]
     assert any(e["type"] == "abort" for e in memory.events)
+
+
+async def test_every_sample_of_a_session_is_in_the_latency_figures_when_it_ends(
+    plan: TherapyPlan, lockstep_clock: LockstepClock
+) -> None:
+    """Latencies are binned in batches; the session's last, part batch is binned as it ends."""
+    sampler, haptics = rig("time_s,force_n\n0,0\n0.2,29.4\n", lockstep_clock)
+    lockstep_clock.start()
+    loop = asyncio.get_running_loop()
+    histogram, lost, memory, stop = LatencyHistogram(), LostReads(), MemorySink(), StopRequest()
+    latency = DecisionLatency(histogram, sampler.clock, grid=ReadGrid(lost, sampler.period_s))
+    stream = SampleStream(sampler, loop).start()
+    feed = SampleFeed(stream)
+    try:
+        engine = SessionEngine.reading(
+            plan, sampler, device_id="rt", device_max_n=DEVICE_MAX_N, armed_at=loop.time(), sinks=[memory]
+        )
+        loop.call_later(4.0, stop.request, "button")
+        await run_session(engine, feed, haptics, stop=stop, latency=latency)
+    finally:
+        await feed.close()
+        stream.stop()
+    assert len(memory.samples) > LATENCY_BATCH  # a full batch and a part one
+    assert histogram.count == len(memory.samples) and lost.count == 0
 
 
 class DyingSensor(ForceSensor):
