@@ -226,3 +226,27 @@ def test_the_devices_page_alerts_on_a_device_gone_mid_session_and_on_aborts_and_
         assert _alerts(client) == [f"last session {s.session_id} {said}"]
     api = client.get("/api/v1/devices").json()
     assert api[0]["alerts"] == ["last session s002 timed out"] and api[0]["last_outcome"] == "timed_out"
+
+
+@pytest.mark.parametrize(
+    ("path", "detail"),
+    [
+        ("/api/v1/sessions/bad%20id", "no such session"),
+        ("/api/v1/sessions/bad%20id/samples.csv", "no such session"),
+        ("/api/v1/sessions/unknown/samples.csv", "no such session"),
+        ("/api/v1/sessions/unknown/report.pdf", "no such session"),
+        ("/api/v1/sessions/unknown", "no summary stored for this session"),
+        ("/api/v1/devices/bad%20id/live", "no such device"),
+        ("/sessions/bad%20id", "no such session"),
+        ("/sessions/unknown", "no such session"),
+        ("/sessions/unknown/plot.svg", "no such session"),
+        ("/devices/bad%20id", "no such device"),
+        ("/devices/bad%20id/plan", "no such device"),
+    ],
+)
+def test_a_malformed_id_or_an_unknown_session_in_a_path_is_a_404_that_names_it(
+    client: TestClient, path: str, detail: str
+) -> None:
+    login(client)
+    response = client.get(path)
+    assert (response.status_code, response.text) == (404, detail)
