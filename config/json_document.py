@@ -12,11 +12,10 @@ import json
 from pathlib import Path
 from typing import TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from config.atomic import atomic_write_bytes
-from config.errors import InputFileError
-from config.loader import describe_validation_error
+from config.loader import validated
 from config.reading import read_regular
 
 _Model = TypeVar("_Model", bound=BaseModel)
@@ -27,11 +26,7 @@ def load_document(path: Path, model: type[_Model], limit_bytes: int) -> _Model:
     if not path.exists():
         return model()
     data = read_regular(path, limit_bytes)
-    try:
-        return model.model_validate_json(data)
-    except ValidationError as err:
-        where, problem = describe_validation_error(err)
-        raise InputFileError(path, f"field {where!r}", problem) from None
+    return validated(path, lambda: model.model_validate_json(data))
 
 
 def save_document(path: Path, document: BaseModel, *, by_alias: bool = False) -> None:

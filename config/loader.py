@@ -9,10 +9,11 @@ before it is parsed; what an error line repeats from the file is cut short.
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from config.device import DEFAULT_DEVICE_MAX_N, DeviceConfig
 from config.errors import InputFileError
@@ -28,6 +29,7 @@ EXAMPLES_DIR = PACKAGE_DIR / "examples"
 #: The largest config, plan or profile file read (real ones are a few KiB).
 MAX_TOML_BYTES = 1 * MIB
 _BOM = "\ufeff"
+_T = TypeVar("_T")
 #: Top-level keys only a person profile has (``check_file`` tells the kinds apart by them).
 _PROFILE_KEYS = frozenset({"name", "screened_on", "contraindications", "personal_tolerance"})
 
@@ -68,9 +70,10 @@ def describe_validation_error(err: ValidationError) -> tuple[str, str]:
     return location, message
 
 
-def _validate(model: type[BaseModel], data: dict[str, Any], path: Path, context: dict[str, Any]) -> Any:
+def validated(path: Path, validate: Callable[[], _T]) -> _T:
+    """``validate()`` of what ``path`` holds; a validation error is one line naming the file and the field."""
     try:
-        return model.model_validate(data, context=context)
+        return validate()
     except ValidationError as err:
         field, problem = describe_validation_error(err)
         raise InputFileError(path, f"field {field!r}", problem) from None
@@ -80,8 +83,8 @@ def load_device_config(path: Path | None) -> DeviceConfig:
     """The device config from ``path``, or the built-in defaults when ``None``."""
     if path is None:
         return DeviceConfig()
-    config: DeviceConfig = _validate(DeviceConfig, read_toml(path), path, {})
-    return config
+    data = read_toml(path)
+    return validated(path, lambda: DeviceConfig.model_validate(data, context={}))
 
 
 def load_plan(path: Path | None, device_max_n: float = DEFAULT_DEVICE_MAX_N) -> TherapyPlan:
@@ -98,11 +101,7 @@ def load_plan(path: Path | None, device_max_n: float = DEFAULT_DEVICE_MAX_N) -> 
 def _plan_from(data: dict[str, Any], path: Path, device_max_n: float) -> TherapyPlan:
     if set(data) == {"plan"} and isinstance(data["plan"], dict):
         data = data["plan"]
-    try:
-        return validate_plan(data, device_max_n)
-    except ValidationError as err:
-        field, problem = describe_validation_error(err)
-        raise InputFileError(path, f"field {field!r}", problem) from None
+    return validated(path, lambda: validate_plan(data, device_max_n))
 
 
 def check_file(path: Path, device_max_n: float = DEFAULT_DEVICE_MAX_N) -> str:
@@ -120,5 +119,5 @@ def check_file(path: Path, device_max_n: float = DEFAULT_DEVICE_MAX_N) -> str:
 
         load_profile(path, device_max_n)
         return "profile"
-    _validate(DeviceConfig, data, path, {})
+    validated(path, lambda: DeviceConfig.model_validate(data, context={}))
     return "device config"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -18,14 +16,7 @@ from firmware.clinic import actions, exports, history, person_queries, queries
 from firmware.clinic.alerts import device_json
 from firmware.clinic.context import ctx, user
 from firmware.clinic.openapi import OPENAPI
-from firmware.protocol.topics import check_level
-
-
-def _id(value: str, what: str) -> str:
-    try:
-        return check_level(value, what)
-    except ValueError:
-        raise HTTPException(404, f"no such {what}") from None
+from firmware.clinic.requested import drawn, path_id, session_data
 
 
 def _limit(request: Request) -> int:
@@ -62,23 +53,15 @@ async def refusals(request: Request) -> Response:
 
 
 async def session(request: Request) -> Response:
-    session_id = _id(request.path_params["session_id"], "session")
+    session_id = path_id(request, "session_id", "session")
     text = await run_in_threadpool(queries.summary_text, ctx(request).engine, session_id)
     if text is None:
         raise HTTPException(404, "no summary stored for this session")
     return Response(text, media_type="application/json")
 
 
-async def _data(request: Request) -> Any:
-    session_id = _id(request.path_params["session_id"], "session")
-    data = await run_in_threadpool(queries.session_data, ctx(request).engine, session_id)
-    if data is None:
-        raise HTTPException(404, "no such session")
-    return data
-
-
 async def samples_csv(request: Request) -> Response:
-    data = await _data(request)
+    data = await session_data(request)
     return Response(
         exports.samples_csv(data),
         media_type="text/csv",
@@ -87,13 +70,9 @@ async def samples_csv(request: Request) -> Response:
 
 
 async def report_pdf(request: Request) -> Response:
-    data = await _data(request)
-    try:
-        pdf = await run_in_threadpool(exports.report_pdf, data)
-    except PresspointError as err:
-        raise HTTPException(404, str(err)) from None
+    data = await session_data(request)
     return Response(
-        pdf,
+        await drawn(exports.report_pdf, data),
         media_type="application/pdf",
         headers={"Content-Disposition": f'attachment; filename="{data.session_id}.pdf"'},
     )
@@ -101,7 +80,7 @@ async def report_pdf(request: Request) -> Response:
 
 async def push_plan(request: Request) -> Response:
     context = ctx(request)
-    device_id = _id(request.path_params["device_id"], "device")
+    device_id = path_id(request, "device_id", "device")
     if not user(request).may_change:
         return JSONResponse({"error": "viewers cannot push plans"}, status_code=403)
     try:

@@ -17,7 +17,7 @@ from typing import Literal
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from config.errors import PresspointError
 from firmware.clinic import schema as t
@@ -66,11 +66,17 @@ def add_user(engine: Engine, name: str, role: Role, password: str) -> None:
         )
 
 
+def _user_id(conn: Connection, name: str) -> int:
+    """The id of user ``name``; ``UserError`` when there is none."""
+    user_id: int | None = conn.execute(sa.select(t.users.c.id).where(t.users.c.name == name)).scalar()
+    if user_id is None:
+        raise UserError(f"no user {name!r}")
+    return user_id
+
+
 def set_password(engine: Engine, name: str, password: str) -> None:
     with engine.begin() as conn:
-        user_id = conn.execute(sa.select(t.users.c.id).where(t.users.c.name == name)).scalar()
-        if user_id is None:
-            raise UserError(f"no user {name!r}")
+        user_id = _user_id(conn, name)
         conn.execute(
             t.users.update().where(t.users.c.id == user_id).values(password_hash=_hasher.hash(check_password(password)))
         )
@@ -79,9 +85,7 @@ def set_password(engine: Engine, name: str, password: str) -> None:
 
 def remove_user(engine: Engine, name: str) -> None:
     with engine.begin() as conn:
-        user_id = conn.execute(sa.select(t.users.c.id).where(t.users.c.name == name)).scalar()
-        if user_id is None:
-            raise UserError(f"no user {name!r}")
+        user_id = _user_id(conn, name)
         for table in (t.login_sessions, t.api_tokens):
             conn.execute(table.delete().where(table.c.user_id == user_id))
         conn.execute(t.users.delete().where(t.users.c.id == user_id))
@@ -91,9 +95,7 @@ def create_token(engine: Engine, name: str) -> str:
     """A new API token for user ``name``; returned once, stored only as a hash."""
     token = "ppc_" + secrets.token_urlsafe(32)
     with engine.begin() as conn:
-        user_id = conn.execute(sa.select(t.users.c.id).where(t.users.c.name == name)).scalar()
-        if user_id is None:
-            raise UserError(f"no user {name!r}")
+        user_id = _user_id(conn, name)
         conn.execute(t.api_tokens.insert().values(user_id=user_id, token_sha256=_digest(token), created_at=now_iso()))
     return token
 

@@ -18,7 +18,6 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
@@ -26,16 +25,9 @@ from starlette.routing import Route
 from firmware.clinic import queries
 from firmware.clinic.context import ctx
 from firmware.clinic.live import LiveHub
-from firmware.protocol.topics import check_level
+from firmware.clinic.requested import path_id
 
 KEEPALIVE_S = 15.0  # a comment line this often: a closed page is noticed, proxies keep the stream open
-
-
-def _device_id(request: Request) -> str:
-    try:
-        return check_level(request.path_params["device_id"], "device")
-    except ValueError:
-        raise HTTPException(404, "no such device") from None
 
 
 def _counter(text: str | None) -> int:
@@ -68,7 +60,7 @@ def band(engine: Engine, device_id: str) -> dict[str, float] | None:
 
 async def live(request: Request) -> Response:
     context = ctx(request)
-    device_id = _device_id(request)
+    device_id = path_id(request, "device_id", "device")
     body = context.hub.since(device_id, _counter(request.query_params.get("after")))
     found = await run_in_threadpool(band, context.engine, device_id)
     if found is not None:
@@ -78,7 +70,7 @@ async def live(request: Request) -> Response:
 
 async def live_stream(request: Request) -> Response:
     context = ctx(request)
-    device_id = _device_id(request)
+    device_id = path_id(request, "device_id", "device")
     after = resumed_after(context.hub, request.headers.get("last-event-id"))
     return StreamingResponse(
         live_events(context.hub, context.engine, device_id, after),

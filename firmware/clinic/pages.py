@@ -22,8 +22,8 @@ from firmware.clinic import actions, exports, history, plan_form, queries, thres
 from firmware.clinic.alerts import device_json
 from firmware.clinic.auth import authenticate, end_session, start_session
 from firmware.clinic.context import ctx, user
+from firmware.clinic.requested import drawn, path_id, session_data
 from firmware.clinic.security import COOKIE
-from firmware.protocol.topics import check_level
 
 templates = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
 LOGIN_CSRF_COOKIE = "pp_login_csrf"
@@ -33,13 +33,6 @@ def render(request: Request, name: str, status: int = 200, **values: Any) -> HTM
     values.setdefault("me", request.state.user)
     values.setdefault("csrf", request.state.csrf)
     return templates.TemplateResponse(request, name, values, status_code=status)
-
-
-def _id(value: str, what: str) -> str:
-    try:
-        return check_level(value, what)
-    except ValueError:
-        raise HTTPException(404, f"no such {what}") from None
 
 
 async def login_page(request: Request) -> Response:
@@ -106,7 +99,7 @@ async def devices_page(request: Request) -> Response:
 
 
 async def device_page(request: Request) -> Response:
-    device_id = _id(request.path_params["device_id"], "device")
+    device_id = path_id(request, "device_id", "device")
     refused = await run_in_threadpool(history.refusals, ctx(request).engine, device_id)
     return render(request, "device.html", device_id=device_id, refusals=refused[::-1])
 
@@ -120,7 +113,7 @@ async def sessions_page(request: Request) -> Response:
 
 
 async def session_page(request: Request) -> Response:
-    session_id = _id(request.path_params["session_id"], "session")
+    session_id = path_id(request, "session_id", "session")
     engine = ctx(request).engine
     data = await run_in_threadpool(queries.session_data, engine, session_id)
     row = await run_in_threadpool(queries.session_row, engine, session_id)
@@ -130,19 +123,12 @@ async def session_page(request: Request) -> Response:
 
 
 async def session_plot(request: Request) -> Response:
-    session_id = _id(request.path_params["session_id"], "session")
-    data = await run_in_threadpool(queries.session_data, ctx(request).engine, session_id)
-    if data is None:
-        raise HTTPException(404, "no such session")
-    try:
-        svg = await run_in_threadpool(exports.plot_svg, data)
-    except PresspointError as err:
-        raise HTTPException(404, str(err)) from None
-    return Response(svg, media_type="image/svg+xml")
+    data = await session_data(request)
+    return Response(await drawn(exports.plot_svg, data), media_type="image/svg+xml")
 
 
 async def plan_page(request: Request) -> Response:
-    device_id = _id(request.path_params["device_id"], "device")
+    device_id = path_id(request, "device_id", "device")
     row = await run_in_threadpool(queries.device, ctx(request).engine, device_id)
     state = row.plan_state if row else None
     values = plan_form.values_of(state.plan) if state else {}
@@ -170,7 +156,7 @@ def _plan(
 
 async def plan_submit(request: Request) -> Response:
     context = ctx(request)
-    device_id = _id(request.path_params["device_id"], "device")
+    device_id = path_id(request, "device_id", "device")
     if not user(request).may_change:
         return PlainTextResponse("viewers cannot push plans", status_code=403)
     form = await request.form()

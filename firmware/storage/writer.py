@@ -178,10 +178,7 @@ class StoreWriter:
         """Run ``fn`` on the writer thread (it owns the connection); thread-safe."""
         fut: Future[T] = Future()
         if self._thread is None:
-            try:
-                fut.set_result(fn())
-            except Exception as exc:
-                fut.set_exception(exc)
+            _call(fn, fut)  # no thread yet (or any more): run it here, the same way
             return fut
         self._q.put(Call(fn, fut))
         return fut

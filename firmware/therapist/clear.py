@@ -133,15 +133,12 @@ async def send_clear(
 
 def cmd_person_clear(args: argparse.Namespace) -> int:
     from firmware.protocol.plan_envelope import load_key
-    from firmware.protocol.topics import check_level
     from firmware.therapist.connection import resolve_settings
+    from firmware.therapist.session_ref import device_ref
 
     if args.flag not in CLEARABLE:
         raise PresspointError(f"flag {args.flag!r}: only {', '.join(CLEARABLE)} can be cleared")
-    try:
-        device_id = check_level(args.device, "device id")
-    except ValueError as exc:
-        raise PresspointError(str(exc)) from None
+    device_id = device_ref(args.device)
     settings, _ = resolve_settings(args.broker, args.config)
     key = load_key(args.key)
     outcome = asyncio.run(

@@ -16,26 +16,19 @@ from config.errors import PresspointError
 from config.loader import load_plan
 from config.units import parse_force
 from firmware.protocol.plan_envelope import DEFAULT_DEVICE_KEY_FILE, DeviceKey, load_key, write_key_file
-from firmware.protocol.topics import check_level
 from firmware.therapist.collect import Collector
 from firmware.therapist.connection import resolve_settings
 from firmware.therapist.db_check import check_collect_db
 from firmware.therapist.push import clear_plan, describe_plan, push_plan, show_plan
 from firmware.therapist.readable import local_time
+from firmware.therapist.session_ref import device_ref
 from firmware.therapist.store import database_url, shown
 from firmware.therapist.watch import run_watch
 
 
-def _device(value: str) -> str:
-    try:
-        return check_level(value, "device id")
-    except ValueError as exc:
-        raise PresspointError(str(exc)) from None
-
-
 def cmd_plan_push(args: argparse.Namespace, out: TextIO | None = None) -> int:
     out = out or sys.stdout
-    device_id = _device(args.device)
+    device_id = device_ref(args.device)
     settings, device_max = resolve_settings(args.broker, args.config)
     if args.device_max is not None:
         try:
@@ -62,7 +55,7 @@ def cmd_plan_push(args: argparse.Namespace, out: TextIO | None = None) -> int:
 
 def cmd_plan_show(args: argparse.Namespace, out: TextIO | None = None) -> int:
     out = out or sys.stdout
-    device_id = _device(args.device)
+    device_id = device_ref(args.device)
     settings, _ = resolve_settings(args.broker, args.config)
     state, error = asyncio.run(show_plan(settings, device_id=device_id))
     if state is None:
@@ -85,7 +78,7 @@ def cmd_plan_show(args: argparse.Namespace, out: TextIO | None = None) -> int:
 def cmd_plan_clear(args: argparse.Namespace, out: TextIO | None = None) -> int:
     """Take a retained plan off ``plan/set`` (a push to a wrong id, or one a reset device must not get)."""
     out = out or sys.stdout
-    device_id = _device(args.device)
+    device_id = device_ref(args.device)
     settings, _ = resolve_settings(args.broker, args.config)
     found = asyncio.run(clear_plan(settings, device_id=device_id))
     where = f"{settings.topic_prefix}/{device_id}/plan/set on {settings.display_url()}"
@@ -104,7 +97,7 @@ def cmd_plan_clear(args: argparse.Namespace, out: TextIO | None = None) -> int:
 
 def cmd_watch(args: argparse.Namespace, out: TextIO | None = None) -> int:
     out = out or sys.stdout
-    device_id = _device(args.device)
+    device_id = device_ref(args.device)
     settings, _ = resolve_settings(args.broker, args.config)
     try:
         return asyncio.run(run_watch(settings, device_id, out=out, once=args.once, duration_s=args.duration))
@@ -138,7 +131,7 @@ def cmd_collect(args: argparse.Namespace, out: TextIO | None = None) -> int:
 
 def cmd_keygen(args: argparse.Namespace, out: TextIO | None = None) -> int:
     out = out or sys.stdout
-    device_id = _device(args.device)
+    device_id = device_ref(args.device)
     path: Path = args.out or Path(f"{device_id}.key")
     key = DeviceKey.generate()
     write_key_file(path, key, device_id=device_id, force=args.force)

@@ -16,18 +16,15 @@ from typing import TextIO
 from config.errors import PresspointError
 from firmware.clinic.history import PersonView, PptPoint, known_device, person_view
 from firmware.outcomes.course_text import course_text
-from firmware.protocol.topics import check_level
 from firmware.therapist.readable import MISSING, local_time, pain_text
 from firmware.therapist.review import opened
+from firmware.therapist.session_ref import device_ref
 from firmware.therapist.store import shown
 
 
 def cmd_person(args: argparse.Namespace, out: TextIO | None = None) -> int:
     out = out or sys.stdout
-    try:
-        device_id = check_level(args.device, "device id")
-    except ValueError as exc:
-        raise PresspointError(str(exc)) from None
+    device_id = device_ref(args.device)
     with opened(args.db) as store:
         if not known_device(store.engine, device_id):
             raise PresspointError(f"{shown(args.db)}: nothing collected from device {device_id!r}")

@@ -1,6 +1,9 @@
-"""Which session a therapist means: a whole id, a unique prefix of one, or ``latest``.
+"""Which device and which session a therapist means.
 
-Session ids are long (``20261130T101500Z-3f9c2a1b``); typing the start of
+A device id is taken whole and checked as a topic level, so a typo is one
+line naming it.  A session is a whole id, a unique prefix of one, or ``latest``:
+
+session ids are long (``20261130T101500Z-3f9c2a1b``); typing the start of
 one, or ``latest``, is what people do.  An ambiguous prefix is refused with
 the candidates on one line, never guessed.
 """
@@ -8,11 +11,20 @@ the candidates on one line, never guessed.
 from __future__ import annotations
 
 from config.errors import PresspointError
+from firmware.protocol.topics import check_level
 from firmware.therapist.store import TherapistStore
 
 LATEST = "latest"
 #: Candidates named in an "ambiguous" message; the rest are counted.
 SHOWN_CANDIDATES = 8
+
+
+def device_ref(value: str) -> str:
+    """``value`` as a device id (``--device``); ``PresspointError`` (one line) if it cannot be one."""
+    try:
+        return check_level(value, "device id")
+    except ValueError as exc:
+        raise PresspointError(str(exc)) from None
 
 
 def resolve_session(store: TherapistStore, ref: str, db: str) -> str:

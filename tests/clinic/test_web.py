@@ -7,13 +7,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 
-from firmware.clinic import queries
+from firmware.clinic import queries, schema
 from firmware.clinic.app import create_app
-from firmware.clinic.auth import add_user, create_token
+from firmware.clinic.auth import UserError, add_user, authenticate, create_token, remove_user, set_password
 from firmware.clinic.context import ClinicContext
 from firmware.clinic.database import open_database
 from firmware.clinic.ingest import ClinicStore
@@ -226,3 +227,43 @@ def test_the_devices_page_alerts_on_a_device_gone_mid_session_and_on_aborts_and_
         assert _alerts(client) == [f"last session {s.session_id} {said}"]
     api = client.get("/api/v1/devices").json()
     assert api[0]["alerts"] == ["last session s002 timed out"] and api[0]["last_outcome"] == "timed_out"
+
+
+@pytest.mark.parametrize(
+    ("path", "detail"),
+    [
+        ("/api/v1/sessions/bad%20id", "no such session"),
+        ("/api/v1/sessions/bad%20id/samples.csv", "no such session"),
+        ("/api/v1/sessions/unknown/samples.csv", "no such session"),
+        ("/api/v1/sessions/unknown/report.pdf", "no such session"),
+        ("/api/v1/sessions/unknown", "no summary stored for this session"),
+        ("/api/v1/devices/bad%20id/live", "no such device"),
+        ("/sessions/bad%20id", "no such session"),
+        ("/sessions/unknown", "no such session"),
+        ("/sessions/unknown/plot.svg", "no such session"),
+        ("/devices/bad%20id", "no such device"),
+        ("/devices/bad%20id/plan", "no such device"),
+    ],
+)
+def test_a_malformed_id_or_an_unknown_session_in_a_path_is_a_404_that_names_it(
+    client: TestClient, path: str, detail: str
+) -> None:
+    login(client)
+    response = client.get(path)
+    assert (response.status_code, response.text) == (404, detail)
+
+
+def test_changing_a_user_who_does_not_exist_is_refused_by_name_and_changes_nothing(sqlite_engine: Engine) -> None:
+    changes = [
+        lambda: set_password(sqlite_engine, "nobody", PASSWORD),
+        lambda: remove_user(sqlite_engine, "nobody"),
+        lambda: create_token(sqlite_engine, "nobody"),
+    ]
+    for change in changes:
+        with pytest.raises(UserError, match=r"^no user 'nobody'$"):
+            change()
+    with sqlite_engine.connect() as conn:
+        names = conn.execute(sa.select(schema.users.c.name).order_by(schema.users.c.name)).scalars().all()
+        tokens = conn.execute(sa.select(sa.func.count()).select_from(schema.api_tokens)).scalar_one()
+    assert (names, tokens) == (["ann", "vic"], 0)
+    assert authenticate(sqlite_engine, "ann", PASSWORD) is not None

@@ -51,6 +51,25 @@ def test_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str])
         assert err.count("\n") == 1 and message in err, (args, err)
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["keygen"],
+        ["watch", "--once"],
+        ["person", "--db", "unused.db"],
+        ["person-clear", "soreness_not_improving", "--key", "unused.key"],
+        ["course-reset", "--key", "unused.key"],
+        ["plan", "show"],
+    ],
+)
+def test_a_device_id_that_cannot_be_a_topic_level_is_one_line_before_anything_is_opened(
+    command: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["therapist", *command, "--device", "a/b"]) == 2
+    err = capsys.readouterr().err
+    assert err == "presspoint: device id 'a/b' cannot be an MQTT topic level: use 1-64 of A-Z a-z 0-9 _ -\n"
+
+
 def test_unreachable_broker_is_one_line(tmp_path: Path, cli_env: dict[str, str]) -> None:
     result = presspoint(
         "therapist", "watch", "--device", "dev1", "--once", "--broker", "mqtt://127.0.0.1:1", env=cli_env, timeout=30
