@@ -44,9 +44,19 @@ class ClinicServer:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout_s: float = 30) -> None:
+        """Launch it and wait until it serves (``launch`` and ``wait_serving``)."""
+        self.launch()
+        self.wait_serving(timeout_s)
+
+    def launch(self) -> None:
+        """Start the process, not waiting for it: several servers start side by side."""
         with self.log.open("wb") as log:
             self.proc = subprocess.Popen([PRESSPOINT, "clinic", "serve", "--config", str(self.config)],
                                          stdout=log, stderr=subprocess.STDOUT, env=cli_env())
+
+    def wait_serving(self, timeout_s: float = 30) -> None:
+        """Bounded wait until ``/healthz`` answers; ``RuntimeError`` with the log's end if the process ended."""
+        assert self.proc is not None, "launch() first"
         deadline = time.monotonic() + timeout_s
         while True:
             try:
