@@ -24,7 +24,8 @@ def test_a_result_held_up_by_a_stopped_service_arrives_once_it_reads(tmp_path: P
     config = tmp_path / "device.toml"
     config.write_text(f'device_id = "drain-1"\n[storage]\nstate_dir = "{tmp_path / "state"}"\n')
     argv = [PRESSPOINT, "run", "--simulate", "--config", str(config), "--speed", "50", "--speed-lag", "600", "--json"]
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env, cwd=ROOT)
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env, cwd=ROOT,
+                            start_new_session=True)
     seen: list[str] = []
     try:
         assert proc.stderr is not None
@@ -39,8 +40,7 @@ def test_a_result_held_up_by_a_stopped_service_arrives_once_it_reads(tmp_path: P
         out, err = proc.communicate(timeout=HANG_S)
     finally:
         if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGCONT)
-            proc.kill()
+            os.killpg(proc.pid, signal.SIGKILL)  # the service and its real-time process (which holds stderr too)
             proc.communicate()
     assert proc.returncode == 0, "".join(seen) + err
     [summary] = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
