@@ -140,12 +140,13 @@ async def serve(
         disconnect_buttons()
     log.info("real-time stats: %s", result.stats.describe())
     channel.send(Finished(result))
-    drain_by_the_wall_clock(link)  # blocks the loop: nothing is left to run on it
+    # Blocks the loop (nothing is left to run on it); at --speed as long as the lag allows, like the admit wait.
+    drain_by_the_wall_clock(link, max(RESULT_DRAIN_S, hardware.wall_lag_s))
     channel.close()
     return result
 
 
-def drain_by_the_wall_clock(link: Link, timeout_s: float = RESULT_DRAIN_S) -> bool:
+def drain_by_the_wall_clock(link: Link, timeout_s: float) -> bool:
     """Wait (bounded, in wall seconds) until everything sent is in the pipe; ``False`` if it is not.
 
     Not on the loop: at ``--speed`` the loop's clock is led by the simulated

@@ -27,7 +27,7 @@ async def run_ppt(config: Path, port: int, env: dict[str, str]) -> dict[str, obj
         "--mode",
         "ppt",
         "--speed",
-        "50",
+        "20",
         *SPEED_LAG,
         "--json",
         "--broker",

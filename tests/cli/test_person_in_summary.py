@@ -30,7 +30,7 @@ def _pseudonym() -> str:
 
 
 #: ``run`` at --speed 20: what is checked is the summary's person, not the pace.
-RUN = ["run", "--simulate", "--speed", "50", *SPEED_LAG]
+RUN = ["run", "--simulate", "--speed", "20", *SPEED_LAG]
 
 
 @pytest.mark.parametrize("command", [["simulate"], RUN], ids=["simulate", "run"])

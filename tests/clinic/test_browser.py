@@ -25,7 +25,7 @@ from config.mqtt import MqttSettings
 from firmware.clinic.collector import shared_filters, state_filters
 from tests.clinic.chromium import installed, start_chromium
 from tests.clinic.clinic_process import PRESSPOINT, ClinicServer, cli_env, presspoint
-from tests.conftest import SPEED_LAG
+from tests.conftest import HANG_S, SPEED_LAG
 from tests.mqtt_broker import Mosquitto
 
 PASSWORD = "a long enough password"
@@ -97,7 +97,8 @@ def clinic(mosquitto: Mosquitto, tmp_path: Path) -> Iterator[Clinic]:
     clinic = Clinic(tmp_path, mosquitto.url, server)
     try:
         # Subscribed before any device publishes: a session run at --speed is over in a few seconds.
-        until("the clinic collector subscribed", lambda: mosquitto.log_text().count(COLLECTOR_SUBSCRIBED) >= FILTERS)
+        until("the clinic collector subscribed", lambda: mosquitto.log_text().count(COLLECTOR_SUBSCRIBED) >= FILTERS,
+              HANG_S)
         yield clinic
     finally:
         for device in clinic.devices:

@@ -31,7 +31,7 @@ async def test_daemon_publishes_a_stopped_session_in_order(
             "--press-at",
             "6",
             "--speed",
-            "50",
+            "20",
             *SPEED_LAG,
             "--broker",
             f"mqtt://127.0.0.1:{mosquitto.port}",

@@ -75,7 +75,7 @@ async def test_the_simulated_person_follows_the_remote_plan_in_force_from_rest(
     async with Collector(mosquitto.port, ["presspoint/first-1/status/info"]) as sub:
         proc = await asyncio.create_subprocess_exec(
             PRESSPOINT, "run", "--simulate", "--config", str(config), "--plan", str(DEFAULT_PLAN),
-            "--sessions", "2", "--speed", "50", *SPEED_LAG, "--json", "--broker", mosquitto.url,
+            "--sessions", "2", "--speed", "20", *SPEED_LAG, "--json", "--broker", mosquitto.url,
             "--flush-timeout", "10",
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=cli_env, cwd=ROOT,
         )  # fmt: skip
@@ -177,12 +177,12 @@ def test_simulate_exit_code_says_how_the_session_ended(
 # ------------------------------------------------------------ 4. --speed
 
 
-def test_run_at_50x_decides_the_default_plan_as_simulate_does(tmp_path: Path, cli_env: dict[str, str]) -> None:
-    """238 simulated seconds at 50x (about 5 s of wall time); the timeout only guards against a hang."""
+def test_run_at_20x_decides_the_default_plan_as_simulate_does(tmp_path: Path, cli_env: dict[str, str]) -> None:
+    """238 simulated seconds at 20x (about 12 s of wall time); the timeout only guards against a hang."""
     config = device_config(tmp_path, "first-5")
     virtual = presspoint("simulate", "--config", str(config), "--json", env=cli_env)
     fast = presspoint(
-        "run", "--simulate", "--config", str(config), "--speed", "50", *SPEED_LAG, "--json", env=cli_env, timeout=90
+        "run", "--simulate", "--config", str(config), "--speed", "20", *SPEED_LAG, "--json", env=cli_env, timeout=90
     )
     assert virtual.returncode == fast.returncode == 0, fast.stderr
     [expected], [got] = summaries(virtual.stdout), summaries(fast.stdout)
@@ -223,7 +223,7 @@ def test_wait_button_starts_on_a_line_on_stdin(tmp_path: Path, cli_env: dict[str
     config = device_config(tmp_path, "first-7")
     result = presspoint(
         "run", "--simulate", "--config", str(config), "--plan", str(QUICK_PLAN), "--wait-button",
-        "--press-on-stdin", "--sessions", "1", "--speed", "50", *SPEED_LAG, "--json", env=cli_env, stdin="\n",
+        "--press-on-stdin", "--sessions", "1", "--speed", "20", *SPEED_LAG, "--json", env=cli_env, stdin="\n",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     [summary] = summaries(result.stdout)
