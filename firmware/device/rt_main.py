@@ -140,9 +140,27 @@ async def serve(
         disconnect_buttons()
     log.info("real-time stats: %s", result.stats.describe())
     channel.send(Finished(result))
-    await channel.drain(RESULT_DRAIN_S * hardware.speed)
+    # Blocks the loop (nothing is left to run on it); at --speed as long as the lag allows, like the admit wait.
+    drain_by_the_wall_clock(link, max(RESULT_DRAIN_S, hardware.wall_lag_s))
     channel.close()
     return result
+
+
+def drain_by_the_wall_clock(link: Link, timeout_s: float) -> bool:
+    """Wait (bounded, in wall seconds) until everything sent is in the pipe; ``False`` if it is not.
+
+    Not on the loop: at ``--speed`` the loop's clock is led by the simulated
+    sensor, which has stopped by now, so a timer on it would wait out the
+    whole ``--speed-lag`` (spinning a core) whenever the service was slow to read.
+    """
+    deadline = time.monotonic() + timeout_s
+    while link.pending_bytes and not link.peer_gone and link.write_fd is not None:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break
+        select.select([], [link.write_fd], [], remaining)
+        link.flush()
+    return link.pending_bytes == 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,6 +11,7 @@ import urllib.request
 from pathlib import Path
 
 from tests.cli_fork import presspoint as forked_presspoint
+from tests.conftest import HANG_S
 from tests.mqtt_broker import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,10 +44,20 @@ class ClinicServer:
         self.log = folder / "clinic.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout_s: float = 30) -> None:
+    def start(self, timeout_s: float = HANG_S) -> None:
+        """Launch it and wait until it serves (``launch`` and ``wait_serving``)."""
+        self.launch()
+        self.wait_serving(timeout_s)
+
+    def launch(self) -> None:
+        """Start the process, not waiting for it: several servers start side by side."""
         with self.log.open("wb") as log:
             self.proc = subprocess.Popen([PRESSPOINT, "clinic", "serve", "--config", str(self.config)],
                                          stdout=log, stderr=subprocess.STDOUT, env=cli_env())
+
+    def wait_serving(self, timeout_s: float = HANG_S) -> None:
+        """Bounded wait until ``/healthz`` answers; ``RuntimeError`` with the log's end if the process ended."""
+        assert self.proc is not None, "launch() first"
         deadline = time.monotonic() + timeout_s
         while True:
             try:

@@ -47,7 +47,9 @@ def test_two_instances_on_one_postgresql_store_each_message_once(
     servers = [ClinicServer(tmp_path / f"i{i}", db=url, broker=mosquitto.url, instance=f"i{i}") for i in range(2)]
     try:
         for server in servers:
-            server.start()
+            server.launch()
+        for server in servers:
+            server.wait_serving()
         # both collectors subscribed: the broker lists two shared-group members in its log
         deadline = time.monotonic() + 20
         while mosquitto.log_text().count("presspoint-clinic-i") < 2:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli_fork import presspoint
-from tests.conftest import HANG_S, PRESSPOINT, ROOT
+from tests.conftest import HANG_S, PRESSPOINT, ROOT, SPEED_LAG
 from tests.mqtt_broker import Collector, Mosquitto
 
 
@@ -30,6 +30,9 @@ async def test_daemon_publishes_a_stopped_session_in_order(
             "--json",
             "--press-at",
             "6",
+            "--speed",
+            "20",
+            *SPEED_LAG,
             "--broker",
             f"mqtt://127.0.0.1:{mosquitto.port}",
             "--flush-timeout",
