@@ -55,6 +55,10 @@ class SimulatedLoadCell(SteppedSensor):
             self.origin = self.clock.now()
         return self.origin + n / self.sample_rate_hz
 
+    def source_time(self) -> float | None:
+        """The force source's time now (slot 0 is its 0); ``None`` before the first read."""
+        return None if self.origin is None else self.clock.now() - self.origin
+
     def begin_read(self, timeout_s: float) -> float:
         self._deadline = self.clock.now() + timeout_s
         return min(self.slot_time(self._next_slot), self._deadline)

@@ -227,6 +227,8 @@ def build_rig(
         built.emulator_cpu = None if front is None else front.cpu_seconds
     else:
         sensor = SimulatedLoadCell(source, clock, sample_rate_hz=device.sample_rate_hz)
+        if armed_source is not None:  # a late reader's stale slots rest (simulator/armed_source.py)
+            armed_source.source_time = sensor.source_time
         recorder = RecordingHaptics(clock, log_path=motor_log)
         sampler = Sampler(sensor, SIMULATED_CALIBRATION, clock)
         buttons: list[StartStopButton] = [VirtualButton(), VirtualButton("less_more")]
