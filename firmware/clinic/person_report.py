@@ -4,20 +4,22 @@ Four panels over the weeks, oldest left: the in-band fraction and the peak
 force of each spot, pain before/after each session, and the PPT mean in kPa
 per spot with real changes ringed.  Built on a bare ``Figure`` (no pyplot),
 so it is safe in the app's worker threads; the PDF is matplotlib's backend.
+matplotlib is imported on first use, as in ``exports``: it is over half of
+``clinic serve``'s start-up, and most requests draw nothing.
 """
 
 from __future__ import annotations
 
 import io
 from datetime import datetime
-from typing import Any
-
-from matplotlib.axes import Axes
-from matplotlib.backends.backend_pdf import PdfPages
-from matplotlib.figure import Figure
+from typing import TYPE_CHECKING, Any
 
 from firmware.clinic.given_values import Sent, given_all
 from firmware.clinic.person_queries import PersonOverview, PptPoint, SpotVisit
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 
 def _when(text: str | None) -> datetime | None:
@@ -48,6 +50,8 @@ def _series(ax: Axes, points: list[tuple[datetime | None, float | None]], **styl
 
 
 def trends_figure(person: str, visits: list[SpotVisit], ppt: list[PptPoint]) -> Figure:
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(10, 7.5), dpi=100, layout="constrained")
     band, peak, pain, kpa = fig.subplots(4, 1, sharex=True).flat
     for spot, rows in _by_spot(visits).items():
@@ -122,6 +126,9 @@ def person_pdf(found: PersonOverview, visits: list[SpotVisit], ppt: list[PptPoin
     sent from the clinic in place of the device's, and under the session's line
     what the clinic sent and its state (a refused one with the reason).
     """
+    from matplotlib.backends.backend_pdf import PdfPages
+    from matplotlib.figure import Figure
+
     out = io.BytesIO()
     with PdfPages(out, metadata={"Title": f"presspoint person {found.person}"}) as pdf:
         pdf.savefig(trends_figure(found.person, visits, ppt))
