@@ -11,8 +11,7 @@ from pathlib import Path
 from config.errors import PresspointError
 from firmware.cli.checks import check_new_file, check_number
 from firmware.cli.session_options import rig_options
-from firmware.device.link_hooks import ADMIT_TIMEOUT_S
-from firmware.device.options import DeviceOptions, SimulationOptions
+from firmware.device.options import ADMIT_TIMEOUT_S, DeviceOptions, SimulationOptions
 from simulator.fast_time import DEFAULT_LAG_S, MAX_SPEED
 
 #: Bounds of the numeric options: far beyond any real use, short of absurd.

@@ -28,6 +28,7 @@ from firmware.device.link_messages import (
     SampleBatch,
     SinkCall,
 )
+from firmware.device.options import ADMIT_TIMEOUT_S
 from firmware.device.sdnotify import Notifier
 from firmware.realtime.link import LoopLink
 from firmware.realtime.sinks import SessionInfo, SessionSink
@@ -36,9 +37,6 @@ from firmware.session.states import Cue
 from firmware.session.summary import SessionSummary
 
 log = logging.getLogger(__name__)
-
-#: Longest wait for the service's answer to a start request.
-ADMIT_TIMEOUT_S = 3.0
 
 
 def admit_timeout_s(speed: float, wall_lag_s: float = 0.0) -> float:

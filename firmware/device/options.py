@@ -6,6 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+#: Longest wait for the service's answer to a start request (here, not in ``link_hooks``: the CLI's help says it).
+ADMIT_TIMEOUT_S = 3.0
+
 
 @dataclass(frozen=True)
 class RigOptions:

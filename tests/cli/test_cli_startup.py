@@ -27,3 +27,16 @@ def test_building_the_parser_imports_no_heavy_module() -> None:
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     loaded = set(done.stdout.split())
     assert not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
+
+
+def test_building_the_parser_leaves_the_real_time_process_unloaded() -> None:
+    """``run``'s help names the admission timeout; it comes from the options, not the link hooks."""
+    code = (
+        "import sys\n"
+        "from firmware.cli.main import _registrars, build_parser\n"
+        "build_parser(_registrars())\n"
+        "print(' '.join(sorted(name for name in sys.modules if name.startswith('firmware.'))))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    loaded = set(done.stdout.split())
+    assert not {"firmware.device.link_hooks", "firmware.realtime.link"} & loaded, sorted(loaded)
