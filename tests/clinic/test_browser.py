@@ -142,6 +142,12 @@ class Pages:
     def text(self, selector: str) -> str:
         return str(self.browser.find_element(self.by.CSS_SELECTOR, selector).text)
 
+    def sign_in(self, name: str) -> None:
+        """From a page that needs a login: sent to the login form, then logged in as ``name``."""
+        self.browser.get(self.url + "/devices")
+        assert self.browser.current_url.endswith("/login")
+        self.log_in(name)
+
     def log_in(self, name: str) -> None:
         self.browser.find_element(self.by.ID, "name").send_keys(name)
         self.browser.find_element(self.by.ID, "password").send_keys(PASSWORD)
@@ -161,9 +167,7 @@ def test_a_therapist_logs_in_and_watches_a_live_session_in_a_real_browser(browse
     server, page = clinic.server, Pages(browser, clinic.server)
     with Steps(browser, server).run() as step:
         step.now = "log in"
-        browser.get(server.url + "/devices")
-        assert browser.current_url.endswith("/login")
-        page.log_in("ann")
+        page.sign_in("ann")
 
         step.now = "the device comes online"
         clinic.start_device("--sessions", "1")
@@ -186,9 +190,7 @@ def test_a_therapist_reviews_exports_and_pushes_in_a_real_browser(browser: Any, 
     by = page.by
     with Steps(browser, server).run() as step:
         step.now = "log in"
-        browser.get(server.url + "/devices")
-        assert browser.current_url.endswith("/login")
-        page.log_in("ann")
+        page.sign_in("ann")
 
         step.now = "the session in the history"
         assert clinic.start_device("--sessions", "1", "--speed", "20", *SPEED_LAG).wait(120) == 0
