@@ -37,4 +37,5 @@ def test_building_the_parser_imports_no_heavy_module() -> None:
 def test_building_the_parser_leaves_the_real_time_process_unloaded() -> None:
     """``run``'s help names the admission timeout; it comes from the options, not the link hooks."""
     loaded = modules_after_building_the_parser()
-    assert not {"firmware.device.link_hooks", "firmware.realtime.link"} & loaded, sorted(n for n in loaded if n.startswith("firmware."))
+    firmware = sorted(name for name in loaded if name.startswith("firmware."))
+    assert not {"firmware.device.link_hooks", "firmware.realtime.link"} & loaded, firmware
