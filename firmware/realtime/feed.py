@@ -8,6 +8,14 @@ handed out, so no event is ever lost between idle time and a session.
 Every event it hands out goes to ``on_event`` first (the watchdog and rate
 meter), whoever asked for it.
 
+``deliver`` is the session's way to read: it hands each event to a
+synchronous handler as it is queued - in the loop iteration that queued it
+(a read on the loop's timer, the sampling thread's wake-up), not one later
+when an awaiting reader would resume - until the handler says the session
+is over or the wake-up fires.  Same events, same order, same gap ticks, same
+``on_event`` as ``next``; an exception from the handler comes out of
+``deliver``, never into the reads.
+
 ``drain`` starts a session from fresh samples: it forgets what is queued
 and also every reading stamped before it, which may still be on its way
 from the sampling thread (handed to the loop, not yet in the queue).
@@ -71,12 +79,87 @@ class SampleFeed:
                     if not in_time:
                         return NoSample(loop.time())
                     continue
-            event = queue.get_nowait()
-            if self.on_event is not None:
-                self.on_event(event)  # the watchdog and rate meter count arrivals, stale or not
-            # A reading or gap from before the last drain is skipped; a fault is never stale.
-            if not (isinstance(event, Sample | NoSample) and event.t < self._fresh_from):
+            event = self._take()
+            if event is not None:
                 return event
+
+    async def deliver(self, handle: Callable[[SamplerEvent], bool], timeout: float, wake: Wake | None = None) -> bool:
+        """Hand every event to ``handle`` as it comes (``NoSample(now)`` after each ``timeout`` of silence).
+
+        Returns ``True`` once ``handle`` returns ``False`` (the reader is
+        done), ``False`` if ``wake`` fired first.  Events already queued are
+        handed out before a wake-up is looked at, without awaiting.
+        """
+        loop = asyncio.get_running_loop()
+        queue = self.stream.queue
+        if self._hand_queued(handle) is None:
+            return True
+        woken = self._waiter(wake)
+        if woken is not None and woken.done():
+            self._drop_waiter()
+            return False
+        done: asyncio.Future[bool] = loop.create_future()
+        gap: asyncio.TimerHandle | None = None
+
+        def give(silent: bool) -> None:
+            nonlocal gap
+            if done.done():
+                return
+            try:
+                handed = self._hand_queued(handle)
+                if handed is False and silent:  # nothing came for ``timeout``: a gap tick
+                    handed = True if handle(NoSample(loop.time())) else None
+            except BaseException as err:  # the reader's own failure: raised from ``deliver``, not in the reads
+                done.set_exception(err)
+                return
+            if handed is None:
+                done.set_result(True)
+            elif handed:  # the silence is timed from the last event handed, as ``next`` times it
+                if gap is not None:
+                    gap.cancel()
+                gap = loop.call_at(loop.time() + timeout, give, True)
+
+        def on_wake(_: object) -> None:
+            if not done.done():
+                done.set_result(False)
+
+        queue.listen(lambda: give(False))
+        gap = loop.call_at(loop.time() + timeout, give, True)
+        if woken is not None:
+            woken.add_done_callback(on_wake)
+        try:
+            finished = await done
+        finally:
+            queue.listen(None)
+            if gap is not None:
+                gap.cancel()
+            if woken is not None:
+                woken.remove_done_callback(on_wake)
+        if not finished:
+            self._drop_waiter()
+        return finished
+
+    def _hand_queued(self, handle: Callable[[SamplerEvent], bool]) -> bool | None:
+        """Hand ``handle`` every event queued: whether any was handed, ``None`` once ``handle`` returns ``False``."""
+        queue = self.stream.queue
+        handed = False
+        while not queue.empty():
+            event = self._take()
+            if event is not None:
+                if not handle(event):
+                    return None
+                handed = True
+        return handed
+
+    def _take(self) -> SamplerEvent | None:
+        """The oldest queued event, told to ``on_event``; ``None`` if it is stale (from before the last drain)."""
+        event = self.stream.queue.get_nowait()
+        if self.on_event is not None:
+            self.on_event(event)  # the watchdog and rate meter count arrivals, stale or not
+        # A reading or gap from before the last drain is skipped; a fault is never stale.
+        if isinstance(event, Sample | NoSample) and event.t < self._fresh_from:
+            return None
+        return event
 
     def _waiter(self, wake: Wake | None) -> asyncio.Future[object] | None:
         """The waiter on ``wake``: the one kept from the last call, unless it is stale or for another."""

@@ -15,6 +15,9 @@ On the loop's side, a reader with nothing queued awaits one bare future,
 which the next event, its timeout or a wake-up future resolves; a reader
 with events queued takes them without awaiting at all.  So a sample costs
 two loop iterations: the wake-up, and the reader's step that handles it.
+A reader that handles each event synchronously (a session:
+``SampleFeed.deliver``) sets a ``listener`` instead, called as events are
+queued: the event is handled in the wake-up's own iteration.
 
 Events are kept in order and never dropped; the queue is unbounded (the
 reader keeps up, or the watchdog's lateness check says so).
@@ -25,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections import deque
+from collections.abc import Callable
 
 from firmware.realtime.sampler import SamplerEvent
 
@@ -32,24 +36,33 @@ from firmware.realtime.sampler import SamplerEvent
 class EventQueue:
     """Sampler events in order, for one reader on the loop (``put_nowait`` / ``get_nowait`` / ``wait``)."""
 
-    __slots__ = ("_events", "_waiter")
+    __slots__ = ("_events", "_listener", "_waiter")
 
     def __init__(self) -> None:
         self._events: deque[SamplerEvent] = deque()
         self._waiter: asyncio.Future[bool] | None = None
+        self._listener: Callable[[], None] | None = None
+
+    def listen(self, listener: Callable[[], None] | None) -> None:
+        """While set, ``listener`` is called (on the loop) whenever events are queued, instead of releasing a waiter."""
+        self._listener = listener
 
     def put_nowait(self, event: SamplerEvent) -> None:
-        """Queue ``event`` and release the reader, if it waits (on the loop)."""
+        """Queue ``event`` and hand it to the listener, or release the reader if it waits (on the loop)."""
         self._events.append(event)
-        self._release()
+        self.release()
 
     def append_from_thread(self, event: SamplerEvent) -> None:
         """Queue ``event`` from another thread (a deque's append is atomic); the caller then wakes the loop."""
         self._events.append(event)
 
     def release(self) -> None:
-        """Release the reader, if it waits, to look at what is queued (on the loop)."""
-        self._release()
+        """Hand what is queued to the listener, or release the reader if it waits (on the loop)."""
+        listener = self._listener
+        if listener is not None:
+            listener()
+        else:
+            self._release()
 
     def empty(self) -> bool:
         return not self._events

@@ -5,9 +5,10 @@ block: each step is a bus transfer or two.  So instead of a thread that
 sleeps until the conversion, reads it and wakes the loop through the
 hand-off, the loop sets a timer (``loop.call_at``) at the moment the pacer
 plans to look; the timer's callback looks, reads the conversion found
-ready, queues the event for the feed (which releases the reader's future:
-no cross-thread wake, no GIL hand-off) and plans the next conversion.  In
-the common case a conversion costs one wake-up of the loop.
+ready, plans the next conversion and queues the event for the feed, whose
+session reader handles it right there (``SampleFeed.deliver``: no
+cross-thread wake, no GIL hand-off, no second loop iteration).  In the
+common case a conversion costs one wake-up of the loop.
 
 A timer runs when the loop gets to it: when the loop is busy the look is
 late, and the pacer treats it as any late look (the conversion waiting is
@@ -31,7 +32,7 @@ import time
 from collections.abc import Callable
 
 from firmware.realtime.handoff import EventQueue
-from firmware.realtime.sampler import Sampler, SensorFault
+from firmware.realtime.sampler import Sampler, SamplerEvent, SensorFault
 from hal.clock import MonotonicClock
 from hal.sensor import LookAt, SteppedSensor
 
@@ -107,25 +108,29 @@ class LoopReads:
         self._timer = self._loop.call_at(self.sampler.begin(), self._fire)
 
     def _fire(self) -> None:
-        self._guarded(self._step)
+        event = self._guarded(self._step)
+        if event is not None:
+            # Outside the reads' guard and CPU count: a session's reader handles it here and now
+            # (``SampleFeed.deliver``), and its failures are its own, never a death of the reads.
+            self.queue.put_nowait(event)
 
-    def _step(self) -> None:
+    def _step(self) -> SamplerEvent | None:
         step = self.sampler.step()
         if isinstance(step, LookAt):
             self._timer = self._loop.call_at(step.at, self._fire)
-            return
-        self.queue.put_nowait(step)  # releases the reader: it runs on this loop's next turn
-        self._begin()
+            return None
+        self._begin()  # the next conversion is planned before this one is handled
+        return step
 
-    def _guarded(self, action: Callable[[], None]) -> None:
+    def _guarded(self, action: Callable[[], SamplerEvent | None]) -> SamplerEvent | None:
         started = time.thread_time()
         try:
-            if self._running:
-                action()
+            return action() if self._running else None
         except BaseException as err:  # the feed must hear about any death
             self._die(err)
             if isinstance(err, KeyboardInterrupt):
                 raise
+            return None
         finally:
             self._cpu_s += time.thread_time() - started
 

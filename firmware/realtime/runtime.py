@@ -2,10 +2,11 @@
 
 Three things run while a session is on:
 
-* the **sampling thread** (``stream.SampleStream``), which blocks on the
-  sensor and queues each event on the loop;
-* the **control loop** here, which takes events from the one ``SampleFeed``
-  in order (gap ticks when the sensor is silent) and hands them to the engine;
+* the **reads** (``stream.SampleStream``: the loop's timers, or a sampling
+  thread that blocks on the sensor), which queue each event on the loop;
+* the **control loop** here, which the one ``SampleFeed`` hands each event
+  in order as it is queued (gap ticks when the sensor is silent), and which
+  hands it to the engine in that same loop iteration;
 * the **motor task** (``motor.MotorPlayer``), which plays the cue timeline at
   its exact times.
 
@@ -25,7 +26,7 @@ from config.plan import TherapyPlan
 from firmware.realtime.engine import SessionEngine
 from firmware.realtime.feed import SampleFeed
 from firmware.realtime.motor import FINAL_CUE_S, MotorPlayer
-from firmware.realtime.sampler import Sampler
+from firmware.realtime.sampler import Sampler, SamplerEvent
 from firmware.realtime.sinks import SessionSink
 from firmware.realtime.stats import DecisionLatency
 from firmware.realtime.stop import StopRequest
@@ -84,15 +85,22 @@ async def run_session(
     controller = engine.controller
     try:
         async with MotorPlayer(haptics, engine.timeline) as motor:
-            while controller.outcome is None:  # engine.finished, without two property calls a sample
-                event = None if stop.requested else await feed.next(gap_tick_s, wake=stop)
-                if event is None or stop.requested:
-                    decisions = engine.stop(loop.time(), stop.source or "stop")
-                else:
-                    decisions = engine.handle(event)
-                    if latency is not None:
-                        latency.handled(event)
+
+            def handle(event: SamplerEvent) -> bool:
+                """One event, on the loop as it comes; ``False`` once the session is over or a stop is asked."""
+                if stop.requested:
+                    return False  # not handled: the stop comes first
+                decisions = engine.handle(event)
+                if latency is not None:
+                    latency.handled(event)
                 if decisions:
+                    motor.changed()
+                return controller.outcome is None  # engine.finished, without two property calls a sample
+
+            while controller.outcome is None:
+                woken = stop.requested or not await feed.deliver(handle, gap_tick_s, wake=stop)
+                stopping = controller.outcome is None and (woken or stop.requested)
+                if stopping and engine.stop(loop.time(), stop.source or "stop"):
                     motor.changed()
             await motor.finish(final_cue_s, stop)  # the last cue (done / abort)
     finally:

@@ -22,8 +22,11 @@ class _AdvancingSelector(selectors.DefaultSelector):
     def __init__(self, clock: VirtualClock) -> None:
         super().__init__()
         self._clock = clock
+        #: The loop's iterations so far (one ``select`` each).
+        self.selects = 0
 
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        self.selects += 1
         ready = super().select(0)
         if ready:
             return ready
@@ -37,8 +40,14 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
     """A loop whose ``time()`` is ``clock`` and whose waits advance it."""
 
     def __init__(self, clock: VirtualClock) -> None:
-        super().__init__(_AdvancingSelector(clock))
+        self._advancing = _AdvancingSelector(clock)
+        super().__init__(self._advancing)
         self.clock = clock
+
+    @property
+    def iterations(self) -> int:
+        """How many times the loop has run its ready callbacks (looked at its timers and files)."""
+        return self._advancing.selects
 
     def time(self) -> float:
         return self.clock.now()
