@@ -18,8 +18,8 @@ So this pacer keeps the conversion's phase and period:
 * every ``check_every`` conversions a wait starts two poll steps early, to
   see DOUT high before the conversion: a chip faster than we thought is
   caught long before a conversion could wait a whole period;
-* **searching** (at start-up, or when a look made before the expected
-  conversion found it already waiting): the wait polls from
+* **searching** (at start-up, or when a look made over a poll step before
+  the expected conversion found it already waiting): the wait polls from
   ``search_fraction`` of a period before the expected conversion, as a
   plain poll would, until a precise finding locks it again.
 
@@ -169,8 +169,11 @@ class PhaseLockedPacer:
     def looked(self, at: float, ready: bool, after: float) -> bool:
         """What the look begun at ``at`` (and ended at ``after``) found; ``True``: ready, the wait is over."""
         if ready:
-            # Ready at a first look made before it was due: it came earlier than we thought.
-            self._found(at, self._busy_at, early=self._busy_at == -math.inf and at < self._expected)
+            # Ready at a first look made over a poll step before it was due: it came earlier than we
+            # thought.  Within a poll step is the lock's own precision (a check look whose timer fired
+            # late, say): no reason to search again.
+            early = self._busy_at == -math.inf and at < self._expected - self._poll
+            self._found(at, self._busy_at, early=early)
             return True
         self._busy_at = at
         self._target = math.inf if after >= self._last_look else self._next_poll(after)

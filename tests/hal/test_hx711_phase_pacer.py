@@ -170,3 +170,48 @@ def test_hold_off_after_a_garbled_read_looks_again_only_when_the_next_conversion
     pacer.hold_off()
     assert pacer.wait_ready(clock.now() + 2 * PERIOD, chip.busy)
     assert clock.now() - LOOK_S == pytest.approx(due, abs=1e-9)  # the first look at the conversion itself
+
+
+def wait_first_look_late(pacer: PhaseLockedPacer, chip: Conversions, deadline: float, late_s: float) -> bool:
+    """``wait_ready`` driven from the planner, as the loop's timers drive it, with each wait's first timer late."""
+    clock = chip.clock
+    pacer.begin(deadline)
+    now, first = clock.now(), True
+    while True:
+        at = pacer.next_look(now)
+        if at is None:
+            return False
+        if at > now:
+            clock.sleep_until(at + (late_s if first else 0.0))
+            now = clock.now()
+        first = False
+        ready = not chip.busy()
+        after = clock.now()
+        if pacer.looked(now, ready, after):
+            return True
+        now = after
+
+
+def test_a_late_check_look_that_finds_the_conversion_within_a_poll_step_of_its_time_keeps_the_lock() -> None:
+    # Locked, then the chip's conversions come 0.8 of a poll step early; every wait's first timer
+    # fires 1.5 poll steps late, so the check look (planned two steps early) finds the conversion
+    # waiting half a step before it was due: within the lock's precision, not a phase to search for.
+    shift = -0.8 * POLL
+    times = steady(PERIOD, 60) + [t + shift for t in steady(PERIOD, 140, first=PERIOD / 2 + 60 * PERIOD)]
+    clock = VirtualClock()
+    chip = Conversions(clock, times)
+    pacer = pacer_for(clock)
+    for _ in range(50):
+        assert pacer.wait_ready(clock.now() + PERIOD, chip.busy)
+        chip.read()
+    assert pacer.locked
+    looks: list[int] = []
+    for _ in range(120):
+        before = chip.looks
+        assert wait_first_look_late(pacer, chip, clock.now() + PERIOD, 1.5 * POLL)
+        delay = chip.read()
+        looks.append(chip.looks - before)
+        assert pacer.locked
+        assert delay <= 1.5 * POLL + POLL + LOOK_S  # the timer's lateness and a poll step, at most
+    assert chip.overwritten == 0
+    assert max(looks) <= 2  # no search: it would poll from 15 % of a period before (7 looks)
