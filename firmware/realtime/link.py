@@ -159,14 +159,6 @@ class LoopLink:
         self._watch_output()
         return sent
 
-    async def drain(self, timeout_s: float) -> bool:
-        """Wait (bounded) until everything sent is in the pipe; ``False`` if it is not."""
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(timeout_s):
-                while self.link.pending_bytes and not self.link.peer_gone:
-                    await asyncio.sleep(0.01)
-        return self.link.pending_bytes == 0
-
     def close(self) -> None:
         self._stop_reading()
         self._stop_writing()
