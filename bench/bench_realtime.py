@@ -36,7 +36,7 @@ prints:
     included.  Not separated on ``hx711-gpio`` (its chip is driven through
     mock pins): ``-``;
   - ``smpl %``: the sampling thread's CPU over the same span (emulator
-    included); the rest is the loop thread (and gpiozero's button threads);
+    included); the rest is the loop thread (and gpiozero's pin callbacks);
   - ``life %``: CPU since the process was created over its whole life,
     imports and hardware set-up included;
 

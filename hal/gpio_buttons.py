@@ -1,9 +1,14 @@
-"""A start/stop push button on a GPIO pin, via gpiozero ``Button``.
+"""A start/stop push button on a GPIO pin, via gpiozero ``DigitalInputDevice``.
 
 Debounce is done twice on purpose: gpiozero's ``bounce_time`` (the kernel /
 lgpio glitch filter on the Pi; mock pins ignore it) and a software hold-off
 on the injected clock, so a bouncing contact gives exactly one press on
 every pin factory, and tests can check that without sleeping.
+
+Not gpiozero's ``Button``: its hold support starts a thread per button
+that wakes ten times a second, button held or not - two threads taking the
+GIL in the real-time process, twenty times a second.  How long a press was
+held comes from its own edges here (the release handler).
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from gpiozero import Button
+from gpiozero import DigitalInputDevice
 
 from hal.buttons import ButtonRole, StartStopButton
 from hal.clock import Clock, MonotonicClock
@@ -46,9 +51,9 @@ class GpioButton(StartStopButton):
         self._lock = threading.Lock()
         self.presses = 0
         self.bounces_ignored = 0
-        self._button = Button(pin, pull_up=pull_up, bounce_time=bounce_time_s, pin_factory=pin_factory)
-        self._button.when_pressed = self._pressed
-        self._button.when_released = self._released
+        self._button = DigitalInputDevice(pin, pull_up=pull_up, bounce_time=bounce_time_s, pin_factory=pin_factory)
+        self._button.when_activated = self._pressed
+        self._button.when_deactivated = self._released
 
     @property
     def pin(self) -> Any:
@@ -57,7 +62,7 @@ class GpioButton(StartStopButton):
 
     @property
     def is_pressed(self) -> bool:
-        return bool(self._button.is_pressed)
+        return bool(self._button.is_active)
 
     def set_handler(self, on_press: Callable[[], None] | None) -> None:
         self._handler = on_press

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -130,3 +131,23 @@ def test_release_handler_gets_the_held_time() -> None:
     finally:
         button.close()
         factory.reset()
+
+
+def test_the_buttons_start_no_thread_of_their_own(factory: MockFactory, clock: VirtualClock) -> None:
+    # gpiozero's Button starts a hold thread that wakes ten times a second: in the real-time
+    # process it would take the GIL twenty times a second for two buttons, held or not.
+    before = threading.active_count()
+    buttons = [GpioButton(pin, pin_factory=factory, clock=clock) for pin in (BUTTON_PIN, BUTTON_PIN + 1)]
+    try:
+        assert threading.active_count() == before
+        held: list[float] = []
+        buttons[0].set_release_handler(held.append)
+        buttons[0].pin.drive_low()
+        assert buttons[0].is_pressed
+        clock.advance(2.5)
+        buttons[0].pin.drive_high()
+        assert not buttons[0].is_pressed
+        assert held == [2.5]  # a long hold is still measured, from the press's own edges
+    finally:
+        for button in buttons:
+            button.close()
