@@ -19,6 +19,7 @@ from firmware.clinic.ingest import ClinicStore
 from firmware.clinic.messages import now_iso
 from firmware.protocol.person import PersonStatus, check_answer
 from firmware.protocol.plan_envelope import DeviceKey
+from tests.clinic.db_templates import DatabaseTemplates
 from tests.clinic.person_data import DEVICE, PERSON
 from tests.clinic.signing_app import signing_app
 from tests.clinic.test_web import login
@@ -43,13 +44,15 @@ async def _retained(port: int, wait_s: float = 3.0) -> dict[str, bytes]:
     return found
 
 
-def _app(tmp_path: Path, mosquitto: Mosquitto) -> tuple[Engine, DeviceKey, TestClient]:
-    engine, key, app = signing_app(mosquitto, tmp_path)
+def _app(tmp_path: Path, mosquitto: Mosquitto, templates: DatabaseTemplates) -> tuple[Engine, DeviceKey, TestClient]:
+    engine, key, app = signing_app(mosquitto, tmp_path, templates)
     return engine, key, TestClient(app, follow_redirects=False)
 
 
-def test_a_therapist_sends_signed_ratings_and_a_follow_up(mosquitto: Mosquitto, tmp_path: Path) -> None:
-    engine, key, client = _app(tmp_path, mosquitto)
+def test_a_therapist_sends_signed_ratings_and_a_follow_up(
+    mosquitto: Mosquitto, tmp_path: Path, db_templates: DatabaseTemplates
+) -> None:
+    engine, key, client = _app(tmp_path, mosquitto, db_templates)
     csrf = login(client)
     page = client.get(f"/persons/{PERSON}").text
     assert page.count('class="inline answer-form"') == 4 and 'id="answer-s003"' in page
@@ -94,9 +97,9 @@ def test_a_therapist_sends_signed_ratings_and_a_follow_up(mosquitto: Mosquitto, 
     ],
 )
 def test_a_bad_value_is_shown_at_its_field_and_nothing_is_sent(
-    mosquitto: Mosquitto, tmp_path: Path, field: str, value: str, problem: str
+    mosquitto: Mosquitto, tmp_path: Path, db_templates: DatabaseTemplates, field: str, value: str, problem: str
 ) -> None:
-    engine, _key, client = _app(tmp_path, mosquitto)
+    engine, _key, client = _app(tmp_path, mosquitto, db_templates)
     csrf = login(client)
     form = {"csrf": csrf, "session_id": "s001", "pain_before": "3", field: value}
     answer = client.post(f"/persons/{PERSON}/answer", data=form)
@@ -109,8 +112,10 @@ def test_a_bad_value_is_shown_at_its_field_and_nothing_is_sent(
     engine.dispose()
 
 
-def test_a_viewer_and_an_unknown_or_empty_session_send_nothing(mosquitto: Mosquitto, tmp_path: Path) -> None:
-    engine, _key, client = _app(tmp_path, mosquitto)
+def test_a_viewer_and_an_unknown_or_empty_session_send_nothing(
+    mosquitto: Mosquitto, tmp_path: Path, db_templates: DatabaseTemplates
+) -> None:
+    engine, _key, client = _app(tmp_path, mosquitto, db_templates)
     csrf = login(client)
     unknown = client.post(f"/persons/{PERSON}/answer", data={"csrf": csrf, "session_id": "zzz", "pain_before": "3"})
     assert unknown.status_code == 404

@@ -22,6 +22,7 @@ from firmware.clinic.server import mqtt_settings
 from firmware.clinic.settings import ClinicSettings
 from firmware.protocol.person import ClearRefused, SignedClear, check_clear
 from firmware.protocol.plan_envelope import DeviceKey
+from tests.clinic.db_templates import DatabaseTemplates
 from tests.clinic.person_data import DEVICE, PERSON, store_weeks
 from tests.clinic.signing_app import signing_app
 from tests.clinic.test_web import PASSWORD, login
@@ -43,9 +44,9 @@ async def _retained(url: str, topic: str) -> bytes:
 
 
 def test_a_therapist_clears_the_soreness_flag_with_a_signed_retained_message(
-    mosquitto: Mosquitto, tmp_path: Path
+    mosquitto: Mosquitto, tmp_path: Path, db_templates: DatabaseTemplates
 ) -> None:
-    engine, key, app = signing_app(mosquitto, tmp_path)
+    engine, key, app = signing_app(mosquitto, tmp_path, db_templates)
     client = TestClient(app, follow_redirects=False)
     csrf = login(client)
     assert 'id="clear-soreness"' in client.get(f"/persons/{PERSON}").text
@@ -86,9 +87,9 @@ def test_without_a_broker_the_clear_says_so_and_sends_nothing(tmp_path: Path) ->
 
 
 def test_a_therapist_resets_the_course_with_a_signed_clear_of_reevaluate_and_a_viewer_cannot(
-    mosquitto: Mosquitto, tmp_path: Path
+    mosquitto: Mosquitto, tmp_path: Path, db_templates: DatabaseTemplates
 ) -> None:
-    engine, key, app = signing_app(mosquitto, tmp_path)
+    engine, key, app = signing_app(mosquitto, tmp_path, db_templates)
     viewer = TestClient(app, follow_redirects=False)
     refused = viewer.post(f"/persons/{PERSON}/course-reset", data={"csrf": login(viewer, "vic")})
     assert refused.status_code == 403 and "viewers cannot reset courses" in refused.text

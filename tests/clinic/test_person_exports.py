@@ -26,6 +26,7 @@ from firmware.protocol.plan_envelope import DeviceKey
 from tests.clinic.db_templates import DatabaseTemplates
 from tests.clinic.person_data import DEVICE, PERSON, store_weeks
 from tests.clinic.postgres_server import PostgresServer
+from tests.clinic.signed_in import sign_in_ahead
 from tests.clinic.test_web import PASSWORD, login
 
 SENT_AT = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
@@ -52,6 +53,7 @@ def _seed(url: str) -> None:
     refusal = clear_refused_event(answers[2].to_json(), "answer: old_version", device_id=DEVICE,
                                   event_type="person_answer_refused")
     store.ingest(f"presspoint/{DEVICE}/event", refusal)
+    sign_in_ahead(engine, PASSWORD, "vic")
     engine.dispose()
 
 

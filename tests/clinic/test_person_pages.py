@@ -25,6 +25,7 @@ from firmware.protocol.person import PendingFollowUp, PersonStatus
 from tests.clinic.db_templates import DatabaseTemplates
 from tests.clinic.person_data import DEVICE, PERSON, store_weeks, summary
 from tests.clinic.postgres_server import PostgresServer
+from tests.clinic.signed_in import sign_in_ahead
 from tests.clinic.test_web import PASSWORD, login
 
 
@@ -33,6 +34,7 @@ def _seed(url: str) -> None:
     add_user(engine, "ann", "therapist", PASSWORD)
     add_user(engine, "vic", "viewer", PASSWORD)
     store_weeks(ClinicStore(engine))
+    sign_in_ahead(engine, PASSWORD, "ann", "vic")
     engine.dispose()
 
 

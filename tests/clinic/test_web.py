@@ -5,10 +5,12 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import cast
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+from starlette.applications import Starlette
 from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 
@@ -18,9 +20,10 @@ from firmware.clinic.auth import UserError, add_user, authenticate, create_token
 from firmware.clinic.context import ClinicContext
 from firmware.clinic.database import open_database
 from firmware.clinic.ingest import ClinicStore
-from firmware.clinic.security import CSP
+from firmware.clinic.security import COOKIE, CSP
 from firmware.clinic.settings import ClinicSettings
 from tests.clinic.db_templates import DatabaseTemplates
+from tests.clinic.signed_in import cookie_for, sign_in_ahead
 from tests.clinic.support import SESSION, event_payload, samples_payload, topic
 
 PASSWORD = "a long enough password"
@@ -33,6 +36,7 @@ def _seed(url: str) -> None:
     store = ClinicStore(engine)
     store.ingest(topic("event"), event_payload("m1", 0))
     store.ingest(topic("samples"), samples_payload(0))
+    sign_in_ahead(engine, PASSWORD, "ann", "vic")
     engine.dispose()
 
 
@@ -50,12 +54,18 @@ def client(sqlite_engine: Engine) -> TestClient:
 
 
 def login(client: TestClient, name: str = "ann", password: str = PASSWORD) -> str:
-    page = client.get("/login")
-    token = re.search(r'name="csrf" value="([^"]+)"', page.text)
-    assert token is not None
-    response = client.post("/login", data={"name": name, "password": password, "csrf": token.group(1)})
-    assert response.status_code == 303, response.text
+    """Sign ``client`` in as ``name`` (with a session made ahead if the database has one: ``signed_in``); its CSRF."""
+    ahead = cookie_for(cast(Starlette, client.app).state.clinic.engine, name, password)
+    if ahead is not None:
+        client.cookies.set(COOKIE, ahead)
+    else:
+        page = client.get("/login")
+        token = re.search(r'name="csrf" value="([^"]+)"', page.text)
+        assert token is not None
+        response = client.post("/login", data={"name": name, "password": password, "csrf": token.group(1)})
+        assert response.status_code == 303, response.text
     devices = client.get("/devices")
+    assert devices.status_code == 200, devices.text
     found = re.search(r'name="csrf" value="([^"]+)"', devices.text)
     assert found is not None
     return found.group(1)
