@@ -11,6 +11,7 @@ ended it.  ``run_virtual_measurement`` does the same in virtual time, for
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -24,7 +25,7 @@ from firmware.realtime.engine import session_seconds
 from firmware.realtime.feed import SampleFeed
 from firmware.realtime.motor import FINAL_CUE_S, MotorPlayer
 from firmware.realtime.sampler import Sample, Sampler, SensorFault
-from firmware.realtime.scripted_panel import ScriptedPanel
+from firmware.realtime.scripted_panel import ScriptedPanel, play_in_order
 from firmware.realtime.stop import StopRequest
 from firmware.session.decisions import CueDecision
 from hal.buttons import StartStopButton
@@ -154,14 +155,19 @@ def run_virtual_measurement(
         decisions.extend(step)
 
     try:
+        read_at = clock.now()  # the next sample comes a period after the last read, however many presses between
         while not measurement.finished:
-            _apply(timeline.due(clock.now() + 0.999 * period), haptics, clock)
-            next_t = session_seconds(clock.now() + period, origin)
-            if panel.press_until(next_t, clock, lambda at_s: origin + at_s) is not None:
+            play_in_order(
+                clock, timeline, haptics, motor_until=read_at + 0.999 * period, panel=panel,
+                edges_until_s=session_seconds(read_at + period, origin), clock_time=lambda at_s: origin + at_s,
+                halt=lambda: bool(marks),
+            )  # fmt: skip
+            if marks:
                 while marks and not measurement.finished:
                     measured(measurement.on_button(session_seconds(marks.pop(0), origin)))
                 continue
             event = sampler.next()
+            read_at = clock.now()
             t = session_seconds(event.t, origin)
             if isinstance(event, Sample):
                 measured(measurement.on_sample(t, event.force_n))
@@ -169,16 +175,9 @@ def run_virtual_measurement(
                 measured(measurement.on_sensor_fault(t, event.detail))
             else:
                 measured(measurement.on_gap(t))
-        while (at := timeline.next_change_at()) is not None:  # the final cue plays out
-            _apply(timeline.due(at), haptics, clock)
+        play_in_order(clock, timeline, haptics, motor_until=math.inf)  # the final cue plays out
     finally:
         panel.close()
         timeline.stop()
         haptics.off()
     return measurement.result(), decisions
-
-
-def _apply(changes: list[tuple[float, float]], haptics: Haptics, clock: VirtualClock) -> None:
-    for at, level in changes:
-        clock.sleep_until(at)
-        haptics.set_level(level)

@@ -13,12 +13,13 @@ buttons are used unless the rig brings its own (mock pins with ``--pins``).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 from config.plan import TherapyPlan
 from firmware.realtime.engine import SessionEngine
 from firmware.realtime.sampler import Sampler
-from firmware.realtime.scripted_panel import ScriptedPanel
+from firmware.realtime.scripted_panel import ScriptedPanel, play_in_order
 from firmware.realtime.sinks import SessionSink
 from firmware.session.states import Gesture
 from firmware.session.summary import SessionSummary
@@ -69,18 +70,22 @@ def run_virtual_session(
     try:
         try:
             while not engine.finished:
-                _apply_motor(timeline.due(clock.now() + 0.999 * period), haptics, clock)
-                if stop_at_s is not None and engine.session_time(clock.now() + period) >= stop_at_s:
-                    clock.sleep_until(engine.clock_time(stop_at_s))
+                next_sample = clock.now() + period
+                motor_until = clock.now() + 0.999 * period  # changes due before the next sample
+                if stop_at_s is not None and engine.session_time(next_sample) >= stop_at_s:
+                    stop_at = engine.clock_time(stop_at_s)
+                    play_in_order(clock, timeline, haptics, motor_until=min(motor_until, stop_at))
+                    clock.sleep_until(stop_at)
                     engine.stop(clock.now(), "button")
                     break
-                if panel is not None:
-                    next_t = engine.session_time(clock.now() + period)
-                    while not stop_pressed and panel.press_until(next_t, clock, engine.clock_time) is not None:
-                        pass
-                    if stop_pressed:
-                        engine.stop(clock.now(), "button")
-                        break
+                play_in_order(
+                    clock, timeline, haptics, motor_until=motor_until, panel=panel,
+                    edges_until_s=engine.session_time(next_sample), clock_time=engine.clock_time,
+                    halt=lambda: bool(stop_pressed),
+                )  # fmt: skip
+                if stop_pressed:
+                    engine.stop(clock.now(), "button")
+                    break
                 if stop_check is not None and (source := stop_check()) is not None:
                     engine.stop(clock.now(), source)
                     break
@@ -88,17 +93,10 @@ def run_virtual_session(
         except KeyboardInterrupt:
             engine.stop(clock.now(), "interrupt")
         # Let the final cue (done / abort) play out, then make sure the motor is off.
-        while (at := timeline.next_change_at()) is not None:
-            _apply_motor(timeline.due(at), haptics, clock)
+        play_in_order(clock, timeline, haptics, motor_until=math.inf)
     finally:
         if panel is not None:
             panel.close()
         timeline.stop()
         haptics.off()
     return engine.finish()
-
-
-def _apply_motor(changes: list[tuple[float, float]], haptics: Haptics, clock: VirtualClock) -> None:
-    for at, level in changes:
-        clock.sleep_until(at)
-        haptics.set_level(level)

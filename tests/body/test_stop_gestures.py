@@ -120,3 +120,19 @@ def test_the_virtual_driver_stops_at_the_press_whatever_the_check_ins(data: st.D
         assert summary.outcome == "completed" and summary.duration_s < stop_at
     late = [a for hold in summary.holds for a in hold.adjustments if a.at_s > stop_at]
     assert late == []  # nothing is said after the stop
+
+
+def test_a_stop_press_between_samples_is_taken_at_its_moment_though_a_cue_changes_the_motor_before_the_next() -> None:
+    # A check-in's acknowledgment cue changes the motor at 19.8175 s, after the stop press at
+    # 19.8164 s and before the next sample (19.825 s): the press comes first, at its own time.
+    said = [(19.4375, "less"), (19.8164, "stop")]
+    clock = VirtualClock()
+    sensor = SimulatedLoadCell(TRACE, clock, sample_rate_hz=RATE)
+    haptics = RecordingHaptics(clock)
+    summary = run_virtual_session(
+        PLAN, sampler=Sampler(sensor, SIMULATED_CALIBRATION, clock), haptics=haptics, clock=clock, device_id="d",
+        device_max_n=DeviceConfig().device_max, presses=said, buttons=[VirtualButton(), VirtualButton("less_more")],
+    )  # fmt: skip
+    assert (summary.outcome, summary.stop_source) == ("stopped", "button")
+    assert summary.duration_s == 19.8164
+    assert haptics.changes == sorted(haptics.changes)  # the motor's changes in time order, none moved back
